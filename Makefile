@@ -1,0 +1,62 @@
+#   herd: build, test and run a herd of location servers.
+#
+#   make                 build herd and herd_selftest
+#   make test            every test: C selftests, then the Python suite
+#   make test SANITIZE=1 the same, built with ASan + UBSan
+#   make run             all five servers of herd.cfg, in the foreground
+#   make clean
+
+CC      ?= gcc
+PKGS    := libczmq libzmq libcurl jansson
+CFLAGS  += -std=gnu99 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 -I. $(shell pkg-config --cflags $(PKGS))
+LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
+
+#   SANITIZE=1 builds into build-sanitize/ so both builds can coexist
+ifeq ($(SANITIZE),1)
+BUILD   := build-sanitize
+CFLAGS  += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+else
+BUILD   := build
+endif
+
+CLASSES := herd_config herd_log \
+           frontend/herd_protocol frontend/herd_frontend \
+           bus/herd_bus \
+           cache/herd_store \
+           places/herd_nearby places/herd_google places/herd_worker places/herd_places
+OBJECTS := $(CLASSES:%=$(BUILD)/%.o)
+HEADERS := $(wildcard *.h */*.h)
+
+all: $(BUILD)/herd $(BUILD)/herd_selftest
+
+$(BUILD)/%.o: %.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/herd: $(BUILD)/herd.o $(OBJECTS)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/herd_selftest: $(BUILD)/tests/herd_selftest.o $(OBJECTS)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+#   Sanitizer options: leaks fail the run; CZMQ's zsys keeps a few
+#   process-lifetime allocations, listed in tests/lsan.supp
+export ASAN_OPTIONS  := detect_leaks=1:abort_on_error=0:halt_on_error=1
+export LSAN_OPTIONS  := suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
+export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
+
+check: all
+	$(BUILD)/herd_selftest
+
+test: all
+	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_SELFTEST=$(CURDIR)/$(BUILD)/herd_selftest \
+	    tests/run-tests
+
+run: $(BUILD)/herd
+	tools/herd-run $(BUILD)/herd herd.cfg
+
+clean:
+	rm -rf build build-sanitize
+
+.PHONY: all check test run clean

@@ -1,0 +1,156 @@
+//  cache/herd_store.c: client id -> latest AT line, in a zhashx.
+
+#include "herd_classes.h"
+
+//  One client's latest update: the line and its parsed fields, which
+//  point into line, allocated as one block
+typedef struct {
+    herd_at_t at;               //  Fields of line
+    size_t size;                //  Length of line
+    char line [];               //  The AT line, null-terminated
+} s_entry_t;
+
+struct _herd_store_t {
+    zhashx_t *entries;          //  client id -> s_entry_t (owned)
+    size_t max_entries;         //  Hard cap bounds memory
+    bool warned_full;           //  Log "full" once, re-armed below 90%
+};
+
+static void
+s_entry_destroy (void **entry_p)
+{
+    freen (*entry_p);
+}
+
+herd_store_t *
+herd_store_new (size_t max_entries)
+{
+    herd_store_t *self = (herd_store_t *) zmalloc (sizeof (herd_store_t));
+    self->entries = zhashx_new ();
+    zhashx_set_destructor (self->entries, s_entry_destroy);
+    self->max_entries = max_entries;
+    return self;
+}
+
+void
+herd_store_destroy (herd_store_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        herd_store_t *self = *self_p;
+        zhashx_destroy (&self->entries);
+        freen (self);
+        *self_p = NULL;
+    }
+}
+
+int
+herd_store_offer (herd_store_t *self, const char *line, size_t size)
+{
+    assert (self);
+    herd_at_t at;
+    if (herd_protocol_parse_at (line, size, &at))
+        return HERD_STORE_INVALID;
+    char client [HERD_CLIENT_ID_MAX + 1];
+    memcpy (client, at.client.start, at.client.size);
+    client [at.client.size] = 0;
+
+    s_entry_t *held = (s_entry_t *) zhashx_lookup (self->entries, client);
+    if (held) {
+        int order = herd_protocol_time_compare (at.time, held->at.time);
+        if (order == 0) {
+            //  Same client time: the bytewise greater line wins everywhere
+            size_t common = size < held->size? size: held->size;
+            order = memcmp (line, held->line, common);
+            if (order == 0)
+                order = size < held->size? -1: size > held->size? 1: 0;
+        }
+        if (order <= 0)
+            return HERD_STORE_STALE;
+    }
+    else
+    if (zhashx_size (self->entries) >= self->max_entries) {
+        if (!self->warned_full)
+            zsys_warning ("store: full at %zu clients, new clients are not stored (herd/max_stored)",
+                          self->max_entries);
+        self->warned_full = true;
+        return HERD_STORE_FULL;
+    }
+    s_entry_t *entry = (s_entry_t *) malloc (sizeof (s_entry_t) + size + 1);
+    assert (entry);
+    memcpy (entry->line, line, size);
+    entry->line [size] = 0;
+    entry->size = size;
+    //  Rebase the parsed fields onto our copy
+    entry->at = at;
+    herd_field_t *fields [] = { &entry->at.server, &entry->at.skew, &entry->at.client,
+                                &entry->at.coordinates, &entry->at.time };
+    for (size_t index = 0; index < 5; index++)
+        fields [index]->start = entry->line + (fields [index]->start - line);
+    zhashx_update (self->entries, client, entry);
+    if (self->warned_full && zhashx_size (self->entries) < self->max_entries * 9 / 10)
+        self->warned_full = false;
+    return HERD_STORE_STORED;
+}
+
+const char *
+herd_store_lookup (herd_store_t *self, const char *client, herd_at_t *at)
+{
+    assert (self);
+    s_entry_t *entry = (s_entry_t *) zhashx_lookup (self->entries, client);
+    if (!entry)
+        return NULL;
+    if (at)
+        *at = entry->at;
+    return entry->line;
+}
+
+size_t
+herd_store_size (herd_store_t *self)
+{
+    assert (self);
+    return zhashx_size (self->entries);
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest
+
+static int
+s_offer (herd_store_t *self, const char *line)
+{
+    return herd_store_offer (self, line, strlen (line));
+}
+
+void
+herd_store_test (bool verbose)
+{
+    printf (" * herd_store: ");
+    if (verbose)
+        printf ("\n");
+    herd_store_t *store = herd_store_new (2);
+    assert (s_offer (store, "AT A +0.1 kiwi +34-118 100.5") == HERD_STORE_STORED);
+    assert (s_offer (store, "AT B +0.1 kiwi +35-118 100.4") == HERD_STORE_STALE);
+    assert (s_offer (store, "AT A +0.1 kiwi +34-118 100.5") == HERD_STORE_STALE);
+    //  Equal time: the bytewise greater line wins, so all servers agree
+    assert (s_offer (store, "AT B +0.1 kiwi +34-118 100.50") == HERD_STORE_STORED);
+    assert (s_offer (store, "AT A +0.1 kiwi +34-118 100.5") == HERD_STORE_STALE);
+    herd_at_t at;
+    const char *line = herd_store_lookup (store, "kiwi", &at);
+    assert (streq (line, "AT B +0.1 kiwi +34-118 100.50"));
+    assert (at.server.start == line + 3 && at.server.size == 1);
+    assert (at.latitude == 34 && at.longitude == -118);
+    assert (s_offer (store, "AT C -5.0 kiwi +1+2 100.500000001") == HERD_STORE_STORED);
+    assert (herd_store_lookup (store, "kiwi", &at));
+    assert (at.latitude == 1 && at.longitude == 2);
+    assert (s_offer (store, "IAMAT kiwi +1+2 200") == HERD_STORE_INVALID);
+    assert (s_offer (store, "AT C -5.0 kiwi 1+2 200") == HERD_STORE_INVALID);
+    assert (!herd_store_lookup (store, "nobody", NULL));
+    assert (s_offer (store, "AT C +0.0 apple +1+2 1") == HERD_STORE_STORED);
+    assert (s_offer (store, "AT C +0.0 pear +1+2 1") == HERD_STORE_FULL);
+    assert (s_offer (store, "AT C +0.0 apple +1+2 2") == HERD_STORE_STORED);
+    assert (herd_store_size (store) == 2);
+    herd_store_destroy (&store);
+    herd_store_destroy (&store);
+    assert (store == NULL);
+    printf ("OK\n");
+}

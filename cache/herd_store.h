@@ -1,0 +1,39 @@
+//  cache/herd_store.h: each server's store of the latest AT line of every
+//  client, newer-wins by client time (PROTOCOL.md section 2), bounded.
+
+#ifndef HERD_STORE_H_INCLUDED
+#define HERD_STORE_H_INCLUDED
+
+typedef struct _herd_store_t herd_store_t;
+
+//  What herd_store_offer did with a line
+#define HERD_STORE_STORED    1      //  Newer: stored, and to be flooded
+#define HERD_STORE_STALE     0      //  Not newer than what we hold
+#define HERD_STORE_INVALID  -1      //  Not an AT line
+#define HERD_STORE_FULL     -2      //  New client, but the store is full
+
+herd_store_t *
+    herd_store_new (size_t max_entries);
+
+void
+    herd_store_destroy (herd_store_t **self_p);
+
+//  Offers an AT line; keeps a copy if it is newer than the line held for
+//  its client: the later client time, exactly; for equal times the
+//  bytewise greater line. Returns one of HERD_STORE_*.
+int
+    herd_store_offer (herd_store_t *self, const char *line, size_t size);
+
+//  The AT line held for client, or NULL; if at is not NULL, fills it with
+//  the line's fields. Borrowed until the next offer.
+const char *
+    herd_store_lookup (herd_store_t *self, const char *client, herd_at_t *at);
+
+//  Number of clients held
+size_t
+    herd_store_size (herd_store_t *self);
+
+void
+    herd_store_test (bool verbose);
+
+#endif

@@ -1,0 +1,424 @@
+//  frontend/herd_protocol.c: parse and check client commands and AT lines.
+
+#include "herd_classes.h"
+
+//  Client times hold at most this many integer digits, so that any skew
+//  fits the arithmetic below (10^18 s is 30 billion years)
+#define S_TIME_DIGITS_MAX   18
+#define S_FIELDS_MAX        6
+
+//  C's isspace in the C locale, without depending on the locale
+static inline bool
+s_is_space (char byte)
+{
+    return byte == ' ' || byte == '\t' || byte == '\n'
+        || byte == '\v' || byte == '\f' || byte == '\r';
+}
+
+static inline bool
+s_is_digit (char byte)
+{
+    return byte >= '0' && byte <= '9';
+}
+
+//  Splits on runs of whitespace; returns the field count, capped at
+//  max_fields + 1 so "too many" is still visible
+static size_t
+s_split (const char *line, size_t size, herd_field_t *fields, size_t max_fields)
+{
+    size_t count = 0;
+    size_t index = 0;
+    while (index < size) {
+        while (index < size && s_is_space (line [index]))
+            index++;
+        if (index == size)
+            break;
+        size_t start = index;
+        while (index < size && !s_is_space (line [index]))
+            index++;
+        if (count == max_fields)
+            return max_fields + 1;
+        fields [count].start = line + start;
+        fields [count].size = index - start;
+        count++;
+    }
+    return count;
+}
+
+static bool
+s_field_is (herd_field_t field, const char *word)
+{
+    return field.size == strlen (word) && memcmp (field.start, word, field.size) == 0;
+}
+
+//  1-255 bytes of printable ASCII without whitespace
+static bool
+s_client_valid (herd_field_t field)
+{
+    if (field.size < 1 || field.size > HERD_CLIENT_ID_MAX)
+        return false;
+    for (size_t index = 0; index < field.size; index++)
+        if (field.start [index] < 0x21 || field.start [index] > 0x7e)
+            return false;
+    return true;
+}
+
+//  Digits with an optional fraction (digits after a point). Returns the
+//  number of bytes matched from start; integer digits in *integer_digits.
+static size_t
+s_match_decimal (const char *start, size_t size, size_t *integer_digits)
+{
+    size_t index = 0;
+    while (index < size && s_is_digit (start [index]))
+        index++;
+    *integer_digits = index;
+    if (index == 0)
+        return 0;
+    if (index < size && start [index] == '.') {
+        size_t fraction = index + 1;
+        while (fraction < size && s_is_digit (start [fraction]))
+            fraction++;
+        if (fraction > index + 1)
+            index = fraction;
+        else
+            return 0;               //  "12." has no fraction digits
+    }
+    return index;
+}
+
+//  Value of the integer digits, exactly, or -1 if above limit; and whether
+//  any fraction digit is nonzero, so that "+90.000" passes and "+90.01" fails
+static bool
+s_within (const char *start, size_t size, size_t integer_digits, long limit)
+{
+    long value = 0;
+    for (size_t index = 0; index < integer_digits; index++) {
+        value = value * 10 + (start [index] - '0');
+        if (value > limit)
+            return false;
+    }
+    if (value < limit)
+        return true;
+    for (size_t index = integer_digits + 1; index < size; index++)
+        if (start [index] != '0')
+            return false;
+    return true;
+}
+
+//  ISO 6709 decimal degrees: [+-]lat[+-]lon, e.g. +34.068930-118.445127
+static bool
+s_coordinates_parse (herd_field_t field, double *latitude, double *longitude)
+{
+    const char *cursor = field.start;
+    size_t size = field.size;
+    if (size < 4 || (*cursor != '+' && *cursor != '-'))
+        return false;
+    size_t integer_digits;
+    size_t latitude_size = s_match_decimal (cursor + 1, size - 1, &integer_digits);
+    if (!latitude_size || !s_within (cursor + 1, latitude_size, integer_digits, 90))
+        return false;
+    const char *second = cursor + 1 + latitude_size;
+    size_t rest = size - 1 - latitude_size;
+    if (rest < 2 || (*second != '+' && *second != '-'))
+        return false;
+    size_t longitude_size = s_match_decimal (second + 1, rest - 1, &integer_digits);
+    if (longitude_size != rest - 1
+    || !s_within (second + 1, longitude_size, integer_digits, 180))
+        return false;
+    //  Both parts are now plain decimals; strtod stops at the second sign
+    *latitude = strtod (cursor, NULL);
+    *longitude = strtod (second, NULL);
+    return true;
+}
+
+static bool
+s_time_valid (herd_field_t field)
+{
+    size_t integer_digits;
+    if (s_match_decimal (field.start, field.size, &integer_digits) != field.size)
+        return false;
+    //  Leading zeros don't count toward the limit
+    size_t leading = 0;
+    while (leading + 1 < integer_digits && field.start [leading] == '0')
+        leading++;
+    return integer_digits - leading <= S_TIME_DIGITS_MAX;
+}
+
+//  "a number, greater than 0 and at most 50"
+static bool
+s_radius_parse (herd_field_t field, double *radius_km)
+{
+    size_t integer_digits;
+    if (field.size > 32 || s_match_decimal (field.start, field.size, &integer_digits) != field.size)
+        return false;
+    char text [33];
+    memcpy (text, field.start, field.size);
+    text [field.size] = 0;
+    *radius_km = strtod (text, NULL);
+    return *radius_km > 0 && *radius_km <= HERD_RADIUS_KM_MAX;
+}
+
+static bool
+s_count_parse (herd_field_t field, int *count)
+{
+    long value = 0;
+    if (field.size == 0 || field.size > 9)
+        return false;
+    for (size_t index = 0; index < field.size; index++) {
+        if (!s_is_digit (field.start [index]))
+            return false;
+        value = value * 10 + (field.start [index] - '0');
+    }
+    *count = (int) value;
+    return value >= 1 && value <= HERD_RESULTS_MAX;
+}
+
+static void
+s_invalid (herd_command_t *command, const char *reason)
+{
+    command->kind = HERD_LINE_INVALID;
+    command->reason = reason;
+}
+
+void
+herd_protocol_parse (const char *line, size_t size, herd_command_t *command)
+{
+    assert (command);
+    memset (command, 0, sizeof (herd_command_t));
+    herd_field_t fields [S_FIELDS_MAX];
+    size_t count = s_split (line, size, fields, S_FIELDS_MAX);
+    if (count == 0) {
+        command->kind = HERD_LINE_EMPTY;
+        return;
+    }
+    if (s_field_is (fields [0], "IAMAT")) {
+        if (count != 4)
+            return s_invalid (command, "IAMAT takes 3 fields");
+        if (!s_client_valid (fields [1]))
+            return s_invalid (command, "bad client id");
+        if (!s_coordinates_parse (fields [2], &command->latitude, &command->longitude))
+            return s_invalid (command, "bad coordinates");
+        if (!s_time_valid (fields [3]))
+            return s_invalid (command, "bad client time");
+        command->kind = HERD_LINE_IAMAT;
+        command->client = fields [1];
+        command->coordinates = fields [2];
+        command->time = fields [3];
+    }
+    else
+    if (s_field_is (fields [0], "WHATSAT")) {
+        if (count != 4)
+            return s_invalid (command, "WHATSAT takes 3 fields");
+        if (!s_client_valid (fields [1]))
+            return s_invalid (command, "bad client id");
+        if (!s_radius_parse (fields [2], &command->radius_km))
+            return s_invalid (command, "radius must be a number above 0 and at most 50");
+        if (!s_count_parse (fields [3], &command->max_results))
+            return s_invalid (command, "max results must be a whole number from 1 to 20");
+        command->kind = HERD_LINE_WHATSAT;
+        command->client = fields [1];
+    }
+    else
+        s_invalid (command, "unknown command");
+}
+
+int
+herd_protocol_parse_at (const char *line, size_t size, herd_at_t *at)
+{
+    assert (at);
+    memset (at, 0, sizeof (herd_at_t));
+    herd_field_t fields [S_FIELDS_MAX];
+    if (s_split (line, size, fields, S_FIELDS_MAX) != 6
+    || !s_field_is (fields [0], "AT")
+    || !s_client_valid (fields [1])
+    || !s_client_valid (fields [3])
+    || !s_coordinates_parse (fields [4], &at->latitude, &at->longitude)
+    || !s_time_valid (fields [5]))
+        return -1;
+    herd_field_t skew = fields [2];
+    size_t integer_digits;
+    if (skew.size < 2 || (skew.start [0] != '+' && skew.start [0] != '-')
+    ||  s_match_decimal (skew.start + 1, skew.size - 1, &integer_digits) != skew.size - 1)
+        return -1;
+    at->server = fields [1];
+    at->skew = skew;
+    at->client = fields [3];
+    at->coordinates = fields [4];
+    at->time = fields [5];
+    return 0;
+}
+
+int
+herd_protocol_time_compare (herd_field_t a, herd_field_t b)
+{
+    //  Integer parts: without leading zeros, the longer is larger, else
+    //  compare digit by digit; then fractions digit by digit, missing = 0
+    const char *a_point = memchr (a.start, '.', a.size);
+    const char *b_point = memchr (b.start, '.', b.size);
+    size_t a_integer = a_point? (size_t) (a_point - a.start): a.size;
+    size_t b_integer = b_point? (size_t) (b_point - b.start): b.size;
+    size_t a_skip = 0, b_skip = 0;
+    while (a_skip + 1 < a_integer && a.start [a_skip] == '0')
+        a_skip++;
+    while (b_skip + 1 < b_integer && b.start [b_skip] == '0')
+        b_skip++;
+    if (a_integer - a_skip != b_integer - b_skip)
+        return a_integer - a_skip < b_integer - b_skip? -1: 1;
+    int order = memcmp (a.start + a_skip, b.start + b_skip, a_integer - a_skip);
+    if (order)
+        return order < 0? -1: 1;
+    const char *a_fraction = a_point? a_point + 1: a.start + a.size;
+    const char *b_fraction = b_point? b_point + 1: b.start + b.size;
+    size_t a_digits = (size_t) (a.start + a.size - a_fraction);
+    size_t b_digits = (size_t) (b.start + b.size - b_fraction);
+    size_t longest = a_digits > b_digits? a_digits: b_digits;
+    for (size_t index = 0; index < longest; index++) {
+        char a_digit = index < a_digits? a_fraction [index]: '0';
+        char b_digit = index < b_digits? b_fraction [index]: '0';
+        if (a_digit != b_digit)
+            return a_digit < b_digit? -1: 1;
+    }
+    return 0;
+}
+
+const char *
+herd_protocol_skew (const struct timespec *receipt, herd_field_t time,
+                    char *buffer, size_t buffer_size)
+{
+    assert (buffer_size >= 40);
+    //  Client time in nanoseconds, rounded at the tenth fraction digit
+    __int128 client = 0;
+    size_t index = 0;
+    for (; index < time.size && time.start [index] != '.'; index++)
+        client = client * 10 + (time.start [index] - '0');
+    size_t fraction_digits = 0;
+    if (index < time.size)
+        index++;                    //  Skip the point
+    for (; index < time.size && fraction_digits < 9; index++, fraction_digits++)
+        client = client * 10 + (time.start [index] - '0');
+    for (; fraction_digits < 9; fraction_digits++)
+        client *= 10;
+    if (index < time.size && time.start [index] >= '5')
+        client += 1;
+    __int128 skew = (__int128) receipt->tv_sec * 1000000000 + receipt->tv_nsec - client;
+    char sign = skew < 0? '-': '+';
+    if (skew < 0)
+        skew = -skew;
+    snprintf (buffer, buffer_size, "%c%llu.%09llu", sign,
+              (unsigned long long) (skew / 1000000000),
+              (unsigned long long) (skew % 1000000000));
+    return buffer;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest
+
+static herd_command_t
+s_parse (const char *line)
+{
+    herd_command_t command;
+    herd_protocol_parse (line, strlen (line), &command);
+    return command;
+}
+
+static herd_field_t
+s_field (const char *text)
+{
+    herd_field_t field = { text, strlen (text) };
+    return field;
+}
+
+void
+herd_protocol_test (bool verbose)
+{
+    printf (" * herd_protocol: ");
+    if (verbose)
+        printf ("\n");
+    herd_command_t command = s_parse ("IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503");
+    assert (command.kind == HERD_LINE_IAMAT);
+    assert (command.client.size == 16);
+    assert (fabs (command.latitude - 34.068930) < 1e-9);
+    assert (fabs (command.longitude + 118.445127) < 1e-9);
+    assert (command.time.size == strlen ("1621464827.959498503"));
+
+    command = s_parse (" \tIAMAT  a +12-118   1\r");
+    assert (command.kind == HERD_LINE_IAMAT);
+    assert (command.latitude == 12 && command.longitude == -118);
+    assert (s_parse ("IAMAT a +90-180 1").kind == HERD_LINE_IAMAT);
+    assert (s_parse ("IAMAT a +90.000-180.0 1").kind == HERD_LINE_IAMAT);
+    assert (s_parse ("IAMAT a -90.0+180 1.5").kind == HERD_LINE_IAMAT);
+
+    //  Every kind of bad input
+    const char *invalid [] = {
+        "IAMAT a +34-118", "IAMAT a +34-118 1 2", "IAMAT", "iamat a +34-118 1",
+        "IAMAT a 34-118 1", "IAMAT a +34.-118 1", "IAMAT a +34-118. 1",
+        "IAMAT a +90.01-118 1", "IAMAT a +34-180.5 1", "IAMAT a +34+181 1",
+        "IAMAT a +3a-118 1", "IAMAT a +34-118x 1", "IAMAT a +34 1", "IAMAT a ++34-118 1",
+        "IAMAT a +34-118 -1", "IAMAT a +34-118 1e9", "IAMAT a +34-118 abc",
+        "IAMAT a +34-118 1.", "IAMAT a +34-118 1234567890123456789",
+        "IAMAT a\x01 +34-118 1", "IAMAT \xc3\xa9 +34-118 1",
+        "WHATSAT a 10", "WHATSAT a 0 5", "WHATSAT a 50.01 5", "WHATSAT a -1 5",
+        "WHATSAT a 10 0", "WHATSAT a 10 21", "WHATSAT a 10 5.0", "WHATSAT a ten 5",
+        "WHATSAT a 1e1 5", "WHATSAT a nan 5", "WHATSAT a 10 5 6",
+        "AT Clark +0.263873386 kiwi +34-118 1", "HELLO", "\x01\x02\xff",
+    };
+    for (size_t index = 0; index < sizeof invalid / sizeof invalid [0]; index++) {
+        command = s_parse (invalid [index]);
+        if (command.kind != HERD_LINE_INVALID) {
+            printf ("accepted: %s\n", invalid [index]);
+            assert (false);
+        }
+        assert (command.reason);
+    }
+    char long_id [300];
+    memset (long_id, 'x', sizeof long_id);
+    snprintf (long_id, sizeof long_id, "IAMAT %0256d +1+1 1", 0);
+    assert (s_parse (long_id).kind == HERD_LINE_INVALID);
+    snprintf (long_id, sizeof long_id, "IAMAT %0255d +1+1 1", 0);
+    assert (s_parse (long_id).kind == HERD_LINE_IAMAT);
+
+    assert (s_parse ("").kind == HERD_LINE_EMPTY);
+    assert (s_parse (" \t\r\v\f").kind == HERD_LINE_EMPTY);
+
+    command = s_parse ("WHATSAT kiwi.cs.ucla.edu 10 5");
+    assert (command.kind == HERD_LINE_WHATSAT);
+    assert (command.radius_km == 10 && command.max_results == 5);
+    command = s_parse ("WHATSAT k 0.5 20");
+    assert (command.kind == HERD_LINE_WHATSAT && command.radius_km == 0.5);
+    assert (s_parse ("WHATSAT k 50 01").kind == HERD_LINE_WHATSAT);
+
+    //  AT lines
+    herd_at_t at;
+    const char *line = "AT Clark +0.263873386 kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503";
+    assert (herd_protocol_parse_at (line, strlen (line), &at) == 0);
+    assert (at.server.size == 5 && memcmp (at.server.start, "Clark", 5) == 0);
+    assert (at.time.size == 20);
+    assert (herd_protocol_parse_at ("AT a b c", 8, &at) == -1);
+    line = "AT Clark 0.2 kiwi +34-118 1";
+    assert (herd_protocol_parse_at (line, strlen (line), &at) == -1);
+
+    //  Exact decimal comparison: a double could not tell these apart
+    assert (herd_protocol_time_compare (s_field ("1621464827.959498503"),
+                                        s_field ("1621464827.959498504")) < 0);
+    assert (herd_protocol_time_compare (s_field ("1621464827.959498504"),
+                                        s_field ("1621464827.959498503")) > 0);
+    assert (herd_protocol_time_compare (s_field ("10"), s_field ("9.999")) > 0);
+    assert (herd_protocol_time_compare (s_field ("010.50"), s_field ("10.5")) == 0);
+    assert (herd_protocol_time_compare (s_field ("1.05"), s_field ("1.5")) < 0);
+    assert (herd_protocol_time_compare (s_field ("0"), s_field ("0.000")) == 0);
+
+    //  Skew
+    char buffer [48];
+    struct timespec receipt = { 1621464828, 223372889 };
+    herd_protocol_skew (&receipt, s_field ("1621464827.959498503"), buffer, sizeof buffer);
+    assert (streq (buffer, "+0.263874386"));
+    herd_protocol_skew (&receipt, s_field ("1621464830"), buffer, sizeof buffer);
+    assert (streq (buffer, "-1.776627111"));
+    herd_protocol_skew (&receipt, s_field ("1621464828.2233728885"), buffer, sizeof buffer);
+    assert (streq (buffer, "-0.000000000") || streq (buffer, "+0.000000000"));
+    herd_protocol_skew (&receipt, s_field ("999999999999999999.5"), buffer, sizeof buffer);
+    assert (buffer [0] == '-');
+    if (verbose)
+        printf ("    skew: %s\n", buffer);
+    printf ("OK\n");
+}

@@ -1,0 +1,68 @@
+//  frontend/herd_protocol.h: the client protocol's grammar (PROTOCOL.md
+//  section 1) as pure functions: no sockets, no allocation, no state, so
+//  the frontend, the bus and the fuzzer share one definition of a command.
+
+#ifndef HERD_PROTOCOL_H_INCLUDED
+#define HERD_PROTOCOL_H_INCLUDED
+
+//  A field of a line: points into the caller's buffer, not terminated
+typedef struct {
+    const char *start;
+    size_t size;
+} herd_field_t;
+
+typedef enum {
+    HERD_LINE_EMPTY,            //  Blank line: ignored, no reply
+    HERD_LINE_INVALID,          //  Answered "? <line>"
+    HERD_LINE_IAMAT,
+    HERD_LINE_WHATSAT
+} herd_line_kind_t;
+
+typedef struct {
+    herd_line_kind_t kind;
+    const char *reason;         //  INVALID: why, for the log (static text)
+    herd_field_t client;        //  IAMAT and WHATSAT
+    herd_field_t coordinates;   //  IAMAT
+    herd_field_t time;          //  IAMAT
+    double latitude;            //  IAMAT, degrees
+    double longitude;           //  IAMAT, degrees
+    double radius_km;           //  WHATSAT, 0 < radius <= 50
+    int max_results;            //  WHATSAT, 1..20
+} herd_command_t;
+
+//  An AT line as servers produce it and the bus carries it
+typedef struct {
+    herd_field_t server;
+    herd_field_t skew;
+    herd_field_t client;
+    herd_field_t coordinates;
+    herd_field_t time;
+    double latitude;
+    double longitude;
+} herd_at_t;
+
+//  Parses one line (without its \n) into command. Never fails: a line
+//  that is not a valid command comes back as HERD_LINE_INVALID.
+void
+    herd_protocol_parse (const char *line, size_t size, herd_command_t *command);
+
+//  Parses and checks an AT line. Returns 0, or -1 if it is not one.
+int
+    herd_protocol_parse_at (const char *line, size_t size, herd_at_t *at);
+
+//  Compares two valid client times exactly, as decimal numbers:
+//  <0 if a is earlier, 0 if equal in value, >0 if a is later.
+int
+    herd_protocol_time_compare (herd_field_t a, herd_field_t b);
+
+//  Formats (receipt - client time) as PROTOCOL.md's skew: a sign, the
+//  seconds, nine digits after the point, rounded to the nanosecond.
+//  time must be valid. Writes at most 40 bytes; returns buffer.
+const char *
+    herd_protocol_skew (const struct timespec *receipt, herd_field_t time,
+                        char *buffer, size_t buffer_size);
+
+void
+    herd_protocol_test (bool verbose);
+
+#endif

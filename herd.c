@@ -1,0 +1,142 @@
+//  herd.c: the herd server daemon. Reads flags and the config, points the
+//  log at the server's file, starts the places broker and the frontend
+//  actors, waits for SIGINT or SIGTERM, and stops them in reverse.
+
+#include "herd_classes.h"
+#include <getopt.h>
+#include <sys/resource.h>
+
+static void
+s_usage (FILE *stream)
+{
+    fprintf (stream,
+        "Usage: herd [OPTIONS] NAME\n"
+        "Runs the herd server NAME, one of the servers listed in the config file.\n"
+        "It answers IAMAT and WHATSAT on its client port and floods location\n"
+        "updates to its neighbours over ZeroMQ (see PROTOCOL.md and README.md).\n"
+        "\n"
+        "  -c, --config FILE   herd config (default: $HERD_CONFIG, else ./herd.cfg)\n"
+        "  -l, --log FILE      log file (default: <herd/log_dir>/NAME.log)\n"
+        "  -v, --verbose       log to stderr as well\n"
+        "  -h, --help          show this help and exit\n"
+        "  -V, --version       show the version and exit\n"
+        "\n"
+        "Environment: the Google Places API key is read from the variable named\n"
+        "by places/google/key_env in the config (HERD_GOOGLE_API_KEY by default).\n"
+        "Stop with SIGINT (Ctrl-C) or SIGTERM.\n");
+}
+
+//  Sends START to an actor; 0, or -1 with the actor's reason printed
+static int
+s_start_actor (zactor_t *actor, const char *server, const char *what)
+{
+    zstr_send (actor, "START");
+    char *reply = zstr_recv (actor);
+    int rc = reply && streq (reply, "OK")? 0: -1;
+    if (rc) {
+        const char *reason = reply && strlen (reply) > 6? reply + 6: "no reply";
+        zsys_error ("%s failed to start: %s", what, reason);
+        fprintf (stderr, "herd: %s: %s\n", server, reason);
+    }
+    freen (reply);
+    return rc;
+}
+
+//  Thousands of clients need thousands of fds: take the hard limit
+static void
+s_raise_fd_limit (void)
+{
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit (RLIMIT_NOFILE, &limit);
+    }
+}
+
+int
+main (int argc, char *argv [])
+{
+    const char *config_file = getenv ("HERD_CONFIG")? getenv ("HERD_CONFIG"): "herd.cfg";
+    const char *log_file = NULL;
+    bool verbose = false;
+    static struct option options [] = {
+        { "config",  required_argument, NULL, 'c' },
+        { "log",     required_argument, NULL, 'l' },
+        { "verbose", no_argument,       NULL, 'v' },
+        { "help",    no_argument,       NULL, 'h' },
+        { "version", no_argument,       NULL, 'V' },
+        { NULL, 0, NULL, 0 }
+    };
+    int option;
+    while ((option = getopt_long (argc, argv, "c:l:vhV", options, NULL)) != -1) {
+        switch (option) {
+            case 'c': config_file = optarg; break;
+            case 'l': log_file = optarg; break;
+            case 'v': verbose = true; break;
+            case 'h': s_usage (stdout); return 0;
+            case 'V': printf ("herd %s\n", HERD_VERSION); return 0;
+            default:  s_usage (stderr); return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf (stderr, "herd: expected one server NAME (try herd --help)\n");
+        return 2;
+    }
+    const char *server = argv [optind];
+
+    char *error = NULL;
+    herd_config_t *config = herd_config_load (config_file, &error);
+    if (!config) {
+        fprintf (stderr, "herd: %s\n", error);
+        freen (error);
+        return 1;
+    }
+    if (!herd_config_has_server (config, server)) {
+        fprintf (stderr, "herd: no server named '%s' in %s (it lists:", server, config_file);
+        zlistx_t *names = herd_config_servers (config);
+        for (const char *name = (const char *) zlistx_first (names); name;
+             name = (const char *) zlistx_next (names))
+            fprintf (stderr, " %s", name);
+        fprintf (stderr, ")\n");
+        herd_config_destroy (&config);
+        return 1;
+    }
+    char *default_log = zsys_sprintf ("%s/%s.log", herd_config_string (config, "herd/log_dir"), server);
+    if (!log_file)
+        log_file = default_log;
+    if (herd_log_open (log_file, verbose)) {
+        fprintf (stderr, "herd: cannot open log file %s: %s\n", log_file, strerror (errno));
+        freen (default_log);
+        herd_config_destroy (&config);
+        return 1;
+    }
+    zsys_init ();
+    zsys_set_logident (server);
+    zsys_info ("herd %s: starting server %s from %s, logging to %s", HERD_VERSION, server,
+               config_file, log_file);
+    s_raise_fd_limit ();
+    curl_global_init (CURL_GLOBAL_DEFAULT);
+
+    herd_places_args_t places_args = { config, server };
+    zactor_t *places = zactor_new (herd_places_actor, &places_args);
+    herd_frontend_args_t frontend_args = { config, server };
+    zactor_t *frontend = zactor_new (herd_frontend_actor, &frontend_args);
+    int rc = 1;
+    if (s_start_actor (places, server, "places") == 0
+    &&  s_start_actor (frontend, server, "frontend") == 0) {
+        zsys_info ("server %s is up", server);
+        while (!zsys_interrupted)
+            zclock_sleep (100);
+        zsys_info ("server %s: signal received, shutting down", server);
+        rc = 0;
+    }
+    zactor_destroy (&frontend);
+    zactor_destroy (&places);
+    zsys_info ("server %s stopped", server);
+    curl_global_cleanup ();
+    herd_config_destroy (&config);
+    zsys_shutdown ();
+    herd_log_close ();
+    freen (default_log);
+    return rc;
+}

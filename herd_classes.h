@@ -1,0 +1,25 @@
+//  herd_classes.h: the one include of every herd source file: the libraries
+//  herd builds on, then herd's own classes.
+
+#ifndef HERD_CLASSES_H_INCLUDED
+#define HERD_CLASSES_H_INCLUDED
+
+#include <czmq.h>
+#include <curl/curl.h>
+#include <jansson.h>
+
+#include "herd_limits.h"
+#include "herd_log.h"
+#include "herd_config.h"
+#include "frontend/herd_protocol.h"
+#include "cache/herd_store.h"
+#include "frontend/herd_frontend.h"
+#include "bus/herd_bus.h"
+#include "places/herd_nearby.h"
+#include "places/herd_google.h"
+#include "places/herd_worker.h"
+#include "places/herd_places.h"
+
+#define HERD_VERSION "0.1.0"
+
+#endif

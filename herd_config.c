@@ -1,0 +1,540 @@
+//  herd_config.c: load and check the herd's ZPL config file.
+
+#include "herd_classes.h"
+#include <sys/mman.h>
+
+//  One numeric setting, its default and its allowed range
+typedef struct {
+    const char *path;
+    long default_value;
+    long minimum;
+    long maximum;
+} s_number_t;
+
+static const s_number_t s_numbers [] = {
+    { "herd/max_line",       HERD_MAX_LINE_DEFAULT,    HERD_MAX_LINE_MIN,    HERD_MAX_LINE_MAX },
+    { "herd/max_pending",    HERD_MAX_PENDING_DEFAULT, HERD_MAX_PENDING_MIN, HERD_MAX_PENDING_MAX },
+    { "herd/max_clients",    HERD_MAX_CLIENTS_DEFAULT, 1,                    HERD_MAX_CLIENTS_MAX },
+    { "herd/max_stored",     HERD_MAX_STORED_DEFAULT,  1,                    HERD_MAX_STORED_MAX },
+    { "herd/log_traffic",    1,                        0,                    1 },
+    { "bus/hwm",             HERD_BUS_HWM_DEFAULT,     100,                  10000000 },
+    { "places/workers",      HERD_PLACES_WORKERS_DEFAULT, 1,                 HERD_PLACES_WORKERS_MAX },
+    { "places/queue",        HERD_PLACES_QUEUE_DEFAULT, 1,                   HERD_PLACES_QUEUE_MAX },
+    { "places/timeout",      HERD_PLACES_TIMEOUT_DEFAULT, 100,               HERD_PLACES_TIMEOUT_MAX },
+};
+#define S_NUMBERS (sizeof (s_numbers) / sizeof (s_numbers [0]))
+
+//  One string setting, its default and, if not free text, its choices
+typedef struct {
+    const char *path;
+    const char *default_value;
+    const char *choices;            //  Space-separated, or NULL for any
+} s_string_t;
+
+static const s_string_t s_strings [] = {
+    { "herd/log_dir",           "log",                  NULL },
+    { "places/provider",        "auto",                 "auto google none" },
+    { "places/google/api",      "new",                  "new legacy" },
+    { "places/google/url",      "",                     NULL },
+    { "places/google/key_env",  "HERD_GOOGLE_API_KEY",  NULL },
+};
+#define S_STRINGS (sizeof (s_strings) / sizeof (s_strings [0]))
+
+//  Names allowed under each section; anything else is a typo we report
+static const char *s_sections = "herd bus places servers";
+static const char *s_server_keys = "client bus bus_bind neighbours";
+
+//  One server of the herd
+typedef struct {
+    char *name;                     //  As written in the config
+    char *client_bind;              //  HOST:PORT for clients
+    char *bus_bind;                 //  Endpoint the PUB socket binds
+    char *bus_endpoint;             //  Endpoint neighbours connect to
+    zlistx_t *neighbours;           //  Names (owned strings)
+} s_server_t;
+
+struct _herd_config_t {
+    char *filename;                 //  Where it was loaded from
+    zconfig_t *root;                //  The parsed ZPL tree
+    zhashx_t *servers;              //  name -> s_server_t (owned)
+    zlistx_t *server_names;         //  Names in file order (owned)
+    long numbers [S_NUMBERS];       //  Checked numeric settings
+    const char *strings [S_STRINGS];    //  Borrowed from root or defaults
+    char *error;                    //  First error found while checking
+};
+
+static void
+s_server_destroy (void **item_p)
+{
+    s_server_t *server = (s_server_t *) *item_p;
+    if (server) {
+        freen (server->name);
+        freen (server->client_bind);
+        freen (server->bus_bind);
+        freen (server->bus_endpoint);
+        zlistx_destroy (&server->neighbours);
+        freen (server);
+        *item_p = NULL;
+    }
+}
+
+static void
+s_string_destroy (void **item_p)
+{
+    freen (*item_p);
+}
+
+//  Records the first error only; later ones are usually consequences
+static void
+s_fail (herd_config_t *self, const char *format, ...)
+{
+    if (self->error)
+        return;
+    va_list args;
+    va_start (args, format);
+    char *message = zsys_vprintf (format, args);
+    va_end (args);
+    self->error = zsys_sprintf ("%s: %s", self->filename, message);
+    freen (message);
+}
+
+static bool
+s_word_in (const char *word, const char *words)
+{
+    size_t length = strlen (word);
+    const char *cursor = words;
+    while ((cursor = strstr (cursor, word))) {
+        bool starts = cursor == words || cursor [-1] == ' ';
+        bool ends = cursor [length] == 0 || cursor [length] == ' ';
+        if (starts && ends)
+            return true;
+        cursor += length;
+    }
+    return false;
+}
+
+//  HOST:PORT with a port from 0 (any free one, for tests) to 65535
+static bool
+s_host_port_valid (const char *value)
+{
+    const char *colon = strrchr (value, ':');
+    if (!colon || colon == value)
+        return false;
+    char *end;
+    long port = strtol (colon + 1, &end, 10);
+    return colon [1] && *end == 0 && port >= 0 && port <= 65535;   //  0: any free port
+}
+
+static void
+s_check_keys (herd_config_t *self, zconfig_t *section, const char *path, const char *allowed)
+{
+    zconfig_t *child = zconfig_child (section);
+    for (; child; child = zconfig_next (child))
+        if (!s_word_in (zconfig_name (child), allowed))
+            s_fail (self, "unknown setting %s/%s (expected one of: %s)",
+                    path, zconfig_name (child), allowed);
+}
+
+static void
+s_load_settings (herd_config_t *self)
+{
+    s_check_keys (self, self->root, "", s_sections);
+    //  Known keys per section come from the tables above
+    const char *sections [] = { "herd", "bus", "places", "places/google" };
+    for (size_t section_nbr = 0; section_nbr < 4; section_nbr++) {
+        const char *section = sections [section_nbr];
+        zconfig_t *node = zconfig_locate (self->root, section);
+        if (!node)
+            continue;
+        char allowed [512] = "";
+        size_t prefix = strlen (section);
+        for (size_t index = 0; index < S_NUMBERS; index++)
+            if (!strncmp (s_numbers [index].path, section, prefix)
+            &&  s_numbers [index].path [prefix] == '/'
+            &&  !strchr (s_numbers [index].path + prefix + 1, '/')) {
+                strcat (allowed, s_numbers [index].path + prefix + 1);
+                strcat (allowed, " ");
+            }
+        for (size_t index = 0; index < S_STRINGS; index++)
+            if (!strncmp (s_strings [index].path, section, prefix)
+            &&  s_strings [index].path [prefix] == '/'
+            &&  !strchr (s_strings [index].path + prefix + 1, '/')) {
+                strcat (allowed, s_strings [index].path + prefix + 1);
+                strcat (allowed, " ");
+            }
+        if (streq (section, "places"))
+            strcat (allowed, "google");
+        else
+        if (*allowed)
+            allowed [strlen (allowed) - 1] = 0;
+        s_check_keys (self, node, section, allowed);
+    }
+    for (size_t index = 0; index < S_NUMBERS; index++) {
+        const s_number_t *number = &s_numbers [index];
+        const char *text = zconfig_get (self->root, number->path, NULL);
+        self->numbers [index] = number->default_value;
+        if (!text)
+            continue;
+        char *end;
+        errno = 0;
+        long value = strtol (text, &end, 10);
+        if (!*text || *end || errno || value < number->minimum || value > number->maximum)
+            s_fail (self, "%s = \"%s\": expected a whole number from %ld to %ld",
+                    number->path, text, number->minimum, number->maximum);
+        else
+            self->numbers [index] = value;
+    }
+    for (size_t index = 0; index < S_STRINGS; index++) {
+        const s_string_t *string = &s_strings [index];
+        const char *value = zconfig_get (self->root, string->path, string->default_value);
+        if (string->choices && !s_word_in (value, string->choices))
+            s_fail (self, "%s = \"%s\": expected one of: %s",
+                    string->path, value, string->choices);
+        self->strings [index] = value;
+    }
+}
+
+static void
+s_load_servers (herd_config_t *self)
+{
+    zconfig_t *section = zconfig_locate (self->root, "servers");
+    if (!section || !zconfig_child (section)) {
+        s_fail (self, "no servers: expected a 'servers' section listing each server");
+        return;
+    }
+    zconfig_t *node = zconfig_child (section);
+    for (; node; node = zconfig_next (node)) {
+        const char *name = zconfig_name (node);
+        char path [300];
+        snprintf (path, sizeof path, "servers/%s", name);
+        s_check_keys (self, node, path, s_server_keys);
+        if (zhashx_lookup (self->servers, name)) {
+            s_fail (self, "server %s is listed twice", name);
+            continue;
+        }
+        const char *client = zconfig_get (node, "client", NULL);
+        const char *bus = zconfig_get (node, "bus", NULL);
+        const char *bus_bind = zconfig_get (node, "bus_bind", bus);
+        if (!client || !s_host_port_valid (client))
+            s_fail (self, "server %s: client = \"%s\": expected HOST:PORT, e.g. 127.0.0.1:11001",
+                    name, client? client: "");
+        if (!bus || !strstr (bus, "://") || !strstr (bus_bind, "://"))
+            s_fail (self, "server %s: bus = \"%s\": expected a ZeroMQ endpoint, e.g. tcp://127.0.0.1:11101",
+                    name, bus? bus: "");
+        s_server_t *server = (s_server_t *) zmalloc (sizeof (s_server_t));
+        server->name = strdup (name);
+        server->client_bind = strdup (client? client: "");
+        server->bus_endpoint = strdup (bus? bus: "");
+        server->bus_bind = strdup (bus_bind? bus_bind: "");
+        server->neighbours = zlistx_new ();
+        zlistx_set_destructor (server->neighbours, s_string_destroy);
+        //  Neighbours are separated by spaces or commas
+        char *list = strdup (zconfig_get (node, "neighbours", ""));
+        char *saveptr = NULL;
+        for (char *token = strtok_r (list, " ,\t", &saveptr); token;
+             token = strtok_r (NULL, " ,\t", &saveptr))
+            zlistx_add_end (server->neighbours, strdup (token));
+        freen (list);
+        zhashx_insert (self->servers, name, server);
+        zlistx_add_end (self->server_names, strdup (name));
+    }
+    //  The graph: every neighbour is a server, not itself, and links both ways
+    const char *name = (const char *) zlistx_first (self->server_names);
+    for (; name; name = (const char *) zlistx_next (self->server_names)) {
+        s_server_t *server = (s_server_t *) zhashx_lookup (self->servers, name);
+        const char *neighbour = (const char *) zlistx_first (server->neighbours);
+        for (; neighbour; neighbour = (const char *) zlistx_next (server->neighbours)) {
+            s_server_t *other = (s_server_t *) zhashx_lookup (self->servers, neighbour);
+            if (!other)
+                s_fail (self, "server %s: neighbour %s is not a server of this herd", name, neighbour);
+            else
+            if (other == server)
+                s_fail (self, "server %s lists itself as a neighbour", name);
+            else {
+                bool linked_back = false;
+                const char *back = (const char *) zlistx_first (other->neighbours);
+                for (; back; back = (const char *) zlistx_next (other->neighbours))
+                    linked_back |= streq (back, name);
+                if (!linked_back)
+                    s_fail (self, "graph is not symmetric: %s lists %s as a neighbour but %s does not list %s",
+                            name, neighbour, neighbour, name);
+            }
+        }
+    }
+}
+
+static herd_config_t *
+s_config_new (zconfig_t *root, const char *filename, char **error_p)
+{
+    herd_config_t *self = (herd_config_t *) zmalloc (sizeof (herd_config_t));
+    self->filename = strdup (filename);
+    self->root = root;
+    self->servers = zhashx_new ();
+    zhashx_set_destructor (self->servers, s_server_destroy);
+    self->server_names = zlistx_new ();
+    zlistx_set_destructor (self->server_names, s_string_destroy);
+    s_load_settings (self);
+    s_load_servers (self);
+    if (self->error) {
+        *error_p = self->error;
+        self->error = NULL;
+        herd_config_destroy (&self);
+    }
+    return self;
+}
+
+//  zconfig prints a syntax error to stdout as "... (zconfig): (line) what";
+//  we catch that one message (stdout briefly goes to a memfd) so the user
+//  gets a single line that names the file and the line
+static zconfig_t *
+s_parse (const char *text, const char *filename, char **error_p)
+{
+    fflush (stdout);
+    int saved_stdout = dup (STDOUT_FILENO);
+    int capture = memfd_create ("herd-zconfig", MFD_CLOEXEC);
+    if (capture != -1)
+        dup2 (capture, STDOUT_FILENO);
+    zconfig_t *root = zconfig_str_load (text);
+    fflush (stdout);
+    dup2 (saved_stdout, STDOUT_FILENO);
+    close (saved_stdout);
+    char captured [512] = "";
+    if (capture != -1) {
+        ssize_t size = pread (capture, captured, sizeof captured - 1, 0);
+        captured [size > 0? size: 0] = 0;
+        close (capture);
+    }
+    if (!root) {
+        char *message = strstr (captured, "(zconfig): ");
+        message = message? message + strlen ("(zconfig): "): NULL;
+        int line = 0;
+        if (message && sscanf (message, "(%d)", &line) == 1)
+            message = strchr (message, ')') + 1;
+        if (message)
+            message [strcspn (message, "\n")] = 0;
+        *error_p = zsys_sprintf ("%s:%d: not valid ZPL:%s", filename, line,
+                                 message? message: " syntax error");
+    }
+    return root;
+}
+
+herd_config_t *
+herd_config_load_text (const char *text, const char *name, char **error_p)
+{
+    assert (text);
+    assert (error_p);
+    *error_p = NULL;
+    zconfig_t *root = s_parse (text, name, error_p);
+    return root? s_config_new (root, name, error_p): NULL;
+}
+
+herd_config_t *
+herd_config_load (const char *filename, char **error_p)
+{
+    assert (filename);
+    assert (error_p);
+    *error_p = NULL;
+    FILE *file = fopen (filename, "r");
+    if (!file) {
+        *error_p = zsys_sprintf ("%s: cannot read config: %s", filename, strerror (errno));
+        return NULL;
+    }
+    char *text = NULL;
+    size_t text_size = 0;
+    FILE *buffer = open_memstream (&text, &text_size);
+    char block [4096];
+    size_t got;
+    while ((got = fread (block, 1, sizeof block, file)) > 0)
+        fwrite (block, 1, got, buffer);
+    bool failed = ferror (file);
+    fclose (file);
+    fclose (buffer);
+    herd_config_t *self = NULL;
+    if (failed)
+        *error_p = zsys_sprintf ("%s: cannot read config: %s", filename, strerror (errno));
+    else
+        self = herd_config_load_text (text, filename, error_p);
+    freen (text);
+    return self;
+}
+
+void
+herd_config_destroy (herd_config_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        herd_config_t *self = *self_p;
+        zlistx_destroy (&self->server_names);
+        zhashx_destroy (&self->servers);
+        zconfig_destroy (&self->root);
+        freen (self->error);
+        freen (self->filename);
+        freen (self);
+        *self_p = NULL;
+    }
+}
+
+static s_server_t *
+s_server (herd_config_t *self, const char *name)
+{
+    assert (self);
+    s_server_t *server = (s_server_t *) zhashx_lookup (self->servers, name);
+    assert (server);                //  Callers check herd_config_has_server
+    return server;
+}
+
+bool
+herd_config_has_server (herd_config_t *self, const char *server)
+{
+    assert (self);
+    return zhashx_lookup (self->servers, server) != NULL;
+}
+
+zlistx_t *
+herd_config_servers (herd_config_t *self)
+{
+    assert (self);
+    return self->server_names;
+}
+
+const char *
+herd_config_client_bind (herd_config_t *self, const char *server)
+{
+    return s_server (self, server)->client_bind;
+}
+
+const char *
+herd_config_bus_bind (herd_config_t *self, const char *server)
+{
+    return s_server (self, server)->bus_bind;
+}
+
+const char *
+herd_config_bus_endpoint (herd_config_t *self, const char *server)
+{
+    return s_server (self, server)->bus_endpoint;
+}
+
+zlistx_t *
+herd_config_neighbours (herd_config_t *self, const char *server)
+{
+    return s_server (self, server)->neighbours;
+}
+
+long
+herd_config_number (herd_config_t *self, const char *path)
+{
+    assert (self);
+    for (size_t index = 0; index < S_NUMBERS; index++)
+        if (streq (s_numbers [index].path, path))
+            return self->numbers [index];
+    assert (false);                 //  Unknown key is a programming error
+    return 0;
+}
+
+const char *
+herd_config_string (herd_config_t *self, const char *path)
+{
+    assert (self);
+    for (size_t index = 0; index < S_STRINGS; index++)
+        if (streq (s_strings [index].path, path))
+            return self->strings [index];
+    assert (false);
+    return NULL;
+}
+
+const char *
+herd_config_filename (herd_config_t *self)
+{
+    assert (self);
+    return self->filename;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest
+
+static void
+s_expect_error (const char *text, const char *expected, bool verbose)
+{
+    char *error = NULL;
+    herd_config_t *config = herd_config_load_text (text, "test.cfg", &error);
+    assert (!config);
+    assert (error);
+    if (verbose)
+        printf ("    error: %s\n", error);
+    if (!strstr (error, expected)) {
+        printf ("expected '%s' in '%s'\n", expected, error);
+        assert (false);
+    }
+    freen (error);
+}
+
+void
+herd_config_test (bool verbose)
+{
+    printf (" * herd_config: ");
+    if (verbose)
+        printf ("\n");
+    const char *good =
+        "herd\n"
+        "    max_line = 100\n"
+        "places\n"
+        "    provider = none\n"
+        "servers\n"
+        "    A\n"
+        "        client = 127.0.0.1:7001\n"
+        "        bus = tcp://127.0.0.1:7101\n"
+        "        neighbours = \"B C\"\n"
+        "    B\n"
+        "        client = 127.0.0.1:7002\n"
+        "        bus = tcp://127.0.0.1:7102\n"
+        "        neighbours = A\n"
+        "    C\n"
+        "        client = 127.0.0.1:7003\n"
+        "        bus = tcp://127.0.0.1:7103\n"
+        "        bus_bind = tcp://*:7103\n"
+        "        neighbours = A\n";
+    char *error = NULL;
+    herd_config_t *config = herd_config_load_text (good, "good.cfg", &error);
+    assert (config);
+    assert (!error);
+    assert (herd_config_has_server (config, "A"));
+    assert (!herd_config_has_server (config, "D"));
+    assert (zlistx_size (herd_config_servers (config)) == 3);
+    assert (zlistx_size (herd_config_neighbours (config, "A")) == 2);
+    assert (streq (herd_config_client_bind (config, "B"), "127.0.0.1:7002"));
+    assert (streq (herd_config_bus_bind (config, "A"), "tcp://127.0.0.1:7101"));
+    assert (streq (herd_config_bus_bind (config, "C"), "tcp://*:7103"));
+    assert (streq (herd_config_bus_endpoint (config, "C"), "tcp://127.0.0.1:7103"));
+    assert (herd_config_number (config, "herd/max_line") == 100);
+    assert (herd_config_number (config, "herd/max_pending") == HERD_MAX_PENDING_DEFAULT);
+    assert (streq (herd_config_string (config, "places/provider"), "none"));
+    assert (streq (herd_config_string (config, "places/google/api"), "new"));
+    herd_config_destroy (&config);
+    herd_config_destroy (&config);      //  Idempotent
+
+    const char *servers =
+        "servers\n"
+        "    A\n"
+        "        client = 127.0.0.1:7001\n"
+        "        bus = tcp://127.0.0.1:7101\n"
+        "        neighbours = B\n";
+    s_expect_error (servers, "neighbour B is not a server", verbose);
+    char *asymmetric = zsys_sprintf ("%s    B\n        client = 127.0.0.1:7002\n"
+                                     "        bus = tcp://127.0.0.1:7102\n", servers);
+    s_expect_error (asymmetric, "not symmetric: A lists B", verbose);
+    freen (asymmetric);
+    s_expect_error ("herd\n    max_line = lots\n", "herd/max_line = \"lots\"", verbose);
+    s_expect_error ("herd\n    max_line = 10\n", "from 64 to", verbose);
+    s_expect_error ("herd\n    maxline = 10\n", "unknown setting herd/maxline", verbose);
+    s_expect_error ("places\n    provider = bing\n", "places/provider = \"bing\"", verbose);
+    s_expect_error ("herd\n    a = 1\n   bad\n", "test.cfg:3: not valid ZPL", verbose);
+    s_expect_error ("herd\n", "no servers", verbose);
+    s_expect_error ("servers\n    A\n        client = nowhere\n        bus = tcp://x:1\n",
+                    "expected HOST:PORT", verbose);
+    config = herd_config_load ("/nonexistent/herd.cfg", &error);
+    assert (!config);
+    assert (strstr (error, "cannot read config"));
+    freen (error);
+    printf ("OK\n");
+}

@@ -1,0 +1,49 @@
+//  herd_limits.h: every default bound of a herd server in one place.
+//  Each one can be overridden in the config file (see herd.cfg); the
+//  config loader enforces the minimum and maximum given here.
+
+#ifndef HERD_LIMITS_H_INCLUDED
+#define HERD_LIMITS_H_INCLUDED
+
+//  Longest command line in bytes, not counting its line ending
+#define HERD_MAX_LINE_DEFAULT       8192
+#define HERD_MAX_LINE_MIN           64
+#define HERD_MAX_LINE_MAX           (1024 * 1024)
+
+//  Reply bytes queued for one client that does not read; past this the
+//  client is dropped (like Redis's client-output-buffer-limit)
+#define HERD_MAX_PENDING_DEFAULT    (1024 * 1024)
+#define HERD_MAX_PENDING_MIN        (16 * 1024)
+#define HERD_MAX_PENDING_MAX        (1024 * 1024 * 1024)
+
+//  Concurrent client connections per server
+#define HERD_MAX_CLIENTS_DEFAULT    10000
+#define HERD_MAX_CLIENTS_MAX        1000000
+
+//  Clients held in the location store
+#define HERD_MAX_STORED_DEFAULT     1000000
+#define HERD_MAX_STORED_MAX         100000000
+
+//  Longest client id (PROTOCOL.md section 1)
+#define HERD_CLIENT_ID_MAX          255
+
+//  Bus: biggest update message, and queue depths (messages) per socket
+#define HERD_BUS_MAXMSGSIZE         (64 * 1024)
+#define HERD_BUS_HWM_DEFAULT        100000
+
+//  Places: worker threads, jobs waiting for a worker, provider timeout
+#define HERD_PLACES_WORKERS_DEFAULT 4
+#define HERD_PLACES_WORKERS_MAX     64
+#define HERD_PLACES_QUEUE_DEFAULT   1000
+#define HERD_PLACES_QUEUE_MAX       1000000
+#define HERD_PLACES_TIMEOUT_DEFAULT 5000        //  msecs
+#define HERD_PLACES_TIMEOUT_MAX     120000
+//  Largest provider HTTP body we accept; curl's MAXFILESIZE alone does not
+//  cover bodies of unknown size before curl 8.4, so the write callback caps it
+#define HERD_PLACES_BODY_MAX        (4 * 1024 * 1024)
+
+//  WHATSAT ranges (PROTOCOL.md section 1)
+#define HERD_RADIUS_KM_MAX          50
+#define HERD_RESULTS_MAX            20
+
+#endif

@@ -1,0 +1,117 @@
+//  herd_log.c: zsys logging to a file and, on request, to stderr as well.
+//  zsys writes to one stream; a GNU cookie stream lets that one stream be
+//  both the file and stderr without touching every log call.
+
+#include "herd_classes.h"
+
+static FILE *s_stream = NULL;       //  What zsys writes to, if we set it
+static FILE *s_file = NULL;         //  The log file, if any
+static bool s_tee = false;          //  Also copy to stderr
+
+static ssize_t
+s_tee_write (void *cookie, const char *data, size_t size)
+{
+    (void) cookie;
+    if (s_file && fwrite (data, 1, size, s_file) == size)
+        fflush (s_file);
+    if (s_tee) {
+        fwrite (data, 1, size, stderr);
+        fflush (stderr);
+    }
+    return (ssize_t) size;
+}
+
+int
+herd_log_open (const char *filename, bool to_stderr)
+{
+    herd_log_close ();
+    if (filename) {
+        char *folder = strdup (filename);
+        char *slash = strrchr (folder, '/');
+        if (slash) {
+            *slash = 0;
+            zsys_dir_create ("%s", folder);
+        }
+        freen (folder);
+        s_file = fopen (filename, "a");
+        if (!s_file)
+            return -1;
+    }
+    s_tee = to_stderr;
+    cookie_io_functions_t functions = { NULL, s_tee_write, NULL, NULL };
+    s_stream = fopencookie (NULL, "w", functions);
+    //  Line buffered: each zsys message reaches the file whole
+    setvbuf (s_stream, NULL, _IOLBF, 0);
+    zsys_set_logstream (s_stream);
+    return 0;
+}
+
+void
+herd_log_close (void)
+{
+    zsys_set_logstream (stderr);
+    if (s_stream)
+        fclose (s_stream);
+    if (s_file)
+        fclose (s_file);
+    s_stream = NULL;
+    s_file = NULL;
+}
+
+FILE *
+herd_log_stream (void)
+{
+    return s_stream? s_stream: stderr;
+}
+
+const char *
+herd_log_sample (const char *data, size_t size, char *buffer, size_t buffer_size)
+{
+    assert (buffer_size >= 16);
+    size_t used = 0;
+    for (size_t index = 0; index < size; index++) {
+        unsigned char byte = (unsigned char) data [index];
+        if (used + 8 >= buffer_size) {
+            strcpy (buffer + used, "...");
+            return buffer;
+        }
+        if (byte >= 0x20 && byte < 0x7f && byte != '\\')
+            buffer [used++] = (char) byte;
+        else
+            used += snprintf (buffer + used, 5, "\\x%02x", byte);
+    }
+    buffer [used] = 0;
+    return buffer;
+}
+
+void
+herd_log_test (bool verbose)
+{
+    printf (" * herd_log: ");
+    if (verbose)
+        printf ("\n");
+    char buffer [32];
+    assert (streq (herd_log_sample ("AT x", 4, buffer, sizeof buffer), "AT x"));
+    assert (streq (herd_log_sample ("a\0\n", 3, buffer, sizeof buffer), "a\\x00\\x0a"));
+    char long_line [100];
+    memset (long_line, 'x', sizeof long_line);
+    herd_log_sample (long_line, sizeof long_line, buffer, sizeof buffer);
+    assert (strlen (buffer) < sizeof buffer);
+    assert (streq (buffer + strlen (buffer) - 3, "..."));
+
+    char *path = zsys_sprintf ("/tmp/herd-log-test-%d/server.log", getpid ());
+    assert (herd_log_open (path, false) == 0);
+    zsys_info ("herd_log selftest line");
+    herd_log_close ();
+    FILE *file = fopen (path, "r");
+    assert (file);
+    char line [256] = "";
+    assert (fgets (line, sizeof line, file));
+    assert (strstr (line, "herd_log selftest line"));
+    fclose (file);
+    unlink (path);
+    *strrchr (path, '/') = 0;
+    rmdir (path);
+    freen (path);
+    printf ("OK\n");
+}

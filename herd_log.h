@@ -1,0 +1,29 @@
+//  herd_log.h: where a server's zsys log goes (its own file, and stderr on
+//  request), and a helper to log untrusted bytes safely.
+
+#ifndef HERD_LOG_H_INCLUDED
+#define HERD_LOG_H_INCLUDED
+
+//  Sends zsys logging to filename (appended; its folder is created) and,
+//  if to_stderr, to stderr too. filename NULL means stderr only.
+//  Returns 0, or -1 with errno set if the file cannot be opened.
+int
+    herd_log_open (const char *filename, bool to_stderr);
+
+//  Restores logging to stderr and closes the file
+void
+    herd_log_close (void);
+
+//  The stream zsys logs to now (stderr before herd_log_open)
+FILE *
+    herd_log_stream (void);
+
+//  Writes a printable, length-capped rendering of data into buffer
+//  (non-printable bytes as \xNN) for logging client input. Returns buffer.
+const char *
+    herd_log_sample (const char *data, size_t size, char *buffer, size_t buffer_size);
+
+void
+    herd_log_test (bool verbose);
+
+#endif

@@ -1,0 +1,323 @@
+//  places/herd_places.c: the places broker actor.
+
+#include "herd_classes.h"
+
+//  A query waiting for, or at, a worker
+typedef struct {
+    uint64_t id;                //  Job id, unique in this broker
+    zframe_t *client;           //  Frontend's routing id (owned)
+    zframe_t *request;          //  Frontend's request id (owned)
+    herd_query_t query;
+    int64_t started;            //  When it reached us, for the log
+} s_job_t;
+
+typedef struct {
+    zsock_t *pipe;              //  Actor command pipe
+    herd_config_t *config;      //  Borrowed
+    char *server;               //  Our server's name
+    zsock_t *frontend;          //  ROUTER for frontends' queries
+    zsock_t *backend;           //  ROUTER for workers
+    char *backend_endpoint;
+    zlistx_t *workers;          //  zactor_t items (owned)
+    zlistx_t *idle;             //  Idle workers' routing ids (zframe_t, owned)
+    zlistx_t *queue;            //  s_job_t waiting for a worker (owned)
+    zhashx_t *running;          //  job id text -> s_job_t at a worker (owned)
+    const char *provider;       //  "google" or "none"
+    size_t queue_max;           //  Bound on queue
+    uint64_t next_id;
+    bool log_traffic;
+    uint64_t requests;          //  Counters, logged at exit
+    uint64_t failures;
+} s_places_t;
+
+static void
+s_job_destroy (void **item_p)
+{
+    s_job_t *job = (s_job_t *) *item_p;
+    if (job) {
+        zframe_destroy (&job->client);
+        zframe_destroy (&job->request);
+        freen (job);
+        *item_p = NULL;
+    }
+}
+
+static void
+s_frame_destroy (void **item_p)
+{
+    zframe_destroy ((zframe_t **) item_p);
+}
+
+static void
+s_actor_destroy (void **item_p)
+{
+    zactor_destroy ((zactor_t **) item_p);
+}
+
+char *
+herd_places_endpoint (const char *server)
+{
+    return zsys_sprintf ("inproc://herd-places-%s", server);
+}
+
+//  Sends the client its answer; response stays the caller's
+static void
+s_reply (s_places_t *self, s_job_t *job, json_t *response)
+{
+    char *text = herd_nearby_text (response, job->query.max_results);
+    zsock_send (self->frontend, "ffs", job->client, job->request, text);
+    freen (text);
+    const char *status = herd_nearby_status (response);
+    bool failed = streq (status, "UNKNOWN_ERROR");
+    self->failures += failed;
+    if (failed)
+        zsys_warning ("places: %.6f,%.6f radius %.0f m: UNKNOWN_ERROR after %" PRId64 " ms: %s",
+                      job->query.latitude, job->query.longitude, job->query.radius_m,
+                      zclock_mono () - job->started,
+                      json_string_value (json_object_get (response, "error_message")));
+    else
+    if (self->log_traffic)
+        zsys_info ("places: %.6f,%.6f radius %.0f m: %s, %zu results (%u sent) in %" PRId64 " ms",
+                   job->query.latitude, job->query.longitude, job->query.radius_m, status,
+                   herd_nearby_count (response),
+                   (unsigned) (herd_nearby_count (response) < job->query.max_results?
+                       herd_nearby_count (response): job->query.max_results),
+                   zclock_mono () - job->started);
+}
+
+static void
+s_dispatch (s_places_t *self)
+{
+    while (zlistx_size (self->idle) && zlistx_size (self->queue)) {
+        zframe_t *worker = (zframe_t *) zlistx_detach (self->idle, NULL);
+        s_job_t *job = (s_job_t *) zlistx_detach (self->queue, NULL);
+        zsock_send (self->backend, "fbb", worker, &job->id, sizeof job->id,
+                    &job->query, sizeof job->query);
+        zframe_destroy (&worker);
+        char key [24];
+        snprintf (key, sizeof key, "%" PRIu64, job->id);
+        zhashx_insert (self->running, key, job);
+    }
+}
+
+static void
+s_handle_query (s_places_t *self)
+{
+    zframe_t *client = NULL, *request = NULL, *query = NULL;
+    if (zsock_recv (self->frontend, "fff", &client, &request, &query) == -1)
+        return;
+    if (!request || !query || zframe_size (query) != sizeof (herd_query_t)) {
+        zsys_error ("places: malformed query from frontend, dropped");
+        zframe_destroy (&client);
+        zframe_destroy (&request);
+        zframe_destroy (&query);
+        return;
+    }
+    s_job_t *job = (s_job_t *) zmalloc (sizeof (s_job_t));
+    job->id = ++self->next_id;
+    job->client = client;
+    job->request = request;
+    memcpy (&job->query, zframe_data (query), sizeof job->query);
+    zframe_destroy (&query);
+    job->started = zclock_mono ();
+    self->requests++;
+    if (zlistx_size (self->queue) >= self->queue_max) {
+        json_t *busy = herd_nearby_error ("places: %zu queries already waiting (places/queue)",
+                                          self->queue_max);
+        s_reply (self, job, busy);
+        json_decref (busy);
+        s_job_destroy ((void **) &job);
+        return;
+    }
+    zlistx_add_end (self->queue, job);
+    s_dispatch (self);
+}
+
+static void
+s_handle_worker (s_places_t *self)
+{
+    zmsg_t *msg = zmsg_recv (self->backend);
+    if (!msg)
+        return;
+    zframe_t *worker = zmsg_pop (msg);
+    zframe_t *first = zmsg_first (msg);
+    if (first && zframe_size (first) == sizeof (uint64_t) && zmsg_size (msg) == 2) {
+        uint64_t job_id;
+        memcpy (&job_id, zframe_data (first), sizeof job_id);
+        char key [24];
+        snprintf (key, sizeof key, "%" PRIu64, job_id);
+        s_job_t *job = (s_job_t *) zhashx_lookup (self->running, key);
+        char *text = zframe_strdup (zmsg_next (msg));
+        json_error_t error;
+        json_t *response = json_loads (text, 0, &error);
+        freen (text);
+        if (!response)
+            response = herd_nearby_error ("places: worker sent bad JSON: %s", error.text);
+        if (job)
+            s_reply (self, job, response);
+        json_decref (response);
+        zhashx_delete (self->running, key);
+    }
+    //  READY or an answer: either way the worker is idle now
+    zlistx_add_end (self->idle, worker);
+    zmsg_destroy (&msg);
+    s_dispatch (self);
+}
+
+//  Picks the provider and starts the workers. 0, or -1 with *error_p set.
+static int
+s_start (s_places_t *self, char **error_p)
+{
+    herd_config_t *config = self->config;
+    const char *choice = herd_config_string (config, "places/provider");
+    const char *key_env = herd_config_string (config, "places/google/key_env");
+    const char *key = getenv (key_env);
+    bool have_key = key && *key;
+    if (streq (choice, "google") && !have_key) {
+        *error_p = zsys_sprintf ("places/provider is google but %s is not set", key_env);
+        return -1;
+    }
+    self->provider = (streq (choice, "google") || (streq (choice, "auto") && have_key))?
+                     "google": "none";
+    herd_worker_settings_t settings = {
+        self->backend_endpoint, self->provider,
+        herd_config_string (config, "places/google/api"),
+        herd_config_string (config, "places/google/url"),
+        have_key? key: "",
+        herd_config_number (config, "places/timeout")
+    };
+    long workers = herd_config_number (config, "places/workers");
+    for (long worker_nbr = 0; worker_nbr < workers; worker_nbr++)
+        zlistx_add_end (self->workers, zactor_new (herd_worker_actor, &settings));
+    if (streq (self->provider, "google"))
+        zsys_info ("places: provider google (%s API at %s), %ld workers, timeout %ld ms",
+                   settings.google_api, *settings.google_url? settings.google_url: "Google",
+                   workers, settings.timeout_ms);
+    else
+        zsys_warning ("places: no provider: %s is not set, WHATSAT answers UNKNOWN_ERROR", key_env);
+    return 0;
+}
+
+void
+herd_places_actor (zsock_t *pipe, void *args)
+{
+    herd_places_args_t *places_args = (herd_places_args_t *) args;
+    s_places_t self_data = { 0 }, *self = &self_data;
+    self->pipe = pipe;
+    self->config = places_args->config;
+    self->server = strdup (places_args->server);
+    self->queue_max = herd_config_number (self->config, "places/queue");
+    self->log_traffic = herd_config_number (self->config, "herd/log_traffic");
+    self->workers = zlistx_new ();
+    zlistx_set_destructor (self->workers, s_actor_destroy);
+    self->idle = zlistx_new ();
+    zlistx_set_destructor (self->idle, s_frame_destroy);
+    self->queue = zlistx_new ();
+    zlistx_set_destructor (self->queue, s_job_destroy);
+    self->running = zhashx_new ();
+    zhashx_set_destructor (self->running, s_job_destroy);
+    char *endpoint = herd_places_endpoint (self->server);
+    self->frontend = zsock_new_router (endpoint);
+    freen (endpoint);
+    self->backend_endpoint = zsys_sprintf ("inproc://herd-workers-%s", self->server);
+    self->backend = zsock_new_router (self->backend_endpoint);
+    assert (self->frontend && self->backend);
+    zsock_signal (pipe, 0);
+
+    zpoller_t *poller = zpoller_new (pipe, self->frontend, self->backend, NULL);
+    while (true) {
+        zsock_t *which = (zsock_t *) zpoller_wait (poller, -1);
+        if (which == pipe) {
+            char *command = zstr_recv (pipe);
+            if (!command || streq (command, "$TERM")) {
+                freen (command);
+                break;
+            }
+            if (streq (command, "START")) {
+                char *error = NULL;
+                if (s_start (self, &error) == 0)
+                    zstr_send (pipe, "OK");
+                else
+                    zstr_sendf (pipe, "ERROR %s", error);
+                freen (error);
+            }
+            else {
+                zsys_error ("places: unknown command %s", command);
+                assert (false);
+            }
+            freen (command);
+        }
+        else
+        if (which == self->frontend)
+            s_handle_query (self);
+        else
+        if (which == self->backend)
+            s_handle_worker (self);
+    }
+    if (self->requests)
+        zsys_info ("places: %" PRIu64 " queries, %" PRIu64 " failed", self->requests, self->failures);
+    zpoller_destroy (&poller);
+    zlistx_destroy (&self->workers);    //  Workers first: they hold DEALERs
+    zlistx_destroy (&self->idle);
+    zlistx_destroy (&self->queue);
+    zhashx_destroy (&self->running);
+    zsock_destroy (&self->frontend);
+    zsock_destroy (&self->backend);
+    freen (self->backend_endpoint);
+    freen (self->server);
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: queries through the pool with no provider
+
+void
+herd_places_test (bool verbose)
+{
+    printf (" * herd_places: ");
+    if (verbose)
+        printf ("\n");
+    const char *text =
+        "herd\n    log_traffic = 0\n"
+        "places\n    provider = none\n    workers = 2\n    queue = 3\n"
+        "    google\n        key_env = HERD_TEST_NO_SUCH_KEY\n"
+        "servers\n    T\n        client = 127.0.0.1:1\n        bus = inproc://t\n";
+    char *error = NULL;
+    herd_config_t *config = herd_config_load_text (text, "places-test", &error);
+    assert (config);
+    herd_places_args_t args = { config, "T" };
+    zactor_t *places = zactor_new (herd_places_actor, &args);
+    zstr_send (places, "START");
+    char *status = zstr_recv (places);
+    assert (streq (status, "OK"));
+    freen (status);
+
+    char *endpoint = herd_places_endpoint ("T");
+    zsock_t *frontend = zsock_new_dealer (endpoint);
+    freen (endpoint);
+    //  Ten at once: two workers, three waiting, the rest told busy
+    herd_query_t query = { 34.07, -118.44, 10000, 3 };
+    for (uint32_t request = 0; request < 10; request++)
+        zsock_send (frontend, "bb", &request, sizeof request, &query, sizeof query);
+    int answered = 0, busy = 0;
+    for (int reply = 0; reply < 10; reply++) {
+        zframe_t *request = NULL;
+        char *json = NULL;
+        assert (zsock_recv (frontend, "fs", &request, &json) == 0);
+        assert (zframe_size (request) == sizeof (uint32_t));
+        assert (strstr (json, "UNKNOWN_ERROR"));
+        if (strstr (json, "already waiting"))
+            busy++;
+        else {
+            assert (strstr (json, "no places provider is configured"));
+            answered++;
+        }
+        zframe_destroy (&request);
+        freen (json);
+    }
+    assert (answered + busy == 10);
+    assert (answered >= 3);     //  At least the queue, whatever the timing
+    zsock_destroy (&frontend);
+    zactor_destroy (&places);
+    herd_config_destroy (&config);
+    printf ("OK\n");
+}

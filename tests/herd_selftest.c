@@ -1,0 +1,52 @@
+//  tests/herd_selftest.c: runs each class's selftest, CZMQ style.
+//  herd_selftest [-v] [class ...]; prints "N passed, N failed".
+
+#include "../herd_classes.h"
+
+typedef struct {
+    const char *name;
+    void (*test) (bool verbose);
+} s_test_t;
+
+static const s_test_t s_tests [] = {
+    { "herd_log",      herd_log_test },
+    { "herd_config",   herd_config_test },
+    { "herd_protocol", herd_protocol_test },
+    { "herd_store",    herd_store_test },
+    { "herd_bus",      herd_bus_test },
+    { "herd_nearby",   herd_nearby_test },
+    { "herd_google",   herd_google_test },
+    { "herd_worker",   herd_worker_test },
+    { "herd_places",   herd_places_test },
+    { "herd_frontend", herd_frontend_test },
+};
+
+int
+main (int argc, char *argv [])
+{
+    bool verbose = false;
+    int first = 1;
+    if (argc > 1 && streq (argv [1], "-v")) {
+        verbose = true;
+        first = 2;
+    }
+    zsys_init ();
+    //  Logs only with -v; a failing selftest asserts with its line anyway
+    zsys_set_logstream (verbose? stderr: NULL);
+    curl_global_init (CURL_GLOBAL_DEFAULT);
+    int passed = 0;
+    for (size_t index = 0; index < sizeof s_tests / sizeof s_tests [0]; index++) {
+        bool wanted = first >= argc;
+        for (int arg = first; arg < argc; arg++)
+            wanted |= streq (argv [arg], s_tests [index].name);
+        if (wanted) {
+            //  A failed selftest asserts, so reaching the next one is a pass
+            s_tests [index].test (verbose);
+            passed++;
+        }
+    }
+    curl_global_cleanup ();
+    zsys_shutdown ();
+    printf ("selftest: %d passed, 0 failed\n", passed);
+    return 0;
+}
