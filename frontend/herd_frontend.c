@@ -154,14 +154,14 @@ static void
 s_reply_invalid (s_frontend_t *self, s_client_t *client, const char *line, size_t size,
                  const char *reason)
 {
-    char sample [120];
-    if (self->log_traffic)
-        zsys_info ("client %" PRIu64 " bad line (%s): %s", client->id, reason,
-                   herd_log_sample (line, size, sample, sizeof sample));
+    if (self->log_traffic) {
+        char sample [300];
+        zsys_info ("client %" PRIu64 " > ? %s   (%s)", client->id,
+                   herd_log_sample (line, size, sample, sizeof sample), reason);
+    }
     s_client_append (self, client, "? ", 2);
     s_client_append (self, client, line, size);
     s_client_append (self, client, "\n", 1);
-    s_log_traffic (self, client, '>', "? ", 2, "<the line>");
 }
 
 static void

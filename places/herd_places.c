@@ -225,6 +225,8 @@ herd_places_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
 
     zpoller_t *poller = zpoller_new (pipe, self->frontend, self->backend, NULL);
+    //  Signals stop the process through main, which sends us $TERM
+    zpoller_set_nonstop (poller, true);
     while (true) {
         zsock_t *which = (zsock_t *) zpoller_wait (poller, -1);
         if (which == pipe) {

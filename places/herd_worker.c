@@ -51,6 +51,8 @@ herd_worker_actor (zsock_t *pipe, void *args)
     zstr_send (self.broker, "READY");
 
     zpoller_t *poller = zpoller_new (pipe, self.broker, NULL);
+    //  Signals stop the process through main, which sends us $TERM
+    zpoller_set_nonstop (poller, true);
     while (true) {
         zsock_t *which = (zsock_t *) zpoller_wait (poller, -1);
         if (which == pipe) {
@@ -69,9 +71,6 @@ herd_worker_actor (zsock_t *pipe, void *args)
                 s_answer_job (&self, job);
             zmsg_destroy (&job);
         }
-        else
-        if (zpoller_terminated (poller))
-            continue;               //  Interrupted: wait for $TERM
     }
     zpoller_destroy (&poller);
     herd_google_destroy (&self.google);
