@@ -1,0 +1,360 @@
+"""Test harness: each test starts its own herd of real `herd` processes on
+127.0.0.1 (free ports, its own config and log folder) and talks TCP and
+ZeroMQ to them. The only fake is GoogleStandIn, a local HTTP server that
+plays Google's Places API."""
+
+import http.server
+import json
+import os
+import re
+import resource
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+
+import pytest
+
+HERD_BIN = os.path.abspath(os.environ.get(
+    "HERD_BIN", os.path.join(os.path.dirname(__file__), "..", "build", "herd")))
+DEFAULT_GRAPH = {
+    "Bailey": ["Campbell", "Bona"],
+    "Bona": ["Clark", "Campbell", "Bailey"],
+    "Campbell": ["Bailey", "Bona", "Jaquez"],
+    "Clark": ["Jaquez", "Bona"],
+    "Jaquez": ["Clark", "Campbell"],
+}
+AT_PATTERN = re.compile(rb"^AT (\S+) ([+-]\d+\.\d{9}) (\S+) (\S+) (\S+)$")
+
+#   1,000 connections need more than the default 1,024 fds
+_soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
+
+
+def free_ports(count):
+    """Ports free right now on 127.0.0.1 (held open together so they differ)."""
+    sockets = []
+    for _ in range(count):
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sockets.append(sock)
+    ports = [sock.getsockname()[1] for sock in sockets]
+    for sock in sockets:
+        sock.close()
+    return ports
+
+
+class Client:
+    """A line client over one TCP connection, with a deadline on every read."""
+
+    def __init__(self, port, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buffer = b""
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.sock.sendall(data)
+
+    def _fill(self):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise EOFError("server closed the connection")
+        self.buffer += chunk
+
+    def line(self):
+        while b"\n" not in self.buffer:
+            self._fill()
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line
+
+    def until_blank(self):
+        """A WHATSAT reply: lines up to the first empty line."""
+        while b"\n\n" not in self.buffer:
+            self._fill()
+        reply, self.buffer = self.buffer.split(b"\n\n", 1)
+        return reply
+
+    def whatsat(self, client, radius, count):
+        self.send(f"WHATSAT {client} {radius} {count}\n")
+        at_line, text = self.until_blank().split(b"\n", 1)
+        return at_line, json.loads(text)
+
+    def closed(self):
+        """True once the server has closed (EOF or reset), reading what is left."""
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buffer += chunk
+        except (ConnectionResetError, BrokenPipeError):
+            return True
+
+    def close(self):
+        self.sock.close()
+
+
+class Herd:
+    """A herd of real servers with their own config, ports and logs."""
+
+    def __init__(self, folder, graph=None, settings=None):
+        self.folder = folder
+        self.graph = graph or DEFAULT_GRAPH
+        self.settings = settings or {}
+        self.env = dict(os.environ)
+        self.env.pop("HERD_GOOGLE_API_KEY", None)
+        names = list(self.graph)
+        ports = free_ports(2 * len(names))
+        self.client_ports = dict(zip(names, ports[: len(names)]))
+        self.bus_ports = dict(zip(names, ports[len(names):]))
+        self.processes = {}
+        self.config = os.path.join(folder, "herd.cfg")
+        self.write_config()
+
+    def write_config(self, text=None):
+        if text is None:
+            sections = {"herd": {"log_dir": os.path.join(self.folder, "log")}}
+            for path, value in self.settings.items():
+                section, key = path.rsplit("/", 1)
+                sections.setdefault(section, {})[key] = value
+            lines = []
+            for section in ("herd", "bus", "places"):
+                children = sections.get(section, {})
+                google = sections.get("places/google", {}) if section == "places" else {}
+                if children or google:
+                    lines.append(section)
+                    lines += [f'    {k} = "{v}"' for k, v in children.items()]
+                if google:
+                    lines.append("    google")
+                    lines += [f'        {k} = "{v}"' for k, v in google.items()]
+            lines.append("servers")
+            for name, neighbours in self.graph.items():
+                lines += [f"    {name}",
+                          f"        client = 127.0.0.1:{self.client_ports[name]}",
+                          f"        bus = tcp://127.0.0.1:{self.bus_ports[name]}",
+                          f'        neighbours = "{" ".join(neighbours)}"']
+            text = "\n".join(lines) + "\n"
+        with open(self.config, "w") as file:
+            file.write(text)
+
+    def log(self, name):
+        with open(os.path.join(self.folder, "log", f"{name}.log"), errors="replace") as file:
+            return file.read()
+
+    def spawn(self, name, *extra):
+        """Starts a server process and returns it, without waiting."""
+        return subprocess.Popen([HERD_BIN, "--config", self.config, *extra, name],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
+
+    def start(self, *names, wait=True):
+        for name in names or self.graph:
+            self.processes[name] = self.spawn(name)
+        if wait:
+            for name in names or self.graph:
+                self.wait_ready(name)
+            self.wait_linked(names or self.graph)
+
+    def wait_linked(self, names, timeout=15):
+        """Waits until each server's neighbours receive its updates: ZeroMQ's
+        slow joiner drops what a SUB misses while it is still connecting."""
+        deadline = time.monotonic() + timeout
+        for name in names:
+            for neighbour in self.graph[name]:
+                if neighbour not in self.processes:
+                    continue
+                while True:
+                    warm = f"_warmup.{name}.{neighbour}"
+                    line = self.iamat(name, warm, "+0+0", f"{time.time():.9f}")
+                    if self.stored_line(neighbour, warm) == line:
+                        break
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{neighbour} never heard from {name}")
+                    time.sleep(0.05)
+
+    def wait_ready(self, name, timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            process = self.processes[name]
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited {process.returncode}: {process.stderr.read().decode()}")
+            try:
+                socket.create_connection(("127.0.0.1", self.client_ports[name]), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError(f"{name} did not start listening")
+
+    def client(self, name):
+        return Client(self.client_ports[name])
+
+    def kill(self, name, sig=signal.SIGKILL):
+        process = self.processes.pop(name)
+        process.send_signal(sig)
+        process.wait(timeout=20)
+        return process
+
+    def stop(self, name):
+        """SIGTERM; the server must exit 0 with nothing reported (leaks under ASan)."""
+        process = self.kill(name, signal.SIGTERM)
+        stderr = process.stderr.read().decode(errors="replace")
+        assert process.returncode == 0, f"{name} exited {process.returncode}: {stderr}"
+        assert "Sanitizer" not in stderr and "runtime error" not in stderr, stderr
+        return stderr
+
+    def stop_all(self):
+        problems = []
+        for name in list(self.processes):
+            try:
+                self.stop(name)
+            except (AssertionError, subprocess.TimeoutExpired) as error:
+                problems.append(str(error))
+        return problems
+
+    def iamat(self, name, client, coordinates, client_time):
+        connection = self.client(name)
+        connection.send(f"IAMAT {client} {coordinates} {client_time}\n")
+        reply = connection.line()
+        connection.close()
+        return reply
+
+    def stored_line(self, name, client):
+        """The AT line a server holds for client, or None if it holds none."""
+        connection = self.client(name)
+        connection.send(f"WHATSAT {client} 1 1\n")
+        first = connection.line()
+        if first.startswith(b"? "):
+            connection.close()
+            return None
+        connection.until_blank()
+        connection.close()
+        return first
+
+    def wait_stored(self, name, client, expected, timeout=10):
+        deadline = time.monotonic() + timeout
+        line = None
+        while time.monotonic() < deadline:
+            line = self.stored_line(name, client)
+            if line == expected:
+                return line
+            time.sleep(0.05)
+        raise AssertionError(f"{name} holds {line!r} for {client}, expected {expected!r}")
+
+
+@pytest.fixture
+def make_herd(tmp_path):
+    herds = []
+
+    def make(graph=None, settings=None, start=True):
+        folder = tmp_path / f"herd{len(herds)}"
+        folder.mkdir()
+        herd = Herd(str(folder), graph, settings)
+        herds.append(herd)
+        if start:
+            herd.start()
+        return herd
+
+    yield make
+    problems = []
+    for herd in herds:
+        problems += herd.stop_all()
+    assert not problems, problems
+
+
+@pytest.fixture
+def herd(make_herd):
+    """The default five-server herd, running."""
+    return make_herd()
+
+
+@pytest.fixture
+def single(make_herd):
+    """One server alone, named Bailey, running."""
+    return make_herd(graph={"Bailey": []})
+
+
+class GoogleStandIn:
+    """Plays Google's Places API on 127.0.0.1, both the New searchNearby and
+    the legacy Nearby Search, and records every request it gets."""
+
+    def __init__(self):
+        self.requests = []
+        self.mode = "ok"            #   ok | error | badjson | slow | empty
+        self.place_count = 20
+        self.slow_seconds = 3
+        stand_in = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _answer(self, legacy, latitude, longitude):
+                if stand_in.mode == "slow":
+                    time.sleep(stand_in.slow_seconds)
+                if stand_in.mode == "error":
+                    body = json.dumps({"error": {"code": 500, "message": "stand-in failure",
+                                                 "status": "INTERNAL"}}).encode()
+                    status = 500
+                elif stand_in.mode == "badjson":
+                    body, status = b'{"places": [ {"id": ', 200
+                else:
+                    count = 0 if stand_in.mode == "empty" else stand_in.place_count
+                    places = [{"id": f"place{n}", "displayName": {"text": f"Place {n}"},
+                               "location": {"latitude": latitude + n * 1e-4,
+                                            "longitude": longitude},
+                               "types": ["cafe"], "shortFormattedAddress": f"{n} Main St"}
+                              for n in range(count)]
+                    if legacy:
+                        results = [{"name": p["displayName"]["text"], "place_id": p["id"],
+                                    "geometry": {"location": {"lat": p["location"]["latitude"],
+                                                              "lng": p["location"]["longitude"]}},
+                                    "types": p["types"], "vicinity": p["shortFormattedAddress"]}
+                                   for p in places]
+                        body = {"html_attributions": [], "results": results,
+                                "status": "OK" if results else "ZERO_RESULTS"}
+                    else:
+                        body = {"places": places} if places else {}
+                    body, status = json.dumps(body).encode(), 200
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass            #   The server gave up waiting, as it should
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                body = json.loads(self.rfile.read(length) or b"{}")
+                stand_in.requests.append({"method": "POST", "path": self.path,
+                                          "headers": dict(self.headers), "body": body})
+                center = body.get("locationRestriction", {}).get("circle", {}).get("center", {})
+                self._answer(False, center.get("latitude", 0), center.get("longitude", 0))
+
+            def do_GET(self):
+                url = urllib.parse.urlparse(self.path)
+                query = urllib.parse.parse_qs(url.query)
+                stand_in.requests.append({"method": "GET", "path": url.path,
+                                          "headers": dict(self.headers), "query": query})
+                latitude, longitude = map(float, query.get("location", ["0,0"])[0].split(","))
+                self._answer(True, latitude, longitude)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def google():
+    stand_in = GoogleStandIn()
+    yield stand_in
+    stand_in.close()

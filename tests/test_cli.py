@@ -1,0 +1,118 @@
+"""The herd command: flags, config errors, port conflicts, clean shutdown."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+
+import pytest
+
+from conftest import HERD_BIN
+
+
+def run(*args, cwd=None):
+    return subprocess.run([HERD_BIN, *args], capture_output=True, text=True, timeout=20, cwd=cwd)
+
+
+def one_line_error(result):
+    assert result.returncode == 1, result
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("herd: ")
+    return lines[0]
+
+
+def test_help_and_version():
+    result = run("--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("Usage: herd [OPTIONS] NAME")
+    assert "--config" in result.stdout
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout.startswith("herd ")
+    assert run().returncode == 2
+    assert run("--bogus", "Bailey").returncode == 2
+
+
+def test_default_config_is_the_five_server_graph(tmp_path):
+    repository = os.path.join(os.path.dirname(__file__), "..")
+    error = one_line_error(run("Nobody", cwd=repository))
+    assert error == "herd: no server named 'Nobody' in herd.cfg (it lists: Bailey Bona Campbell Clark Jaquez)"
+
+
+def test_unknown_server_name(make_herd):
+    herd = make_herd(start=False)
+    assert "no server named 'Zed'" in one_line_error(run("--config", herd.config, "Zed"))
+
+
+def test_unreadable_config(tmp_path):
+    error = one_line_error(run("--config", str(tmp_path / "missing.cfg"), "Bailey"))
+    assert "missing.cfg: cannot read config: No such file or directory" in error
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("servers\n    A\n      client = 1\n", "bad.cfg:3: not valid ZPL"),
+    ("herd\n    max_line = huge\n", 'herd/max_line = "huge": expected a whole number'),
+    ("herd\n    max_lines = 9\n", "unknown setting herd/max_lines"),
+    ("servers\n    A\n        client = 127.0.0.1:1\n        bus = tcp://127.0.0.1:2\n"
+     "        neighbours = B\n", "neighbour B is not a server"),
+    ("servers\n    A\n        client = 127.0.0.1:1\n        bus = tcp://127.0.0.1:2\n"
+     "        neighbours = B\n    B\n        client = 127.0.0.1:3\n        bus = tcp://127.0.0.1:4\n",
+     "graph is not symmetric: A lists B as a neighbour but B does not list A"),
+    ("servers\n    A\n        client = localhost\n        bus = tcp://127.0.0.1:2\n", "expected HOST:PORT"),
+])
+def test_invalid_config_says_where(tmp_path, text, expected):
+    path = tmp_path / "bad.cfg"
+    path.write_text(text)
+    error = one_line_error(run("--config", str(path), "A"))
+    assert expected in error
+    assert str(path) in error
+
+
+def test_client_port_in_use(make_herd):
+    herd = make_herd(graph={"Bailey": []}, start=False)
+    blocker = socket.socket()
+    blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    blocker.bind(("127.0.0.1", herd.client_ports["Bailey"]))
+    blocker.listen()
+    error = one_line_error(run("--config", herd.config, "Bailey"))
+    assert error == f"herd: Bailey: cannot listen on 127.0.0.1:{herd.client_ports['Bailey']}: Address already in use"
+    blocker.close()
+
+
+def test_bus_port_in_use(make_herd):
+    herd = make_herd(graph={"Bailey": []}, start=False)
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", herd.bus_ports["Bailey"]))
+    blocker.listen()
+    error = one_line_error(run("--config", herd.config, "Bailey"))
+    assert "cannot bind bus PUB to tcp://127.0.0.1:" in error
+    assert "Address already in use" in error
+    blocker.close()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_cleanly_and_logs(make_herd, sig):
+    herd = make_herd(graph={"Bailey": []})
+    connection = herd.client("Bailey")
+    connection.send(b"IAMAT kiwi +1+1 1\n")
+    connection.line()
+    process = herd.kill("Bailey", sig)
+    assert process.returncode == 0
+    assert connection.closed()
+    log = herd.log("Bailey")
+    for expected in (r"starting server Bailey", r"client \d+ 127\.0\.0\.1:\d+ opened",
+                     r"client \d+ < IAMAT kiwi \+1\+1 1", r"client \d+ > AT Bailey \+",
+                     r"bus: published: AT Bailey", r"signal received, shutting down",
+                     r"closed: server shutting down", r"server Bailey stopped"):
+        assert re.search(expected, log), expected
+
+
+def test_verbose_logs_to_stderr_too(make_herd):
+    herd = make_herd(graph={"Bailey": []}, start=False)
+    herd.processes["Bailey"] = herd.spawn("Bailey", "--verbose")
+    herd.wait_ready("Bailey")
+    process = herd.kill("Bailey", signal.SIGTERM)
+    stderr = process.stderr.read().decode()
+    assert "(Bailey)" in stderr and "server Bailey stopped" in stderr
+    assert "server Bailey stopped" in herd.log("Bailey")

@@ -1,0 +1,113 @@
+"""WHATSAT through the places worker pool to a local stand-in for Google's
+Places API (the only fake in the suite)."""
+
+import json
+import time
+
+import pytest
+
+from conftest import AT_PATTERN
+
+KEY = "test-key-not-a-secret"
+
+
+def google_herd(make_herd, google, api="new", timeout=5000):
+    herd = make_herd(graph={"Bailey": []}, settings={
+        "places/provider": "google", "places/timeout": timeout,
+        "places/google/api": api, "places/google/url": google.url}, start=False)
+    herd.env["HERD_GOOGLE_API_KEY"] = KEY
+    herd.start()
+    return herd
+
+
+def check_shape(result):
+    assert isinstance(result["name"], str)
+    assert isinstance(result["place_id"], str)
+    assert isinstance(result["geometry"]["location"]["lat"], float)
+    assert isinstance(result["geometry"]["location"]["lng"], float)
+    assert isinstance(result["types"], list)
+    assert isinstance(result["vicinity"], str)
+
+
+@pytest.mark.parametrize("api", ["new", "legacy"])
+def test_google_sees_the_right_request_and_results_are_cut(make_herd, google, api):
+    herd = google_herd(make_herd, google, api)
+    connection = herd.client("Bailey")
+    connection.send(b"IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503\n")
+    stored = connection.line()
+    at_line, places = connection.whatsat("kiwi.cs.ucla.edu", 10, 5)
+    assert at_line == stored
+    assert places["status"] == "OK"
+    assert len(places["results"]) == 5
+    for result in places["results"]:
+        check_shape(result)
+    assert places["results"][0]["name"] == "Place 0"
+    request = google.requests[-1]
+    if api == "new":
+        assert request["method"] == "POST"
+        assert request["path"] == "/v1/places:searchNearby"
+        assert request["headers"]["X-Goog-Api-Key"] == KEY
+        assert "places.displayName" in request["headers"]["X-Goog-FieldMask"]
+        circle = request["body"]["locationRestriction"]["circle"]
+        assert circle["center"] == {"latitude": pytest.approx(34.068930),
+                                    "longitude": pytest.approx(-118.445127)}
+        assert circle["radius"] == pytest.approx(10000)
+    else:
+        assert request["method"] == "GET"
+        assert request["path"] == "/maps/api/place/nearbysearch/json"
+        assert request["query"]["key"] == [KEY]
+        assert request["query"]["radius"] == ["10000"]
+        latitude, longitude = map(float, request["query"]["location"][0].split(","))
+        assert latitude == pytest.approx(34.068930) and longitude == pytest.approx(-118.445127)
+    #   Twenty asked, twenty given; a radius in km with a fraction, in metres
+    at_line, places = connection.whatsat("kiwi.cs.ucla.edu", 0.5, 20)
+    assert len(places["results"]) == 20
+    last = google.requests[-1]
+    radius = last["body"]["locationRestriction"]["circle"]["radius"] if api == "new" \
+        else float(last["query"]["radius"][0])
+    assert radius == pytest.approx(500)
+
+
+def test_zero_results(make_herd, google):
+    herd = google_herd(make_herd, google)
+    google.mode = "empty"
+    connection = herd.client("Bailey")
+    connection.send(b"IAMAT lonely +0+0 1\n")
+    connection.line()
+    at_line, places = connection.whatsat("lonely", 1, 5)
+    assert places == {"html_attributions": [], "results": [], "status": "ZERO_RESULTS"}
+
+
+@pytest.mark.parametrize("mode", ["error", "badjson", "slow"])
+def test_provider_failures_give_unknown_error_in_bounded_time(make_herd, google, mode):
+    herd = google_herd(make_herd, google, timeout=500)
+    google.mode = mode
+    connection = herd.client("Bailey")
+    connection.send(b"IAMAT kiwi +34-118 1\n")
+    connection.line()
+    started = time.monotonic()
+    connection.send(b"WHATSAT kiwi 10 5\n")
+    #   While a worker waits on the provider, other clients are served
+    other = herd.client("Bailey")
+    other.send(b"IAMAT busy +1+1 2\n")
+    assert AT_PATTERN.match(other.line())
+    assert time.monotonic() - started < 0.5 or mode != "slow"
+    at_line, text = connection.until_blank().split(b"\n", 1)
+    elapsed = time.monotonic() - started
+    places = json.loads(text)
+    assert places["status"] == "UNKNOWN_ERROR"
+    assert places["results"] == []
+    assert places["error_message"].startswith("google:")
+    assert elapsed < 3, elapsed
+    #   The server keeps serving
+    connection.send(b"IAMAT kiwi +34-118 3\n")
+    assert AT_PATTERN.match(connection.line())
+    assert "UNKNOWN_ERROR" in herd.log("Bailey")
+
+
+def test_forcing_google_without_a_key_is_a_clear_start_error(make_herd):
+    herd = make_herd(graph={"Bailey": []}, settings={"places/provider": "google"}, start=False)
+    process = herd.spawn("Bailey")
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 1
+    assert stderr.decode().strip() == "herd: Bailey: places/provider is google but HERD_GOOGLE_API_KEY is not set"
