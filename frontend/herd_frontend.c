@@ -122,7 +122,8 @@ s_client_append (s_frontend_t *self, s_client_t *client, const char *data, size_
     }
     if (client->output_end + size > client->output_capacity) {
         //  Slide pending bytes to the front, then grow if still short
-        memmove (client->output, client->output + client->output_start, pending);
+        if (pending)
+            memmove (client->output, client->output + client->output_start, pending);
         client->output_start = 0;
         client->output_end = pending;
         size_t capacity = client->output_capacity? client->output_capacity: 4096;

@@ -158,20 +158,18 @@ class Herd:
             self.wait_linked(names or self.graph)
 
     def wait_linked(self, names, timeout=15):
-        """Waits until each server's neighbours receive its updates: ZeroMQ's
-        slow joiner drops what a SUB misses while it is still connecting."""
+        """Waits until each server's neighbours receive its updates directly:
+        ZeroMQ's slow joiner drops what a SUB misses while it connects, and an
+        update that arrives by another path does not prove the link."""
         deadline = time.monotonic() + timeout
         for name in names:
             for neighbour in self.graph[name]:
                 if neighbour not in self.processes:
                     continue
-                while True:
-                    warm = f"_warmup.{name}.{neighbour}"
-                    line = self.iamat(name, warm, "+0+0", f"{time.time():.9f}")
-                    if self.stored_line(neighbour, warm) == line:
-                        break
+                while f"received from {name}: AT {name} " not in self.log(neighbour):
                     if time.monotonic() > deadline:
-                        raise TimeoutError(f"{neighbour} never heard from {name}")
+                        raise TimeoutError(f"{neighbour} never heard from {name} directly")
+                    self.iamat(name, f"_warmup.{name}", "+0+0", f"{time.time():.9f}")
                     time.sleep(0.05)
 
     def wait_ready(self, name, timeout=15):
