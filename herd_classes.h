@@ -17,6 +17,8 @@
 #include "bus/herd_bus.h"
 #include "places/herd_nearby.h"
 #include "places/herd_google.h"
+#include "places/herd_offline.h"
+#include "cache/herd_placecache.h"
 #include "places/herd_worker.h"
 #include "places/herd_places.h"
 

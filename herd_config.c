@@ -21,6 +21,8 @@ static const s_number_t s_numbers [] = {
     { "places/workers",      HERD_PLACES_WORKERS_DEFAULT, 1,                 HERD_PLACES_WORKERS_MAX },
     { "places/queue",        HERD_PLACES_QUEUE_DEFAULT, 1,                   HERD_PLACES_QUEUE_MAX },
     { "places/timeout",      HERD_PLACES_TIMEOUT_DEFAULT, 100,               HERD_PLACES_TIMEOUT_MAX },
+    { "places/cache/ttl",    HERD_PLACES_TTL_DEFAULT,  0,                    HERD_PLACES_TTL_MAX },
+    { "places/cache/bytes",  HERD_PLACES_CACHE_DEFAULT, HERD_PLACES_CACHE_MIN, HERD_PLACES_CACHE_MAX },
 };
 #define S_NUMBERS (sizeof (s_numbers) / sizeof (s_numbers [0]))
 
@@ -33,7 +35,8 @@ typedef struct {
 
 static const s_string_t s_strings [] = {
     { "herd/log_dir",           "log",                  NULL },
-    { "places/provider",        "auto",                 "auto google none" },
+    { "places/provider",        "auto",                 "auto google offline none" },
+    { "places/offline/data",    "data/places.bin",      NULL },
     { "places/google/api",      "new",                  "new legacy" },
     { "places/google/url",      "",                     NULL },
     { "places/google/key_env",  "HERD_GOOGLE_API_KEY",  NULL },
@@ -140,8 +143,9 @@ s_load_settings (herd_config_t *self)
 {
     s_check_keys (self, self->root, "", s_sections);
     //  Known keys per section come from the tables above
-    const char *sections [] = { "herd", "bus", "places", "places/google" };
-    for (size_t section_nbr = 0; section_nbr < 4; section_nbr++) {
+    const char *sections [] = { "herd", "bus", "places", "places/google",
+                                "places/offline", "places/cache" };
+    for (size_t section_nbr = 0; section_nbr < sizeof sections / sizeof sections [0]; section_nbr++) {
         const char *section = sections [section_nbr];
         zconfig_t *node = zconfig_locate (self->root, section);
         if (!node)
@@ -163,7 +167,7 @@ s_load_settings (herd_config_t *self)
                 strcat (allowed, " ");
             }
         if (streq (section, "places"))
-            strcat (allowed, "google");
+            strcat (allowed, "google offline cache");
         else
         if (*allowed)
             allowed [strlen (allowed) - 1] = 0;

@@ -42,6 +42,13 @@
 //  cover bodies of unknown size before curl 8.4, so the write callback caps it
 #define HERD_PLACES_BODY_MAX        (4 * 1024 * 1024)
 
+//  Places cache: seconds an answer stays fresh, and bytes for all answers
+#define HERD_PLACES_TTL_DEFAULT     300
+#define HERD_PLACES_TTL_MAX         604800
+#define HERD_PLACES_CACHE_DEFAULT   (32 * 1024 * 1024)
+#define HERD_PLACES_CACHE_MIN       (64 * 1024)
+#define HERD_PLACES_CACHE_MAX       (4L * 1024 * 1024 * 1024)
+
 //  WHATSAT ranges (PROTOCOL.md section 1)
 #define HERD_RADIUS_KM_MAX          50
 #define HERD_RESULTS_MAX            20

@@ -22,13 +22,22 @@ typedef struct {
     zlistx_t *idle;             //  Idle workers' routing ids (zframe_t, owned)
     zlistx_t *queue;            //  s_job_t waiting for a worker (owned)
     zhashx_t *running;          //  job id text -> s_job_t at a worker (owned)
-    const char *provider;       //  "google" or "none"
+    const char *provider;       //  "google", "offline" or "none"
+    herd_offline_t *offline;    //  Offline data, if that is the provider (owned)
+    herd_placecache_t *cache;   //  Answers by rounded location and radius (owned)
     size_t queue_max;           //  Bound on queue
     uint64_t next_id;
     bool log_traffic;
     uint64_t requests;          //  Counters, logged at exit
     uint64_t failures;
 } s_places_t;
+
+//  Cache key of a query to our provider, into buffer
+static const char *
+s_cache_key (s_places_t *self, const herd_query_t *query, char *buffer, size_t size)
+{
+    return herd_placecache_key (query, self->provider, buffer, size);
+}
 
 static void
 s_job_destroy (void **item_p)
@@ -62,7 +71,7 @@ herd_places_endpoint (const char *server)
 
 //  Sends the client its answer; response stays the caller's
 static void
-s_reply (s_places_t *self, s_job_t *job, json_t *response)
+s_reply (s_places_t *self, s_job_t *job, json_t *response, const char *source)
 {
     char *text = herd_nearby_text (response, job->query.max_results);
     zsock_send (self->frontend, "ffs", job->client, job->request, text);
@@ -77,8 +86,8 @@ s_reply (s_places_t *self, s_job_t *job, json_t *response)
                       json_string_value (json_object_get (response, "error_message")));
     else
     if (self->log_traffic)
-        zsys_info ("places: %.6f,%.6f radius %.0f m: %s, %zu results (%u sent) in %" PRId64 " ms",
-                   job->query.latitude, job->query.longitude, job->query.radius_m, status,
+        zsys_info ("places: %.6f,%.6f radius %.0f m: %s (%s), %zu results (%u sent) in %" PRId64 " ms",
+                   job->query.latitude, job->query.longitude, job->query.radius_m, status, source,
                    herd_nearby_count (response),
                    (unsigned) (herd_nearby_count (response) < job->query.max_results?
                        herd_nearby_count (response): job->query.max_results),
@@ -121,10 +130,18 @@ s_handle_query (s_places_t *self)
     zframe_destroy (&query);
     job->started = zclock_mono ();
     self->requests++;
+    //  A hit never reaches a worker
+    char key [128];
+    json_t *cached = self->cache? herd_placecache_lookup (self->cache, s_cache_key (self, &job->query, key, sizeof key)): NULL;
+    if (cached) {
+        s_reply (self, job, cached, "cache hit");
+        s_job_destroy ((void **) &job);
+        return;
+    }
     if (zlistx_size (self->queue) >= self->queue_max) {
         json_t *busy = herd_nearby_error ("places: %zu queries already waiting (places/queue)",
                                           self->queue_max);
-        s_reply (self, job, busy);
+        s_reply (self, job, busy, "refused");
         json_decref (busy);
         s_job_destroy ((void **) &job);
         return;
@@ -147,14 +164,22 @@ s_handle_worker (s_places_t *self)
         char key [24];
         snprintf (key, sizeof key, "%" PRIu64, job_id);
         s_job_t *job = (s_job_t *) zhashx_lookup (self->running, key);
-        char *text = zframe_strdup (zmsg_next (msg));
+        zframe_t *text = zmsg_next (msg);
         json_error_t error;
-        json_t *response = json_loads (text, 0, &error);
-        freen (text);
+        json_t *response = json_loadb ((char *) zframe_data (text), zframe_size (text), 0, &error);
         if (!response)
             response = herd_nearby_error ("places: worker sent bad JSON: %s", error.text);
-        if (job)
-            s_reply (self, job, response);
+        if (job) {
+            char key [128];
+            if (self->cache
+            &&  herd_placecache_insert (self->cache, s_cache_key (self, &job->query, key, sizeof key),
+                                        response, zframe_size (text))
+            &&  self->log_traffic)
+                zsys_info ("places: cached %s (%zu answers, %zu bytes, %" PRIu64 " evicted so far)", key,
+                           herd_placecache_size (self->cache), herd_placecache_bytes (self->cache),
+                           herd_placecache_evictions (self->cache));
+            s_reply (self, job, response, self->provider);
+        }
         json_decref (response);
         zhashx_delete (self->running, key);
     }
@@ -164,7 +189,23 @@ s_handle_worker (s_places_t *self)
     s_dispatch (self);
 }
 
-//  Picks the provider and starts the workers. 0, or -1 with *error_p set.
+//  Loads the offline data; NULL (and *error_p) if it cannot
+static herd_offline_t *
+s_load_offline (s_places_t *self, char **error_p)
+{
+    const char *path = herd_config_string (self->config, "places/offline/data");
+    int64_t started = zclock_usecs ();
+    herd_offline_t *offline = herd_offline_load (path, error_p);
+    if (offline)
+        zsys_info ("places: loaded %zu places from %s in %.1f ms", herd_offline_size (offline),
+                   path, (zclock_usecs () - started) / 1000.0);
+    return offline;
+}
+
+//  Picks the provider: google if asked or if auto finds a key; offline if
+//  asked or if auto finds no key; none if asked. Forced choices that cannot
+//  work stop the server; auto falls back to none, with a warning, when the
+//  offline data cannot load. Then starts the workers. 0, or -1 + *error_p.
 static int
 s_start (s_places_t *self, char **error_p)
 {
@@ -177,10 +218,29 @@ s_start (s_places_t *self, char **error_p)
         *error_p = zsys_sprintf ("places/provider is google but %s is not set", key_env);
         return -1;
     }
-    self->provider = (streq (choice, "google") || (streq (choice, "auto") && have_key))?
-                     "google": "none";
+    if (streq (choice, "google") || (streq (choice, "auto") && have_key))
+        self->provider = "google";
+    else
+    if (streq (choice, "offline") || streq (choice, "auto")) {
+        char *error = NULL;
+        self->offline = s_load_offline (self, &error);
+        if (self->offline)
+            self->provider = "offline";
+        else
+        if (streq (choice, "offline")) {
+            *error_p = error;
+            return -1;
+        }
+        else {
+            zsys_warning ("places: %s; no provider, WHATSAT answers UNKNOWN_ERROR", error);
+            freen (error);
+            self->provider = "none";
+        }
+    }
+    else
+        self->provider = "none";
     herd_worker_settings_t settings = {
-        self->backend_endpoint, self->provider,
+        self->backend_endpoint, self->provider, self->offline,
         herd_config_string (config, "places/google/api"),
         herd_config_string (config, "places/google/url"),
         have_key? key: "",
@@ -189,12 +249,23 @@ s_start (s_places_t *self, char **error_p)
     long workers = herd_config_number (config, "places/workers");
     for (long worker_nbr = 0; worker_nbr < workers; worker_nbr++)
         zlistx_add_end (self->workers, zactor_new (herd_worker_actor, &settings));
+    long ttl = herd_config_number (config, "places/cache/ttl");
+    if (!streq (self->provider, "none") && ttl > 0)
+        self->cache = herd_placecache_new (herd_config_number (config, "places/cache/bytes"),
+                                           ttl * 1000);
     if (streq (self->provider, "google"))
         zsys_info ("places: provider google (%s API at %s), %ld workers, timeout %ld ms",
                    settings.google_api, *settings.google_url? settings.google_url: "Google",
                    workers, settings.timeout_ms);
     else
-        zsys_warning ("places: no provider: %s is not set, WHATSAT answers UNKNOWN_ERROR", key_env);
+    if (streq (self->provider, "offline"))
+        zsys_info ("places: provider offline (%zu places), %ld workers",
+                   herd_offline_size (self->offline), workers);
+    else
+        zsys_warning ("places: provider none: WHATSAT answers UNKNOWN_ERROR");
+    if (self->cache)
+        zsys_info ("places: cache of %ld bytes, answers fresh for %ld s",
+                   herd_config_number (config, "places/cache/bytes"), ttl);
     return 0;
 }
 
@@ -258,11 +329,17 @@ herd_places_actor (zsock_t *pipe, void *args)
     }
     if (self->requests)
         zsys_info ("places: %" PRIu64 " queries, %" PRIu64 " failed", self->requests, self->failures);
+    if (self->cache)
+        zsys_info ("places: cache %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64 " evictions",
+                   herd_placecache_hits (self->cache), herd_placecache_misses (self->cache),
+                   herd_placecache_evictions (self->cache));
     zpoller_destroy (&poller);
     zlistx_destroy (&self->workers);    //  Workers first: they hold DEALERs
     zlistx_destroy (&self->idle);
     zlistx_destroy (&self->queue);
     zhashx_destroy (&self->running);
+    herd_placecache_destroy (&self->cache);
+    herd_offline_destroy (&self->offline);      //  After the workers that read it
     zsock_destroy (&self->frontend);
     zsock_destroy (&self->backend);
     freen (self->backend_endpoint);

@@ -6,6 +6,7 @@ typedef struct {
     zsock_t *pipe;              //  Actor command pipe
     zsock_t *broker;            //  DEALER to the broker
     herd_google_t *google;      //  Google provider, if that is ours
+    herd_offline_t *offline;    //  Offline provider, if that is ours (borrowed)
 } s_worker_t;
 
 //  Runs one query with our provider. Caller owns the response.
@@ -14,6 +15,8 @@ s_search (s_worker_t *self, const herd_query_t *query)
 {
     if (self->google)
         return herd_google_search (self->google, query);
+    if (self->offline)
+        return herd_offline_search (self->offline, query);
     return herd_nearby_error ("no places provider is configured: set the Google API key "
                               "in the environment variable named by places/google/key_env");
 }
@@ -39,7 +42,7 @@ void
 herd_worker_actor (zsock_t *pipe, void *args)
 {
     herd_worker_settings_t *settings = (herd_worker_settings_t *) args;
-    s_worker_t self = { pipe, zsock_new (ZMQ_DEALER), NULL };
+    s_worker_t self = { pipe, zsock_new (ZMQ_DEALER), NULL, NULL };
     assert (self.broker);
     zsock_set_linger (self.broker, 0);
     int rc = zsock_connect (self.broker, "%s", settings->endpoint);
@@ -47,6 +50,8 @@ herd_worker_actor (zsock_t *pipe, void *args)
     if (streq (settings->provider, "google"))
         self.google = herd_google_new (settings->google_api, settings->google_url,
                                        settings->google_key, settings->timeout_ms);
+    if (streq (settings->provider, "offline"))
+        self.offline = settings->offline;
     zsock_signal (pipe, 0);         //  settings may go away now
     zstr_send (self.broker, "READY");
 
@@ -88,7 +93,7 @@ herd_worker_test (bool verbose)
         printf ("\n");
     zsock_t *broker = zsock_new_router ("inproc://herd-worker-test");
     assert (broker);
-    herd_worker_settings_t settings = { "inproc://herd-worker-test", "none", "new", "", "", 1000 };
+    herd_worker_settings_t settings = { "inproc://herd-worker-test", "none", NULL, "new", "", "", 1000 };
     zactor_t *worker = zactor_new (herd_worker_actor, &settings);
     assert (worker);
     char *ready = NULL;

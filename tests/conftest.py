@@ -17,6 +17,8 @@ import urllib.parse
 
 import pytest
 
+PLACES_DATA = os.path.abspath(os.environ.get(
+    "HERD_PLACES_DATA", os.path.join(os.path.dirname(__file__), "..", "data", "places.bin")))
 HERD_BIN = os.path.abspath(os.environ.get(
     "HERD_BIN", os.path.join(os.path.dirname(__file__), "..", "build", "herd")))
 DEFAULT_GRAPH = {
@@ -116,20 +118,23 @@ class Herd:
 
     def write_config(self, text=None):
         if text is None:
-            sections = {"herd": {"log_dir": os.path.join(self.folder, "log")}}
+            sections = {"herd": {"log_dir": os.path.join(self.folder, "log")},
+                        "places/offline": {"data": PLACES_DATA}}
             for path, value in self.settings.items():
                 section, key = path.rsplit("/", 1)
                 sections.setdefault(section, {})[key] = value
             lines = []
             for section in ("herd", "bus", "places"):
                 children = sections.get(section, {})
-                google = sections.get("places/google", {}) if section == "places" else {}
-                if children or google:
+                subsections = {name: sections.get(f"places/{name}", {})
+                               for name in ("google", "offline", "cache")} if section == "places" else {}
+                if children or any(subsections.values()):
                     lines.append(section)
                     lines += [f'    {k} = "{v}"' for k, v in children.items()]
-                if google:
-                    lines.append("    google")
-                    lines += [f'        {k} = "{v}"' for k, v in google.items()]
+                for name, settings in subsections.items():
+                    if settings:
+                        lines.append(f"    {name}")
+                        lines += [f'        {k} = "{v}"' for k, v in settings.items()]
             lines.append("servers")
             for name, neighbours in self.graph.items():
                 lines += [f"    {name}",

@@ -51,6 +51,22 @@ def test_whatsat_reply_shape(single):
     assert first == at_line
     assert b"\n\n" not in text and not text.endswith(b"\n")
     places = json.loads(text)
+    assert places["status"] == "OK"
+    assert len(places["results"]) == 5
+    assert places["html_attributions"] == []
+
+
+def test_whatsat_with_no_provider(make_herd):
+    single = make_herd(graph={"Bailey": []}, settings={"places/provider": "none"})
+    connection = single.client("Bailey")
+    connection.send(EXAMPLE_IAMAT + b"\n")
+    at_line = connection.line()
+    connection.send(b"WHATSAT kiwi.cs.ucla.edu 10 5\n")
+    reply = connection.until_blank()
+    first, text = reply.split(b"\n", 1)
+    assert first == at_line
+    assert b"\n\n" not in text and not text.endswith(b"\n")
+    places = json.loads(text)
     #   No provider configured: the UNKNOWN_ERROR shape, saying so
     assert places["status"] == "UNKNOWN_ERROR"
     assert places["results"] == []
