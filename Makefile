@@ -5,6 +5,7 @@
 #   make test SANITIZE=1 the same, built with ASan + UBSan
 #   make run             all five servers of herd.cfg, in the foreground
 #   make data            fetch and convert the offline places data
+#   make bench           speed and memory figures
 #   make clean
 
 CC      ?= gcc
@@ -54,6 +55,13 @@ export ASAN_OPTIONS  := detect_leaks=1:abort_on_error=0:halt_on_error=1
 export LSAN_OPTIONS  := suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 
+$(BUILD)/herd_bench: $(BUILD)/tests/herd_bench.o $(OBJECTS)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+#   Speed and memory figures, as ratios measured in one run
+bench: $(BUILD)/herd_bench $(DATA)
+	$(BUILD)/herd_bench $(DATA)
+
 check: all
 	$(BUILD)/herd_selftest
 
@@ -70,4 +78,4 @@ clean:
 distclean: clean
 	rm -rf data
 
-.PHONY: all data check test run clean
+.PHONY: all data bench check test run clean distclean

@@ -506,6 +506,16 @@ herd_offline_test (bool verbose)
         if (verbose)
             printf ("    real data: %zu places\n", herd_offline_size (offline));
         s_compare_index_and_scan (offline, true, 1000);
+        //  From UCLA, 50 km holds Los Angeles, Santa Monica and LAX
+        uint32_t found [2000];
+        size_t count = herd_offline_nearest (offline, 34.068930, -118.445127, 50000, 2000, found);
+        int wanted = 0;
+        for (size_t index = 0; index < count; index++) {
+            const char *place_id = offline->strings + offline->records [found [index]].place_id;
+            wanted += streq (place_id, "geonames:5368361") || streq (place_id, "geonames:5393212")
+                   || streq (place_id, "airport:KLAX");
+        }
+        assert (wanted == 3);
         herd_offline_destroy (&offline);
     }
     printf ("OK\n");

@@ -111,3 +111,49 @@ def test_forcing_google_without_a_key_is_a_clear_start_error(make_herd):
     _, stderr = process.communicate(timeout=20)
     assert process.returncode == 1
     assert stderr.decode().strip() == "herd: Bailey: places/provider is google but HERD_GOOGLE_API_KEY is not set"
+
+
+def test_cache_serves_repeats_without_calling_the_provider(make_herd, google):
+    herd = make_herd(graph={"Bailey": []}, settings={
+        "places/provider": "google", "places/google/url": google.url}, start=False)
+    herd.env["HERD_GOOGLE_API_KEY"] = KEY
+    herd.start()
+    connection = herd.client("Bailey")
+    connection.send(b"IAMAT kiwi +34.068930-118.445127 1\n")
+    connection.line()
+    _, first = connection.whatsat("kiwi", 10, 20)
+    assert len(google.requests) == 1
+    #   Same place and radius, any count: from the cache, cut after it
+    for count in (20, 5, 1):
+        _, again = connection.whatsat("kiwi", 10, count)
+        assert again["results"] == first["results"][:count]
+    #   A client 50 m away rounds to the same key (0.001 degree)
+    connection.send(b"IAMAT pear +34.069100-118.445300 1\n")
+    connection.line()
+    connection.whatsat("pear", 10, 3)
+    assert len(google.requests) == 1
+    assert "cache hit" in herd.log("Bailey")
+    #   Another radius is another question
+    connection.whatsat("kiwi", 11, 3)
+    assert len(google.requests) == 2
+
+
+def test_cache_entries_expire_and_errors_are_not_cached(make_herd, google):
+    herd = make_herd(graph={"Bailey": []}, settings={
+        "places/provider": "google", "places/google/url": google.url,
+        "places/cache/ttl": 1}, start=False)
+    herd.env["HERD_GOOGLE_API_KEY"] = KEY
+    herd.start()
+    connection = herd.client("Bailey")
+    connection.send(b"IAMAT kiwi +34.068930-118.445127 1\n")
+    connection.line()
+    connection.whatsat("kiwi", 10, 5)
+    connection.whatsat("kiwi", 10, 5)
+    assert len(google.requests) == 1
+    time.sleep(1.3)
+    connection.whatsat("kiwi", 10, 5)
+    assert len(google.requests) == 2
+    google.mode = "error"
+    connection.whatsat("kiwi", 20, 5)
+    connection.whatsat("kiwi", 20, 5)
+    assert len(google.requests) == 4
