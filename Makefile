@@ -25,7 +25,7 @@ endif
 CLASSES := herd_config herd_log \
            frontend/herd_protocol frontend/herd_frontend \
            bus/herd_bus \
-           cache/herd_store cache/herd_placecache \
+           cache/herd_store cache/herd_journal cache/herd_placecache \
            places/herd_nearby places/herd_google places/herd_offline places/herd_worker places/herd_places
 OBJECTS := $(CLASSES:%=$(BUILD)/%.o)
 HEADERS := $(wildcard *.h */*.h)

@@ -13,6 +13,7 @@
 #include "herd_config.h"
 #include "frontend/herd_protocol.h"
 #include "cache/herd_store.h"
+#include "cache/herd_journal.h"
 #include "frontend/herd_frontend.h"
 #include "bus/herd_bus.h"
 #include "places/herd_nearby.h"

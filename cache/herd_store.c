@@ -7,14 +7,25 @@
 typedef struct {
     herd_at_t at;               //  Fields of line
     size_t size;                //  Length of line
+    uint64_t hash;              //  FNV-1a 64 of line, for the digest
     char line [];               //  The AT line, null-terminated
 } s_entry_t;
 
 struct _herd_store_t {
     zhashx_t *entries;          //  client id -> s_entry_t (owned)
+    uint64_t digest;            //  XOR of every line's hash
     size_t max_entries;         //  Hard cap bounds memory
     bool warned_full;           //  Log "full" once, re-armed below 90%
 };
+
+static uint64_t
+s_hash (const char *data, size_t size)
+{
+    uint64_t hash = 0xcbf29ce484222325ULL;
+    for (size_t index = 0; index < size; index++)
+        hash = (hash ^ (unsigned char) data [index]) * 0x100000001b3ULL;
+    return hash;
+}
 
 static void
 s_entry_destroy (void **entry_p)
@@ -81,6 +92,8 @@ herd_store_offer (herd_store_t *self, const char *line, size_t size)
     memcpy (entry->line, line, size);
     entry->line [size] = 0;
     entry->size = size;
+    entry->hash = s_hash (line, size);
+    self->digest ^= entry->hash ^ (held? held->hash: 0);
     //  Rebase the parsed fields onto our copy
     entry->at = at;
     herd_field_t *fields [] = { &entry->at.server, &entry->at.skew, &entry->at.client,
@@ -110,6 +123,31 @@ herd_store_size (herd_store_t *self)
 {
     assert (self);
     return zhashx_size (self->entries);
+}
+
+uint64_t
+herd_store_digest (herd_store_t *self)
+{
+    assert (self);
+    return self->digest;
+}
+
+int
+herd_store_walk (herd_store_t *self, herd_store_line_fn *fn, void *arg)
+{
+    assert (self);
+    for (s_entry_t *entry = (s_entry_t *) zhashx_first (self->entries); entry;
+         entry = (s_entry_t *) zhashx_next (self->entries))
+        if (fn (entry->line, entry->size, arg) == -1)
+            return -1;
+    return 0;
+}
+
+zlistx_t *
+herd_store_clients (herd_store_t *self)
+{
+    assert (self);
+    return zhashx_keys (self->entries);
 }
 
 //  --------------------------------------------------------------------------
@@ -149,6 +187,17 @@ herd_store_test (bool verbose)
     assert (s_offer (store, "AT C +0.0 pear +1+2 1") == HERD_STORE_FULL);
     assert (s_offer (store, "AT C +0.0 apple +1+2 2") == HERD_STORE_STORED);
     assert (herd_store_size (store) == 2);
+    //  The digest depends on what is held, not on the order it came in
+    herd_store_t *other = herd_store_new (10);
+    assert (s_offer (other, "AT C +0.0 apple +1+2 2") == HERD_STORE_STORED);
+    assert (herd_store_digest (other) != herd_store_digest (store));
+    assert (s_offer (other, "AT A +0.1 kiwi +34-118 100.5") == HERD_STORE_STORED);
+    assert (s_offer (other, "AT C -5.0 kiwi +1+2 100.500000001") == HERD_STORE_STORED);
+    assert (herd_store_digest (other) == herd_store_digest (store));
+    zlistx_t *clients = herd_store_clients (other);
+    assert (zlistx_size (clients) == 2);
+    zlistx_destroy (&clients);
+    herd_store_destroy (&other);
     herd_store_destroy (&store);
     herd_store_destroy (&store);
     assert (store == NULL);

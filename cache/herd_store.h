@@ -33,6 +33,22 @@ const char *
 size_t
     herd_store_size (herd_store_t *self);
 
+//  A digest of the whole store, independent of the order things arrived:
+//  the XOR of a 64-bit FNV-1a hash of every line held. Equal stores have
+//  equal digests; tests and operators compare servers with it.
+uint64_t
+    herd_store_digest (herd_store_t *self);
+
+//  Calls fn for every line held, in no particular order; stops early if fn
+//  returns -1. The store must not change during the walk.
+typedef int (herd_store_line_fn) (const char *line, size_t size, void *arg);
+int
+    herd_store_walk (herd_store_t *self, herd_store_line_fn *fn, void *arg);
+
+//  The ids of every client held (a copy). Caller destroys.
+zlistx_t *
+    herd_store_clients (herd_store_t *self);
+
 void
     herd_store_test (bool verbose);
 

@@ -13,6 +13,7 @@ static const s_test_t s_tests [] = {
     { "herd_config",   herd_config_test },
     { "herd_protocol", herd_protocol_test },
     { "herd_store",    herd_store_test },
+    { "herd_journal",  herd_journal_test },
     { "herd_placecache", herd_placecache_test },
     { "herd_bus",      herd_bus_test },
     { "herd_nearby",   herd_nearby_test },
