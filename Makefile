@@ -24,7 +24,7 @@ endif
 
 CLASSES := herd_config herd_log \
            frontend/herd_protocol frontend/herd_frontend \
-           bus/herd_bus \
+           bus/herd_bus bus/herd_sync \
            cache/herd_store cache/herd_journal cache/herd_placecache \
            places/herd_nearby places/herd_google places/herd_offline places/herd_worker places/herd_places
 OBJECTS := $(CLASSES:%=$(BUILD)/%.o)

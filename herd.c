@@ -18,6 +18,8 @@ s_usage (FILE *stream)
         "  -c, --config FILE   herd config (default: $HERD_CONFIG, else ./herd.cfg)\n"
         "  -l, --log FILE      log file (default: <herd/log_dir>/NAME.log)\n"
         "  -v, --verbose       log to stderr as well\n"
+        "  -s, --state         ask the running server NAME for its state (store\n"
+        "                      size and digest, links, catch-up) and print it\n"
         "  -h, --help          show this help and exit\n"
         "  -V, --version       show the version and exit\n"
         "\n"
@@ -42,6 +44,34 @@ s_start_actor (zactor_t *actor, const char *server, const char *what)
     return rc;
 }
 
+//  Asks a running server's admin endpoint; prints the JSON answer
+static int
+s_ask_admin (herd_config_t *config, const char *server, const char *request)
+{
+    const char *endpoint = herd_config_server_endpoint (config, server, "admin");
+    if (!endpoint) {
+        fprintf (stderr, "herd: server %s has no admin endpoint in %s\n", server,
+                 herd_config_filename (config));
+        return 1;
+    }
+    zsock_t *admin = zsock_new (ZMQ_DEALER);
+    zsock_set_rcvtimeo (admin, 3000);
+    zsock_set_linger (admin, 0);
+    zsock_connect (admin, "%s", endpoint);
+    zstr_send (admin, request);
+    char *reply = zstr_recv (admin);
+    int rc = 0;
+    if (reply)
+        printf ("%s\n", reply);
+    else {
+        fprintf (stderr, "herd: no answer from %s at %s within 3 s\n", server, endpoint);
+        rc = 1;
+    }
+    freen (reply);
+    zsock_destroy (&admin);
+    return rc;
+}
+
 //  Thousands of clients need thousands of fds: take the hard limit
 static void
 s_raise_fd_limit (void)
@@ -59,7 +89,9 @@ main (int argc, char *argv [])
     const char *config_file = getenv ("HERD_CONFIG")? getenv ("HERD_CONFIG"): "herd.cfg";
     const char *log_file = NULL;
     bool verbose = false;
+    const char *request = NULL;
     static struct option options [] = {
+        { "state",   no_argument,       NULL, 's' },
         { "config",  required_argument, NULL, 'c' },
         { "log",     required_argument, NULL, 'l' },
         { "verbose", no_argument,       NULL, 'v' },
@@ -68,11 +100,12 @@ main (int argc, char *argv [])
         { NULL, 0, NULL, 0 }
     };
     int option;
-    while ((option = getopt_long (argc, argv, "c:l:vhV", options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, "c:l:vshV", options, NULL)) != -1) {
         switch (option) {
             case 'c': config_file = optarg; break;
             case 'l': log_file = optarg; break;
             case 'v': verbose = true; break;
+            case 's': request = "STATE"; break;
             case 'h': s_usage (stdout); return 0;
             case 'V': printf ("herd %s\n", HERD_VERSION); return 0;
             default:  s_usage (stderr); return 2;
@@ -100,6 +133,12 @@ main (int argc, char *argv [])
         fprintf (stderr, ")\n");
         herd_config_destroy (&config);
         return 1;
+    }
+    if (request) {
+        int rc = s_ask_admin (config, server, request);
+        herd_config_destroy (&config);
+        zsys_shutdown ();
+        return rc;
     }
     char *default_log = zsys_sprintf ("%s/%s.log", herd_config_string (config, "herd/log_dir"), server);
     if (!log_file)

@@ -16,6 +16,7 @@
 #include "cache/herd_journal.h"
 #include "frontend/herd_frontend.h"
 #include "bus/herd_bus.h"
+#include "bus/herd_sync.h"
 #include "places/herd_nearby.h"
 #include "places/herd_google.h"
 #include "places/herd_offline.h"

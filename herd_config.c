@@ -18,6 +18,7 @@ static const s_number_t s_numbers [] = {
     { "herd/max_stored",     HERD_MAX_STORED_DEFAULT,  1,                    HERD_MAX_STORED_MAX },
     { "herd/log_traffic",    1,                        0,                    1 },
     { "bus/hwm",             HERD_BUS_HWM_DEFAULT,     100,                  10000000 },
+    { "bus/heartbeat",       1000,                     20,                   60000 },
     { "places/workers",      HERD_PLACES_WORKERS_DEFAULT, 1,                 HERD_PLACES_WORKERS_MAX },
     { "places/queue",        HERD_PLACES_QUEUE_DEFAULT, 1,                   HERD_PLACES_QUEUE_MAX },
     { "places/timeout",      HERD_PLACES_TIMEOUT_DEFAULT, 100,               HERD_PLACES_TIMEOUT_MAX },
@@ -35,6 +36,8 @@ typedef struct {
 
 static const s_string_t s_strings [] = {
     { "herd/log_dir",           "log",                  NULL },
+    { "herd/data_dir",          "state",                NULL },
+    { "herd/fsync",             "everysec",             "always everysec no" },
     { "places/provider",        "auto",                 "auto google offline none" },
     { "places/offline/data",    "data/places.bin",      NULL },
     { "places/google/api",      "new",                  "new legacy" },
@@ -45,7 +48,7 @@ static const s_string_t s_strings [] = {
 
 //  Names allowed under each section; anything else is a typo we report
 static const char *s_sections = "herd bus places servers";
-static const char *s_server_keys = "client bus bus_bind neighbours";
+static const char *s_server_keys = "client bus bus_bind sync sync_bind admin neighbours";
 
 //  One server of the herd
 typedef struct {
@@ -54,6 +57,7 @@ typedef struct {
     char *bus_bind;                 //  Endpoint the PUB socket binds
     char *bus_endpoint;             //  Endpoint neighbours connect to
     zlistx_t *neighbours;           //  Names (owned strings)
+    zconfig_t *node;                //  Its config section (borrowed)
 } s_server_t;
 
 struct _herd_config_t {
@@ -230,6 +234,15 @@ s_load_servers (herd_config_t *self)
         server->client_bind = strdup (client? client: "");
         server->bus_endpoint = strdup (bus? bus: "");
         server->bus_bind = strdup (bus_bind? bus_bind: "");
+        server->node = node;
+        //  Optional endpoints: catch-up (sync) and operators (admin)
+        const char *optional [] = { "sync", "sync_bind", "admin" };
+        for (size_t index = 0; index < 3; index++) {
+            const char *value = zconfig_get (node, optional [index], NULL);
+            if (value && !strstr (value, "://"))
+                s_fail (self, "server %s: %s = \"%s\": expected a ZeroMQ endpoint, e.g. tcp://127.0.0.1:11201",
+                        name, optional [index], value);
+        }
         server->neighbours = zlistx_new ();
         zlistx_set_destructor (server->neighbours, s_string_destroy);
         //  Neighbours are separated by spaces or commas
@@ -417,6 +430,17 @@ const char *
 herd_config_bus_endpoint (herd_config_t *self, const char *server)
 {
     return s_server (self, server)->bus_endpoint;
+}
+
+const char *
+herd_config_server_endpoint (herd_config_t *self, const char *server, const char *key)
+{
+    s_server_t *entry = s_server (self, server);
+    const char *value = zconfig_get (entry->node, key, NULL);
+    //  A *_bind endpoint defaults to the one neighbours connect to
+    if (!value && streq (key, "sync_bind"))
+        value = zconfig_get (entry->node, "sync", NULL);
+    return value;
 }
 
 zlistx_t *

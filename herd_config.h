@@ -41,6 +41,12 @@ const char *
 const char *
     herd_config_bus_endpoint (herd_config_t *self, const char *server);
 
+//  An optional endpoint of a server: "sync" (where neighbours ask it for
+//  catch-up), "sync_bind" (what it binds for that; defaults to sync) or
+//  "admin" (state and stats requests). NULL if not configured. Borrowed.
+const char *
+    herd_config_server_endpoint (herd_config_t *self, const char *server, const char *key);
+
 //  A server's neighbours (names). Borrowed.
 zlistx_t *
     herd_config_neighbours (herd_config_t *self, const char *server);

@@ -59,7 +59,10 @@ typedef struct {
     size_t client_count;
     uint64_t next_id;
     herd_store_t *store;        //  Latest AT line per client (owned)
+    herd_journal_t *journal;    //  The store on disk (owned)
     herd_bus_t *bus;            //  Update flooding (owned)
+    herd_sync_t *sync;          //  Catch-up with neighbours (owned)
+    zsock_t *admin;             //  ROUTER for state requests, or NULL
     zsock_t *places;            //  DEALER to the places broker
     size_t max_line;            //  Longest command line
     size_t max_pending;         //  Output bound per client
@@ -165,6 +168,22 @@ s_reply_invalid (s_frontend_t *self, s_client_t *client, const char *line, size_
     s_client_append (self, client, "\n", 1);
 }
 
+//  Every update, from a client, the bus or a catch-up, goes through here:
+//  stored if newer, then journaled (before any reply goes out) and flooded
+static int
+s_accept_update (s_frontend_t *self, const char *line, size_t size)
+{
+    int stored = herd_store_offer (self->store, line, size);
+    if (stored == HERD_STORE_STORED) {
+        herd_at_t at;
+        herd_protocol_parse_at (line, size, &at);
+        if (self->journal)
+            herd_journal_append (self->journal, line, size);
+        herd_bus_publish (self->bus, at.client.start, at.client.size, line, size);
+    }
+    return stored;
+}
+
 static void
 s_handle_iamat (s_frontend_t *self, s_client_t *client, herd_command_t *command)
 {
@@ -176,13 +195,9 @@ s_handle_iamat (s_frontend_t *self, s_client_t *client, herd_command_t *command)
                          (int) command->coordinates.size, command->coordinates.start,
                          (int) command->time.size, command->time.start);
     assert (size > 0 && (size_t) size < self->scratch_capacity);
-    int stored = herd_store_offer (self->store, self->scratch, size);
+    int stored = s_accept_update (self, self->scratch, size);
     assert (stored != HERD_STORE_INVALID);  //  We just built it from a valid IAMAT
-    if (stored == HERD_STORE_STORED)
-        herd_bus_publish (self->bus, command->client.start, command->client.size,
-                          self->scratch, size);
-    else
-    if (self->log_traffic)
+    if (stored != HERD_STORE_STORED && self->log_traffic)
         zsys_info ("client %" PRIu64 " IAMAT for %.*s is not newer than the stored one; kept it",
                    client->id, (int) command->client.size, command->client.start);
     s_client_append (self, client, self->scratch, size);
@@ -510,15 +525,83 @@ static void
 s_handle_update (const char *neighbour, const char *line, size_t size, void *arg)
 {
     s_frontend_t *self = (s_frontend_t *) arg;
-    int stored = herd_store_offer (self->store, line, size);
-    if (stored == HERD_STORE_STORED) {
-        herd_at_t at;
-        herd_protocol_parse_at (line, size, &at);
-        herd_bus_publish (self->bus, at.client.start, at.client.size, line, size);
-    }
-    else
-    if (stored == HERD_STORE_STALE && self->log_traffic)
+    if (s_accept_update (self, line, size) == HERD_STORE_STALE && self->log_traffic)
         zsys_info ("bus: update from %s is not newer than the stored one; not flooded", neighbour);
+}
+
+static void
+s_handle_resync (const char *neighbour, const char *why, void *arg)
+{
+    s_frontend_t *self = (s_frontend_t *) arg;
+    herd_sync_request (self->sync, neighbour, why);
+}
+
+static bool
+s_handle_snapshot_line (const char *neighbour, const char *line, size_t size, void *arg)
+{
+    (void) neighbour;
+    return s_accept_update ((s_frontend_t *) arg, line, size) == HERD_STORE_STORED;
+}
+
+static void
+s_handle_sync_failed (const char *neighbour, void *arg)
+{
+    s_frontend_t *self = (s_frontend_t *) arg;
+    herd_bus_expect_resync (self->bus, neighbour);
+}
+
+//  Once a second: the everysec fsync, and compaction when due
+static int
+s_maintain_journal (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    s_frontend_t *self = (s_frontend_t *) arg;
+    herd_journal_sync (self->journal);
+    herd_journal_compact_if_needed (self->journal, self->store);
+    return 0;
+}
+
+//  The server's state as JSON text: for operators and tests. Caller frees.
+static char *
+s_state (s_frontend_t *self)
+{
+    char digest [24];
+    snprintf (digest, sizeof digest, "%016" PRIx64, herd_store_digest (self->store));
+    json_t *state = json_pack ("{s:s, s:I, s:s, s:b, s:I, s:I, s:o, s:o}",
+        "server", self->server,
+        "clients", (json_int_t) herd_store_size (self->store),
+        "digest", digest,
+        "caught_up", herd_sync_caught_up (self->sync),
+        "connections", (json_int_t) self->client_count,
+        "journal_bytes", (json_int_t) (self->journal? herd_journal_size (self->journal): 0),
+        "links", herd_bus_links (self->bus),
+        "catch_up", herd_sync_state (self->sync));
+    char *text = json_dumps (state, JSON_COMPACT);
+    json_decref (state);
+    return text;
+}
+
+//  Admin requests: [identity][command] -> [identity][JSON]
+static int
+s_handle_admin (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    s_frontend_t *self = (s_frontend_t *) arg;
+    zframe_t *identity = NULL;
+    char *command = NULL;
+    if (zsock_recv (reader, "fs", &identity, &command) == -1)
+        return 0;
+    char *reply = NULL;
+    if (command && streq (command, "STATE"))
+        reply = s_state (self);
+    else
+        reply = zsys_sprintf ("{\"error\": \"unknown request; try STATE\"}");
+    zsock_send (reader, "fs", identity, reply);
+    freen (reply);
+    freen (command);
+    zframe_destroy (&identity);
+    return 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -583,12 +666,37 @@ s_port (s_frontend_t *self)
 static int
 s_start (s_frontend_t *self, char **error_p)
 {
+    //  The store comes back from disk before any client is accepted
+    char *path = zsys_sprintf ("%s/%s.journal", herd_config_string (self->config, "herd/data_dir"),
+                               self->server);
+    self->journal = herd_journal_new (path, herd_config_string (self->config, "herd/fsync"), error_p);
+    freen (path);
+    if (!self->journal)
+        return -1;
+    herd_journal_replay (self->journal, self->store);
+    zloop_timer (self->loop, 1000, 0, s_maintain_journal, self);
     if (s_listen (self, herd_config_client_bind (self->config, self->server), error_p))
         return -1;
     self->bus = herd_bus_new (self->config, self->server, error_p);
     if (!self->bus)
         return -1;
-    herd_bus_attach (self->bus, self->loop, s_handle_update, self);
+    self->sync = herd_sync_new (self->config, self->server, self->store, error_p);
+    if (!self->sync)
+        return -1;
+    //  Catch-up first: the bus asks for it as soon as a neighbour is heard
+    herd_sync_attach (self->sync, self->loop, s_handle_snapshot_line, s_handle_sync_failed, self);
+    herd_bus_attach (self->bus, self->loop, s_handle_update, s_handle_resync, self);
+    const char *admin = herd_config_server_endpoint (self->config, self->server, "admin");
+    if (admin) {
+        self->admin = zsock_new (ZMQ_ROUTER);
+        zsock_set_linger (self->admin, 0);
+        if (zsock_bind (self->admin, "%s", admin) == -1) {
+            *error_p = zsys_sprintf ("cannot bind admin endpoint %s: %s", admin, zmq_strerror (zmq_errno ()));
+            return -1;
+        }
+        zloop_reader (self->loop, self->admin, s_handle_admin, self);
+        zsys_info ("admin: answering state requests on %s", admin);
+    }
     char *endpoint = herd_places_endpoint (self->server);
     self->places = zsock_new (ZMQ_DEALER);
     zsock_set_sndtimeo (self->places, 0);
@@ -672,7 +780,10 @@ herd_frontend_actor (zsock_t *pipe, void *args)
                open, herd_store_size (self->store));
     zloop_destroy (&self->loop);
     zsock_destroy (&self->places);
+    zsock_destroy (&self->admin);
+    herd_sync_destroy (&self->sync);
     herd_bus_destroy (&self->bus);
+    herd_journal_destroy (&self->journal);
     herd_store_destroy (&self->store);
     if (self->listener != -1)
         close (self->listener);
@@ -710,11 +821,11 @@ herd_frontend_test (bool verbose)
     if (verbose)
         printf ("\n");
     char *text = zsys_sprintf (
-        "herd\n    log_traffic = %d\n    max_line = 100\n"
+        "herd\n    log_traffic = %d\n    max_line = 100\n    data_dir = /tmp/herd-frontend-test-%d\n"
         "places\n    provider = none\n    workers = 1\n"
         "    google\n        key_env = HERD_TEST_NO_SUCH_KEY\n"
         "servers\n    T\n        client = 127.0.0.1:0\n"
-        "        bus = inproc://herd-frontend-test\n", verbose);
+        "        bus = inproc://herd-frontend-test\n", verbose, getpid ());
     char *error = NULL;
     herd_config_t *config = herd_config_load_text (text, "frontend-test", &error);
     freen (text);
@@ -777,5 +888,11 @@ herd_frontend_test (bool verbose)
     zactor_destroy (&frontend);
     zactor_destroy (&places);
     herd_config_destroy (&config);
+    char *folder = zsys_sprintf ("/tmp/herd-frontend-test-%d", getpid ());
+    char *journal = zsys_sprintf ("%s/T.journal", folder);
+    unlink (journal);
+    rmdir (folder);
+    freen (journal);
+    freen (folder);
     printf ("OK\n");
 }

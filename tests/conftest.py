@@ -16,6 +16,7 @@ import time
 import urllib.parse
 
 import pytest
+import zmq
 
 PLACES_DATA = os.path.abspath(os.environ.get(
     "HERD_PLACES_DATA", os.path.join(os.path.dirname(__file__), "..", "data", "places.bin")))
@@ -51,8 +52,8 @@ def free_ports(count):
 class Client:
     """A line client over one TCP connection, with a deadline on every read."""
 
-    def __init__(self, port, timeout=10):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    def __init__(self, port, timeout=10, host="127.0.0.1"):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
         self.buffer = b""
 
     def send(self, data):
@@ -109,16 +110,21 @@ class Herd:
         self.env = dict(os.environ)
         self.env.pop("HERD_GOOGLE_API_KEY", None)
         names = list(self.graph)
-        ports = free_ports(2 * len(names))
-        self.client_ports = dict(zip(names, ports[: len(names)]))
-        self.bus_ports = dict(zip(names, ports[len(names):]))
+        ports = free_ports(4 * len(names))
+        count = len(names)
+        self.client_ports = dict(zip(names, ports[:count]))
+        self.bus_ports = dict(zip(names, ports[count:2 * count]))
+        self.sync_ports = dict(zip(names, ports[2 * count:3 * count]))
+        self.admin_ports = dict(zip(names, ports[3 * count:]))
+        self.hosts = {name: "127.0.0.1" for name in names}
         self.processes = {}
         self.config = os.path.join(folder, "herd.cfg")
         self.write_config()
 
     def write_config(self, text=None):
         if text is None:
-            sections = {"herd": {"log_dir": os.path.join(self.folder, "log")},
+            sections = {"herd": {"log_dir": os.path.join(self.folder, "log"),
+                                 "data_dir": os.path.join(self.folder, "state")},
                         "places/offline": {"data": PLACES_DATA}}
             for path, value in self.settings.items():
                 section, key = path.rsplit("/", 1)
@@ -137,9 +143,12 @@ class Herd:
                         lines += [f'        {k} = "{v}"' for k, v in settings.items()]
             lines.append("servers")
             for name, neighbours in self.graph.items():
+                host = self.hosts[name]
                 lines += [f"    {name}",
-                          f"        client = 127.0.0.1:{self.client_ports[name]}",
-                          f"        bus = tcp://127.0.0.1:{self.bus_ports[name]}",
+                          f"        client = {host}:{self.client_ports[name]}",
+                          f"        bus = tcp://{host}:{self.bus_ports[name]}",
+                          f"        sync = tcp://{host}:{self.sync_ports[name]}",
+                          f"        admin = tcp://{host}:{self.admin_ports[name]}",
                           f'        neighbours = "{" ".join(neighbours)}"']
             text = "\n".join(lines) + "\n"
         with open(self.config, "w") as file:
@@ -149,9 +158,13 @@ class Herd:
         with open(os.path.join(self.folder, "log", f"{name}.log"), errors="replace") as file:
             return file.read()
 
+    def command(self, name):
+        """How to run a server; a subclass may wrap it (network namespaces)."""
+        return [HERD_BIN]
+
     def spawn(self, name, *extra):
         """Starts a server process and returns it, without waiting."""
-        return subprocess.Popen([HERD_BIN, "--config", self.config, *extra, name],
+        return subprocess.Popen(self.command(name) + ["--config", self.config, *extra, name],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
 
     def start(self, *names, wait=True):
@@ -184,14 +197,40 @@ class Herd:
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited {process.returncode}: {process.stderr.read().decode()}")
             try:
-                socket.create_connection(("127.0.0.1", self.client_ports[name]), timeout=1).close()
+                socket.create_connection((self.hosts[name], self.client_ports[name]), timeout=1).close()
                 return
             except OSError:
                 time.sleep(0.05)
         raise TimeoutError(f"{name} did not start listening")
 
     def client(self, name):
-        return Client(self.client_ports[name])
+        return Client(self.client_ports[name], host=self.hosts[name])
+
+    def state(self, name, timeout=3):
+        """The server's answer to STATE on its admin endpoint, as a dict."""
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
+        sock.connect(f"tcp://{self.hosts[name]}:{self.admin_ports[name]}")
+        try:
+            sock.send(b"STATE")
+            return json.loads(sock.recv())
+        finally:
+            sock.close()
+
+    def wait_converged(self, names=None, timeout=10):
+        """Waits until every server holds the same store (size and digest)."""
+        names = list(names or self.processes)
+        deadline = time.monotonic() + timeout
+        while True:
+            states = {name: self.state(name) for name in names}
+            stores = {(state["clients"], state["digest"]) for state in states.values()}
+            if len(stores) == 1:
+                return states
+            if time.monotonic() > deadline:
+                raise AssertionError("stores differ: " + ", ".join(
+                    f"{name} {state['clients']} {state['digest']}" for name, state in states.items()))
+            time.sleep(0.1)
 
     def kill(self, name, sig=signal.SIGKILL):
         process = self.processes.pop(name)

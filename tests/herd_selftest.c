@@ -16,6 +16,7 @@ static const s_test_t s_tests [] = {
     { "herd_journal",  herd_journal_test },
     { "herd_placecache", herd_placecache_test },
     { "herd_bus",      herd_bus_test },
+    { "herd_sync",     herd_sync_test },
     { "herd_nearby",   herd_nearby_test },
     { "herd_google",   herd_google_test },
     { "herd_offline",  herd_offline_test },

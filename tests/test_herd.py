@@ -42,6 +42,20 @@ def test_equal_client_times_converge_on_the_same_line(herd):
     assert next(iter(lines.values())).startswith(b"AT Jaquez ")
 
 
+def receive_update(sub, deadline):
+    """The next update on a SUB socket, skipping heartbeats, or None."""
+    while time.monotonic() < deadline:
+        try:
+            frames = sub.recv_multipart()
+        except zmq.Again:
+            continue
+        if frames[0] == b"":
+            assert frames[1] == b"HEARTBEAT" and frames[3].isdigit()
+            continue
+        return frames
+    return None
+
+
 def test_a_subscriber_receives_update_frames(herd):
     context = zmq.Context.instance()
     sub = context.socket(zmq.SUB)
@@ -51,28 +65,37 @@ def test_a_subscriber_receives_update_frames(herd):
     #   Slow joiner: keep updating until the first one arrives
     frames = None
     for attempt in range(100):
-        sent = herd.iamat("Clark", "watched", "+5-5", f"{9000 + attempt}")
-        try:
-            frames = sub.recv_multipart()
+        herd.iamat("Clark", "watched", "+5-5", f"{9000 + attempt}")
+        frames = receive_update(sub, time.monotonic() + 0.2)
+        if frames:
             break
-        except zmq.Again:
-            continue
     assert frames, "no update reached the subscriber"
     assert frames[0] == b"watched"
     assert AT_PATTERN.match(frames[1])
     assert frames[1].startswith(b"AT Clark ")
-    #   Later updates arrive too, exactly as clients see them
+    first_sequence = int(frames[2])
+    #   Later updates arrive too, exactly as clients see them, numbered on
     sent = herd.iamat("Bailey", "watched", "+6-6", "99999")
     deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            frames = sub.recv_multipart()
-        except zmq.Again:
-            continue
-        if frames[1] == sent:
+    while frames and frames[1] != sent:
+        frames = receive_update(sub, deadline)
+    assert frames and frames[:2] == [b"watched", sent]
+    assert int(frames[2]) > first_sequence
+    #   A subscriber can filter by client id prefix
+    filtered = context.socket(zmq.SUB)
+    filtered.setsockopt(zmq.SUBSCRIBE, b"only")
+    filtered.setsockopt(zmq.RCVTIMEO, 200)
+    filtered.connect(f"tcp://127.0.0.1:{herd.bus_ports['Campbell']}")
+    got = None
+    for attempt in range(100):
+        herd.iamat("Clark", "other", "+5-5", f"{20000 + attempt}")
+        herd.iamat("Clark", "only.me", "+5-5", f"{20000 + attempt}")
+        got = receive_update(filtered, time.monotonic() + 0.2)
+        if got:
             break
-    assert frames == [b"watched", sent]
+    assert got and got[0] == b"only.me"
     sub.close(linger=0)
+    filtered.close(linger=0)
 
 
 def test_bus_drops_malformed_updates(make_herd):
