@@ -176,18 +176,20 @@ class Herd:
             self.wait_linked(names or self.graph)
 
     def wait_linked(self, names, timeout=15):
-        """Waits until each server's neighbours receive its updates directly:
-        ZeroMQ's slow joiner drops what a SUB misses while it connects, and an
-        update that arrives by another path does not prove the link."""
+        """Waits until each server hears each running neighbour directly (its
+        STATE says so): ZeroMQ's slow joiner drops what a SUB misses while
+        it connects, so tests start once every link carries messages."""
         deadline = time.monotonic() + timeout
         for name in names:
             for neighbour in self.graph[name]:
                 if neighbour not in self.processes:
                     continue
-                while f"received from {name}: AT {name} " not in self.log(neighbour):
+                while True:
+                    link = self.state(neighbour)["links"][name]
+                    if link["heard_ms_ago"] is not None and not link["lost"]:
+                        break
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"{neighbour} never heard from {name} directly")
-                    self.iamat(name, f"_warmup.{name}", "+0+0", f"{time.time():.9f}")
                     time.sleep(0.05)
 
     def wait_ready(self, name, timeout=15):

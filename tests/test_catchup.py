@@ -1,0 +1,185 @@
+"""No update lost: catch-up after restarts, the journal on disk, gaps.
+Every test ends by asserting that the servers' stores are identical,
+through each server's STATE answer (size and digest)."""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from conftest import AT_PATTERN
+
+
+class Traffic:
+    """IAMATs at some servers from a background thread, bounded in count."""
+
+    def __init__(self, herd, names, limit=5000):
+        self.herd, self.names, self.limit = herd, names, limit
+        self.sent = 0
+        self.running = True
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        connections = {name: self.herd.client(name) for name in self.names}
+        while self.running and self.sent < self.limit:
+            for name, connection in connections.items():
+                self.sent += 1
+                connection.send(f"IAMAT flow{self.sent % 300} +1+1 {time.time():.9f}\n")
+                assert AT_PATTERN.match(connection.line())
+            time.sleep(0.002)
+        for connection in connections.values():
+            connection.close()
+
+    def stop(self):
+        self.running = False
+        self.thread.join(timeout=30)
+        assert self.sent > 0
+
+
+def test_kill_9_while_updates_flow_then_restart_catches_up_in_2_s(herd):
+    traffic = Traffic(herd, ["Bailey", "Jaquez"])
+    time.sleep(0.5)
+    herd.kill("Campbell", signal.SIGKILL)
+    time.sleep(1.0)                     #   Updates it misses
+    traffic.stop()
+    herd.start("Campbell", wait=False)
+    herd.wait_ready("Campbell")
+    started = time.monotonic()
+    states = herd.wait_converged(timeout=2)
+    assert time.monotonic() - started <= 2
+    assert states["Campbell"]["clients"] >= 300
+    assert states["Campbell"]["caught_up"]
+    assert "sync: caught up with" in herd.log("Campbell")
+
+
+def test_restart_with_data_dir_deleted_rebuilds_from_neighbours(herd):
+    for n in range(200):
+        herd.iamat(["Bailey", "Clark"][n % 2], f"keep{n}", "+2+2", f"{1000 + n}")
+    herd.wait_converged()
+    herd.stop("Bona")
+    journal = os.path.join(herd.folder, "state", "Bona.journal")
+    assert os.path.getsize(journal) > 0
+    os.unlink(journal)
+    herd.start("Bona", wait=False)
+    herd.wait_ready("Bona")
+    states = herd.wait_converged(timeout=5)
+    assert states["Bona"]["clients"] == states["Bailey"]["clients"] >= 200
+
+
+@pytest.mark.parametrize("policy", ["always", "everysec", "no"])
+def test_kill_9_keeps_every_acknowledged_update(make_herd, policy):
+    single = make_herd(graph={"Bailey": []}, settings={"herd/fsync": policy})
+    connection = single.client("Bailey")
+    lines = {}
+    for n in range(500):
+        connection.send(f"IAMAT acked{n} +3+3 {2000 + n}\n")
+        lines[f"acked{n}"] = connection.line()
+    before = single.state("Bailey")
+    single.kill("Bailey", signal.SIGKILL)
+    single.start("Bailey")
+    after = single.state("Bailey")
+    assert (after["clients"], after["digest"]) == (before["clients"], before["digest"])
+    for client in ("acked0", "acked499"):
+        assert single.stored_line("Bailey", client) == lines[client]
+
+
+def journal_records(herd, name):
+    with open(os.path.join(herd.folder, "state", f"{name}.journal"), "rb") as file:
+        return file.read().split(b"\n")
+
+
+def test_truncated_journal_tail_is_reported_and_cut(make_herd):
+    single = make_herd(graph={"Bailey": []})
+    for n in range(10):
+        single.iamat("Bailey", f"t{n}", "+4+4", f"{n + 1}")
+    single.stop("Bailey")
+    path = os.path.join(single.folder, "state", "Bailey.journal")
+    size = os.path.getsize(path)
+    os.truncate(path, size - 7)         #   The last record loses its end
+    single.start("Bailey")
+    state = single.state("Bailey")
+    assert state["clients"] == 9
+    assert single.stored_line("Bailey", "t9") is None
+    assert single.stored_line("Bailey", "t8") is not None
+    log = single.log("Bailey")
+    assert "is torn" in log and "cut off" in log
+    #   New records after the cut are whole and survive the next restart
+    single.iamat("Bailey", "t9", "+4+4", "10")
+    single.stop("Bailey")
+    single.start("Bailey")
+    assert single.state("Bailey")["clients"] == 10
+
+
+def test_corrupt_journal_record_is_skipped_not_trusted(make_herd):
+    single = make_herd(graph={"Bailey": []})
+    for n in range(10):
+        single.iamat("Bailey", f"c{n}", "+5+5", f"{n + 1}")
+    single.stop("Bailey")
+    path = os.path.join(single.folder, "state", "Bailey.journal")
+    records = journal_records(single, "Bailey")
+    #   Change a digit of record 5's coordinates: its checksum no longer fits
+    records[4] = records[4].replace(b"+5+5", b"+6+5")
+    with open(path, "wb") as file:
+        file.write(b"\n".join(records))
+    single.start("Bailey")
+    assert single.state("Bailey")["clients"] == 9
+    assert single.stored_line("Bailey", "c4") is None      #   Never the wrong data
+    assert single.stored_line("Bailey", "c5") is not None
+    assert "record 5 is corrupt, skipped" in single.log("Bailey")
+
+
+def test_burst_of_100000_updates_converges_everywhere(make_herd):
+    herd = make_herd(settings={"herd/log_traffic": 0})
+    connection = herd.client("Bailey")
+    total = 100000
+    batch = 5000
+    received = 0
+    for start in range(0, total, batch):
+        connection.send("".join(f"IAMAT burst{n % 20000} +7+7 {1000000 + n}\n"
+                                for n in range(start, start + batch)))
+        for _ in range(batch):
+            connection.line()
+            received += 1
+    assert received == total
+    states = herd.wait_converged(timeout=30)
+    assert states["Clark"]["clients"] >= 20000
+
+
+def test_hwm_drops_are_seen_as_gaps_and_recovered(make_herd):
+    """A tiny HWM makes ZeroMQ drop; numbering shows the gap, catch-up heals."""
+    herd = make_herd(graph={"Bailey": ["Bona"], "Bona": ["Bailey"]},
+                     settings={"herd/log_traffic": 0, "bus/hwm": 100})
+    connection = herd.client("Bailey")
+    for start in range(0, 30000, 5000):
+        connection.send("".join(f"IAMAT gap{n} +8+8 {n + 1}\n" for n in range(start, start + 5000)))
+        for _ in range(5000):
+            connection.line()
+    states = herd.wait_converged(timeout=30)
+    assert states["Bona"]["clients"] >= 30000
+
+
+def test_not_caught_up_until_a_neighbour_answers(make_herd):
+    herd = make_herd(graph={"Bailey": ["Bona"], "Bona": ["Bailey"]}, start=False)
+    herd.start("Bailey", wait=False)
+    herd.wait_ready("Bailey")
+    assert herd.state("Bailey")["caught_up"] is False
+    assert "not caught up yet" in herd.log("Bailey")
+    herd.start("Bona")
+    deadline = time.monotonic() + 10
+    while not herd.state("Bailey")["caught_up"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    herd.wait_converged()
+
+
+def test_state_is_on_the_admin_endpoint_not_the_client_port(herd):
+    connection = herd.client("Bailey")
+    connection.send(b"STATE\n")
+    assert connection.line() == b"? STATE"
+    state = herd.state("Bailey")
+    assert state["server"] == "Bailey"
+    assert set(state["links"]) == {"Campbell", "Bona"}
+    assert len(state["digest"]) == 16
