@@ -89,6 +89,8 @@ herd_bus_new (herd_config_t *config, const char *server, char **error_p)
         //  drops packets, it sends no reset), so ZeroMQ reconnects
         zsock_set_heartbeat_ivl (neighbour->sub, self->heartbeat);
         zsock_set_heartbeat_timeout (neighbour->sub, self->heartbeat * S_SILENCE_BEATS);
+        //  A SYN into a partition is dropped, not refused: retry soon
+        zsock_set_connect_timeout (neighbour->sub, 2 * self->heartbeat);
         zsock_set_subscribe (neighbour->sub, "");
         neighbour->monitor = zactor_new (zmonitor, neighbour->sub);
         zstr_sendx (neighbour->monitor, "LISTEN", "CONNECTED", "DISCONNECTED", NULL);

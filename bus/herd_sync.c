@@ -108,6 +108,7 @@ herd_sync_new (herd_config_t *config, const char *server, herd_store_t *store, c
             //  A partition stalls TCP without a reset: ZMTP pings notice
             zsock_set_heartbeat_ivl (peer->dealer, 1000);
             zsock_set_heartbeat_timeout (peer->dealer, 3000);
+            zsock_set_connect_timeout (peer->dealer, 2000);
             zsock_set_maxmsgsize (peer->dealer, (int64_t) S_CHUNK_LINES * (HERD_BUS_MAXMSGSIZE + 64));
             zsock_connect (peer->dealer, "%s", endpoint);
         }
