@@ -59,8 +59,10 @@ $(BUILD)/herd_bench: $(BUILD)/tests/herd_bench.o $(OBJECTS)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 #   Speed and memory figures, as ratios measured in one run
-bench: $(BUILD)/herd_bench $(DATA)
+bench: $(BUILD)/herd_bench $(BUILD)/herd $(DATA)
 	$(BUILD)/herd_bench $(DATA)
+	@echo
+	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_PLACES_DATA=$(CURDIR)/$(DATA) python3 tests/bench_herd.py
 
 check: all
 	$(BUILD)/herd_selftest

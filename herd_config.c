@@ -17,6 +17,7 @@ static const s_number_t s_numbers [] = {
     { "herd/max_clients",    HERD_MAX_CLIENTS_DEFAULT, 1,                    HERD_MAX_CLIENTS_MAX },
     { "herd/max_stored",     HERD_MAX_STORED_DEFAULT,  1,                    HERD_MAX_STORED_MAX },
     { "herd/log_traffic",    1,                        0,                    1 },
+    { "herd/journal",        1,                        0,                    1 },
     { "bus/hwm",             HERD_BUS_HWM_DEFAULT,     100,                  10000000 },
     { "bus/heartbeat",       1000,                     20,                   60000 },
     { "places/workers",      HERD_PLACES_WORKERS_DEFAULT, 1,                 HERD_PLACES_WORKERS_MAX },

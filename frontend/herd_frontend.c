@@ -667,14 +667,18 @@ static int
 s_start (s_frontend_t *self, char **error_p)
 {
     //  The store comes back from disk before any client is accepted
-    char *path = zsys_sprintf ("%s/%s.journal", herd_config_string (self->config, "herd/data_dir"),
-                               self->server);
-    self->journal = herd_journal_new (path, herd_config_string (self->config, "herd/fsync"), error_p);
-    freen (path);
-    if (!self->journal)
-        return -1;
-    herd_journal_replay (self->journal, self->store);
-    zloop_timer (self->loop, 1000, 0, s_maintain_journal, self);
+    if (!herd_config_number (self->config, "herd/journal"))
+        zsys_warning ("journal: off (herd/journal = 0): the store lives in memory only");
+    else {
+        char *path = zsys_sprintf ("%s/%s.journal", herd_config_string (self->config, "herd/data_dir"),
+                                   self->server);
+        self->journal = herd_journal_new (path, herd_config_string (self->config, "herd/fsync"), error_p);
+        freen (path);
+        if (!self->journal)
+            return -1;
+        herd_journal_replay (self->journal, self->store);
+        zloop_timer (self->loop, 1000, 0, s_maintain_journal, self);
+    }
     if (s_listen (self, herd_config_client_bind (self->config, self->server), error_p))
         return -1;
     self->bus = herd_bus_new (self->config, self->server, error_p);

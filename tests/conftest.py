@@ -54,6 +54,7 @@ class Client:
 
     def __init__(self, port, timeout=10, host="127.0.0.1"):
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffer = b""
 
     def send(self, data):
