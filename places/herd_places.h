@@ -5,6 +5,7 @@
 //
 //  Frontend to broker:  [request id, opaque][herd_query_t]
 //  Broker to frontend:  [request id][response JSON text, as clients get it]
+//  Frontend to broker:  [request id]["STATS"] -> [request id][counters JSON]
 //
 //  Commands on the pipe:
 //      START               -> "OK" or "ERROR <one-line reason>"

@@ -1,0 +1,188 @@
+//  monitor/herd_monitor.c: watch a herd's update bus.
+//
+//  herd-monitor [OPTIONS] SOURCE...
+//  A SOURCE is a bus endpoint (tcp://host:port) or a server name looked up
+//  in the herd config. Subscribes to each and prints every update as it
+//  arrives, with the server it came from.
+
+#include "../herd_classes.h"
+#include <getopt.h>
+
+static void
+s_usage (FILE *stream)
+{
+    fprintf (stream,
+        "Usage: herd-monitor [OPTIONS] SOURCE...\n"
+        "Prints the updates the herd's servers publish on their update bus.\n"
+        "A SOURCE is a server name from the config, or a bus endpoint such as\n"
+        "tcp://127.0.0.1:11101.\n"
+        "\n"
+        "  -c, --config FILE    herd config for server names (default: $HERD_CONFIG, else ./herd.cfg)\n"
+        "  -C, --client PREFIX  only updates for client ids starting with PREFIX\n"
+        "  -j, --json           one JSON object a line instead of plain text\n"
+        "  -s, --stats          print update rates per server every second instead\n"
+        "  -n, --count N        exit after N updates\n"
+        "  -t, --timeout SECS   exit after SECS seconds\n"
+        "  -h, --help           show this help\n"
+        "\n"
+        "The bus (each server's ZeroMQ PUB socket) carries multipart messages:\n"
+        "  update     [client id][AT line][sequence]\n"
+        "  heartbeat  [\"\" (empty)][HEARTBEAT][server name][sequence]\n"
+        "The AT line is exactly what clients see:\n"
+        "  AT <server> <skew> <client> <coordinates> <client time>\n"
+        "The sequence counts the updates that server has published since it\n"
+        "started; a heartbeat, every second, repeats the last. Subscribe with a\n"
+        "client id prefix to get only those clients (and no heartbeats).\n"
+        "\n"
+        "Plain output:  <from> <sequence> <AT line>\n"
+        "JSON output:   {\"from\", \"client\", \"at\", \"sequence\", \"received\"}\n");
+}
+
+typedef struct {
+    char *name;                 //  Server name, or the endpoint
+    zsock_t *sub;
+    uint64_t updates;           //  Since the last stats line
+    uint64_t total;
+} s_source_t;
+
+int
+main (int argc, char *argv [])
+{
+    const char *config_file = getenv ("HERD_CONFIG")? getenv ("HERD_CONFIG"): "herd.cfg";
+    const char *prefix = "";
+    bool json = false, stats = false;
+    long count = 0, timeout = 0;
+    static struct option options [] = {
+        { "config",  required_argument, NULL, 'c' },
+        { "client",  required_argument, NULL, 'C' },
+        { "json",    no_argument,       NULL, 'j' },
+        { "stats",   no_argument,       NULL, 's' },
+        { "count",   required_argument, NULL, 'n' },
+        { "timeout", required_argument, NULL, 't' },
+        { "help",    no_argument,       NULL, 'h' },
+        { NULL, 0, NULL, 0 }
+    };
+    int option;
+    while ((option = getopt_long (argc, argv, "c:C:jsn:t:h", options, NULL)) != -1) {
+        switch (option) {
+            case 'c': config_file = optarg; break;
+            case 'C': prefix = optarg; break;
+            case 'j': json = true; break;
+            case 's': stats = true; break;
+            case 'n': count = atol (optarg); break;
+            case 't': timeout = atol (optarg); break;
+            case 'h': s_usage (stdout); return 0;
+            default:  s_usage (stderr); return 2;
+        }
+    }
+    if (optind >= argc) {
+        fprintf (stderr, "herd-monitor: name at least one SOURCE (try --help)\n");
+        return 2;
+    }
+    zsys_init ();
+    zsys_set_logstream (stderr);
+    herd_config_t *config = NULL;
+    zlistx_t *sources = zlistx_new ();
+    zpoller_t *poller = zpoller_new (NULL);
+    int rc = 0;
+    for (int arg = optind; arg < argc && rc == 0; arg++) {
+        const char *endpoint = argv [arg];
+        if (!strstr (endpoint, "://")) {
+            char *error = NULL;
+            if (!config && !(config = herd_config_load (config_file, &error))) {
+                fprintf (stderr, "herd-monitor: %s\n", error);
+                freen (error);
+                rc = 1;
+                break;
+            }
+            if (!herd_config_has_server (config, argv [arg])) {
+                fprintf (stderr, "herd-monitor: no server named '%s' in %s\n", argv [arg], config_file);
+                rc = 1;
+                break;
+            }
+            endpoint = herd_config_bus_endpoint (config, argv [arg]);
+        }
+        s_source_t *source = (s_source_t *) zmalloc (sizeof (s_source_t));
+        source->name = strdup (argv [arg]);
+        source->sub = zsock_new (ZMQ_SUB);
+        zsock_set_subscribe (source->sub, prefix);
+        zsock_set_rcvhwm (source->sub, HERD_BUS_HWM_DEFAULT);
+        if (zsock_connect (source->sub, "%s", endpoint) == -1) {
+            fprintf (stderr, "herd-monitor: cannot connect to %s: %s\n", endpoint, zmq_strerror (zmq_errno ()));
+            rc = 1;
+        }
+        zpoller_add (poller, source->sub);
+        zlistx_add_end (sources, source);
+    }
+    int64_t started = zclock_mono ();
+    int64_t next_stats = started + 1000;
+    long seen = 0;
+    while (rc == 0 && !zsys_interrupted) {
+        if (timeout && zclock_mono () - started >= timeout * 1000)
+            break;
+        zsock_t *which = (zsock_t *) zpoller_wait (poller, 100);
+        if (stats && zclock_mono () >= next_stats) {
+            printf ("%s", json? "{": "rates/s:");
+            bool first = true;
+            for (s_source_t *source = (s_source_t *) zlistx_first (sources); source;
+                 source = (s_source_t *) zlistx_next (sources)) {
+                printf (json? "%s\"%s\": %" PRIu64: "%s %s %" PRIu64, json && !first? ", ": json? "": "",
+                        source->name, source->updates);
+                source->updates = 0;
+                first = false;
+            }
+            printf ("%s\n", json? "}": "");
+            fflush (stdout);
+            next_stats += 1000;
+        }
+        if (!which)
+            continue;
+        s_source_t *source = (s_source_t *) zlistx_first (sources);
+        while (source && source->sub != which)
+            source = (s_source_t *) zlistx_next (sources);
+        zmsg_t *msg = zmsg_recv (which);
+        zframe_t *client = msg? zmsg_first (msg): NULL;
+        zframe_t *line = msg? zmsg_next (msg): NULL;
+        zframe_t *sequence = msg? zmsg_next (msg): NULL;
+        if (!client || zframe_size (client) == 0 || !line) {
+            zmsg_destroy (&msg);            //  Heartbeats and other control
+            continue;
+        }
+        source->updates++;
+        source->total++;
+        if (!stats) {
+            char *at = zframe_strdup (line);
+            char *number = sequence? zframe_strdup (sequence): strdup ("");
+            if (json) {
+                char *id = zframe_strdup (client);
+                json_t *object = json_pack ("{s:s, s:s, s:s, s:s, s:f}", "from", source->name,
+                                            "client", id, "at", at, "sequence", number,
+                                            "received", zclock_time () / 1000.0);
+                char *text = object? json_dumps (object, JSON_COMPACT): NULL;
+                if (text)
+                    printf ("%s\n", text);
+                freen (text);
+                json_decref (object);
+                freen (id);
+            }
+            else
+                printf ("%s %s %s\n", source->name, number, at);
+            fflush (stdout);
+            freen (at);
+            freen (number);
+        }
+        zmsg_destroy (&msg);
+        if (count && ++seen >= count)
+            break;
+    }
+    zpoller_destroy (&poller);
+    for (s_source_t *source = (s_source_t *) zlistx_first (sources); source;
+         source = (s_source_t *) zlistx_next (sources)) {
+        zsock_destroy (&source->sub);
+        freen (source->name);
+        freen (source);
+    }
+    zlistx_destroy (&sources);
+    herd_config_destroy (&config);
+    return rc;
+}

@@ -1,0 +1,106 @@
+"""herd-monitor on the update bus, and the stats request."""
+
+import json
+import os
+import subprocess
+import time
+
+from conftest import AT_PATTERN
+
+HERD_MONITOR = os.path.abspath(os.environ.get(
+    "HERD_MONITOR", os.path.join(os.path.dirname(__file__), "..", "build", "herd-monitor")))
+
+
+def monitor(herd, *args):
+    return subprocess.Popen([HERD_MONITOR, "--config", herd.config, *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def feed_until_done(herd, process, server="Bailey", client="watch", seconds=15):
+    """IAMATs until the monitor exits (its --count reached): slow joiner."""
+    deadline = time.monotonic() + seconds
+    n = 0
+    while process.poll() is None and time.monotonic() < deadline:
+        n += 1
+        herd.iamat(server, f"{client}{n % 3}", "+1+1", f"{time.time():.9f}")
+        time.sleep(0.05)
+    out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    return out.splitlines()
+
+
+def test_help_documents_the_bus_format():
+    result = subprocess.run([HERD_MONITOR, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0
+    assert "update     [client id][AT line][sequence]" in result.stdout
+    assert "HEARTBEAT" in result.stdout
+
+
+def test_plain_output_names_the_server_it_came_from(herd):
+    process = monitor(herd, "--count", "3", "--timeout", "20", "Campbell", "Clark")
+    lines = feed_until_done(herd, process)
+    assert len(lines) == 3
+    for line in lines:
+        source, sequence, at = line.split(" ", 2)
+        assert source in ("Campbell", "Clark")
+        assert sequence.isdigit()
+        assert AT_PATTERN.match(at.encode())
+        assert at.startswith("AT Bailey ")
+
+
+def test_json_lines_and_client_filter(herd):
+    endpoint = f"tcp://127.0.0.1:{herd.bus_ports['Jaquez']}"
+    process = monitor(herd, "--json", "--client", "watch1", "--count", "2", "--timeout", "20", endpoint)
+    lines = feed_until_done(herd, process)
+    assert len(lines) == 2
+    for line in lines:
+        update = json.loads(line)
+        assert update["from"] == endpoint
+        assert update["client"] == "watch1"
+        assert update["at"].split()[3] == "watch1"
+        assert int(update["sequence"]) > 0
+
+
+def test_stats_prints_rates_per_server(herd):
+    process = monitor(herd, "--stats", "--timeout", "3", "Bona", "Clark")
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        herd.iamat("Bailey", "rate", "+1+1", f"{time.time():.9f}")
+        time.sleep(0.02)
+    out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    rates = [line for line in out.splitlines() if line.startswith("rates/s:")]
+    assert rates, out
+    assert any(int(line.split()[2]) > 0 for line in rates)
+    assert "Bona" in rates[0] and "Clark" in rates[0]
+
+
+def test_unknown_server_is_a_clear_error(herd):
+    result = subprocess.run([HERD_MONITOR, "--config", herd.config, "Nobody"],
+                            capture_output=True, text=True, timeout=10)
+    assert result.returncode == 1
+    assert "no server named 'Nobody'" in result.stderr
+
+
+def test_stats_request_counts(make_herd):
+    single = make_herd(graph={"Bailey": []})
+    connection = single.client("Bailey")
+    connection.send(b"IAMAT kiwi +34.068930-118.445127 1\n")
+    connection.line()
+    connection.whatsat("kiwi", 10, 3)
+    connection.whatsat("kiwi", 10, 5)
+    connection.send(b"NONSENSE\n")
+    connection.line()
+    result = subprocess.run([os.environ.get("HERD_BIN", "build/herd"), "--config", single.config,
+                             "--stats", "Bailey"], capture_output=True, text=True, timeout=10)
+    assert result.returncode == 0, result.stderr
+    stats = json.loads(result.stdout)
+    assert stats["commands"] == {"IAMAT": 1, "WHATSAT": 2}
+    assert stats["bad_lines"] == 1
+    assert stats["connections_open"] >= 1
+    assert stats["clients_stored"] == 1
+    assert stats["updates"]["out"] == 1
+    places = stats["places"]
+    assert places["requests"] == 2 and places["cache_hits"] == 1 and places["cache_misses"] == 1
+    assert places["provider_errors"] == 0
+    assert stats["uptime_s"] >= 0
