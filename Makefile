@@ -6,6 +6,7 @@
 #   make run             all five servers of herd.cfg, in the foreground
 #   make data            fetch and convert the offline places data
 #   make bench           speed and memory figures
+#   make docker          the herd image; make test-docker: the compose cluster tests
 #   make clean
 
 CC      ?= gcc
@@ -67,6 +68,14 @@ bench: $(BUILD)/herd_bench $(BUILD)/herd $(DATA)
 	@echo
 	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_PLACES_DATA=$(CURDIR)/$(DATA) python3 tests/bench_herd.py
 
+#   The herd image, built with no registry (docker/build-image)
+docker: build/herd build/herd-monitor $(DATA)
+	docker/build-image herd:latest
+
+#   The docker-compose cluster tests (need a Docker engine)
+test-docker: docker
+	HERD_MONITOR=$(CURDIR)/build/herd-monitor tests/run-tests docker_cluster.py
+
 check: all
 	$(BUILD)/herd_selftest
 
@@ -84,4 +93,4 @@ clean:
 distclean: clean
 	rm -rf data
 
-.PHONY: all data bench check test run clean distclean
+.PHONY: all data bench docker test-docker check test run clean distclean

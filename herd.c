@@ -16,7 +16,8 @@ s_usage (FILE *stream)
         "updates to its neighbours over ZeroMQ (see PROTOCOL.md and README.md).\n"
         "\n"
         "  -c, --config FILE   herd config (default: $HERD_CONFIG, else ./herd.cfg)\n"
-        "  -l, --log FILE      log file (default: <herd/log_dir>/NAME.log)\n"
+        "  -l, --log FILE      log file (default: <herd/log_dir>/NAME.log);\n"
+        "                      - logs to stderr only (containers)\n"
         "  -v, --verbose       log to stderr as well\n"
         "  -s, --state         ask the running server NAME for its state (store\n"
         "                      size and digest, links, catch-up) and print it\n"
@@ -146,7 +147,8 @@ main (int argc, char *argv [])
     char *default_log = zsys_sprintf ("%s/%s.log", herd_config_string (config, "herd/log_dir"), server);
     if (!log_file)
         log_file = default_log;
-    if (herd_log_open (log_file, verbose)) {
+    bool to_stderr_only = streq (log_file, "-");
+    if (herd_log_open (to_stderr_only? NULL: log_file, verbose || to_stderr_only)) {
         fprintf (stderr, "herd: cannot open log file %s: %s\n", log_file, strerror (errno));
         freen (default_log);
         herd_config_destroy (&config);

@@ -1,0 +1,150 @@
+"""The docker-compose five-node cluster (make test-docker): built image,
+real containers on a compose network, clients over published ports.
+Named docker_cluster.py so `make test` (no Docker needed) leaves it out;
+`make test-docker` runs it. Cleans up by project name even on failure."""
+
+import json
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import AT_PATTERN, Client
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+COMPOSE = os.path.join(HERE, "..", "docker", "compose.yaml")
+PROJECT = f"herdtest{os.getpid()}"
+HERD_MONITOR = os.path.abspath(os.environ.get("HERD_MONITOR", os.path.join(HERE, "..", "build", "herd-monitor")))
+SERVERS = {"bailey": ("Bailey", 1), "bona": ("Bona", 2), "campbell": ("Campbell", 3),
+           "clark": ("Clark", 4), "jaquez": ("Jaquez", 5)}
+
+
+def compose(*args, check=True):
+    return subprocess.run(["docker-compose", "-p", PROJECT, "-f", COMPOSE, *args],
+                          capture_output=True, text=True, timeout=180, check=check)
+
+
+def docker(*args, check=True):
+    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=check)
+
+
+def container(service):
+    return f"{PROJECT}_{service}_1"
+
+
+def client(service):
+    return Client(12000 + SERVERS[service][1])
+
+
+def state(service):
+    name = SERVERS[service][0]
+    result = docker("exec", container(service), "/usr/bin/herd", "--config", "/etc/herd/herd.cfg",
+                    "--state", name)
+    return json.loads(result.stdout)
+
+
+def wait_healthy(services, timeout=60):
+    deadline = time.monotonic() + timeout
+    for service in services:
+        while True:
+            health = docker("inspect", "--format", "{{.State.Health.Status}}", container(service),
+                            check=False).stdout.strip()
+            if health == "healthy":
+                break
+            assert time.monotonic() < deadline, f"{service} is {health}"
+            time.sleep(0.5)
+
+
+def wait_converged(timeout=30):
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {service: state(service) for service in SERVERS}
+        if len({(s["clients"], s["digest"]) for s in states.values()}) == 1:
+            return states
+        assert time.monotonic() < deadline, states
+        time.sleep(0.5)
+
+
+def iamat(service, client_id, coordinates, client_time):
+    connection = client(service)
+    connection.send(f"IAMAT {client_id} {coordinates} {client_time}\n")
+    line = connection.line()
+    connection.close()
+    return line
+
+
+def leftovers():
+    label = f"label=com.docker.compose.project={PROJECT}"
+    return (docker("ps", "-aq", "--filter", label).stdout.split()
+            + docker("network", "ls", "-q", "--filter", label).stdout.split()
+            + docker("volume", "ls", "-q", "--filter", label).stdout.split())
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    try:
+        compose("up", "-d")
+        wait_healthy(SERVERS)
+        #   Every link carries heartbeats before tests start (slow joiner)
+        deadline = time.monotonic() + 30
+        for service in SERVERS:
+            while any(link["heard_ms_ago"] is None for link in state(service)["links"].values()):
+                assert time.monotonic() < deadline
+                time.sleep(0.5)
+        yield
+    finally:
+        compose("down", "-v", "--remove-orphans", check=False)
+    assert leftovers() == []
+
+
+def test_iamat_at_one_whatsat_two_hops_away_monitor_on_a_third(cluster):
+    monitor = subprocess.Popen([HERD_MONITOR, "--count", "1", "--timeout", "30", "--client", "dock",
+                                "tcp://127.0.0.1:12103"], stdout=subprocess.PIPE, text=True)
+    line = None
+    deadline = time.monotonic() + 30
+    n = 0
+    while monitor.poll() is None and time.monotonic() < deadline:
+        n += 1
+        line = iamat("bailey", "dock.kiwi", "+34.068930-118.445127", f"{1700000000 + n}")
+        time.sleep(0.1)
+    out, _ = monitor.communicate(timeout=10)
+    assert monitor.returncode == 0
+    assert out.startswith("tcp://127.0.0.1:12103 ") and "AT Bailey " in out
+    assert AT_PATTERN.match(line)
+    deadline = time.monotonic() + 10
+    while True:
+        connection = client("clark")
+        at_line, places = connection.whatsat("dock.kiwi", 50, 5)
+        connection.close()
+        if at_line == line or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert at_line == line
+    assert places["status"] == "OK" and len(places["results"]) == 5
+
+
+def test_stopped_container_catches_up_when_started(cluster):
+    compose("stop", "jaquez")
+    for n in range(100):
+        iamat("bailey", f"away{n}", "+1+1", f"{1700000000 + n}")
+    compose("start", "jaquez")
+    wait_healthy(["jaquez"])
+    states = wait_converged()
+    assert states["jaquez"]["clients"] >= 100
+    assert "sync: caught up with" in docker("logs", container("jaquez")).stderr
+
+
+def test_disconnected_container_converges_after_reconnect(cluster):
+    network = f"{PROJECT}_herd"
+    docker("network", "disconnect", network, container("clark"))
+    try:
+        for n in range(100):
+            iamat("bailey", f"cut{n}", "+2+2", f"{1700000000 + n}")
+        time.sleep(1)
+        assert state("clark")["clients"] < state("bailey")["clients"]
+    finally:
+        docker("network", "connect", "--alias", "clark", network, container("clark"))
+    states = wait_converged(timeout=60)
+    assert states["clark"]["clients"] >= 200
