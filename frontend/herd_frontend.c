@@ -216,6 +216,22 @@ s_handle_iamat (s_frontend_t *self, s_client_t *client, herd_command_t *command)
     s_log_traffic (self, client, '>', self->scratch, size, "");
 }
 
+//  Ends a WHATSAT: its AT line, the places JSON, an empty line
+static void
+s_reply_whatsat (s_frontend_t *self, s_client_t *client, const char *json)
+{
+    size_t line_size = strlen (client->whatsat_line);
+    s_client_append (self, client, client->whatsat_line, line_size);
+    s_client_append (self, client, "\n", 1);
+    s_client_append (self, client, json, strlen (json));
+    s_client_append (self, client, "\n\n", 2);
+    char suffix [64];
+    snprintf (suffix, sizeof suffix, " + places JSON (%zu bytes)", strlen (json));
+    s_log_traffic (self, client, '>', client->whatsat_line, line_size, suffix);
+    freen (client->whatsat_line);
+    client->waiting = false;
+}
+
 //  An answer the loop makes itself, in the places reply's shape
 static void
 s_reply_places_error (s_frontend_t *self, s_client_t *client, const char *message)
@@ -223,13 +239,8 @@ s_reply_places_error (s_frontend_t *self, s_client_t *client, const char *messag
     json_t *response = herd_nearby_error ("%s", message);
     char *text = herd_nearby_text (response, HERD_RESULTS_MAX);
     json_decref (response);
-    s_client_append (self, client, client->whatsat_line, strlen (client->whatsat_line));
-    s_client_append (self, client, "\n", 1);
-    s_client_append (self, client, text, strlen (text));
-    s_client_append (self, client, "\n\n", 2);
+    s_reply_whatsat (self, client, text);
     freen (text);
-    freen (client->whatsat_line);
-    client->waiting = false;
 }
 
 static void
@@ -554,15 +565,7 @@ s_handle_places (zloop_t *loop, zsock_t *reader, void *arg)
             client = NULL;          //  That client has gone
     }
     if (client && json) {
-        s_client_append (self, client, client->whatsat_line, strlen (client->whatsat_line));
-        s_client_append (self, client, "\n", 1);
-        s_client_append (self, client, json, strlen (json));
-        s_client_append (self, client, "\n\n", 2);
-        char suffix [64];
-        snprintf (suffix, sizeof suffix, " + places JSON (%zu bytes)", strlen (json));
-        s_log_traffic (self, client, '>', client->whatsat_line, strlen (client->whatsat_line), suffix);
-        freen (client->whatsat_line);
-        client->waiting = false;
+        s_reply_whatsat (self, client, json);
         //  Lines that came behind the WHATSAT run now
         s_process_input (self, client);
         s_client_settle (self, client);

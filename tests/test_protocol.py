@@ -41,36 +41,32 @@ def test_skew_is_negative_for_a_client_ahead_and_fields_echo_exactly(single):
     assert match.group(5) == future.encode()
 
 
-def test_whatsat_reply_shape(single):
-    connection = single.client("Bailey")
+def whatsat_reply(server):
+    """IAMAT then WHATSAT on one connection; checks the reply's framing."""
+    connection = server.client("Bailey")
     connection.send(EXAMPLE_IAMAT + b"\n")
     at_line = connection.line()
     connection.send(b"WHATSAT kiwi.cs.ucla.edu 10 5\n")
-    reply = connection.until_blank()
-    first, text = reply.split(b"\n", 1)
+    first, text = connection.until_blank().split(b"\n", 1)
     assert first == at_line
     assert b"\n\n" not in text and not text.endswith(b"\n")
     places = json.loads(text)
+    assert places["html_attributions"] == []
+    return connection, at_line, places
+
+
+def test_whatsat_reply_shape(single):
+    connection, at_line, places = whatsat_reply(single)
     assert places["status"] == "OK"
     assert len(places["results"]) == 5
-    assert places["html_attributions"] == []
 
 
 def test_whatsat_with_no_provider(make_herd):
     single = make_herd(graph={"Bailey": []}, settings={"places/provider": "none"})
-    connection = single.client("Bailey")
-    connection.send(EXAMPLE_IAMAT + b"\n")
-    at_line = connection.line()
-    connection.send(b"WHATSAT kiwi.cs.ucla.edu 10 5\n")
-    reply = connection.until_blank()
-    first, text = reply.split(b"\n", 1)
-    assert first == at_line
-    assert b"\n\n" not in text and not text.endswith(b"\n")
-    places = json.loads(text)
+    connection, at_line, places = whatsat_reply(single)
     #   No provider configured: the UNKNOWN_ERROR shape, saying so
     assert places["status"] == "UNKNOWN_ERROR"
     assert places["results"] == []
-    assert places["html_attributions"] == []
     assert "no places provider is configured" in places["error_message"]
     #   Connection still usable
     connection.send(b"WHATSAT kiwi.cs.ucla.edu 50 20\n")
