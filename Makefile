@@ -7,6 +7,7 @@
 #   make data            fetch and convert the offline places data
 #   make bench           speed and memory figures
 #   make docker          the herd image; make test-docker: the compose cluster tests
+#   make fuzz            libFuzzer on the protocol parser (clang)
 #   make clean
 
 CC      ?= gcc
@@ -76,6 +77,16 @@ docker: build/herd build/herd-monitor $(DATA)
 test-docker: docker
 	HERD_MONITOR=$(CURDIR)/build/herd-monitor tests/run-tests docker_cluster.py
 
+#   Fuzz the protocol parser with libFuzzer (apt-get install clang
+#   libclang-rt-14-dev); FUZZ_SECONDS bounds the run
+FUZZ_SECONDS ?= 60
+fuzz: $(DATA)
+	@mkdir -p build/fuzz-corpus
+	clang -std=gnu99 -D_GNU_SOURCE -g -O1 -I. $(shell pkg-config --cflags $(PKGS)) \
+	    -fsanitize=fuzzer,address,undefined tests/fuzz_protocol.c frontend/herd_protocol.c \
+	    $(LDLIBS) -o build/fuzz_protocol
+	build/fuzz_protocol -max_total_time=$(FUZZ_SECONDS) -max_len=512 build/fuzz-corpus tests/corpus
+
 check: all
 	$(BUILD)/herd_selftest
 
@@ -93,4 +104,4 @@ clean:
 distclean: clean
 	rm -rf data
 
-.PHONY: all data bench docker test-docker check test run clean distclean
+.PHONY: all data bench docker test-docker fuzz check test run clean distclean
