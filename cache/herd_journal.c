@@ -10,9 +10,15 @@ struct _herd_journal_t {
     int fd;                     //  Open for appending
     int policy;                 //  S_ALWAYS, S_EVERYSEC or S_NO
     bool dirty;                 //  Written since the last sync
+    char *pending;              //  Records queued, not yet written (owned)
+    size_t pending_size;
+    size_t pending_capacity;
     size_t size;                //  Bytes in the file
     size_t live;                //  Bytes the store's lines would take
 };
+
+//  Queued bytes that make append write at once
+#define S_PENDING_MAX (1024 * 1024)
 
 #define S_ALWAYS    0
 #define S_EVERYSEC  1
@@ -56,9 +62,11 @@ herd_journal_destroy (herd_journal_t **self_p)
     assert (self_p);
     if (*self_p) {
         herd_journal_t *self = *self_p;
+        herd_journal_flush (self);
         if (self->policy != S_NO)
             herd_journal_sync (self);
         close (self->fd);
+        freen (self->pending);
         freen (self->path);
         freen (self);
         *self_p = NULL;
@@ -134,42 +142,56 @@ s_write_all (int fd, const char *data, size_t size)
     return 0;
 }
 
-//  One record into buffer: "<fnv32 hex> <line>\n". Caller frees.
-static char *
-s_record (const char *line, size_t size, size_t *record_size)
+//  One record into buffer (size + 10 bytes): "<fnv32 hex> <line>\n"
+static void
+s_format_record (const char *line, size_t size, char *record)
 {
-    char *record = (char *) malloc (size + 10);
-    assert (record);
-    snprintf (record, 10, "%08x ", s_fnv32 (line, size));
+    char checksum [10];
+    snprintf (checksum, sizeof checksum, "%08x ", s_fnv32 (line, size));
+    memcpy (record, checksum, 9);
     memcpy (record + 9, line, size);
     record [size + 9] = '\n';
-    *record_size = size + 10;
-    return record;
 }
 
 int
 herd_journal_append (herd_journal_t *self, const char *line, size_t size)
 {
     assert (self);
-    size_t record_size;
-    char *record = s_record (line, size, &record_size);
-    int rc = s_write_all (self->fd, record, record_size);
-    freen (record);
-    if (rc) {
-        zsys_error ("journal %s: write failed: %s", self->path, strerror (errno));
-        return -1;
+    size_t record_size = size + 10;
+    if (self->pending_size + record_size > self->pending_capacity) {
+        self->pending_capacity = (self->pending_size + record_size) * 2;
+        self->pending = (char *) realloc (self->pending, self->pending_capacity);
+        assert (self->pending);
     }
-    self->size += record_size;
-    self->dirty = true;
-    if (self->policy == S_ALWAYS)
+    s_format_record (line, size, self->pending + self->pending_size);
+    self->pending_size += record_size;
+    return self->pending_size > S_PENDING_MAX? herd_journal_flush (self): 0;
+}
+
+int
+herd_journal_flush (herd_journal_t *self)
+{
+    assert (self);
+    if (self->pending_size == 0)
+        return 0;
+    int rc = s_write_all (self->fd, self->pending, self->pending_size);
+    if (rc)
+        zsys_error ("journal %s: write failed: %s", self->path, strerror (errno));
+    else {
+        self->size += self->pending_size;
+        self->dirty = true;
+    }
+    self->pending_size = 0;
+    if (rc == 0 && self->policy == S_ALWAYS)
         herd_journal_sync (self);
-    return 0;
+    return rc;
 }
 
 void
 herd_journal_sync (herd_journal_t *self)
 {
     assert (self);
+    herd_journal_flush (self);
     if (self->dirty && fdatasync (self->fd) == 0)
         self->dirty = false;
 }
@@ -178,11 +200,12 @@ static int
 s_write_line (const char *line, size_t size, void *arg)
 {
     FILE *file = (FILE *) arg;
-    size_t record_size;
-    char *record = s_record (line, size, &record_size);
-    size_t written = fwrite (record, 1, record_size, file);
+    char *record = (char *) malloc (size + 10);
+    assert (record);
+    s_format_record (line, size, record);
+    size_t written = fwrite (record, 1, size + 10, file);
     freen (record);
-    return written == record_size? 0: -1;
+    return written == size + 10? 0: -1;
 }
 
 static int
@@ -197,6 +220,7 @@ void
 herd_journal_compact_if_needed (herd_journal_t *self, herd_store_t *store)
 {
     assert (self);
+    herd_journal_flush (self);
     if (self->size < S_COMPACT_FLOOR)
         return;
     size_t live = 0;

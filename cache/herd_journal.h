@@ -9,8 +9,9 @@
 //      everysec  fdatasync once a second (the default): a power cut or OS
 //                crash loses at most the last second or two
 //      no        the OS decides when (typically within 30 s)
-//  Records are written with write(2), not stdio, so a crash or kill -9 of
-//  the server alone loses nothing under any policy: the kernel has them.
+//  Records are written with write(2) before any reply that acknowledges
+//  them goes out, so a crash or kill -9 of the server alone loses nothing
+//  acknowledged under any policy: the kernel has them.
 
 #ifndef HERD_JOURNAL_H_INCLUDED
 #define HERD_JOURNAL_H_INCLUDED
@@ -31,9 +32,16 @@ void
 size_t
     herd_journal_replay (herd_journal_t *self, herd_store_t *store);
 
-//  Appends an accepted line (syncing it under "always"). 0 or -1.
+//  Queues an accepted line for the journal. The caller flushes before it
+//  acknowledges anything, so one write (and, under "always", one fsync)
+//  carries every line a batch of pipelined commands produced: group commit.
+//  Flushes by itself past 1 MiB queued. 0 or -1.
 int
     herd_journal_append (herd_journal_t *self, const char *line, size_t size);
+
+//  Writes what is queued (and fdatasyncs it under "always"). 0 or -1.
+int
+    herd_journal_flush (herd_journal_t *self);
 
 //  Syncs pending records to disk now (the everysec timer calls it)
 void

@@ -367,6 +367,11 @@ s_client_read (s_frontend_t *self, s_client_t *client)
 static void
 s_client_settle (s_frontend_t *self, s_client_t *client)
 {
+    //  Group commit: the journal gets every update this batch of commands
+    //  made, in one write (and one fsync under "always"), before any reply
+    //  that acknowledges them leaves
+    if (self->journal)
+        herd_journal_flush (self->journal);
     while (!client->dead && client->output_end > client->output_start) {
         ssize_t sent = send (client->fd, client->output + client->output_start,
                              client->output_end - client->output_start, MSG_NOSIGNAL);
@@ -581,6 +586,8 @@ s_handle_update (const char *neighbour, const char *line, size_t size, void *arg
     s_frontend_t *self = (s_frontend_t *) arg;
     int stored = s_accept_update (self, line, size);
     self->updates_in += stored == HERD_STORE_STORED;
+    if (self->journal)
+        herd_journal_flush (self->journal);
     if (stored == HERD_STORE_STALE && self->log_traffic)
         zsys_info ("bus: update from %s is not newer than the stored one; not flooded", neighbour);
 }
