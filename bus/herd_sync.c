@@ -25,6 +25,7 @@ typedef struct {
     zsock_t *dealer;            //  To its sync endpoint, or NULL
     uint64_t id;                //  Current request id, 0 if none
     bool syncing;               //  A snapshot is coming
+    bool again;                 //  Updates were lost meanwhile: ask again after
     int64_t started;            //  zclock_mono of the request
     int64_t progress;           //  zclock_mono of the last chunk
     size_t received;            //  Lines in this snapshot so far
@@ -276,6 +277,8 @@ s_handle_answer (zloop_t *loop, zsock_t *reader, void *arg)
         if (!self->caught_up)
             zsys_info ("sync: caught up (first catch-up done)");
         self->caught_up = true;
+        if (peer->again)
+            herd_sync_request (self, peer->name, "updates were lost during the last catch-up");
     }
     freen (command);
     zframe_destroy (&id);
@@ -336,6 +339,13 @@ herd_sync_request (herd_sync_t *self, const char *neighbour, const char *why)
         peer = (s_peer_t *) zlistx_next (self->peers);
     if (!peer || !peer->dealer)
         return;
+    if (peer->syncing) {
+        //  Restarting would throw away the chunks already merged, and a
+        //  stream of gaps could keep a catch-up from ever finishing
+        peer->again = true;
+        return;
+    }
+    peer->again = false;
     peer->id = ++self->next_id;
     peer->received = peer->fresh = 0;
     peer->started = peer->progress = zclock_mono ();

@@ -40,7 +40,8 @@ void
     herd_sync_attach (herd_sync_t *self, zloop_t *loop, herd_sync_merge_fn *merge,
                       herd_sync_failed_fn *failed, void *arg);
 
-//  Asks neighbour for its snapshot (replacing any catch-up in progress)
+//  Asks neighbour for its snapshot; if one is coming already, asks again
+//  once it is done
 void
     herd_sync_request (herd_sync_t *self, const char *neighbour, const char *why);
 
