@@ -63,11 +63,15 @@ export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 $(BUILD)/herd_bench: $(BUILD)/tests/herd_bench.o $(OBJECTS)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(BUILD)/herd_latency: $(BUILD)/tests/herd_latency.o
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 #   Speed and memory figures, as ratios measured in one run
-bench: $(BUILD)/herd_bench $(BUILD)/herd $(DATA)
+bench: $(BUILD)/herd_bench $(BUILD)/herd_latency $(BUILD)/herd $(DATA)
 	$(BUILD)/herd_bench $(DATA)
 	@echo
-	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_PLACES_DATA=$(CURDIR)/$(DATA) python3 tests/bench_herd.py
+	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_LATENCY=$(CURDIR)/$(BUILD)/herd_latency \
+	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) python3 tests/bench_herd.py
 
 #   The herd image, built with no registry (docker/build-image)
 docker: build/herd build/herd-monitor $(DATA)

@@ -584,10 +584,11 @@ static void
 s_handle_update (const char *neighbour, const char *line, size_t size, void *arg)
 {
     s_frontend_t *self = (s_frontend_t *) arg;
+    //  Not flushed here: nobody waits on a neighbour's update, and what a
+    //  crash loses of it the next catch-up brings back. The next reply or
+    //  the one-second timer writes it.
     int stored = s_accept_update (self, line, size);
     self->updates_in += stored == HERD_STORE_STORED;
-    if (self->journal)
-        herd_journal_flush (self->journal);
     if (stored == HERD_STORE_STALE && self->log_traffic)
         zsys_info ("bus: update from %s is not newer than the stored one; not flooded", neighbour);
 }
