@@ -7,9 +7,11 @@ in this one run; these machines are shared and noisy.
      pipelined (one write, one fsync per batch: group commit) and one by one
   2. propagation latency Bailey -> Clark (two hops) at 1,000 and 10,000 updates/s
   3. time for a restarted server to catch up with 100,000 clients stored
+  and, first, each of five servers' data load time and resident memory
 """
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -98,9 +100,24 @@ def catch_up(root, clients=100000):
     return results
 
 
+def startup(root):
+    """Five real servers with the offline data: load time and memory each."""
+    print("five servers with the offline places data:")
+    herd = make(os.path.join(root, "startup"), None, **{"places/provider": "offline"})
+    for name, process in herd.processes.items():
+        loaded = re.search(r"places: loaded (\d+) places from .* in ([0-9.]+) ms", herd.log(name))
+        with open(f"/proc/{process.pid}/status") as status:
+            fields = dict(line.split(":", 1) for line in status if ":" in line)
+        print(f"  {name:9} loaded {loaded.group(1)} places in {float(loaded.group(2)):6.1f} ms; "
+              f"resident {int(fields['VmRSS'].split()[0]) / 1024:5.1f} MiB "
+              f"(of which shared file pages {int(fields['RssFile'].split()[0]) / 1024:5.1f} MiB)")
+    herd.stop_all()
+
+
 def main():
     root = tempfile.mkdtemp(prefix="herd-bench-")
     try:
+        startup(root)
         throughput(root)
         propagation(root)
         catch_up(root)
