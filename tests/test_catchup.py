@@ -183,3 +183,27 @@ def test_state_is_on_the_admin_endpoint_not_the_client_port(herd):
     assert state["server"] == "Bailey"
     assert set(state["links"]) == {"Campbell", "Bona"}
     assert len(state["digest"]) == 16
+
+
+def test_a_frozen_neighbour_stalls_nobody_and_is_healed_after(make_herd):
+    """SIGSTOP a neighbour: it reads nothing, so Bailey's PUB fills to its
+    HWM and drops; clients of Bailey never wait on it, and once it thaws
+    the gap in Bailey's numbering brings a catch-up."""
+    herd = make_herd(graph={"Bailey": ["Bona"], "Bona": ["Bailey"]},
+                     settings={"herd/log_traffic": 0, "bus/hwm": 1000})
+    frozen = herd.processes["Bona"]
+    frozen.send_signal(signal.SIGSTOP)
+    try:
+        connection = herd.client("Bailey")
+        started = time.monotonic()
+        for start in range(0, 50000, 5000):
+            connection.send("".join(f"IAMAT frozen{n} +9+9 {n + 1}\n" for n in range(start, start + 5000)))
+            for _ in range(5000):
+                connection.line()
+        elapsed = time.monotonic() - started
+        assert elapsed < 20, elapsed                #   Bounded: nobody waited on Bona
+        assert herd.state("Bailey")["clients"] == 50000
+    finally:
+        frozen.send_signal(signal.SIGCONT)
+    states = herd.wait_converged(timeout=30)
+    assert states["Bona"]["clients"] == 50000
