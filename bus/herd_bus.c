@@ -64,9 +64,11 @@ herd_bus_new (herd_config_t *config, const char *server, char **error_p)
     assert (self->pub);
     zsock_set_sndhwm (self->pub, hwm);
     zsock_set_linger (self->pub, 0);
-    //  Pings subscribers, so a link cut without a reset is closed here too
-    zsock_set_heartbeat_ivl (self->pub, self->heartbeat);
-    zsock_set_heartbeat_timeout (self->pub, self->heartbeat * S_SILENCE_BEATS);
+    //  No ZMTP heartbeat on this side: a subscriber that stalls (a pause,
+    //  SIGSTOP) is not cut off while it still has our messages to read, it
+    //  just loses what passes the HWM, and catches up. (Cutting it then
+    //  also trips libzmq 4.3's "!_more" assertion in fq.cpp, issue #3663.)
+    //  The subscriber side pings, and drops links that went silent.
     const char *bind = herd_config_bus_bind (config, server);
     if (zsock_bind (self->pub, "%s", bind) == -1) {
         *error_p = zsys_sprintf ("cannot bind bus PUB to %s: %s", bind, zmq_strerror (zmq_errno ()));

@@ -9,6 +9,7 @@ typedef struct {
     zframe_t *request;          //  Frontend's request id (owned)
     herd_query_t query;
     int64_t started;            //  When it reached us, for the log
+    zlistx_t *followers;        //  Same question asked meanwhile (owned), or NULL
 } s_job_t;
 
 typedef struct {
@@ -22,6 +23,8 @@ typedef struct {
     zlistx_t *idle;             //  Idle workers' routing ids (zframe_t, owned)
     zlistx_t *queue;            //  s_job_t waiting for a worker (owned)
     zhashx_t *running;          //  job id text -> s_job_t at a worker (owned)
+    zhashx_t *asked;            //  cache key -> the job asking it (borrowed):
+                                //  the same question waits on that answer
     const char *provider;       //  "google", "offline" or "none"
     herd_offline_t *offline;    //  Offline data, if that is the provider (owned)
     herd_placecache_t *cache;   //  Answers by rounded location and radius (owned)
@@ -46,6 +49,7 @@ s_job_destroy (void **item_p)
     if (job) {
         zframe_destroy (&job->client);
         zframe_destroy (&job->request);
+        zlistx_destroy (&job->followers);
         freen (job);
         *item_p = NULL;
     }
@@ -157,6 +161,16 @@ s_handle_query (s_places_t *self)
         s_job_destroy ((void **) &job);
         return;
     }
+    //  The same question is already out: wait for that answer, don't ask twice
+    s_job_t *leader = self->cache? (s_job_t *) zhashx_lookup (self->asked, key): NULL;
+    if (leader) {
+        if (!leader->followers) {
+            leader->followers = zlistx_new ();
+            zlistx_set_destructor (leader->followers, s_job_destroy);
+        }
+        zlistx_add_end (leader->followers, job);
+        return;
+    }
     if (zlistx_size (self->queue) >= self->queue_max) {
         json_t *busy = herd_nearby_error ("places: %zu queries already waiting (places/queue)",
                                           self->queue_max);
@@ -166,6 +180,8 @@ s_handle_query (s_places_t *self)
         return;
     }
     zlistx_add_end (self->queue, job);
+    if (self->cache)
+        zhashx_insert (self->asked, key, job);
     s_dispatch (self);
 }
 
@@ -189,15 +205,20 @@ s_handle_worker (s_places_t *self)
         if (!response)
             response = herd_nearby_error ("places: worker sent bad JSON: %s", error.text);
         if (job) {
-            char key [128];
-            if (self->cache
-            &&  herd_placecache_insert (self->cache, s_cache_key (self, &job->query, key, sizeof key),
-                                        response, zframe_size (text))
-            &&  self->log_traffic)
-                zsys_info ("places: cached %s (%zu answers, %zu bytes, %" PRIu64 " evicted so far)", key,
-                           herd_placecache_size (self->cache), herd_placecache_bytes (self->cache),
-                           herd_placecache_evictions (self->cache));
+            char cache_key [128];
+            s_cache_key (self, &job->query, cache_key, sizeof cache_key);
+            if (self->cache) {
+                zhashx_delete (self->asked, cache_key);
+                if (herd_placecache_insert (self->cache, cache_key, response, zframe_size (text))
+                &&  self->log_traffic)
+                    zsys_info ("places: cached %s (%zu answers, %zu bytes, %" PRIu64 " evicted so far)",
+                               cache_key, herd_placecache_size (self->cache),
+                               herd_placecache_bytes (self->cache), herd_placecache_evictions (self->cache));
+            }
             s_reply (self, job, response, self->provider);
+            s_job_t *follower = job->followers? (s_job_t *) zlistx_first (job->followers): NULL;
+            for (; follower; follower = (s_job_t *) zlistx_next (job->followers))
+                s_reply (self, follower, response, "same question, one answer");
         }
         json_decref (response);
         zhashx_delete (self->running, key);
@@ -306,6 +327,7 @@ herd_places_actor (zsock_t *pipe, void *args)
     zlistx_set_destructor (self->queue, s_job_destroy);
     self->running = zhashx_new ();
     zhashx_set_destructor (self->running, s_job_destroy);
+    self->asked = zhashx_new ();
     char *endpoint = herd_places_endpoint (self->server);
     self->frontend = zsock_new_router (endpoint);
     freen (endpoint);
@@ -356,6 +378,7 @@ herd_places_actor (zsock_t *pipe, void *args)
     zlistx_destroy (&self->workers);    //  Workers first: they hold DEALERs
     zlistx_destroy (&self->idle);
     zlistx_destroy (&self->queue);
+    zhashx_destroy (&self->asked);
     zhashx_destroy (&self->running);
     herd_placecache_destroy (&self->cache);
     herd_offline_destroy (&self->offline);      //  After the workers that read it

@@ -157,3 +157,23 @@ def test_cache_entries_expire_and_errors_are_not_cached(make_herd, google):
     connection.whatsat("kiwi", 20, 5)
     connection.whatsat("kiwi", 20, 5)
     assert len(google.requests) == 4
+
+
+def test_the_same_question_at_once_asks_the_provider_once(make_herd, google):
+    herd = make_herd(graph={"Bailey": []}, settings={
+        "places/provider": "google", "places/google/url": google.url}, start=False)
+    herd.env["HERD_GOOGLE_API_KEY"] = KEY
+    herd.start()
+    google.mode, google.slow_seconds = "slow", 0.5
+    connections = []
+    for n in range(10):
+        connection = herd.client("Bailey")
+        connection.send(f"IAMAT same{n} +34.068930-118.445127 1\n".encode())
+        connection.line()
+        connection.send(f"WHATSAT same{n} 10 {n + 1}\n".encode())
+        connections.append(connection)
+    for n, connection in enumerate(connections):
+        at_line, text = connection.until_blank().split(b"\n", 1)
+        places = json.loads(text)
+        assert places["status"] == "OK" and len(places["results"]) == n + 1
+    assert len(google.requests) == 1
