@@ -31,6 +31,11 @@
 #define HERD_BUS_MAXMSGSIZE         (64 * 1024)
 #define HERD_BUS_HWM_DEFAULT        100000
 
+//  Sockets read inside the frontend's loop never wait: zloop calls a
+//  reader when a message is there, and a message cut short by a dropped
+//  link must come back as an error, not hang the loop (ZMQ_RCVTIMEO)
+#define HERD_LOOP_RCVTIMEO          0
+
 //  Places: worker threads, jobs waiting for a worker, provider timeout
 #define HERD_PLACES_WORKERS_DEFAULT 4
 #define HERD_PLACES_WORKERS_MAX     64

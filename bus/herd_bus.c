@@ -87,6 +87,7 @@ herd_bus_new (herd_config_t *config, const char *server, char **error_p)
         zsock_set_rcvhwm (neighbour->sub, hwm);
         zsock_set_maxmsgsize (neighbour->sub, HERD_BUS_MAXMSGSIZE);
         zsock_set_linger (neighbour->sub, 0);
+        zsock_set_rcvtimeo (neighbour->sub, HERD_LOOP_RCVTIMEO);
         //  ZMTP heartbeats close a TCP link that went silent (a partition
         //  drops packets, it sends no reset), so ZeroMQ reconnects
         zsock_set_heartbeat_ivl (neighbour->sub, self->heartbeat);

@@ -86,6 +86,7 @@ herd_sync_new (herd_config_t *config, const char *server, herd_store_t *store, c
     if (bind) {
         self->router = zsock_new (ZMQ_ROUTER);
         zsock_set_linger (self->router, 0);
+        zsock_set_rcvtimeo (self->router, HERD_LOOP_RCVTIMEO);
         zsock_set_sndhwm (self->router, S_SESSIONS_MAX * (S_CREDIT + 1));
         if (zsock_bind (self->router, "%s", bind) == -1) {
             *error_p = zsys_sprintf ("cannot bind sync endpoint %s: %s", bind, zmq_strerror (zmq_errno ()));
@@ -104,6 +105,7 @@ herd_sync_new (herd_config_t *config, const char *server, herd_store_t *store, c
             peer->dealer = zsock_new (ZMQ_DEALER);
             zsock_set_linger (peer->dealer, 0);
             zsock_set_sndtimeo (peer->dealer, 0);
+            zsock_set_rcvtimeo (peer->dealer, HERD_LOOP_RCVTIMEO);
             //  Requests to a neighbour that is down fail now, not later
             zsock_set_immediate (peer->dealer, 1);
             //  A partition stalls TCP without a reset: ZMTP pings notice
@@ -140,44 +142,51 @@ herd_sync_destroy (herd_sync_t **self_p)
     }
 }
 
+//  Sends one single-frame message to an asker (the routing id is ROUTER
+//  envelope, not a frame of the message itself)
+static void
+s_send_to (herd_sync_t *self, zframe_t *identity, const char *text, size_t size)
+{
+    zmsg_t *msg = zmsg_new ();
+    zframe_t *envelope = zframe_dup (identity);
+    zmsg_append (msg, &envelope);
+    zmsg_addmem (msg, text, size);
+    zmsg_send (&msg, self->router);
+}
+
 //  Sends what credit allows of a snapshot, then DONE when it is all out
 static void
 s_session_pump (herd_sync_t *self, s_session_t *session, const char *key)
 {
     while (session->credit > 0 && zlistx_size (session->clients)) {
-        zmsg_t *msg = zmsg_new ();
-        zframe_t *identity = zframe_dup (session->identity);
-        zmsg_append (msg, &identity);
-        zmsg_addstr (msg, "CHUNK");
-        zmsg_addmem (msg, &session->id, sizeof session->id);
+        char *chunk = NULL;
+        size_t chunk_size = 0;
+        FILE *text = open_memstream (&chunk, &chunk_size);
+        fprintf (text, "CHUNK %" PRIu64, session->id);
         for (int line_nbr = 0; line_nbr < S_CHUNK_LINES && zlistx_size (session->clients); line_nbr++) {
             char *client = (char *) zlistx_detach (session->clients, NULL);
             const char *line = herd_store_lookup (self->store, client, NULL);
             if (line) {
-                zmsg_addstr (msg, line);
+                fprintf (text, "\n%s", line);
                 session->sent++;
             }
             freen (client);
         }
-        zmsg_send (&msg, self->router);
+        fclose (text);
+        s_send_to (self, session->identity, chunk, chunk_size);
+        freen (chunk);
         session->credit--;
     }
     if (zlistx_size (session->clients) == 0) {
-        char count [24];
-        snprintf (count, sizeof count, "%zu", session->sent);
-        zmsg_t *msg = zmsg_new ();
-        zframe_t *identity = zframe_dup (session->identity);
-        zmsg_append (msg, &identity);
-        zmsg_addstr (msg, "DONE");
-        zmsg_addmem (msg, &session->id, sizeof session->id);
-        zmsg_addstr (msg, count);
-        zmsg_send (&msg, self->router);
+        char done [64];
+        int size = snprintf (done, sizeof done, "DONE %" PRIu64 " %zu", session->id, session->sent);
+        s_send_to (self, session->identity, done, size);
         zsys_info ("sync: sent a snapshot of %zu updates", session->sent);
         zhashx_delete (self->sessions, key);
     }
 }
 
-//  A neighbour asks: SYNC or MORE
+//  A neighbour asks: "SYNC <id>" or "MORE <id>"
 static int
 s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -187,10 +196,11 @@ s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
     if (!msg)
         return 0;
     zframe_t *identity = zmsg_pop (msg);
-    char *command = zmsg_popstr (msg);
-    zframe_t *id = zmsg_pop (msg);
+    char *request = zmsg_popstr (msg);
+    char command [8] = "";
+    uint64_t id = 0;
     char *key = identity? zframe_strhex (identity): NULL;
-    if (!command || !id || zframe_size (id) != sizeof (uint64_t))
+    if (!key || !request || sscanf (request, "%7s %" SCNu64, command, &id) != 2)
         zsys_warning ("sync: dropped a malformed request");
     else
     if (streq (command, "SYNC")) {
@@ -200,7 +210,7 @@ s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
             s_session_t *session = (s_session_t *) zmalloc (sizeof (s_session_t));
             session->identity = identity;
             identity = NULL;
-            memcpy (&session->id, zframe_data (id), sizeof session->id);
+            session->id = id;
             //  The snapshot is of the client ids now; each line is read
             //  when sent, so it is the newest we hold by then
             session->clients = herd_store_clients (self->store);
@@ -215,7 +225,7 @@ s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
     else
     if (streq (command, "MORE")) {
         s_session_t *session = (s_session_t *) zhashx_lookup (self->sessions, key);
-        if (session && !memcmp (&session->id, zframe_data (id), sizeof session->id)) {
+        if (session && session->id == id) {
             session->credit++;
             session->active = zclock_mono ();
             s_session_pump (self, session, key);
@@ -224,14 +234,20 @@ s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
     else
         zsys_warning ("sync: dropped unknown request %s", command);
     freen (key);
-    freen (command);
+    freen (request);
     zframe_destroy (&identity);
-    zframe_destroy (&id);
     zmsg_destroy (&msg);
     return 0;
 }
 
-//  A neighbour answers: CHUNK or DONE
+//  Sends "<command> <id>" to a neighbour. 0, or -1 if it cannot take it
+static int
+s_ask (s_peer_t *peer, const char *command)
+{
+    return zstr_sendf (peer->dealer, "%s %" PRIu64, command, peer->id);
+}
+
+//  A neighbour answers: "CHUNK <id>\n<AT line>\n..." or "DONE <id> <count>"
 static int
 s_handle_answer (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -239,29 +255,29 @@ s_handle_answer (zloop_t *loop, zsock_t *reader, void *arg)
     s_peer_t *peer = (s_peer_t *) arg;
     herd_sync_t *self = peer->sync;
     zmsg_t *msg = zmsg_recv (reader);
-    if (!msg)
-        return 0;
-    char *command = zmsg_popstr (msg);
-    zframe_t *id = zmsg_pop (msg);
-    bool current = peer->syncing && id && zframe_size (id) == sizeof (uint64_t)
-                && !memcmp (zframe_data (id), &peer->id, sizeof peer->id);
-    if (!command || !current)
+    zframe_t *frame = msg? zmsg_first (msg): NULL;
+    if (!frame || zmsg_size (msg) != 1) {
+        zmsg_destroy (&msg);
+        return 0;                   //  Not ours: drop
+    }
+    char *text = zframe_strdup (frame);
+    char command [8] = "";
+    uint64_t id = 0;
+    bool current = sscanf (text, "%7s %" SCNu64, command, &id) == 2
+                && peer->syncing && id == peer->id;
+    if (!current)
         ;                           //  Stale or malformed: ignore
     else
     if (streq (command, "CHUNK")) {
-        for (zframe_t *line = zmsg_first (msg); line; line = zmsg_next (msg)) {
-            char *text = zframe_strdup (line);
-            if (self->merge && self->merge (peer->name, text, zframe_size (line), self->arg))
+        char *saveptr = NULL;
+        strtok_r (text, "\n", &saveptr);                //  The header
+        for (char *line = strtok_r (NULL, "\n", &saveptr); line; line = strtok_r (NULL, "\n", &saveptr)) {
+            if (self->merge && self->merge (peer->name, line, strlen (line), self->arg))
                 peer->fresh++;
             peer->received++;
-            freen (text);
         }
         peer->progress = zclock_mono ();
-        zmsg_t *more = zmsg_new ();
-        zmsg_addstr (more, "MORE");
-        zmsg_addmem (more, &peer->id, sizeof peer->id);
-        if (zmsg_send (&more, peer->dealer) == -1) {
-            zmsg_destroy (&more);
+        if (s_ask (peer, "MORE") == -1) {
             peer->syncing = false;
             zsys_warning ("sync: %s went away during catch-up", peer->name);
             if (self->failed)
@@ -280,8 +296,7 @@ s_handle_answer (zloop_t *loop, zsock_t *reader, void *arg)
         if (peer->again)
             herd_sync_request (self, peer->name, "updates were lost during the last catch-up");
     }
-    freen (command);
-    zframe_destroy (&id);
+    freen (text);
     zmsg_destroy (&msg);
     return 0;
 }
@@ -349,11 +364,7 @@ herd_sync_request (herd_sync_t *self, const char *neighbour, const char *why)
     peer->id = ++self->next_id;
     peer->received = peer->fresh = 0;
     peer->started = peer->progress = zclock_mono ();
-    zmsg_t *msg = zmsg_new ();
-    zmsg_addstr (msg, "SYNC");
-    zmsg_addmem (msg, &peer->id, sizeof peer->id);
-    if (zmsg_send (&msg, peer->dealer) == -1) {
-        zmsg_destroy (&msg);
+    if (s_ask (peer, "SYNC") == -1) {
         peer->syncing = false;
         zsys_warning ("sync: cannot ask %s for a snapshot (%s); will ask again",
                       peer->name, zmq_strerror (zmq_errno ()));

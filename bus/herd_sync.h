@@ -7,13 +7,15 @@
 //
 //  The exchange, a DEALER per neighbour to the neighbour's ROUTER ("sync"
 //  endpoint), with credit-based flow control so a large store goes in
-//  chunks and never floods the asker:
-//      asker:      ["SYNC"][id]            start; the answerer may send
-//                                          S_CREDIT chunks ahead
-//      answerer:   ["CHUNK"][id][AT line]...   up to 500 lines
-//      asker:      ["MORE"][id]            one chunk taken: one more credit
-//      answerer:   ["DONE"][id][count]     all sent
-//  id (8 bytes) tells a stale answer from the current one.
+//  chunks and never floods the asker. Every message is one frame (libzmq
+//  4.3 can lose its footing when a link drops in the middle of a
+//  multipart message), text, id in decimal:
+//      asker:      "SYNC <id>"                 start; the answerer may
+//                                              send S_CREDIT chunks ahead
+//      answerer:   "CHUNK <id>\n<AT line>\n..."  up to 500 lines
+//      asker:      "MORE <id>"                 one chunk taken: one more credit
+//      answerer:   "DONE <id> <count>"         all sent
+//  id tells a stale answer from the current one.
 
 #ifndef HERD_SYNC_H_INCLUDED
 #define HERD_SYNC_H_INCLUDED

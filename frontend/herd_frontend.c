@@ -774,6 +774,7 @@ s_start (s_frontend_t *self, char **error_p)
     if (admin) {
         self->admin = zsock_new (ZMQ_ROUTER);
         zsock_set_linger (self->admin, 0);
+        zsock_set_rcvtimeo (self->admin, HERD_LOOP_RCVTIMEO);
         if (zsock_bind (self->admin, "%s", admin) == -1) {
             *error_p = zsys_sprintf ("cannot bind admin endpoint %s: %s", admin, zmq_strerror (zmq_errno ()));
             return -1;
@@ -784,6 +785,7 @@ s_start (s_frontend_t *self, char **error_p)
     char *endpoint = herd_places_endpoint (self->server);
     self->places = zsock_new (ZMQ_DEALER);
     zsock_set_sndtimeo (self->places, 0);
+    zsock_set_rcvtimeo (self->places, HERD_LOOP_RCVTIMEO);
     zsock_set_sndhwm (self->places, (int) self->max_clients + 1000);
     zsock_set_rcvhwm (self->places, (int) self->max_clients + 1000);
     zsock_connect (self->places, "%s", endpoint);
