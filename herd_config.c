@@ -143,6 +143,17 @@ s_check_keys (herd_config_t *self, zconfig_t *section, const char *path, const c
                     path, zconfig_name (child), allowed);
 }
 
+//  Adds a setting's name to allowed if it sits directly in section
+static void
+s_allow_if_in (char *allowed, const char *path, const char *section)
+{
+    size_t prefix = strlen (section);
+    if (!strncmp (path, section, prefix) && path [prefix] == '/' && !strchr (path + prefix + 1, '/')) {
+        strcat (allowed, path + prefix + 1);
+        strcat (allowed, " ");
+    }
+}
+
 static void
 s_load_settings (herd_config_t *self)
 {
@@ -156,21 +167,10 @@ s_load_settings (herd_config_t *self)
         if (!node)
             continue;
         char allowed [512] = "";
-        size_t prefix = strlen (section);
         for (size_t index = 0; index < S_NUMBERS; index++)
-            if (!strncmp (s_numbers [index].path, section, prefix)
-            &&  s_numbers [index].path [prefix] == '/'
-            &&  !strchr (s_numbers [index].path + prefix + 1, '/')) {
-                strcat (allowed, s_numbers [index].path + prefix + 1);
-                strcat (allowed, " ");
-            }
+            s_allow_if_in (allowed, s_numbers [index].path, section);
         for (size_t index = 0; index < S_STRINGS; index++)
-            if (!strncmp (s_strings [index].path, section, prefix)
-            &&  s_strings [index].path [prefix] == '/'
-            &&  !strchr (s_strings [index].path + prefix + 1, '/')) {
-                strcat (allowed, s_strings [index].path + prefix + 1);
-                strcat (allowed, " ");
-            }
+            s_allow_if_in (allowed, s_strings [index].path, section);
         if (streq (section, "places"))
             strcat (allowed, "google offline cache");
         else
