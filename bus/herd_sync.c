@@ -405,7 +405,7 @@ s_merge (const char *neighbour, const char *line, size_t size, void *arg)
 {
     (void) neighbour;
     (void) arg;
-    return herd_store_offer (s_target, line, size) == HERD_STORE_STORED;
+    return herd_store_offer (s_target, line, size, NULL) == HERD_STORE_STORED;
 }
 
 static int
@@ -451,11 +451,11 @@ herd_sync_test (bool verbose)
     for (int client = 0; client < 1234; client++) {
         char line [80];
         int size = snprintf (line, sizeof line, "AT A +0.1 client%d +1+1 %d", client, 100 + client);
-        herd_store_offer (source, line, size);
+        herd_store_offer (source, line, size, NULL);
     }
     //  B already holds something newer than A's for one client
     const char *newer = "AT B +0.1 client7 +2+2 9999";
-    herd_store_offer (s_target, newer, strlen (newer));
+    herd_store_offer (s_target, newer, strlen (newer), NULL);
     herd_sync_t *a = herd_sync_new (config, "A", source, &error);
     herd_sync_t *b = herd_sync_new (config, "B", s_target, &error);
     assert (a && b);

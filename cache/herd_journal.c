@@ -95,7 +95,7 @@ herd_journal_replay (herd_journal_t *self, herd_store_t *store)
         unsigned int checksum = 0;
         bool intact = space && space - line == 8 && sscanf (line, "%8x", &checksum) == 1
                    && checksum == s_fnv32 (text, size);
-        if (intact && herd_store_offer (store, text, size) != HERD_STORE_INVALID) {
+        if (intact && herd_store_offer (store, text, size, NULL) != HERD_STORE_INVALID) {
             replayed++;
             good_end = offset;
             continue;
@@ -313,7 +313,7 @@ herd_journal_test (bool verbose)
     for (int round = 0; round < 60000; round++) {
         char line [64];
         int size = snprintf (line, sizeof line, "AT C +0.1 kiwi +4+4 %d", 100 + round);
-        herd_store_offer (store, line, size);
+        herd_store_offer (store, line, size, NULL);
         herd_journal_append (journal, line, size);
     }
     size_t before = herd_journal_size (journal);

@@ -56,7 +56,7 @@ herd_store_destroy (herd_store_t **self_p)
 }
 
 int
-herd_store_offer (herd_store_t *self, const char *line, size_t size)
+herd_store_offer (herd_store_t *self, const char *line, size_t size, herd_at_t *at_p)
 {
     assert (self);
     herd_at_t at;
@@ -101,6 +101,8 @@ herd_store_offer (herd_store_t *self, const char *line, size_t size)
     for (size_t index = 0; index < 5; index++)
         fields [index]->start = entry->line + (fields [index]->start - line);
     zhashx_update (self->entries, client, entry);
+    if (at_p)
+        *at_p = entry->at;
     if (self->warned_full && zhashx_size (self->entries) < self->max_entries * 9 / 10)
         self->warned_full = false;
     return HERD_STORE_STORED;
@@ -156,7 +158,7 @@ herd_store_clients (herd_store_t *self)
 static int
 s_offer (herd_store_t *self, const char *line)
 {
-    return herd_store_offer (self, line, strlen (line));
+    return herd_store_offer (self, line, strlen (line), NULL);
 }
 
 void

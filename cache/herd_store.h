@@ -20,9 +20,11 @@ void
 
 //  Offers an AT line; keeps a copy if it is newer than the line held for
 //  its client: the later client time, exactly; for equal times the
-//  bytewise greater line. Returns one of HERD_STORE_*.
+//  bytewise greater line. Returns one of HERD_STORE_*. If stored and at is
+//  not NULL, fills at with the stored line's fields (borrowed until the
+//  next offer), so callers need not parse the line again.
 int
-    herd_store_offer (herd_store_t *self, const char *line, size_t size);
+    herd_store_offer (herd_store_t *self, const char *line, size_t size, herd_at_t *at);
 
 //  The AT line held for client, or NULL; if at is not NULL, fills it with
 //  the line's fields. Borrowed until the next offer.

@@ -184,10 +184,9 @@ s_reply_invalid (s_frontend_t *self, s_client_t *client, const char *line, size_
 static int
 s_accept_update (s_frontend_t *self, const char *line, size_t size)
 {
-    int stored = herd_store_offer (self->store, line, size);
+    herd_at_t at;
+    int stored = herd_store_offer (self->store, line, size, &at);
     if (stored == HERD_STORE_STORED) {
-        herd_at_t at;
-        herd_protocol_parse_at (line, size, &at);
         if (self->journal)
             herd_journal_append (self->journal, line, size);
         herd_bus_publish (self->bus, at.client.start, at.client.size, line, size);
