@@ -24,11 +24,12 @@ else
 BUILD   := build
 endif
 
-CLASSES := herd_config herd_log \
-           frontend/herd_protocol frontend/herd_frontend \
-           bus/herd_bus bus/herd_sync \
+CLASSES := core/herd_fnv core/herd_file core/herd_config core/herd_log core/herd_protocol \
            cache/herd_store cache/herd_journal cache/herd_placecache \
-           places/herd_nearby places/herd_google places/herd_offline places/herd_worker places/herd_places
+           bus/herd_sync_msg bus/herd_peer bus/herd_bus bus/herd_snapshot \
+           places/herd_nearby places/herd_google places/herd_offline places/herd_worker places/herd_places \
+           frontend/herd_connection frontend/herd_frontend \
+           node/herd_node
 OBJECTS := $(CLASSES:%=$(BUILD)/%.o)
 HEADERS := $(wildcard *.h */*.h)
 
@@ -87,7 +88,7 @@ FUZZ_SECONDS ?= 60
 fuzz: $(DATA)
 	@mkdir -p build/fuzz-corpus
 	clang -std=gnu99 -D_GNU_SOURCE -g -O1 -I. $(shell pkg-config --cflags $(PKGS)) \
-	    -fsanitize=fuzzer,address,undefined tests/fuzz_protocol.c frontend/herd_protocol.c \
+	    -fsanitize=fuzzer,address,undefined tests/fuzz_protocol.c core/herd_protocol.c \
 	    $(LDLIBS) -o build/fuzz_protocol
 	build/fuzz_protocol -max_total_time=$(FUZZ_SECONDS) -max_len=512 build/fuzz-corpus tests/corpus
 

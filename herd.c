@@ -1,5 +1,5 @@
 //  herd.c: the herd server daemon. Reads flags and the config, points the
-//  log at the server's file, starts the places broker and the frontend
+//  log at the server's file, starts the places broker and the node
 //  actors, waits for SIGINT or SIGTERM, and stops them in reverse.
 
 #include "herd_classes.h"
@@ -11,6 +11,7 @@ s_usage (FILE *stream)
 {
     fprintf (stream,
         "Usage: herd [OPTIONS] NAME\n"
+        "       herd [--config FILE] --list\n"
         "Runs the herd server NAME, one of the servers listed in the config file.\n"
         "It answers IAMAT and WHATSAT on its client port and floods location\n"
         "updates to its neighbours over ZeroMQ (see PROTOCOL.md and README.md).\n"
@@ -22,6 +23,7 @@ s_usage (FILE *stream)
         "  -s, --state         ask the running server NAME for its state (store\n"
         "                      size and digest, links, catch-up) and print it\n"
         "  -S, --stats         ask the running server NAME for its counters\n"
+        "  -L, --list          print the config's server names, one a line, and exit\n"
         "  -h, --help          show this help and exit\n"
         "  -V, --version       show the version and exit\n"
         "\n"
@@ -74,6 +76,25 @@ s_ask_admin (herd_config_t *config, const char *server, const char *request)
     return rc;
 }
 
+//  herd --list: the server names, for scripts (tools/herd-run)
+static int
+s_list (const char *config_file)
+{
+    char *error = NULL;
+    herd_config_t *config = herd_config_load (config_file, &error);
+    if (!config) {
+        fprintf (stderr, "herd: %s\n", error);
+        freen (error);
+        return 1;
+    }
+    zlistx_t *names = herd_config_servers (config);
+    for (const char *name = (const char *) zlistx_first (names); name;
+         name = (const char *) zlistx_next (names))
+        printf ("%s\n", name);
+    herd_config_destroy (&config);
+    return 0;
+}
+
 //  Thousands of clients need thousands of fds: take the hard limit
 static void
 s_raise_fd_limit (void)
@@ -92,9 +113,11 @@ main (int argc, char *argv [])
     const char *log_file = NULL;
     bool verbose = false;
     const char *request = NULL;
+    bool list = false;
     static struct option options [] = {
         { "state",   no_argument,       NULL, 's' },
         { "stats",   no_argument,       NULL, 'S' },
+        { "list",    no_argument,       NULL, 'L' },
         { "config",  required_argument, NULL, 'c' },
         { "log",     required_argument, NULL, 'l' },
         { "verbose", no_argument,       NULL, 'v' },
@@ -103,19 +126,22 @@ main (int argc, char *argv [])
         { NULL, 0, NULL, 0 }
     };
     int option;
-    while ((option = getopt_long (argc, argv, "c:l:vsShV", options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, "c:l:vsSLhV", options, NULL)) != -1) {
         switch (option) {
             case 'c': config_file = optarg; break;
             case 'l': log_file = optarg; break;
             case 'v': verbose = true; break;
             case 's': request = "STATE"; break;
             case 'S': request = "STATS"; break;
+            case 'L': list = true; break;
             case 'h': s_usage (stdout); return 0;
             case 'V': printf ("herd %s\n", HERD_VERSION); return 0;
             default:  s_usage (stderr); return 2;
         }
     }
-    if (optind != argc - 1) {
+    if (list && optind == argc)
+        return s_list (config_file);
+    if (list || optind != argc - 1) {
         fprintf (stderr, "herd: expected one server NAME (try herd --help)\n");
         return 2;
     }
@@ -163,18 +189,18 @@ main (int argc, char *argv [])
 
     herd_places_args_t places_args = { config, server };
     zactor_t *places = zactor_new (herd_places_actor, &places_args);
-    herd_frontend_args_t frontend_args = { config, server };
-    zactor_t *frontend = zactor_new (herd_frontend_actor, &frontend_args);
+    herd_node_args_t node_args = { config, server };
+    zactor_t *node = zactor_new (herd_node_actor, &node_args);
     int rc = 1;
     if (s_start_actor (places, server, "places") == 0
-    &&  s_start_actor (frontend, server, "frontend") == 0) {
+    &&  s_start_actor (node, server, "node") == 0) {
         zsys_info ("server %s is up", server);
         while (!zsys_interrupted)
             zclock_sleep (100);
         zsys_info ("server %s: signal received, shutting down", server);
         rc = 0;
     }
-    zactor_destroy (&frontend);
+    zactor_destroy (&node);
     zactor_destroy (&places);
     zsys_info ("server %s stopped", server);
     curl_global_cleanup ();

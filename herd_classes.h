@@ -8,21 +8,28 @@
 #include <curl/curl.h>
 #include <jansson.h>
 
-#include "herd_limits.h"
-#include "herd_log.h"
-#include "herd_config.h"
-#include "frontend/herd_protocol.h"
+//  core/: what every other folder uses, and nothing else
+#include "core/herd_limits.h"
+#include "core/herd_fnv.h"
+#include "core/herd_file.h"
+#include "core/herd_log.h"
+#include "core/herd_config.h"
+#include "core/herd_protocol.h"
 #include "cache/herd_store.h"
 #include "cache/herd_journal.h"
-#include "frontend/herd_frontend.h"
+#include "bus/herd_sync_msg.h"
+#include "bus/herd_peer.h"
 #include "bus/herd_bus.h"
-#include "bus/herd_sync.h"
+#include "bus/herd_snapshot.h"
 #include "places/herd_nearby.h"
 #include "places/herd_google.h"
 #include "places/herd_offline.h"
 #include "cache/herd_placecache.h"
 #include "places/herd_worker.h"
 #include "places/herd_places.h"
+#include "frontend/herd_connection.h"
+#include "frontend/herd_frontend.h"
+#include "node/herd_node.h"
 
 #define HERD_VERSION "0.1.0"
 

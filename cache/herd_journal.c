@@ -24,26 +24,11 @@ struct _herd_journal_t {
 #define S_EVERYSEC  1
 #define S_NO        2
 
-static uint32_t
-s_fnv32 (const char *data, size_t size)
-{
-    uint32_t hash = 0x811C9DC5;
-    for (size_t index = 0; index < size; index++)
-        hash = (hash ^ (unsigned char) data [index]) * 0x01000193;
-    return hash;
-}
-
 herd_journal_t *
 herd_journal_new (const char *path, const char *policy, char **error_p)
 {
     assert (path && policy && error_p);
-    char *folder = strdup (path);
-    char *slash = strrchr (folder, '/');
-    if (slash) {
-        *slash = 0;
-        zsys_dir_create ("%s", folder);
-    }
-    freen (folder);
+    herd_file_create_folder (path);    //  If it fails, open says why
     int fd = open (path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd == -1) {
         *error_p = zsys_sprintf ("cannot open journal %s: %s", path, strerror (errno));
@@ -94,8 +79,10 @@ herd_journal_replay (herd_journal_t *self, herd_store_t *store)
         char *text = space? space + 1: NULL;
         unsigned int checksum = 0;
         bool intact = space && space - line == 8 && sscanf (line, "%8x", &checksum) == 1
-                   && checksum == s_fnv32 (text, size);
-        if (intact && herd_store_offer (store, text, size, NULL) != HERD_STORE_INVALID) {
+                   && checksum == herd_fnv32 (text, size, HERD_FNV32_SEED);
+        herd_at_t at;
+        if (intact && herd_protocol_parse_at (text, size, &at) == 0) {
+            herd_store_offer (store, &at);
             replayed++;
             good_end = offset;
             continue;
@@ -147,7 +134,7 @@ static void
 s_format_record (const char *line, size_t size, char *record)
 {
     char checksum [10];
-    snprintf (checksum, sizeof checksum, "%08x ", s_fnv32 (line, size));
+    snprintf (checksum, sizeof checksum, "%08x ", herd_fnv32 (line, size, HERD_FNV32_SEED));
     memcpy (record, checksum, 9);
     memcpy (record + 9, line, size);
     record [size + 9] = '\n';
@@ -313,7 +300,9 @@ herd_journal_test (bool verbose)
     for (int round = 0; round < 60000; round++) {
         char line [64];
         int size = snprintf (line, sizeof line, "AT C +0.1 kiwi +4+4 %d", 100 + round);
-        herd_store_offer (store, line, size, NULL);
+        herd_at_t at;
+        assert (herd_protocol_parse_at (line, size, &at) == 0);
+        herd_store_offer (store, &at);
         herd_journal_append (journal, line, size);
     }
     size_t before = herd_journal_size (journal);

@@ -18,15 +18,6 @@ struct _herd_store_t {
     bool warned_full;           //  Log "full" once, re-armed below 90%
 };
 
-static uint64_t
-s_hash (const char *data, size_t size)
-{
-    uint64_t hash = 0xcbf29ce484222325ULL;
-    for (size_t index = 0; index < size; index++)
-        hash = (hash ^ (unsigned char) data [index]) * 0x100000001b3ULL;
-    return hash;
-}
-
 static void
 s_entry_destroy (void **entry_p)
 {
@@ -56,12 +47,13 @@ herd_store_destroy (herd_store_t **self_p)
 }
 
 int
-herd_store_offer (herd_store_t *self, const char *line, size_t size, herd_at_t *at_p)
+herd_store_offer (herd_store_t *self, const herd_at_t *offered)
 {
     assert (self);
-    herd_at_t at;
-    if (herd_protocol_parse_at (line, size, &at))
-        return HERD_STORE_INVALID;
+    assert (offered);
+    herd_at_t at = *offered;
+    const char *line = at.line.start;
+    size_t size = at.line.size;
     char client [HERD_CLIENT_ID_MAX + 1];
     memcpy (client, at.client.start, at.client.size);
     client [at.client.size] = 0;
@@ -92,17 +84,15 @@ herd_store_offer (herd_store_t *self, const char *line, size_t size, herd_at_t *
     memcpy (entry->line, line, size);
     entry->line [size] = 0;
     entry->size = size;
-    entry->hash = s_hash (line, size);
+    entry->hash = herd_fnv64 (line, size, HERD_FNV64_SEED);
     self->digest ^= entry->hash ^ (held? held->hash: 0);
     //  Rebase the parsed fields onto our copy
     entry->at = at;
-    herd_field_t *fields [] = { &entry->at.server, &entry->at.skew, &entry->at.client,
+    herd_field_t *fields [] = { &entry->at.line, &entry->at.server, &entry->at.skew, &entry->at.client,
                                 &entry->at.coordinates, &entry->at.time };
-    for (size_t index = 0; index < 5; index++)
+    for (size_t index = 0; index < 6; index++)
         fields [index]->start = entry->line + (fields [index]->start - line);
     zhashx_update (self->entries, client, entry);
-    if (at_p)
-        *at_p = entry->at;
     if (self->warned_full && zhashx_size (self->entries) < self->max_entries * 9 / 10)
         self->warned_full = false;
     return HERD_STORE_STORED;
@@ -158,7 +148,10 @@ herd_store_clients (herd_store_t *self)
 static int
 s_offer (herd_store_t *self, const char *line)
 {
-    return herd_store_offer (self, line, strlen (line), NULL);
+    herd_at_t at;
+    if (herd_protocol_parse_at (line, strlen (line), &at))
+        return HERD_STORE_INVALID;
+    return herd_store_offer (self, &at);
 }
 
 void
@@ -182,8 +175,6 @@ herd_store_test (bool verbose)
     assert (s_offer (store, "AT C -5.0 kiwi +1+2 100.500000001") == HERD_STORE_STORED);
     assert (herd_store_lookup (store, "kiwi", &at));
     assert (at.latitude == 1 && at.longitude == 2);
-    assert (s_offer (store, "IAMAT kiwi +1+2 200") == HERD_STORE_INVALID);
-    assert (s_offer (store, "AT C -5.0 kiwi 1+2 200") == HERD_STORE_INVALID);
     assert (!herd_store_lookup (store, "nobody", NULL));
     assert (s_offer (store, "AT C +0.0 apple +1+2 1") == HERD_STORE_STORED);
     assert (s_offer (store, "AT C +0.0 pear +1+2 1") == HERD_STORE_FULL);

@@ -9,7 +9,7 @@ typedef struct _herd_store_t herd_store_t;
 //  What herd_store_offer did with a line
 #define HERD_STORE_STORED    1      //  Newer: stored, and to be flooded
 #define HERD_STORE_STALE     0      //  Not newer than what we hold
-#define HERD_STORE_INVALID  -1      //  Not an AT line
+#define HERD_STORE_INVALID  -1      //  Not an AT line (callers that parse)
 #define HERD_STORE_FULL     -2      //  New client, but the store is full
 
 herd_store_t *
@@ -18,13 +18,12 @@ herd_store_t *
 void
     herd_store_destroy (herd_store_t **self_p);
 
-//  Offers an AT line; keeps a copy if it is newer than the line held for
-//  its client: the later client time, exactly; for equal times the
-//  bytewise greater line. Returns one of HERD_STORE_*. If stored and at is
-//  not NULL, fills at with the stored line's fields (borrowed until the
-//  next offer), so callers need not parse the line again.
+//  Offers a parsed AT line (the caller parsed or built it once; the store
+//  never parses); keeps a copy if it is newer than the line held for its
+//  client: the later client time, exactly; for equal times the bytewise
+//  greater line. Returns HERD_STORE_STORED, _STALE or _FULL.
 int
-    herd_store_offer (herd_store_t *self, const char *line, size_t size, herd_at_t *at);
+    herd_store_offer (herd_store_t *self, const herd_at_t *at);
 
 //  The AT line held for client, or NULL; if at is not NULL, fills it with
 //  the line's fields. Borrowed until the next offer.

@@ -122,16 +122,25 @@ main (int argc, char *argv [])
             break;
         zsock_t *which = (zsock_t *) zpoller_wait (poller, 100);
         if (stats && zclock_mono () >= next_stats) {
-            printf ("%s", json? "{": "rates/s:");
-            bool first = true;
+            //  Source names come from the command line: jansson escapes them
+            json_t *rates = json_object ();
+            if (!json)
+                printf ("rates/s:");
             for (s_source_t *source = (s_source_t *) zlistx_first (sources); source;
                  source = (s_source_t *) zlistx_next (sources)) {
-                printf (json? "%s\"%s\": %" PRIu64: "%s %s %" PRIu64, json && !first? ", ": json? "": "",
-                        source->name, source->updates);
+                if (json)
+                    json_object_set_new (rates, source->name, json_integer ((json_int_t) source->updates));
+                else
+                    printf (" %s %" PRIu64, source->name, source->updates);
                 source->updates = 0;
-                first = false;
             }
-            printf ("%s\n", json? "}": "");
+            if (json) {
+                char *text = json_dumps (rates, JSON_COMPACT | JSON_PRESERVE_ORDER);
+                printf ("%s", text);
+                freen (text);
+            }
+            json_decref (rates);
+            printf ("\n");
             fflush (stdout);
             next_stats += 1000;
         }

@@ -68,15 +68,6 @@ struct _herd_offline_t {
     uint32_t *cell_start;               //  S_ROWS * S_COLUMNS + 1 offsets into points (owned)
 };
 
-static uint32_t
-s_fnv1a (const void *data, size_t size, uint32_t value)
-{
-    const unsigned char *bytes = (const unsigned char *) data;
-    for (size_t index = 0; index < size; index++)
-        value = (value ^ bytes [index]) * 0x01000193;
-    return value;
-}
-
 static size_t
 s_cell (double latitude, double longitude)
 {
@@ -103,8 +94,8 @@ s_check (herd_offline_t *self)
     self->count = header->count;
     self->records = (const s_record_t *) ((const char *) self->map + sizeof (s_header_t));
     self->strings = (const char *) (self->records + self->count);
-    uint32_t checksum = s_fnv1a (self->records, self->count * sizeof (s_record_t), 0x811C9DC5);
-    checksum = s_fnv1a (self->strings, header->strings_size, checksum);
+    uint32_t checksum = herd_fnv32 (self->records, self->count * sizeof (s_record_t), HERD_FNV32_SEED);
+    checksum = herd_fnv32 (self->strings, header->strings_size, checksum);
     if (checksum != header->checksum)
         return strdup ("checksum mismatch: the file is corrupt; rebuild it with make data");
     if (header->strings_size == 0 || self->strings [header->strings_size - 1])
@@ -399,8 +390,8 @@ s_write_file (const char *path, size_t count, unsigned int seed, bool corrupt)
         records [index].population = (uint32_t) index;
     }
     s_header_t header = { S_MAGIC, (uint32_t) count, sizeof strings, 0, 0 };
-    header.checksum = s_fnv1a (records, count * sizeof (s_record_t), 0x811C9DC5);
-    header.checksum = s_fnv1a (strings, sizeof strings, header.checksum);
+    header.checksum = herd_fnv32 (records, count * sizeof (s_record_t), HERD_FNV32_SEED);
+    header.checksum = herd_fnv32 (strings, sizeof strings, header.checksum);
     if (corrupt)
         records [count / 2].population ^= 1;
     FILE *file = fopen (path, "wb");

@@ -9,20 +9,26 @@ typedef struct {
 } s_test_t;
 
 static const s_test_t s_tests [] = {
+    { "herd_fnv",      herd_fnv_test },
+    { "herd_file",     herd_file_test },
     { "herd_log",      herd_log_test },
     { "herd_config",   herd_config_test },
     { "herd_protocol", herd_protocol_test },
     { "herd_store",    herd_store_test },
     { "herd_journal",  herd_journal_test },
     { "herd_placecache", herd_placecache_test },
+    { "herd_sync_msg", herd_sync_msg_test },
+    { "herd_snapshot", herd_snapshot_test },
+    { "herd_peer",     herd_peer_test },
     { "herd_bus",      herd_bus_test },
-    { "herd_sync",     herd_sync_test },
     { "herd_nearby",   herd_nearby_test },
     { "herd_google",   herd_google_test },
     { "herd_offline",  herd_offline_test },
     { "herd_worker",   herd_worker_test },
     { "herd_places",   herd_places_test },
+    { "herd_connection", herd_connection_test },
     { "herd_frontend", herd_frontend_test },
+    { "herd_node",     herd_node_test },
 };
 
 int

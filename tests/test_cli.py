@@ -60,13 +60,32 @@ def test_unreadable_config(tmp_path):
      "        neighbours = B\n    B\n        client = 127.0.0.1:3\n        bus = tcp://127.0.0.1:4\n",
      "graph is not symmetric: A lists B as a neighbour but B does not list A"),
     ("servers\n    A\n        client = localhost\n        bus = tcp://127.0.0.1:2\n", "expected HOST:PORT"),
+    #   These two once spun at 100% CPU instead of answering
+    ('herd\n    fsync = ""\n', 'herd/fsync = "": expected one of: always everysec no'),
+    ("places\n    provider\n", 'places/provider = "": expected one of'),
+    ("herd\n    log_dir = x\0y\n", "config holds a NUL byte"),
+    ("herd\n" + "#" * 2000000 + "\n", "config is over 1048576 bytes"),
 ])
 def test_invalid_config_says_where(tmp_path, text, expected):
     path = tmp_path / "bad.cfg"
     path.write_text(text)
-    error = one_line_error(run("--config", str(path), "A"))
-    assert expected in error
-    assert str(path) in error
+    for request in ([], ["--state"], ["--list"]):
+        #   One line within the run's timeout, for the server and for the asker
+        error = one_line_error(run("--config", str(path), *request, *([] if request == ["--list"] else ["A"])))
+        assert expected in error
+        assert str(path) in error
+
+
+def test_unreadable_config_folder(tmp_path):
+    error = one_line_error(run("--config", str(tmp_path), "Bailey"))
+    assert "cannot read config: it is a folder" in error
+
+
+def test_list_prints_the_server_names(make_herd):
+    herd = make_herd(start=False)
+    result = run("--config", herd.config, "--list")
+    assert result.returncode == 0, result
+    assert result.stdout.split() == list(herd.graph)
 
 
 def test_client_port_in_use(make_herd):

@@ -75,6 +75,21 @@ def test_stats_prints_rates_per_server(herd):
     assert "Bona" in rates[0] and "Clark" in rates[0]
 
 
+def test_json_stats_are_valid_json_whatever_the_source_is_called(herd, tmp_path):
+    odd = f'ipc://{tmp_path}/we"ird\\name'
+    process = monitor(herd, "--stats", "--json", "--timeout", "3", "Bona", odd)
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        herd.iamat("Bailey", "rate", "+1+1", f"{time.time():.9f}")
+        time.sleep(0.02)
+    out, err = process.communicate(timeout=10)
+    assert process.returncode == 0, err
+    rates = [json.loads(line) for line in out.splitlines()]
+    assert rates, out
+    assert all(list(rate) == ["Bona", odd] for rate in rates)
+    assert any(rate["Bona"] > 0 for rate in rates)
+
+
 def test_unknown_server_is_a_clear_error(herd):
     result = subprocess.run([HERD_MONITOR, "--config", herd.config, "Nobody"],
                             capture_output=True, text=True, timeout=10)

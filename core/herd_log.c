@@ -1,4 +1,4 @@
-//  herd_log.c: zsys logging to a file and, on request, to stderr as well.
+//  core/herd_log.c: zsys logging to a file and, on request, to stderr as well.
 //  zsys writes to one stream; a GNU cookie stream lets that one stream be
 //  both the file and stderr without touching every log call.
 
@@ -26,13 +26,7 @@ herd_log_open (const char *filename, bool to_stderr)
 {
     herd_log_close ();
     if (filename) {
-        char *folder = strdup (filename);
-        char *slash = strrchr (folder, '/');
-        if (slash) {
-            *slash = 0;
-            zsys_dir_create ("%s", folder);
-        }
-        freen (folder);
+        herd_file_create_folder (filename);    //  If it fails, fopen says why
         s_file = fopen (filename, "a");
         if (!s_file)
             return -1;

@@ -1,4 +1,4 @@
-//  herd_limits.h: every default bound of a herd server in one place.
+//  core/herd_limits.h: every default bound of a herd server in one place.
 //  Each one can be overridden in the config file (see herd.cfg); the
 //  config loader enforces the minimum and maximum given here.
 
@@ -30,6 +30,10 @@
 //  Bus: biggest update message, and queue depths (messages) per socket
 #define HERD_BUS_MAXMSGSIZE         (64 * 1024)
 #define HERD_BUS_HWM_DEFAULT        100000
+
+//  Catch-up: AT lines per snapshot chunk, and so the biggest chunk
+#define HERD_SYNC_CHUNK_LINES       500
+#define HERD_SYNC_MAXMSGSIZE        ((int64_t) HERD_SYNC_CHUNK_LINES * (HERD_BUS_MAXMSGSIZE + 64))
 
 //  Sockets read inside the frontend's loop never wait: zloop calls a
 //  reader when a message is there, and a message cut short by a dropped

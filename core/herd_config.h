@@ -1,4 +1,4 @@
-//  herd_config.h: the herd's configuration, loaded from one ZPL file
+//  core/herd_config.h: the herd's configuration, loaded from one ZPL file
 //  (rfc.zeromq.org/spec:4, read with CZMQ's zconfig) and checked whole:
 //  every number in range, every endpoint well formed, every neighbour a
 //  known server, every link listed at both ends.

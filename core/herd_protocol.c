@@ -1,4 +1,4 @@
-//  frontend/herd_protocol.c: parse and check client commands and AT lines.
+//  core/herd_protocol.c: parse and check client commands and AT lines.
 
 #include "herd_classes.h"
 
@@ -240,12 +240,51 @@ herd_protocol_parse_at (const char *line, size_t size, herd_at_t *at)
     if (skew.size < 2 || (skew.start [0] != '+' && skew.start [0] != '-')
     ||  s_match_decimal (skew.start + 1, skew.size - 1, &integer_digits) != skew.size - 1)
         return -1;
+    at->line.start = line;
+    at->line.size = size;
     at->server = fields [1];
     at->skew = skew;
     at->client = fields [3];
     at->coordinates = fields [4];
     at->time = fields [5];
     return 0;
+}
+
+int
+herd_protocol_format_at (char *buffer, size_t buffer_size, const char *server,
+                         const struct timespec *receipt, const herd_command_t *iamat,
+                         herd_at_t *at)
+{
+    assert (iamat && iamat->kind == HERD_LINE_IAMAT);
+    char skew [48];
+    herd_protocol_skew (receipt, iamat->time, skew, sizeof skew);
+    size_t server_size = strlen (server);
+    size_t skew_size = strlen (skew);
+    int size = snprintf (buffer, buffer_size, "AT %s %s %.*s %.*s %.*s", server, skew,
+                         (int) iamat->client.size, iamat->client.start,
+                         (int) iamat->coordinates.size, iamat->coordinates.start,
+                         (int) iamat->time.size, iamat->time.start);
+    if (size < 0 || (size_t) size >= buffer_size)
+        return -1;
+    //  The fields sit where the format put them, one space apart
+    herd_field_t fields [5] = {
+        { buffer + 3, server_size },
+        { buffer + 3 + server_size + 1, skew_size },
+        { NULL, iamat->client.size },
+        { NULL, iamat->coordinates.size },
+        { NULL, iamat->time.size } };
+    for (size_t index = 2; index < 5; index++)
+        fields [index].start = fields [index - 1].start + fields [index - 1].size + 1;
+    at->line.start = buffer;
+    at->line.size = (size_t) size;
+    at->server = fields [0];
+    at->skew = fields [1];
+    at->client = fields [2];
+    at->coordinates = fields [3];
+    at->time = fields [4];
+    at->latitude = iamat->latitude;
+    at->longitude = iamat->longitude;
+    return size;
 }
 
 int
@@ -391,6 +430,7 @@ herd_protocol_test (bool verbose)
     herd_at_t at;
     const char *line = "AT Clark +0.263873386 kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503";
     assert (herd_protocol_parse_at (line, strlen (line), &at) == 0);
+    assert (at.line.start == line && at.line.size == strlen (line));
     assert (at.server.size == 5 && memcmp (at.server.start, "Clark", 5) == 0);
     assert (at.time.size == 20);
     assert (herd_protocol_parse_at ("AT a b c", 8, &at) == -1);
@@ -420,6 +460,24 @@ herd_protocol_test (bool verbose)
     assert (buffer [0] == '-');
     if (verbose)
         printf ("    skew: %s\n", buffer);
+
+    //  An AT line built from an IAMAT carries the same fields a parse finds
+    command = s_parse ("IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503");
+    char built [200];
+    herd_at_t made, parsed;
+    int size = herd_protocol_format_at (built, sizeof built, "Clark", &receipt, &command, &made);
+    assert (size > 0 && streq (built, "AT Clark +0.263874386 kiwi.cs.ucla.edu "
+                                      "+34.068930-118.445127 1621464827.959498503"));
+    assert (herd_protocol_parse_at (built, size, &parsed) == 0);
+    herd_field_t *made_fields [] = { &made.line, &made.server, &made.skew, &made.client,
+                                     &made.coordinates, &made.time };
+    herd_field_t *parsed_fields [] = { &parsed.line, &parsed.server, &parsed.skew, &parsed.client,
+                                       &parsed.coordinates, &parsed.time };
+    for (size_t index = 0; index < 6; index++)
+        assert (made_fields [index]->start == parsed_fields [index]->start
+            &&  made_fields [index]->size == parsed_fields [index]->size);
+    assert (made.latitude == parsed.latitude && made.longitude == parsed.longitude);
+    assert (herd_protocol_format_at (built, 20, "Clark", &receipt, &command, &made) == -1);
 
     //  Random lines built from the grammar's own pieces never crash the
     //  parser and never yield out-of-range values (make fuzz goes further)

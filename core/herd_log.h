@@ -1,4 +1,4 @@
-//  herd_log.h: where a server's zsys log goes (its own file, and stderr on
+//  core/herd_log.h: where a server's zsys log goes (its own file, and stderr on
 //  request), and a helper to log untrusted bytes safely.
 
 #ifndef HERD_LOG_H_INCLUDED

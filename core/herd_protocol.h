@@ -1,4 +1,4 @@
-//  frontend/herd_protocol.h: the client protocol's grammar (PROTOCOL.md
+//  core/herd_protocol.h: the client protocol's grammar (PROTOCOL.md
 //  section 1) as pure functions: no sockets, no allocation, no state, so
 //  the frontend, the bus and the fuzzer share one definition of a command.
 
@@ -30,8 +30,10 @@ typedef struct {
     int max_results;            //  WHATSAT, 1..20
 } herd_command_t;
 
-//  An AT line as servers produce it and the bus carries it
+//  An AT line as servers produce it and the bus carries it, parsed: every
+//  field points into the line, so it is valid as long as the line is
 typedef struct {
+    herd_field_t line;          //  The whole line, without a line ending
     herd_field_t server;
     herd_field_t skew;
     herd_field_t client;
@@ -49,6 +51,15 @@ void
 //  Parses and checks an AT line. Returns 0, or -1 if it is not one.
 int
     herd_protocol_parse_at (const char *line, size_t size, herd_at_t *at);
+
+//  Builds the AT line that answers a valid IAMAT received at receipt by
+//  server into buffer, and fills at with its fields (pointing into
+//  buffer), so the line never needs parsing again. Returns the line's
+//  size, or -1 if buffer is too small.
+int
+    herd_protocol_format_at (char *buffer, size_t buffer_size, const char *server,
+                             const struct timespec *receipt, const herd_command_t *iamat,
+                             herd_at_t *at);
 
 //  Compares two valid client times exactly, as decimal numbers:
 //  <0 if a is earlier, 0 if equal in value, >0 if a is later.

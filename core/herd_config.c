@@ -1,7 +1,10 @@
-//  herd_config.c: load and check the herd's ZPL config file.
+//  core/herd_config.c: load and check the herd's ZPL config file.
 
 #include "herd_classes.h"
-#include <sys/mman.h>
+#include <sys/mman.h>             //  memfd_create
+
+//  A config is a few kilobytes; anything past this is the wrong file
+#define S_FILE_MAX (1024 * 1024)
 
 //  One numeric setting, its default and its allowed range
 typedef struct {
@@ -110,6 +113,8 @@ static bool
 s_word_in (const char *word, const char *words)
 {
     size_t length = strlen (word);
+    if (length == 0)
+        return false;           //  strstr finds "" everywhere, forever
     const char *cursor = words;
     while ((cursor = strstr (cursor, word))) {
         bool starts = cursor == words || cursor [-1] == ' ';
@@ -352,27 +357,33 @@ herd_config_load (const char *filename, char **error_p)
     assert (filename);
     assert (error_p);
     *error_p = NULL;
-    FILE *file = fopen (filename, "r");
-    if (!file) {
-        *error_p = zsys_sprintf ("%s: cannot read config: %s", filename, strerror (errno));
+    //  zchunk_slurp reads at most the cap; one byte more tells a file
+    //  that is too big from one that just fits
+    int mode = zsys_file_mode (filename);
+    if (mode != -1 && S_ISDIR (mode)) {
+        *error_p = zsys_sprintf ("%s: cannot read config: it is a folder", filename);
         return NULL;
     }
-    char *text = NULL;
-    size_t text_size = 0;
-    FILE *buffer = open_memstream (&text, &text_size);
-    char block [4096];
-    size_t got;
-    while ((got = fread (block, 1, sizeof block, file)) > 0)
-        fwrite (block, 1, got, buffer);
-    bool failed = ferror (file);
-    fclose (file);
-    fclose (buffer);
+    errno = 0;
+    zchunk_t *chunk = zchunk_slurp (filename, S_FILE_MAX + 1);
+    if (!chunk) {
+        *error_p = zsys_sprintf ("%s: cannot read config: %s", filename,
+                                 errno? strerror (errno): "not a readable file");
+        return NULL;
+    }
     herd_config_t *self = NULL;
-    if (failed)
-        *error_p = zsys_sprintf ("%s: cannot read config: %s", filename, strerror (errno));
+    if (zchunk_size (chunk) > S_FILE_MAX)
+        *error_p = zsys_sprintf ("%s: config is over %d bytes; is it the right file?",
+                                 filename, S_FILE_MAX);
     else
+    if (memchr (zchunk_data (chunk), 0, zchunk_size (chunk)))
+        *error_p = zsys_sprintf ("%s: config holds a NUL byte; is it a text file?", filename);
+    else {
+        char *text = zchunk_strdup (chunk);
         self = herd_config_load_text (text, filename, error_p);
-    freen (text);
+        freen (text);
+    }
+    zchunk_destroy (&chunk);
     return self;
 }
 

@@ -1,0 +1,612 @@
+//  bus/herd_peer.c: one neighbour: its stream, its catch-up, its state.
+
+#include "herd_classes.h"
+
+//  Messages taken from one SUB per wake-up, so one busy neighbour cannot
+//  starve the clients sharing the loop
+#define S_BATCH_MAX     256
+//  Heartbeats missed before a link counts as silent
+#define S_SILENCE_BEATS 3
+//  A catch-up with no progress this long is given up, and asked again
+#define S_STALL_MSECS   5000
+
+static const char *s_state_names [] = { "lost", "syncing", "again", "live" };
+
+struct _herd_peer_t {
+    char *name;                 //  The neighbour's server name
+    herd_peer_state_t state;    //  Where our copy of its updates stands
+    int heartbeat;              //  msecs between its heartbeats
+    //  Its stream
+    zsock_t *sub;               //  SUB connected to its PUB
+    zactor_t *monitor;          //  zmonitor on sub: CONNECTED, DISCONNECTED
+    bool connected;             //  TCP link up, as the monitor says
+    bool silent;                //  Nothing heard for S_SILENCE_BEATS beats
+    bool sequence_known;        //  We have seen one of its numbers
+    uint64_t sequence;          //  Its last update number we saw
+    int64_t heard;              //  zclock_mono of its last message, 0 never
+    //  Its catch-up
+    zsock_t *dealer;            //  To its sync endpoint, or NULL
+    uint64_t request_id;        //  Of the snapshot asked for last
+    int64_t started;            //  zclock_mono of that request
+    int64_t progress;           //  zclock_mono of its last chunk
+    size_t received;            //  Lines of that snapshot so far
+    size_t fresh;               //  Of those, new to us
+    size_t completed;           //  Catch-ups done since start
+    herd_peer_accept_fn *accept;
+    void *arg;
+    bool log_traffic;
+};
+
+//  Request ids: seeded by time, so ids from before a restart don't collide
+static uint64_t s_next_request_id = 0;
+
+herd_peer_t *
+herd_peer_new (herd_config_t *config, const char *name, char **error_p)
+{
+    assert (config && name && error_p);
+    herd_peer_t *self = (herd_peer_t *) zmalloc (sizeof (herd_peer_t));
+    self->name = strdup (name);
+    self->state = HERD_PEER_LOST;           //  We start knowing nothing
+    self->heartbeat = (int) herd_config_number (config, "bus/heartbeat");
+    self->log_traffic = herd_config_number (config, "herd/log_traffic");
+
+    self->sub = zsock_new (ZMQ_SUB);
+    assert (self->sub);
+    zsock_set_rcvhwm (self->sub, (int) herd_config_number (config, "bus/hwm"));
+    zsock_set_maxmsgsize (self->sub, HERD_BUS_MAXMSGSIZE);
+    zsock_set_linger (self->sub, 0);
+    zsock_set_rcvtimeo (self->sub, HERD_LOOP_RCVTIMEO);
+    //  ZMTP heartbeats close a TCP link that went silent (a partition
+    //  drops packets, it sends no reset), so ZeroMQ reconnects
+    zsock_set_heartbeat_ivl (self->sub, self->heartbeat);
+    zsock_set_heartbeat_timeout (self->sub, self->heartbeat * S_SILENCE_BEATS);
+    //  A SYN into a partition is dropped, not refused: retry soon
+    zsock_set_connect_timeout (self->sub, 2 * self->heartbeat);
+    zsock_set_subscribe (self->sub, "");
+    self->monitor = zactor_new (zmonitor, self->sub);
+    zstr_sendx (self->monitor, "LISTEN", "CONNECTED", "DISCONNECTED", NULL);
+    zstr_send (self->monitor, "START");
+    zsock_wait (self->monitor);
+    const char *endpoint = herd_config_bus_endpoint (config, name);
+    //  Connect succeeds whether or not the neighbour is up; ZeroMQ
+    //  reconnects by itself when it comes (back)
+    if (zsock_connect (self->sub, "%s", endpoint) == -1) {
+        *error_p = zsys_sprintf ("cannot connect bus SUB to %s at %s: %s",
+                                 name, endpoint, zmq_strerror (zmq_errno ()));
+        herd_peer_destroy (&self);
+        return NULL;
+    }
+    zsys_info ("bus: subscribed to %s at %s", name, endpoint);
+
+    const char *sync = herd_config_server_endpoint (config, name, "sync");
+    if (sync) {
+        self->dealer = zsock_new (ZMQ_DEALER);
+        zsock_set_linger (self->dealer, 0);
+        zsock_set_sndtimeo (self->dealer, 0);
+        zsock_set_rcvtimeo (self->dealer, HERD_LOOP_RCVTIMEO);
+        //  Requests to a neighbour that is down fail now, not later
+        zsock_set_immediate (self->dealer, 1);
+        //  A partition stalls TCP without a reset: ZMTP pings notice
+        zsock_set_heartbeat_ivl (self->dealer, 1000);
+        zsock_set_heartbeat_timeout (self->dealer, 3000);
+        zsock_set_connect_timeout (self->dealer, 2000);
+        zsock_set_maxmsgsize (self->dealer, HERD_SYNC_MAXMSGSIZE);
+        zsock_connect (self->dealer, "%s", sync);
+    }
+    else
+        zsys_warning ("sync: %s has no sync endpoint; cannot catch up with it", name);
+    if (!s_next_request_id)
+        s_next_request_id = (uint64_t) zclock_time () << 16;
+    return self;
+}
+
+void
+herd_peer_destroy (herd_peer_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        herd_peer_t *self = *self_p;
+        zactor_destroy (&self->monitor);
+        zsock_destroy (&self->sub);
+        zsock_destroy (&self->dealer);
+        freen (self->name);
+        freen (self);
+        *self_p = NULL;
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  The state machine's moves
+
+static void
+s_set_state (herd_peer_t *self, herd_peer_state_t state)
+{
+    self->state = state;
+}
+
+//  Updates were (or may have been) lost: gap, silence, link down
+static void
+s_updates_lost (herd_peer_t *self)
+{
+    if (self->state == HERD_PEER_LIVE)
+        s_set_state (self, HERD_PEER_LOST);
+    else
+    if (self->state == HERD_PEER_SYNCING)
+        s_set_state (self, HERD_PEER_AGAIN);
+}
+
+//  A catch-up that cannot go on: ask again when next heard
+static void
+s_catch_up_failed (herd_peer_t *self, const char *why)
+{
+    zsys_warning ("sync: catch-up with %s %s; will ask again", self->name, why);
+    s_set_state (self, HERD_PEER_LOST);
+}
+
+//  Sends one catch-up message. 0, or -1 if the link cannot take it
+static int
+s_send (herd_peer_t *self, herd_sync_msg_kind_t kind)
+{
+    herd_sync_msg_t *message = herd_sync_msg_new (kind, self->request_id);
+    zframe_t *frame = herd_sync_msg_encode (message);
+    herd_sync_msg_destroy (&message);
+    //  sndtimeo 0: a link that cannot take it fails now, never blocks
+    return zframe_send (&frame, self->dealer, 0);
+}
+
+//  The stream is heard while LOST: our subscription is live, catch up now
+static void
+s_ask_for_snapshot (herd_peer_t *self, const char *why)
+{
+    if (!self->dealer) {
+        s_set_state (self, HERD_PEER_LIVE);
+        return;
+    }
+    self->request_id = ++s_next_request_id;
+    self->received = self->fresh = 0;
+    self->started = self->progress = zclock_mono ();
+    if (s_send (self, HERD_SYNC_MSG_SYNC) == -1) {
+        zsys_warning ("sync: cannot ask %s for a snapshot (%s); will ask again",
+                      self->name, zmq_strerror (zmq_errno ()));
+        return;                     //  Still LOST: the next message retries
+    }
+    s_set_state (self, HERD_PEER_SYNCING);
+    zsys_info ("sync: asking %s for a snapshot (%s)", self->name, why);
+}
+
+//  --------------------------------------------------------------------------
+//  Its stream
+
+static bool
+s_parse_sequence (zframe_t *frame, uint64_t *sequence)
+{
+    if (!frame || zframe_size (frame) == 0 || zframe_size (frame) > 20)
+        return false;
+    char text [21];
+    memcpy (text, zframe_data (frame), zframe_size (frame));
+    text [zframe_size (frame)] = 0;
+    char *end;
+    *sequence = strtoull (text, &end, 10);
+    return *end == 0 && isdigit ((unsigned char) text [0]);
+}
+
+//  Checks the neighbour's numbering: an update must be the next number, a
+//  heartbeat must repeat the last. A number skipped means updates lost.
+static void
+s_check_sequence (herd_peer_t *self, uint64_t sequence, bool is_update)
+{
+    uint64_t expected = self->sequence + (is_update? 1: 0);
+    if (self->sequence_known && sequence != expected) {
+        zsys_warning ("bus: gap in %s's updates (expected %s%" PRIu64 ", got %" PRIu64 "): catching up",
+                      self->name, is_update? "": "heartbeat at ", expected, sequence);
+        s_updates_lost (self);
+    }
+    self->sequence = sequence;
+    self->sequence_known = true;
+}
+
+static void
+s_handle_message (herd_peer_t *self, zmsg_t *msg)
+{
+    zframe_t *first = zmsg_first (msg);
+    zframe_t *second = zmsg_next (msg);
+    zframe_t *third = zmsg_next (msg);
+    uint64_t sequence = 0;
+    char sample [200];
+    if (first && zframe_size (first) == 0) {
+        //  Control: [""][HEARTBEAT][server][sequence]
+        zframe_t *fourth = zmsg_next (msg);
+        if (!second || !zframe_streq (second, "HEARTBEAT") || !s_parse_sequence (fourth, &sequence))
+            zsys_warning ("bus: dropped malformed control message from %s", self->name);
+        else
+            s_check_sequence (self, sequence, false);
+        return;
+    }
+    //  The one parse of a neighbour's update: the store takes it as is
+    herd_at_t at;
+    if (!second || zframe_size (second) == 0
+    ||  herd_protocol_parse_at ((char *) zframe_data (second), zframe_size (second), &at)
+    ||  at.client.size != zframe_size (first)
+    ||  memcmp (at.client.start, zframe_data (first), at.client.size)) {
+        zsys_warning ("bus: dropped malformed update from %s: %s", self->name,
+                      second? herd_log_sample ((char *) zframe_data (second), zframe_size (second),
+                                               sample, sizeof sample): "(one frame)");
+        return;
+    }
+    //  The number is optional, for publishers that are not herd servers
+    if (s_parse_sequence (third, &sequence))
+        s_check_sequence (self, sequence, true);
+    if (self->log_traffic)
+        zsys_info ("bus: received from %s: %.*s", self->name, (int) at.line.size, at.line.start);
+    int stored = self->accept? self->accept (self, &at, false, self->arg): HERD_STORE_STALE;
+    if (stored == HERD_STORE_STALE && self->log_traffic)
+        zsys_info ("bus: update from %s is not newer than the stored one; not flooded", self->name);
+}
+
+//  Takes what is waiting on the neighbour's SUB
+static int
+s_handle_stream (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    (void) reader;
+    herd_peer_t *self = (herd_peer_t *) arg;
+    for (int count = 0; count < S_BATCH_MAX; count++) {
+        //  ZMQ_EVENTS says whether a whole message waits, so recv won't block
+        if (!(zsock_events (self->sub) & ZMQ_POLLIN))
+            break;
+        zmsg_t *msg = zmsg_recv (self->sub);
+        if (!msg)
+            break;
+        self->heard = zclock_mono ();
+        if (self->silent) {
+            zsys_info ("bus: %s is heard again", self->name);
+            self->silent = false;
+        }
+        bool first_contact = !self->sequence_known;
+        s_handle_message (self, msg);
+        zmsg_destroy (&msg);
+        if (self->state == HERD_PEER_LOST)
+            s_ask_for_snapshot (self, first_contact? "first contact": "stream resumed");
+    }
+    return 0;
+}
+
+static int
+s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    herd_peer_t *self = (herd_peer_t *) arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    char *event = msg? zmsg_popstr (msg): NULL;
+    if (event && streq (event, "CONNECTED")) {
+        self->connected = true;
+        zsys_info ("bus: connected to %s", self->name);
+    }
+    else
+    if (event && streq (event, "DISCONNECTED")) {
+        self->connected = false;
+        //  What it publishes until we are back is lost to us
+        s_updates_lost (self);
+        zsys_warning ("bus: disconnected from %s; will catch up when it is back", self->name);
+    }
+    freen (event);
+    zmsg_destroy (&msg);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Its catch-up: CHUNK and DONE answers to our SYNC and MOREs
+
+static void
+s_merge_chunk (herd_peer_t *self, herd_sync_msg_t *chunk)
+{
+    size_t size;
+    const char *line;
+    char sample [200];
+    while ((line = herd_sync_msg_next_line (chunk, &size))) {
+        herd_at_t at;
+        if (herd_protocol_parse_at (line, size, &at)) {
+            zsys_warning ("sync: dropped a malformed line from %s: %s", self->name,
+                          herd_log_sample (line, size, sample, sizeof sample));
+            continue;
+        }
+        if (self->accept && self->accept (self, &at, true, self->arg) == HERD_STORE_STORED)
+            self->fresh++;
+        self->received++;
+    }
+    self->progress = zclock_mono ();
+    if (s_send (self, HERD_SYNC_MSG_MORE) == -1)
+        s_catch_up_failed (self, "lost its link (MORE not taken)");
+}
+
+static int
+s_handle_answer (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    herd_peer_t *self = (herd_peer_t *) arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    zframe_t *frame = msg && zmsg_size (msg) == 1? zmsg_first (msg): NULL;
+    herd_sync_msg_t *answer = frame? herd_sync_msg_decode (zframe_data (frame), zframe_size (frame)): NULL;
+    bool current = answer && herd_sync_msg_id (answer) == self->request_id
+                && (self->state == HERD_PEER_SYNCING || self->state == HERD_PEER_AGAIN);
+    if (!current)
+        ;                           //  Stale or malformed: ignore
+    else
+    if (herd_sync_msg_kind (answer) == HERD_SYNC_MSG_CHUNK)
+        s_merge_chunk (self, answer);
+    else
+    if (herd_sync_msg_kind (answer) == HERD_SYNC_MSG_DONE) {
+        self->completed++;
+        zsys_info ("sync: caught up with %s: %zu updates, %zu new to us, in %" PRId64 " ms",
+                   self->name, self->received, self->fresh, zclock_mono () - self->started);
+        if (self->state == HERD_PEER_AGAIN)
+            zsys_info ("sync: updates from %s were lost during that catch-up; will ask again",
+                       self->name);
+        s_set_state (self, self->state == HERD_PEER_AGAIN? HERD_PEER_LOST: HERD_PEER_LIVE);
+    }
+    herd_sync_msg_destroy (&answer);
+    zmsg_destroy (&msg);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+
+void
+herd_peer_attach (herd_peer_t *self, zloop_t *loop, herd_peer_accept_fn *accept, void *arg)
+{
+    assert (self);
+    self->accept = accept;
+    self->arg = arg;
+    zloop_reader (loop, self->sub, s_handle_stream, self);
+    zloop_reader (loop, (zsock_t *) self->monitor, s_handle_monitor, self);
+    if (self->dealer)
+        zloop_reader (loop, self->dealer, s_handle_answer, self);
+}
+
+void
+herd_peer_check (herd_peer_t *self, int64_t now)
+{
+    assert (self);
+    if (self->heard && !self->silent && now - self->heard > S_SILENCE_BEATS * self->heartbeat) {
+        self->silent = true;
+        zsys_warning ("bus: nothing from %s for %" PRId64 " ms: link lost, will catch up when it is back",
+                      self->name, now - self->heard);
+        s_updates_lost (self);
+    }
+    if ((self->state == HERD_PEER_SYNCING || self->state == HERD_PEER_AGAIN)
+    &&  now - self->progress > S_STALL_MSECS)
+        s_catch_up_failed (self, "stalled");
+}
+
+const char *
+herd_peer_name (herd_peer_t *self)
+{
+    assert (self);
+    return self->name;
+}
+
+herd_peer_state_t
+herd_peer_state (herd_peer_t *self)
+{
+    assert (self);
+    return self->state;
+}
+
+size_t
+herd_peer_completed (herd_peer_t *self)
+{
+    assert (self);
+    return self->completed;
+}
+
+bool
+herd_peer_syncable (herd_peer_t *self)
+{
+    assert (self);
+    return self->dealer != NULL;
+}
+
+json_t *
+herd_peer_link (herd_peer_t *self, int64_t now)
+{
+    assert (self);
+    return json_pack ("{s:b, s:b, s:o, s:I, s:s}",
+        "connected", self->connected,
+        "lost", self->silent,
+        "heard_ms_ago", self->heard? json_integer (now - self->heard): json_null (),
+        "sequence", (json_int_t) self->sequence,
+        "state", s_state_names [self->state]);
+}
+
+json_t *
+herd_peer_catch_up (herd_peer_t *self)
+{
+    assert (self);
+    return json_pack ("{s:b, s:I}",
+        "syncing", self->state == HERD_PEER_SYNCING || self->state == HERD_PEER_AGAIN,
+        "completed", (json_int_t) self->completed);
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: B's peer for A, against A's PUB and snapshot over inproc,
+//  walked through the state machine
+
+static herd_store_t *s_store = NULL;       //  B's store
+static size_t s_from_stream = 0;
+static size_t s_from_snapshot = 0;
+
+static int
+s_accept (herd_peer_t *peer, const herd_at_t *at, bool caught_up, void *arg)
+{
+    (void) peer;
+    (void) arg;
+    if (caught_up)
+        s_from_snapshot++;
+    else
+        s_from_stream++;
+    return herd_store_offer (s_store, at);
+}
+
+static int
+s_stop (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    (void) arg;
+    return -1;
+}
+
+//  One turn of the peer's loop, and of the snapshot's if it may answer
+static void
+s_turn (zloop_t *peer_loop, zloop_t *snapshot_loop)
+{
+    zloop_timer (peer_loop, 5, 1, s_stop, NULL);
+    zloop_start (peer_loop);
+    if (snapshot_loop) {
+        zloop_timer (snapshot_loop, 5, 1, s_stop, NULL);
+        zloop_start (snapshot_loop);
+    }
+}
+
+//  Turns until the peer is in state, or two seconds pass
+static void
+s_run_until (herd_peer_t *peer, herd_peer_state_t state, zloop_t *peer_loop, zloop_t *snapshot_loop)
+{
+    for (int round = 0; round < 200 && herd_peer_state (peer) != state; round++)
+        s_turn (peer_loop, snapshot_loop);
+}
+
+static void
+s_offer (herd_store_t *store, const char *line)
+{
+    herd_at_t at;
+    assert (herd_protocol_parse_at (line, strlen (line), &at) == 0);
+    herd_store_offer (store, &at);
+}
+
+void
+herd_peer_test (bool verbose)
+{
+    printf (" * herd_peer: ");
+    if (verbose)
+        printf ("\n");
+    const char *text =
+        "herd\n"
+        "    log_traffic = 0\n"
+        "bus\n"
+        "    heartbeat = 50\n"
+        "servers\n"
+        "    A\n"
+        "        client = 127.0.0.1:1\n"
+        "        bus = inproc://herd-peer-test-bus\n"
+        "        sync = inproc://herd-peer-test-sync\n"
+        "        neighbours = B\n"
+        "    B\n"
+        "        client = 127.0.0.1:2\n"
+        "        bus = inproc://herd-peer-test-bus-b\n"
+        "        neighbours = A\n";
+    char *error = NULL;
+    herd_config_t *config = herd_config_load_text (text, "peer-test", &error);
+    assert (config);
+    //  A: a PUB we drive by hand, and a snapshot of 700 clients
+    zsock_t *pub = zsock_new_pub ("inproc://herd-peer-test-bus");
+    herd_store_t *a_store = herd_store_new (10000);
+    for (int client = 0; client < 700; client++) {
+        char line [80];
+        snprintf (line, sizeof line, "AT A +0.1 client%d +1+1 %d", client, 100 + client);
+        s_offer (a_store, line);
+    }
+    herd_snapshot_t *snapshot = herd_snapshot_new (config, "A", a_store, &error);
+    assert (snapshot);
+    //  B's peer for A
+    s_store = herd_store_new (10000);
+    s_offer (s_store, "AT B +0.1 client7 +2+2 9999");   //  B knows better here
+    herd_peer_t *peer = herd_peer_new (config, "A", &error);
+    assert (peer);
+    assert (streq (herd_peer_name (peer), "A") && herd_peer_syncable (peer));
+    assert (herd_peer_state (peer) == HERD_PEER_LOST);
+    //  Two loops, so the test decides when A's snapshot may answer
+    zloop_t *loop = zloop_new ();
+    zloop_t *a_loop = zloop_new ();
+    herd_snapshot_attach (snapshot, a_loop);
+    herd_peer_attach (peer, loop, s_accept, NULL);
+
+    //  LOST, message heard -> SYNCING (slow joiner: keep beating until the
+    //  subscription carries one)
+    for (int round = 0; round < 400 && herd_peer_state (peer) == HERD_PEER_LOST; round++) {
+        zstr_sendx (pub, "", "HEARTBEAT", "A", "0", NULL);
+        s_turn (loop, NULL);
+    }
+    assert (herd_peer_state (peer) == HERD_PEER_SYNCING);
+    //  SYNCING, DONE -> LIVE
+    s_run_until (peer, HERD_PEER_LIVE, loop, a_loop);
+    assert (herd_peer_state (peer) == HERD_PEER_LIVE);
+    assert (herd_peer_completed (peer) == 1);
+    assert (s_from_snapshot == 700 && herd_store_size (s_store) == 700);
+    herd_at_t at;
+    herd_store_lookup (s_store, "client7", &at);
+    assert (at.server.size == 1 && at.server.start [0] == 'B');
+
+    //  Updates in order keep it LIVE
+    zstr_sendx (pub, "new1", "AT A +0.1 new1 +1+1 5", "1", NULL);
+    zstr_sendx (pub, "new2", "AT A +0.1 new2 +1+1 5", "2", NULL);
+    zstr_sendx (pub, "", "HEARTBEAT", "A", "2", NULL);
+    for (int round = 0; round < 100 && s_from_stream < 2; round++)
+        s_turn (loop, a_loop);
+    assert (s_from_stream == 2);
+    assert (herd_peer_state (peer) == HERD_PEER_LIVE && herd_peer_completed (peer) == 1);
+
+    //  LIVE, gap -> LOST, and the same message heard asks: SYNCING
+    s_offer (a_store, "AT A +0.1 missed +1+1 5");
+    zstr_sendx (pub, "new5", "AT A +0.1 new5 +1+1 5", "5", NULL);
+    s_run_until (peer, HERD_PEER_SYNCING, loop, NULL);
+    assert (herd_peer_state (peer) == HERD_PEER_SYNCING);
+    //  SYNCING, gap -> AGAIN
+    zstr_sendx (pub, "", "HEARTBEAT", "A", "9", NULL);
+    s_run_until (peer, HERD_PEER_AGAIN, loop, NULL);
+    assert (herd_peer_state (peer) == HERD_PEER_AGAIN);
+    //  AGAIN, DONE -> LOST: the snapshot counts, the next message asks again
+    s_run_until (peer, HERD_PEER_LOST, loop, a_loop);
+    assert (herd_peer_state (peer) == HERD_PEER_LOST);
+    assert (herd_peer_completed (peer) == 2);
+    assert (herd_store_lookup (s_store, "missed", NULL));
+    zstr_sendx (pub, "", "HEARTBEAT", "A", "9", NULL);
+    s_run_until (peer, HERD_PEER_LIVE, loop, a_loop);
+    assert (herd_peer_state (peer) == HERD_PEER_LIVE);
+    assert (herd_peer_completed (peer) == 3);
+
+    //  LIVE, silence past three heartbeats -> LOST, and the link says so
+    int64_t later = zclock_mono () + 10 * 50;
+    herd_peer_check (peer, later);
+    assert (herd_peer_state (peer) == HERD_PEER_LOST);
+    json_t *link = herd_peer_link (peer, later);
+    assert (json_is_true (json_object_get (link, "lost")));
+    assert (streq (json_string_value (json_object_get (link, "state")), "lost"));
+    json_decref (link);
+
+    //  SYNCING with no progress for S_STALL_MSECS -> LOST
+    zstr_sendx (pub, "", "HEARTBEAT", "A", "9", NULL);
+    s_run_until (peer, HERD_PEER_SYNCING, loop, NULL);
+    assert (herd_peer_state (peer) == HERD_PEER_SYNCING);
+    json_t *catch_up = herd_peer_catch_up (peer);
+    assert (json_is_true (json_object_get (catch_up, "syncing")));
+    json_decref (catch_up);
+    herd_peer_check (peer, zclock_mono () + S_STALL_MSECS + 1);
+    assert (herd_peer_state (peer) == HERD_PEER_LOST);
+    assert (herd_peer_completed (peer) == 3);
+    //  Its late answers are stale now: ignored
+    for (int round = 0; round < 20; round++)
+        s_turn (loop, a_loop);
+    assert (herd_peer_completed (peer) == 3);
+
+    zloop_destroy (&a_loop);
+    zloop_destroy (&loop);
+    herd_peer_destroy (&peer);
+    assert (peer == NULL);
+    herd_snapshot_destroy (&snapshot);
+    zsock_destroy (&pub);
+    herd_store_destroy (&a_store);
+    herd_store_destroy (&s_store);
+    herd_config_destroy (&config);
+    printf ("OK\n");
+}

@@ -1,0 +1,94 @@
+//  bus/herd_peer.h: one neighbour, as zyre keeps one zyre_peer: its bus
+//  stream (a SUB on its PUB, watched by a zmonitor), its catch-up link (a
+//  DEALER to its sync endpoint), the last sequence number it sent, when it
+//  was last heard, and where our copy of its updates stands.
+//
+//  Where our copy of its updates stands is an explicit state machine:
+//
+//  LIVE     caught up, and nothing lost since
+//  LOST     updates may be missing (at start, after a gap, silence or a
+//           dropped link): catch up when the stream is next heard, since a
+//           message proves our subscription live, so nothing can fall
+//           between the snapshot and the stream
+//  SYNCING  a snapshot is coming, in chunks merged newer-wins as they come
+//  AGAIN    a snapshot is coming, and updates were lost since it was asked
+//
+//  state       event                               does            then
+//  LOST        message heard                       sends SYNC      SYNCING
+//  LOST        message heard, SYNC not taken       -               LOST
+//  LOST        message heard, no sync endpoint     -               LIVE
+//  LIVE        gap, silence or link down           -               LOST
+//  SYNCING     gap, silence or link down           -               AGAIN
+//  SYNCING     CHUNK                               merges, MORE    SYNCING
+//  AGAIN       CHUNK                               merges, MORE    AGAIN
+//  SYNCING     DONE                                -               LIVE
+//  AGAIN       DONE                                -               LOST
+//  SYNCING or  no progress for 5 s, or MORE        -               LOST
+//  AGAIN       not taken
+//
+//  AGAIN does not restart the catch-up at once: that would throw away the
+//  chunks merged, and a stream of gaps could keep one from ever ending.
+//  Updates lost show three ways: a gap in the neighbour's sequence numbers
+//  (an HWM drop), three heartbeats with nothing heard (a partition), or
+//  the monitor's DISCONNECTED (a restart).
+
+#ifndef HERD_PEER_H_INCLUDED
+#define HERD_PEER_H_INCLUDED
+
+typedef struct _herd_peer_t herd_peer_t;
+
+typedef enum {
+    HERD_PEER_LOST,
+    HERD_PEER_SYNCING,
+    HERD_PEER_AGAIN,
+    HERD_PEER_LIVE
+} herd_peer_state_t;
+
+//  Where a peer hands an update it received, already parsed once: from
+//  its stream, or from a snapshot (caught_up). Returns HERD_STORE_*.
+typedef int (herd_peer_accept_fn) (herd_peer_t *peer, const herd_at_t *at,
+                                   bool caught_up, void *arg);
+
+//  Connects to neighbour name's bus and sync endpoints as config says.
+//  NULL and *error_p on a bad endpoint.
+herd_peer_t *
+    herd_peer_new (herd_config_t *config, const char *name, char **error_p);
+
+void
+    herd_peer_destroy (herd_peer_t **self_p);
+
+//  Reads the peer's sockets inside loop, handing updates to accept
+void
+    herd_peer_attach (herd_peer_t *self, zloop_t *loop, herd_peer_accept_fn *accept, void *arg);
+
+//  Called once a heartbeat: notices silence and catch-ups that stalled
+void
+    herd_peer_check (herd_peer_t *self, int64_t now);
+
+const char *
+    herd_peer_name (herd_peer_t *self);
+
+herd_peer_state_t
+    herd_peer_state (herd_peer_t *self);
+
+//  Catch-ups completed since start
+size_t
+    herd_peer_completed (herd_peer_t *self);
+
+//  True if this peer can be caught up with (it has a sync endpoint)
+bool
+    herd_peer_syncable (herd_peer_t *self);
+
+//  The link as JSON: {"connected", "lost" (silent), "heard_ms_ago",
+//  "sequence", "state"}. Caller owns.
+json_t *
+    herd_peer_link (herd_peer_t *self, int64_t now);
+
+//  The catch-up as JSON: {"syncing", "completed"}. Caller owns.
+json_t *
+    herd_peer_catch_up (herd_peer_t *self);
+
+void
+    herd_peer_test (bool verbose);
+
+#endif

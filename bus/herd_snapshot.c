@@ -1,0 +1,328 @@
+//  bus/herd_snapshot.c: snapshots of the store, sent to neighbours in
+//  chunks as their credit allows.
+
+#include "herd_classes.h"
+
+#define S_CREDIT        4           //  Chunks an answerer may send ahead
+#define S_SESSIONS_MAX  64          //  Snapshots being sent at once
+#define S_SESSION_IDLE  30000       //  An asker silent this long is gone
+
+//  A snapshot we are sending to an asker
+typedef struct {
+    zframe_t *identity;         //  The asker's routing id (owned)
+    uint64_t id;                //  Its request id
+    zlistx_t *clients;          //  Client ids still to send (owned)
+    size_t sent;                //  Lines sent
+    int credit;                 //  Chunks we may still send
+    int64_t active;             //  zclock_mono of its last request
+} s_session_t;
+
+struct _herd_snapshot_t {
+    herd_store_t *store;        //  Borrowed
+    zsock_t *router;            //  Our sync endpoint, or NULL
+    zhashx_t *sessions;         //  identity hex -> s_session_t (owned)
+};
+
+static void
+s_session_destroy (void **item_p)
+{
+    s_session_t *session = (s_session_t *) *item_p;
+    if (session) {
+        zframe_destroy (&session->identity);
+        zlistx_destroy (&session->clients);
+        freen (session);
+        *item_p = NULL;
+    }
+}
+
+herd_snapshot_t *
+herd_snapshot_new (herd_config_t *config, const char *server, herd_store_t *store, char **error_p)
+{
+    assert (config && server && store && error_p);
+    herd_snapshot_t *self = (herd_snapshot_t *) zmalloc (sizeof (herd_snapshot_t));
+    self->store = store;
+    self->sessions = zhashx_new ();
+    zhashx_set_destructor (self->sessions, s_session_destroy);
+    const char *bind = herd_config_server_endpoint (config, server, "sync_bind");
+    if (bind) {
+        self->router = zsock_new (ZMQ_ROUTER);
+        zsock_set_linger (self->router, 0);
+        zsock_set_rcvtimeo (self->router, HERD_LOOP_RCVTIMEO);
+        zsock_set_sndhwm (self->router, S_SESSIONS_MAX * (S_CREDIT + 1));
+        if (zsock_bind (self->router, "%s", bind) == -1) {
+            *error_p = zsys_sprintf ("cannot bind sync endpoint %s: %s", bind, zmq_strerror (zmq_errno ()));
+            herd_snapshot_destroy (&self);
+            return NULL;
+        }
+    }
+    zsys_info ("sync: %s%s", bind? "answering catch-up requests on ": "no sync endpoint",
+               bind? bind: "");
+    return self;
+}
+
+void
+herd_snapshot_destroy (herd_snapshot_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        herd_snapshot_t *self = *self_p;
+        zhashx_destroy (&self->sessions);
+        zsock_destroy (&self->router);
+        freen (self);
+        *self_p = NULL;
+    }
+}
+
+//  Sends one message to an asker (the routing id is the ROUTER's
+//  envelope, not a frame of the message itself). Takes ownership.
+static void
+s_send_to (herd_snapshot_t *self, zframe_t *identity, herd_sync_msg_t **message_p)
+{
+    zmsg_t *msg = zmsg_new ();
+    zframe_t *envelope = zframe_dup (identity);
+    zmsg_append (msg, &envelope);
+    zframe_t *frame = herd_sync_msg_encode (*message_p);
+    zmsg_append (msg, &frame);
+    zmsg_send (&msg, self->router);
+    herd_sync_msg_destroy (message_p);
+}
+
+//  Sends what credit allows of a snapshot, then DONE when it is all out
+static void
+s_session_pump (herd_snapshot_t *self, s_session_t *session, const char *key)
+{
+    while (session->credit > 0 && zlistx_size (session->clients)) {
+        herd_sync_msg_t *chunk = herd_sync_msg_new (HERD_SYNC_MSG_CHUNK, session->id);
+        while (herd_sync_msg_lines (chunk) < HERD_SYNC_CHUNK_LINES && zlistx_size (session->clients)) {
+            char *client = (char *) zlistx_detach (session->clients, NULL);
+            herd_at_t at;
+            //  Each line is read when sent, so it is the newest we hold by then
+            if (herd_store_lookup (self->store, client, &at)) {
+                herd_sync_msg_add_line (chunk, at.line.start, at.line.size);
+                session->sent++;
+            }
+            freen (client);
+        }
+        s_send_to (self, session->identity, &chunk);
+        session->credit--;
+    }
+    if (zlistx_size (session->clients) == 0) {
+        herd_sync_msg_t *done = herd_sync_msg_new (HERD_SYNC_MSG_DONE, session->id);
+        herd_sync_msg_set_count (done, session->sent);
+        s_send_to (self, session->identity, &done);
+        zsys_info ("sync: sent a snapshot of %zu updates", session->sent);
+        zhashx_delete (self->sessions, key);
+    }
+}
+
+//  A neighbour asks: SYNC or MORE
+static int
+s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    herd_snapshot_t *self = (herd_snapshot_t *) arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    if (!msg)
+        return 0;
+    zframe_t *identity = zmsg_pop (msg);
+    zframe_t *frame = zmsg_size (msg) == 1? zmsg_first (msg): NULL;
+    herd_sync_msg_t *request = frame? herd_sync_msg_decode (zframe_data (frame), zframe_size (frame)): NULL;
+    char *key = identity? zframe_strhex (identity): NULL;
+    herd_sync_msg_kind_t kind = request? herd_sync_msg_kind (request): 0;
+    if (!key || !request || (kind != HERD_SYNC_MSG_SYNC && kind != HERD_SYNC_MSG_MORE))
+        zsys_warning ("sync: dropped a malformed request");
+    else
+    if (kind == HERD_SYNC_MSG_SYNC) {
+        if (zhashx_size (self->sessions) >= S_SESSIONS_MAX && !zhashx_lookup (self->sessions, key))
+            zsys_warning ("sync: %d snapshots already going out; request dropped", S_SESSIONS_MAX);
+        else {
+            s_session_t *session = (s_session_t *) zmalloc (sizeof (s_session_t));
+            session->identity = identity;
+            identity = NULL;
+            session->id = herd_sync_msg_id (request);
+            //  The snapshot is of the client ids now
+            session->clients = herd_store_clients (self->store);
+            session->credit = S_CREDIT;
+            session->active = zclock_mono ();
+            zhashx_update (self->sessions, key, session);
+            zsys_info ("sync: a neighbour asked for a snapshot (%zu clients)",
+                       zlistx_size (session->clients));
+            s_session_pump (self, session, key);
+        }
+    }
+    else {
+        s_session_t *session = (s_session_t *) zhashx_lookup (self->sessions, key);
+        if (session && session->id == herd_sync_msg_id (request)) {
+            session->credit++;
+            session->active = zclock_mono ();
+            s_session_pump (self, session, key);
+        }
+    }
+    freen (key);
+    herd_sync_msg_destroy (&request);
+    zframe_destroy (&identity);
+    zmsg_destroy (&msg);
+    return 0;
+}
+
+//  Sessions whose asker went silent are dropped
+static int
+s_reap_sessions (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    herd_snapshot_t *self = (herd_snapshot_t *) arg;
+    int64_t now = zclock_mono ();
+    zlistx_t *keys = zhashx_keys (self->sessions);
+    for (char *key = (char *) zlistx_first (keys); key; key = (char *) zlistx_next (keys)) {
+        s_session_t *session = (s_session_t *) zhashx_lookup (self->sessions, key);
+        if (now - session->active > S_SESSION_IDLE)
+            zhashx_delete (self->sessions, key);
+    }
+    zlistx_destroy (&keys);
+    return 0;
+}
+
+void
+herd_snapshot_attach (herd_snapshot_t *self, zloop_t *loop)
+{
+    assert (self);
+    if (self->router) {
+        zloop_reader (loop, self->router, s_handle_request, self);
+        zloop_timer (loop, 1000, 0, s_reap_sessions, self);
+    }
+}
+
+size_t
+herd_snapshot_sessions (herd_snapshot_t *self)
+{
+    assert (self);
+    return zhashx_size (self->sessions);
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: a DEALER asks for a store of 2,600 clients, chunk by chunk
+
+static int
+s_stop (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    (void) arg;
+    return -1;
+}
+
+//  Runs loop for msecs, so the snapshot can answer
+static void
+s_run (zloop_t *loop, int msecs)
+{
+    zloop_timer (loop, msecs, 1, s_stop, NULL);
+    zloop_start (loop);
+}
+
+static herd_sync_msg_t *
+s_receive (zsock_t *dealer)
+{
+    zframe_t *frame = zframe_recv (dealer);
+    assert (frame);
+    herd_sync_msg_t *message = herd_sync_msg_decode (zframe_data (frame), zframe_size (frame));
+    zframe_destroy (&frame);
+    assert (message);
+    return message;
+}
+
+static void
+s_ask (zsock_t *dealer, herd_sync_msg_kind_t kind, uint64_t id)
+{
+    herd_sync_msg_t *message = herd_sync_msg_new (kind, id);
+    zframe_t *frame = herd_sync_msg_encode (message);
+    zframe_send (&frame, dealer, 0);
+    herd_sync_msg_destroy (&message);
+}
+
+void
+herd_snapshot_test (bool verbose)
+{
+    printf (" * herd_snapshot: ");
+    if (verbose)
+        printf ("\n");
+    const char *text =
+        "servers\n"
+        "    A\n"
+        "        client = 127.0.0.1:1\n"
+        "        bus = inproc://herd-snapshot-test-bus\n"
+        "        sync = inproc://herd-snapshot-test\n";
+    char *error = NULL;
+    herd_config_t *config = herd_config_load_text (text, "snapshot-test", &error);
+    assert (config);
+    herd_store_t *store = herd_store_new (10000);
+    for (int client = 0; client < 2600; client++) {
+        char line [80];
+        int size = snprintf (line, sizeof line, "AT A +0.1 client%d +1+1 %d", client, 100 + client);
+        herd_at_t at;
+        assert (herd_protocol_parse_at (line, size, &at) == 0);
+        herd_store_offer (store, &at);
+    }
+    herd_snapshot_t *snapshot = herd_snapshot_new (config, "A", store, &error);
+    assert (snapshot);
+    //  A second bind of the same endpoint fails with a clear message
+    herd_snapshot_t *again = herd_snapshot_new (config, "A", store, &error);
+    assert (!again && strstr (error, "cannot bind sync endpoint inproc://herd-snapshot-test"));
+    freen (error);
+    zloop_t *loop = zloop_new ();
+    herd_snapshot_attach (snapshot, loop);
+    zsock_t *dealer = zsock_new_dealer ("inproc://herd-snapshot-test");
+    zsock_set_rcvtimeo (dealer, 2000);
+
+    //  SYNC: the first S_CREDIT chunks come at once, then one per MORE
+    s_ask (dealer, HERD_SYNC_MSG_SYNC, 77);
+    s_run (loop, 20);
+    zhashx_t *seen = zhashx_new ();
+    size_t chunks = 0;
+    herd_sync_msg_t *message = NULL;
+    while (true) {
+        message = s_receive (dealer);
+        assert (herd_sync_msg_id (message) == 77);
+        if (herd_sync_msg_kind (message) == HERD_SYNC_MSG_DONE)
+            break;
+        assert (herd_sync_msg_kind (message) == HERD_SYNC_MSG_CHUNK);
+        assert (herd_sync_msg_lines (message) <= HERD_SYNC_CHUNK_LINES);
+        const char *line;
+        while ((line = herd_sync_msg_next_line (message, NULL))) {
+            herd_at_t at;
+            assert (herd_protocol_parse_at (line, strlen (line), &at) == 0);
+            zhashx_insert (seen, line, seen);     //  A set: the key is what counts
+        }
+        herd_sync_msg_destroy (&message);
+        chunks++;
+        if (chunks < S_CREDIT)
+            continue;               //  Sent ahead, no MORE needed yet
+        if (chunks == S_CREDIT) {
+            //  Credit spent: nothing more comes until we ask
+            zsock_set_rcvtimeo (dealer, 50);
+            zframe_t *early = zframe_recv (dealer);
+            assert (early == NULL);
+            zsock_set_rcvtimeo (dealer, 2000);
+        }
+        s_ask (dealer, HERD_SYNC_MSG_MORE, 77);
+        s_run (loop, 5);
+    }
+    assert (chunks == 6);       //  2,600 lines: 5 x 500 + 100
+    assert (herd_sync_msg_count (message) == 2600);
+    assert (zhashx_size (seen) == 2600);
+    herd_sync_msg_destroy (&message);
+    assert (herd_snapshot_sessions (snapshot) == 0);
+    //  Malformed requests are dropped, the server goes on
+    zstr_send (dealer, "SYNC x");
+    zstr_send (dealer, "CHUNK 1");
+    s_ask (dealer, HERD_SYNC_MSG_MORE, 12345);
+    s_run (loop, 20);
+    assert (herd_snapshot_sessions (snapshot) == 0);
+    zhashx_destroy (&seen);
+    zsock_destroy (&dealer);
+    zloop_destroy (&loop);
+    herd_snapshot_destroy (&snapshot);
+    herd_store_destroy (&store);
+    herd_config_destroy (&config);
+    printf ("OK\n");
+}

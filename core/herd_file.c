@@ -1,0 +1,70 @@
+//  core/herd_file.c: a file's folder, created and made durable.
+
+#include "herd_classes.h"
+#include <libgen.h>
+
+//  The folder part of path, "." if it has none. Caller frees.
+static char *
+s_folder (const char *path)
+{
+    char *copy = strdup (path);
+    char *folder = strdup (dirname (copy));
+    freen (copy);
+    return folder;
+}
+
+int
+herd_file_create_folder (const char *path)
+{
+    assert (path);
+    char *folder = s_folder (path);
+    int rc = zsys_dir_create ("%s", folder);
+    freen (folder);
+    return rc;
+}
+
+int
+herd_file_sync_folder (const char *path)
+{
+    assert (path);
+    char *folder = s_folder (path);
+    int fd = open (folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    freen (folder);
+    if (fd == -1)
+        return -1;
+    int rc = fsync (fd);
+    int saved = errno;
+    close (fd);
+    errno = saved;
+    return rc;
+}
+
+void
+herd_file_test (bool verbose)
+{
+    printf (" * herd_file: ");
+    if (verbose)
+        printf ("\n");
+    char *base = zsys_sprintf ("/tmp/herd-file-test-%d", getpid ());
+    char *path = zsys_sprintf ("%s/a/b/file", base);
+    assert (herd_file_create_folder (path) == 0);
+    assert (zsys_file_exists (base));
+    FILE *file = fopen (path, "w");
+    assert (file);
+    fclose (file);
+    assert (herd_file_sync_folder (path) == 0);
+    assert (herd_file_create_folder ("plain-name") == 0);      //  "." exists
+    assert (herd_file_sync_folder ("/no/such/folder/file") == -1);
+    unlink (path);
+    char *folder = zsys_sprintf ("%s/a/b", base);
+    zsys_dir_delete ("%s", folder);
+    freen (folder);
+    folder = zsys_sprintf ("%s/a", base);
+    zsys_dir_delete ("%s", folder);
+    freen (folder);
+    zsys_dir_delete ("%s", base);
+    assert (!zsys_file_exists (base));
+    freen (path);
+    freen (base);
+    printf ("OK\n");
+}

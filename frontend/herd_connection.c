@@ -1,0 +1,389 @@
+//  frontend/herd_connection.c: a client connection's buffers and I/O.
+
+#include "herd_classes.h"
+#include <sys/socket.h>
+
+//  Input room beyond the line limit: one read's worth
+#define S_READ_SIZE     16384
+//  A connection's buffers start this small and grow on demand, so ten
+//  thousand idle clients cost little
+#define S_START_SIZE    1024
+
+struct _herd_connection_t {
+    int fd;                     //  Non-blocking socket (owned)
+    size_t max_line;            //  Longest line, without its ending
+    size_t max_pending;         //  Output bound
+    char *input;                //  Bytes read (owned)
+    size_t input_start;         //  First byte not yet taken as a line
+    size_t input_size;          //  End of bytes read
+    size_t input_capacity;      //  Grows up to input_max
+    size_t input_max;           //  max_line + \r\n + one read
+    char *output;               //  Reply bytes (owned)
+    size_t output_start;        //  First unwritten byte
+    size_t output_end;          //  End of queued bytes
+    size_t output_capacity;
+    struct timespec receipt;    //  When the last bytes arrived
+    bool eof;                   //  Peer closed its writing side
+    const char *dead;           //  Why it must close now (static), or NULL
+};
+
+herd_connection_t *
+herd_connection_new (int fd, size_t max_line, size_t max_pending)
+{
+    assert (fd >= 0);
+    herd_connection_t *self = (herd_connection_t *) zmalloc (sizeof (herd_connection_t));
+    self->fd = fd;
+    self->max_line = max_line;
+    self->max_pending = max_pending;
+    self->input_max = max_line + 2 + S_READ_SIZE;
+    self->input_capacity = S_START_SIZE < self->input_max? S_START_SIZE: self->input_max;
+    self->input = (char *) malloc (self->input_capacity);
+    assert (self->input);
+    return self;
+}
+
+void
+herd_connection_destroy (herd_connection_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        herd_connection_t *self = *self_p;
+        close (self->fd);
+        freen (self->input);
+        freen (self->output);
+        freen (self);
+        *self_p = NULL;
+    }
+}
+
+int
+herd_connection_fd (herd_connection_t *self)
+{
+    assert (self);
+    return self->fd;
+}
+
+bool
+herd_connection_can_read (herd_connection_t *self)
+{
+    assert (self);
+    return self->input_size - self->input_start < self->input_max;
+}
+
+ssize_t
+herd_connection_read (herd_connection_t *self)
+{
+    assert (self);
+    //  Lines taken are gone: slide what is left to the front
+    if (self->input_start) {
+        memmove (self->input, self->input + self->input_start, self->input_size - self->input_start);
+        self->input_size -= self->input_start;
+        self->input_start = 0;
+    }
+    if (self->input_size == self->input_capacity) {
+        if (self->input_capacity == self->input_max)
+            return -1;                  //  Full: the caller takes lines first
+        size_t capacity = self->input_capacity * 2;
+        self->input_capacity = capacity < self->input_max? capacity: self->input_max;
+        self->input = (char *) realloc (self->input, self->input_capacity);
+        assert (self->input);
+    }
+    ssize_t got = read (self->fd, self->input + self->input_size,
+                        self->input_capacity - self->input_size);
+    if (got > 0) {
+        clock_gettime (CLOCK_REALTIME, &self->receipt);
+        self->input_size += got;
+    }
+    else
+    if (got == 0)
+        self->eof = true;
+    else
+    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+        herd_connection_kill (self, errno == ECONNRESET? "reset by peer": "read error");
+    return got;
+}
+
+const struct timespec *
+herd_connection_receipt (herd_connection_t *self)
+{
+    assert (self);
+    return &self->receipt;
+}
+
+int
+herd_connection_take_line (herd_connection_t *self, const char **line, size_t *size)
+{
+    assert (self && line && size);
+    char *begin = self->input + self->input_start;
+    size_t held = self->input_size - self->input_start;
+    char *newline = (char *) memchr (begin, '\n', held);
+    *line = begin;
+    *size = self->max_line;
+    if (newline) {
+        size_t length = (size_t) (newline - begin);
+        size_t content = length && newline [-1] == '\r'? length - 1: length;
+        if (content > self->max_line)
+            return HERD_CONNECTION_TOO_LONG;
+        self->input_start += length + 1;
+        *size = content;
+        return HERD_CONNECTION_LINE;
+    }
+    //  No line end yet. Over-long already if more than max_line bytes are
+    //  held, but for a \r that may be the start of the \r\n ending
+    bool too_long = self->eof? held > self->max_line
+                             : held > self->max_line + 1
+                               || (held == self->max_line + 1 && begin [self->max_line] != '\r');
+    if (too_long)
+        return HERD_CONNECTION_TOO_LONG;
+    if (self->eof && held > 0) {
+        //  A last line with no \n, then half-close: still a line
+        self->input_start = self->input_size;
+        *size = held;
+        return HERD_CONNECTION_LINE;
+    }
+    return HERD_CONNECTION_NONE;
+}
+
+size_t
+herd_connection_input_size (herd_connection_t *self)
+{
+    assert (self);
+    return self->input_size - self->input_start;
+}
+
+void
+herd_connection_discard_input (herd_connection_t *self)
+{
+    assert (self);
+    self->input_start = self->input_size = 0;
+}
+
+int
+herd_connection_append (herd_connection_t *self, const void *data, size_t size)
+{
+    assert (self);
+    if (self->dead)
+        return -1;
+    size_t pending = self->output_end - self->output_start;
+    if (pending + size > self->max_pending) {
+        herd_connection_kill (self, "not reading its replies");
+        return -1;
+    }
+    if (self->output_end + size > self->output_capacity) {
+        //  Slide pending bytes to the front, then grow if still short
+        if (pending)
+            memmove (self->output, self->output + self->output_start, pending);
+        self->output_start = 0;
+        self->output_end = pending;
+        size_t capacity = self->output_capacity? self->output_capacity: S_START_SIZE;
+        while (capacity < pending + size)
+            capacity *= 2;
+        if (capacity != self->output_capacity) {
+            self->output = (char *) realloc (self->output, capacity);
+            assert (self->output);
+            self->output_capacity = capacity;
+        }
+    }
+    memcpy (self->output + self->output_end, data, size);
+    self->output_end += size;
+    return 0;
+}
+
+int
+herd_connection_flush (herd_connection_t *self)
+{
+    assert (self);
+    while (!self->dead && self->output_end > self->output_start) {
+        ssize_t sent = send (self->fd, self->output + self->output_start,
+                             self->output_end - self->output_start, MSG_NOSIGNAL);
+        if (sent > 0)
+            self->output_start += sent;
+        else
+        if (sent == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        else
+        if (!(sent == -1 && errno == EINTR))
+            herd_connection_kill (self, "write error (peer gone)");
+    }
+    if (self->output_start == self->output_end)
+        self->output_start = self->output_end = 0;
+    return self->dead? -1: 0;
+}
+
+size_t
+herd_connection_pending (herd_connection_t *self)
+{
+    assert (self);
+    return self->output_end - self->output_start;
+}
+
+bool
+herd_connection_eof (herd_connection_t *self)
+{
+    assert (self);
+    return self->eof;
+}
+
+void
+herd_connection_kill (herd_connection_t *self, const char *reason)
+{
+    assert (self);
+    if (!self->dead)
+        self->dead = reason? reason: "closed";
+}
+
+bool
+herd_connection_dead (herd_connection_t *self)
+{
+    assert (self);
+    return self->dead != NULL;
+}
+
+const char *
+herd_connection_reason (herd_connection_t *self)
+{
+    assert (self);
+    return self->dead;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: a connection over a socketpair, the test playing the client
+
+static herd_connection_t *
+s_pair (int *client, size_t max_line, size_t max_pending)
+{
+    int fds [2];
+    int rc = socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds);
+    assert (rc == 0);
+    *client = fds [1];
+    return herd_connection_new (fds [0], max_line, max_pending);
+}
+
+static void
+s_write (int fd, const char *text)
+{
+    ssize_t written = write (fd, text, strlen (text));
+    assert (written == (ssize_t) strlen (text));
+}
+
+//  The next line as a string, or "" if none; -1 for too long
+static int
+s_take (herd_connection_t *self, char *buffer, size_t buffer_size)
+{
+    const char *line;
+    size_t size;
+    int rc = herd_connection_take_line (self, &line, &size);
+    buffer [0] = 0;
+    if (rc != HERD_CONNECTION_NONE) {
+        assert (size < buffer_size);
+        memcpy (buffer, line, size);
+        buffer [size] = 0;
+    }
+    return rc;
+}
+
+void
+herd_connection_test (bool verbose)
+{
+    printf (" * herd_connection: ");
+    if (verbose)
+        printf ("\n");
+    char line [300];
+    int client;
+    herd_connection_t *connection = s_pair (&client, 100, 64 * 1024);
+    assert (herd_connection_read (connection) == -1);           //  Nothing yet
+    assert (!herd_connection_dead (connection));
+
+    //  Pipelined lines, \r\n endings, a blank line, a partial line
+    s_write (client, "IAMAT a +1+1 1\r\nWHATSAT a 1 1\n\nHALF");
+    assert (herd_connection_read (connection) > 0);
+    assert (herd_connection_receipt (connection)->tv_sec > 0);
+    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_LINE && streq (line, "IAMAT a +1+1 1"));
+    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_LINE && streq (line, "WHATSAT a 1 1"));
+    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_LINE && streq (line, ""));
+    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_NONE);
+    assert (herd_connection_input_size (connection) == 4);
+    s_write (client, "-LINE\n");
+    assert (herd_connection_read (connection) > 0);
+    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_LINE && streq (line, "HALF-LINE"));
+
+    //  Exactly max_line bytes fit, with either ending; a \r at max_line + 1
+    //  may still be the start of \r\n
+    char exact [200];
+    memset (exact, 'x', 100);
+    strcpy (exact + 100, "\r");
+    s_write (client, exact);
+    herd_connection_read (connection);
+    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_NONE);
+    s_write (client, "\n");
+    herd_connection_read (connection);
+    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_LINE && strlen (line) == 100);
+    //  One byte more is too long, with or without its \n yet
+    memset (exact, 'y', 101);
+    exact [101] = 0;
+    s_write (client, exact);
+    herd_connection_read (connection);
+    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_TOO_LONG);
+    assert (strlen (line) == 100 && line [0] == 'y');
+    herd_connection_discard_input (connection);
+    assert (herd_connection_input_size (connection) == 0);
+
+    //  Input grows on demand up to max_line + one read, no further
+    char *bulk = (char *) malloc (64 * 1024);
+    memset (bulk, 'z', 64 * 1024);
+    ssize_t sent = write (client, bulk, 64 * 1024);
+    assert (sent > 0);
+    while (herd_connection_can_read (connection) && herd_connection_read (connection) > 0)
+        ;
+    assert (!herd_connection_can_read (connection));
+    assert (herd_connection_input_size (connection) == 100 + 2 + S_READ_SIZE);
+    assert (herd_connection_read (connection) == -1);           //  Full: no read
+    assert (!herd_connection_dead (connection));
+    freen (bulk);
+    herd_connection_destroy (&connection);
+    close (client);
+
+    //  Output: queued, flushed, read back whole
+    connection = s_pair (&client, 100, 64 * 1024);
+    assert (herd_connection_append (connection, "AT one\n", 7) == 0);
+    assert (herd_connection_append (connection, "AT two\n", 7) == 0);
+    assert (herd_connection_pending (connection) == 14);
+    assert (herd_connection_flush (connection) == 0);
+    assert (herd_connection_pending (connection) == 0);
+    char reply [64] = "";
+    assert (read (client, reply, sizeof reply) == 14);
+    assert (memcmp (reply, "AT one\nAT two\n", 14) == 0);
+    //  A client that does not read is dead past max_pending
+    char *chunk = (char *) calloc (1, 16 * 1024);
+    int appended = 0;
+    while (herd_connection_append (connection, chunk, 16 * 1024) == 0) {
+        herd_connection_flush (connection);
+        appended++;
+        assert (appended < 1000);
+    }
+    assert (herd_connection_dead (connection));
+    assert (streq (herd_connection_reason (connection), "not reading its replies"));
+    herd_connection_kill (connection, "later reason");          //  First one kept
+    assert (streq (herd_connection_reason (connection), "not reading its replies"));
+    freen (chunk);
+    herd_connection_destroy (&connection);
+    close (client);
+
+    //  Half-close: a last line without \n still counts, then eof
+    connection = s_pair (&client, 100, 64 * 1024);
+    s_write (client, "LAST");
+    shutdown (client, SHUT_WR);
+    while (herd_connection_read (connection) > 0)
+        ;
+    assert (herd_connection_eof (connection));
+    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_LINE && streq (line, "LAST"));
+    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_NONE);
+    //  The peer gone: a write fails and kills it
+    close (client);
+    herd_connection_append (connection, "AT x\n", 5);
+    assert (herd_connection_flush (connection) == -1);
+    assert (streq (herd_connection_reason (connection), "write error (peer gone)"));
+    herd_connection_destroy (&connection);
+    assert (connection == NULL);
+    printf ("OK\n");
+}

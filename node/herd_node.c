@@ -1,0 +1,432 @@
+//  node/herd_node.c: a server's node: the update path and its state.
+
+#include "herd_classes.h"
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+typedef struct {
+    zsock_t *pipe;              //  Actor command pipe
+    zloop_t *loop;              //  Our one event loop
+    herd_config_t *config;      //  Borrowed
+    char *server;               //  Our name
+    herd_store_t *store;        //  Latest AT line per client (owned)
+    herd_journal_t *journal;    //  The store on disk, or NULL (owned)
+    herd_bus_t *bus;            //  Flooding, and a peer per neighbour (owned)
+    herd_snapshot_t *snapshot;  //  Catch-up for neighbours that ask (owned)
+    herd_frontend_t *frontend;  //  The clients (owned)
+    zsock_t *admin;             //  ROUTER for STATE and STATS, or NULL
+    zsock_t *places_stats;      //  DEALER asking the places broker for its counters
+    int64_t started;            //  zclock_mono at start, for uptime
+    uint64_t updates_in;        //  Accepted from neighbours' streams
+    uint64_t updates_caught_up; //  Accepted from catch-up snapshots
+} s_node_t;
+
+//  --------------------------------------------------------------------------
+//  The one funnel every update goes through: stored if newer, then
+//  journaled (written before any reply goes out, by s_commit) and flooded
+
+static int
+s_accept (s_node_t *self, const herd_at_t *at)
+{
+    int stored = herd_store_offer (self->store, at);
+    if (stored == HERD_STORE_STORED) {
+        if (self->journal)
+            herd_journal_append (self->journal, at->line.start, at->line.size);
+        herd_bus_publish (self->bus, at);
+    }
+    return stored;
+}
+
+//  From the frontend: a client's IAMAT
+static int
+s_accept_from_client (const herd_at_t *at, void *arg)
+{
+    return s_accept ((s_node_t *) arg, at);
+}
+
+//  From a peer: its stream or its snapshot. Not written at once: nobody
+//  waits on a neighbour's update, and what a crash loses of it the next
+//  catch-up brings back. The next reply or the one-second timer writes it.
+static int
+s_accept_from_peer (herd_peer_t *peer, const herd_at_t *at, bool caught_up, void *arg)
+{
+    (void) peer;
+    s_node_t *self = (s_node_t *) arg;
+    int stored = s_accept (self, at);
+    if (stored == HERD_STORE_STORED) {
+        if (caught_up)
+            self->updates_caught_up++;
+        else
+            self->updates_in++;
+    }
+    return stored;
+}
+
+static const char *
+s_lookup (const char *client, herd_at_t *at, void *arg)
+{
+    return herd_store_lookup (((s_node_t *) arg)->store, client, at);
+}
+
+//  Group commit: what this batch of commands accepted goes to the journal
+//  in one write (one fsync under "always") before the replies leave
+static void
+s_commit (void *arg)
+{
+    s_node_t *self = (s_node_t *) arg;
+    if (self->journal)
+        herd_journal_flush (self->journal);
+}
+
+//  Once a second: the everysec fsync, and compaction when due
+static int
+s_maintain_journal (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    s_node_t *self = (s_node_t *) arg;
+    herd_journal_sync (self->journal);
+    herd_journal_compact_if_needed (self->journal, self->store);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Admin: STATE and STATS
+
+//  The server's state as JSON text: for operators and tests. Caller frees.
+static char *
+s_state (s_node_t *self)
+{
+    char digest [24];
+    snprintf (digest, sizeof digest, "%016" PRIx64, herd_store_digest (self->store));
+    json_t *state = json_pack ("{s:s, s:I, s:s, s:b, s:I, s:I, s:o, s:o}",
+        "server", self->server,
+        "clients", (json_int_t) herd_store_size (self->store),
+        "digest", digest,
+        "caught_up", herd_bus_caught_up (self->bus),
+        "connections", (json_int_t) herd_frontend_connections (self->frontend),
+        "journal_bytes", (json_int_t) (self->journal? herd_journal_size (self->journal): 0),
+        "links", herd_bus_links (self->bus),
+        "catch_up", herd_bus_catch_ups (self->bus));
+    char *text = json_dumps (state, JSON_COMPACT);
+    json_decref (state);
+    return text;
+}
+
+//  The server's counters as JSON text, with the places broker's (NULL if
+//  it did not answer). Caller frees.
+static char *
+s_stats (s_node_t *self, const char *places_json)
+{
+    json_t *places = places_json? json_loads (places_json, 0, NULL): NULL;
+    json_t *stats = herd_frontend_stats (self->frontend);
+    json_t *node = json_pack ("{s:s, s:I, s:{s:I, s:I, s:I}, s:I, s:o}",
+        "server", self->server,
+        "uptime_s", (json_int_t) ((zclock_mono () - self->started) / 1000),
+        "updates", "in", (json_int_t) self->updates_in,
+        "from_catch_up", (json_int_t) self->updates_caught_up,
+        "out", (json_int_t) herd_bus_published (self->bus),
+        "clients_stored", (json_int_t) herd_store_size (self->store),
+        "places", places? places: json_object ());
+    json_object_update (stats, node);
+    json_decref (node);
+    char *text = json_dumps (stats, JSON_COMPACT);
+    json_decref (stats);
+    return text;
+}
+
+//  Admin requests: [asker][request] -> [asker][JSON]
+static int
+s_handle_admin (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    s_node_t *self = (s_node_t *) arg;
+    zframe_t *asker = NULL;
+    char *request = NULL;
+    if (zsock_recv (reader, "fs", &asker, &request) == -1)
+        return 0;
+    char *reply = NULL;
+    if (request && streq (request, "STATE"))
+        reply = s_state (self);
+    else
+    if (request && streq (request, "STATS")) {
+        //  The places counters live in the broker's thread: ask it on our
+        //  own socket, with the asker as request id, and answer when it
+        //  does (s_handle_places_stats)
+        if (zsock_send (self->places_stats, "fs", asker, "STATS") == -1)
+            reply = s_stats (self, NULL);
+    }
+    else
+        reply = strdup ("{\"error\": \"unknown request; try STATE or STATS\"}");
+    if (reply)
+        zsock_send (reader, "fs", asker, reply);
+    freen (reply);
+    freen (request);
+    zframe_destroy (&asker);
+    return 0;
+}
+
+//  The places broker's counters: [asker][JSON]
+static int
+s_handle_places_stats (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    s_node_t *self = (s_node_t *) arg;
+    zframe_t *asker = NULL;
+    char *places = NULL;
+    if (zsock_recv (reader, "fs", &asker, &places) == 0 && asker && places) {
+        char *stats = s_stats (self, places);
+        zsock_send (self->admin, "fs", asker, stats);
+        freen (stats);
+    }
+    zframe_destroy (&asker);
+    freen (places);
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Start and stop
+
+static int
+s_start (s_node_t *self, char **error_p)
+{
+    //  The store comes back from disk before any client is accepted
+    if (!herd_config_number (self->config, "herd/journal"))
+        zsys_warning ("journal: off (herd/journal = 0): the store lives in memory only");
+    else {
+        char *path = zsys_sprintf ("%s/%s.journal", herd_config_string (self->config, "herd/data_dir"),
+                                   self->server);
+        self->journal = herd_journal_new (path, herd_config_string (self->config, "herd/fsync"), error_p);
+        freen (path);
+        if (!self->journal)
+            return -1;
+        herd_journal_replay (self->journal, self->store);
+        zloop_timer (self->loop, 1000, 0, s_maintain_journal, self);
+    }
+    herd_frontend_node_t calls = { s_accept_from_client, s_lookup, s_commit, self };
+    self->frontend = herd_frontend_new (self->config, self->server, self->loop, &calls, error_p);
+    if (!self->frontend)
+        return -1;
+    self->snapshot = herd_snapshot_new (self->config, self->server, self->store, error_p);
+    if (!self->snapshot)
+        return -1;
+    self->bus = herd_bus_new (self->config, self->server, error_p);
+    if (!self->bus)
+        return -1;
+    herd_snapshot_attach (self->snapshot, self->loop);
+    herd_bus_attach (self->bus, self->loop, s_accept_from_peer, self);
+    if (!herd_bus_caught_up (self->bus))
+        zsys_info ("sync: not caught up yet: waiting for a neighbour's snapshot");
+    const char *admin = herd_config_server_endpoint (self->config, self->server, "admin");
+    if (admin) {
+        self->admin = zsock_new (ZMQ_ROUTER);
+        zsock_set_linger (self->admin, 0);
+        zsock_set_rcvtimeo (self->admin, HERD_LOOP_RCVTIMEO);
+        if (zsock_bind (self->admin, "%s", admin) == -1) {
+            *error_p = zsys_sprintf ("cannot bind admin endpoint %s: %s", admin, zmq_strerror (zmq_errno ()));
+            return -1;
+        }
+        zloop_reader (self->loop, self->admin, s_handle_admin, self);
+        char *endpoint = herd_places_endpoint (self->server);
+        self->places_stats = zsock_new (ZMQ_DEALER);
+        zsock_set_sndtimeo (self->places_stats, 0);
+        zsock_set_rcvtimeo (self->places_stats, HERD_LOOP_RCVTIMEO);
+        zsock_connect (self->places_stats, "%s", endpoint);
+        freen (endpoint);
+        zloop_reader (self->loop, self->places_stats, s_handle_places_stats, self);
+        zsys_info ("admin: answering state requests on %s", admin);
+    }
+    return 0;
+}
+
+static int
+s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    s_node_t *self = (s_node_t *) arg;
+    char *command = zstr_recv (reader);
+    if (!command || streq (command, "$TERM")) {
+        freen (command);
+        return -1;
+    }
+    if (streq (command, "START")) {
+        char *error = NULL;
+        if (s_start (self, &error) == 0)
+            zstr_send (reader, "OK");
+        else
+            zstr_sendf (reader, "ERROR %s", error);
+        freen (error);
+    }
+    else
+    if (streq (command, "PORT"))
+        zstr_sendf (reader, "%d", self->frontend? herd_frontend_port (self->frontend): 0);
+    else {
+        zsys_error ("node: unknown command %s", command);
+        assert (false);
+    }
+    freen (command);
+    return 0;
+}
+
+void
+herd_node_actor (zsock_t *pipe, void *args)
+{
+    herd_node_args_t *node_args = (herd_node_args_t *) args;
+    s_node_t self_data = { 0 }, *self = &self_data;
+    self->pipe = pipe;
+    self->config = node_args->config;
+    self->server = strdup (node_args->server);
+    self->store = herd_store_new (herd_config_number (self->config, "herd/max_stored"));
+    self->started = zclock_mono ();
+    self->loop = zloop_new ();
+    //  Signals stop the process through main, which sends us $TERM
+    zloop_set_nonstop (self->loop, true);
+    zloop_reader (self->loop, pipe, s_handle_pipe, self);
+    zsock_signal (pipe, 0);
+
+    zloop_start (self->loop);
+
+    herd_frontend_destroy (&self->frontend);
+    zsys_info ("node: stopped; %zu clients stored", herd_store_size (self->store));
+    zloop_destroy (&self->loop);
+    zsock_destroy (&self->places_stats);
+    zsock_destroy (&self->admin);
+    herd_bus_destroy (&self->bus);
+    herd_snapshot_destroy (&self->snapshot);
+    herd_journal_destroy (&self->journal);
+    herd_store_destroy (&self->store);
+    freen (self->server);
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: one server on a free port, one TCP client, one admin asker
+
+//  Reads until the text so far ends with terminator; returns bytes held
+static size_t
+s_read_until (int fd, char *buffer, size_t size, const char *terminator)
+{
+    size_t held = 0;
+    while (held + 1 < size) {
+        ssize_t got = read (fd, buffer + held, size - 1 - held);
+        if (got <= 0)
+            break;
+        held += got;
+        buffer [held] = 0;
+        if (held >= strlen (terminator) && streq (buffer + held - strlen (terminator), terminator))
+            break;
+    }
+    buffer [held] = 0;
+    return held;
+}
+
+void
+herd_node_test (bool verbose)
+{
+    printf (" * herd_node: ");
+    if (verbose)
+        printf ("\n");
+    char *text = zsys_sprintf (
+        "herd\n    log_traffic = %d\n    max_line = 100\n    data_dir = /tmp/herd-node-test-%d\n"
+        "places\n    provider = none\n    workers = 1\n"
+        "    google\n        key_env = HERD_TEST_NO_SUCH_KEY\n"
+        "servers\n    T\n        client = 127.0.0.1:0\n"
+        "        bus = inproc://herd-node-test\n"
+        "        admin = inproc://herd-node-test-admin\n", verbose, getpid ());
+    char *error = NULL;
+    herd_config_t *config = herd_config_load_text (text, "node-test", &error);
+    freen (text);
+    assert (config);
+    herd_places_args_t places_args = { config, "T" };
+    zactor_t *places = zactor_new (herd_places_actor, &places_args);
+    zstr_send (places, "START");
+    char *reply = zstr_recv (places);
+    assert (streq (reply, "OK"));
+    freen (reply);
+    herd_node_args_t node_args = { config, "T" };
+    zactor_t *node = zactor_new (herd_node_actor, &node_args);
+    zstr_send (node, "START");
+    reply = zstr_recv (node);
+    assert (streq (reply, "OK"));
+    freen (reply);
+    zstr_send (node, "PORT");
+    reply = zstr_recv (node);
+    int port = atoi (reply);
+    freen (reply);
+    assert (port > 0);
+
+    int fd = socket (AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in address = { 0 };
+    address.sin_family = AF_INET;
+    address.sin_port = htons (port);
+    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    struct timeval timeout = { 5, 0 };
+    setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    int rc = connect (fd, (struct sockaddr *) &address, sizeof address);
+    assert (rc == 0);
+    //  Pipelined: three commands and a blank line in one write
+    const char *commands = "IAMAT kiwi +34.068930-118.445127 1621464827.959498503\n"
+                           "\n"
+                           "HELLO there\r\n"
+                           "WHATSAT kiwi 10 5\n";
+    assert (write (fd, commands, strlen (commands)) == (ssize_t) strlen (commands));
+    char buffer [8192];
+    s_read_until (fd, buffer, sizeof buffer, "}\n\n");
+    if (verbose)
+        printf ("%s", buffer);
+    assert (!strncmp (buffer, "AT T +", 6));
+    char *second = strchr (buffer, '\n') + 1;
+    assert (!strncmp (second, "? HELLO there\n", 14));
+    char *third = strchr (second, '\n') + 1;
+    assert (!strncmp (third, "AT T +", 6));
+    assert (strstr (third, " kiwi +34.068930-118.445127 1621464827.959498503\n{"));
+    assert (strstr (third, "UNKNOWN_ERROR"));
+
+    //  The admin endpoint: STATE, STATS (with the broker's counters), and
+    //  anything else is answered with an error
+    zsock_t *admin = zsock_new_dealer ("inproc://herd-node-test-admin");
+    zsock_set_rcvtimeo (admin, 5000);
+    zstr_send (admin, "STATE");
+    reply = zstr_recv (admin);
+    json_t *state = json_loads (reply, 0, NULL);
+    assert (state);
+    assert (json_integer_value (json_object_get (state, "clients")) == 1);
+    assert (json_is_true (json_object_get (state, "caught_up")));     //  No neighbours
+    json_decref (state);
+    freen (reply);
+    zstr_send (admin, "STATS");
+    reply = zstr_recv (admin);
+    json_t *stats = json_loads (reply, 0, NULL);
+    assert (stats);
+    assert (json_integer_value (json_object_get (json_object_get (stats, "commands"), "IAMAT")) == 1);
+    assert (json_integer_value (json_object_get (stats, "bad_lines")) == 1);
+    assert (json_integer_value (json_object_get (json_object_get (stats, "updates"), "out")) == 1);
+    assert (json_object_get (json_object_get (stats, "places"), "requests"));
+    json_decref (stats);
+    freen (reply);
+    zstr_send (admin, "HELLO");
+    reply = zstr_recv (admin);
+    assert (strstr (reply, "unknown request"));
+    freen (reply);
+    zsock_destroy (&admin);
+
+    //  An over-long line is answered with its first 100 bytes, then closed
+    char long_line [300];
+    memset (long_line, 'x', sizeof long_line);
+    long_line [sizeof long_line - 1] = '\n';
+    assert (write (fd, long_line, sizeof long_line) == (ssize_t) sizeof long_line);
+    size_t held = s_read_until (fd, buffer, sizeof buffer, "\n");
+    assert (held == 2 + 100 + 1);
+    assert (read (fd, buffer, sizeof buffer) == 0);      //  Closed
+    close (fd);
+
+    zactor_destroy (&node);
+    zactor_destroy (&places);
+    herd_config_destroy (&config);
+    char *folder = zsys_sprintf ("/tmp/herd-node-test-%d", getpid ());
+    char *journal = zsys_sprintf ("%s/T.journal", folder);
+    unlink (journal);
+    rmdir (folder);
+    freen (journal);
+    freen (folder);
+    printf ("OK\n");
+}

@@ -1,0 +1,36 @@
+//  node/herd_node.h: one herd server's node (a zactor): the owner of the
+//  update path. It holds the store, the journal, the bus (with a
+//  herd_peer per neighbour), the snapshot server, the admin endpoint,
+//  and the frontend, all in one zloop, one thread, no locks. Every
+//  update, from a client, a neighbour's stream or a catch-up, enters
+//  through one funnel, accept: newer-wins into the store, journaled,
+//  flooded.
+//
+//  Admin requests, a DEALER to the "admin" endpoint, one frame each way:
+//      STATE   -> {"server", "clients", "digest", "caught_up", "connections",
+//                  "journal_bytes", "links", "catch_up"}
+//      STATS   -> {"server", "uptime_s", "connections_open", ...,
+//                  "updates", "clients_stored", "places"}
+//
+//  Commands on the pipe:
+//      START               -> "OK" or "ERROR <one-line reason>"
+//      PORT                -> the client port, in decimal
+//      $TERM
+
+#ifndef HERD_NODE_H_INCLUDED
+#define HERD_NODE_H_INCLUDED
+
+//  What the actor is started with; read before zactor_new returns
+typedef struct {
+    herd_config_t *config;      //  Borrowed, must outlive the actor
+    const char *server;         //  Our server's name
+} herd_node_args_t;
+
+//  zactor_new (herd_node_actor, &args)
+void
+    herd_node_actor (zsock_t *pipe, void *args);
+
+void
+    herd_node_test (bool verbose);
+
+#endif
