@@ -7,7 +7,7 @@
 #   make data            fetch and convert the offline places data
 #   make bench           speed and memory figures
 #   make docker          the herd image; make test-docker: the compose cluster tests
-#   make fuzz            libFuzzer on the protocol parser (clang)
+#   make fuzz            libFuzzer on each fuzz target (clang)
 #   make clean
 
 CC      ?= gcc
@@ -82,21 +82,33 @@ docker: build/herd build/herd-monitor $(DATA)
 test-docker: docker
 	HERD_MONITOR=$(CURDIR)/build/herd-monitor tests/run-tests docker_cluster.py
 
-#   Fuzz the protocol parser with libFuzzer (apt-get install clang
-#   libclang-rt-14-dev); FUZZ_SECONDS bounds the run
+#   Fuzz targets (tests/fuzz_X.c, corpus in tests/corpus/X): libFuzzer
+#   with clang (apt-get install clang libclang-rt-14-dev) for FUZZ_SECONDS
+#   each; make test replays every corpus with gcc (fuzz_X_replay)
+FUZZ_TARGETS := protocol sync_msg config
 FUZZ_SECONDS ?= 60
-fuzz: $(DATA)
-	@mkdir -p build/fuzz-corpus
-	clang -std=gnu99 -D_GNU_SOURCE -g -O1 -I. $(shell pkg-config --cflags $(PKGS)) \
-	    -fsanitize=fuzzer,address,undefined tests/fuzz_protocol.c core/herd_protocol.c \
-	    $(LDLIBS) -o build/fuzz_protocol
-	build/fuzz_protocol -max_total_time=$(FUZZ_SECONDS) -max_len=512 build/fuzz-corpus tests/corpus
+FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%_replay)
+
+$(BUILD)/fuzz_%_replay: $(BUILD)/tests/fuzz_%.o $(BUILD)/tests/fuzz_replay.o $(OBJECTS)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+fuzz:
+	@mkdir -p build/fuzz
+	for target in $(FUZZ_TARGETS); do \
+	    clang -std=gnu99 -D_GNU_SOURCE -g -O1 -I. $(shell pkg-config --cflags $(PKGS)) \
+	        -fsanitize=fuzzer,address,undefined tests/fuzz_$$target.c $(CLASSES:%=%.c) \
+	        $(LDLIBS) -o build/fuzz/$$target || exit 1; \
+	    mkdir -p build/fuzz/corpus-$$target; \
+	    build/fuzz/$$target -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+	        build/fuzz/corpus-$$target tests/corpus/$$target || exit 1; \
+	done
 
 check: all
 	$(BUILD)/herd_selftest
 
-test: all $(DATA)
+test: all $(DATA) $(FUZZ_REPLAYS)
 	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_SELFTEST=$(CURDIR)/$(BUILD)/herd_selftest \
+	    HERD_FUZZ_REPLAY="$(FUZZ_REPLAYS:%=$(CURDIR)/%)" \
 	    HERD_MONITOR=$(CURDIR)/$(BUILD)/herd-monitor \
 	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) tests/run-tests
 
@@ -108,5 +120,7 @@ clean:
 
 distclean: clean
 	rm -rf data
+
+.SECONDARY:
 
 .PHONY: all data bench docker test-docker fuzz check test run clean distclean

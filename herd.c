@@ -76,17 +76,25 @@ s_ask_admin (herd_config_t *config, const char *server, const char *request)
     return rc;
 }
 
+//  The config, or NULL after one line on stderr saying what is wrong
+static herd_config_t *
+s_load_config (const char *config_file)
+{
+    char *error = NULL;
+    herd_config_t *config = herd_config_load (config_file, &error);
+    if (!config)
+        fprintf (stderr, "herd: %s\n", error);
+    freen (error);
+    return config;
+}
+
 //  herd --list: the server names, for scripts (tools/herd-run)
 static int
 s_list (const char *config_file)
 {
-    char *error = NULL;
-    herd_config_t *config = herd_config_load (config_file, &error);
-    if (!config) {
-        fprintf (stderr, "herd: %s\n", error);
-        freen (error);
+    herd_config_t *config = s_load_config (config_file);
+    if (!config)
         return 1;
-    }
     zlistx_t *names = herd_config_servers (config);
     for (const char *name = (const char *) zlistx_first (names); name;
          name = (const char *) zlistx_next (names))
@@ -147,13 +155,9 @@ main (int argc, char *argv [])
     }
     const char *server = argv [optind];
 
-    char *error = NULL;
-    herd_config_t *config = herd_config_load (config_file, &error);
-    if (!config) {
-        fprintf (stderr, "herd: %s\n", error);
-        freen (error);
+    herd_config_t *config = s_load_config (config_file);
+    if (!config)
         return 1;
-    }
     if (!herd_config_has_server (config, server)) {
         fprintf (stderr, "herd: no server named '%s' in %s (it lists:", server, config_file);
         zlistx_t *names = herd_config_servers (config);

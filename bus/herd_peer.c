@@ -150,8 +150,11 @@ s_send (herd_peer_t *self, herd_sync_msg_kind_t kind)
     herd_sync_msg_t *message = herd_sync_msg_new (kind, self->request_id);
     zframe_t *frame = herd_sync_msg_encode (message);
     herd_sync_msg_destroy (&message);
-    //  sndtimeo 0: a link that cannot take it fails now, never blocks
-    return zframe_send (&frame, self->dealer, 0);
+    //  sndtimeo 0: a link that cannot take it fails now, never blocks;
+    //  zframe_send keeps a frame it could not send
+    int rc = zframe_send (&frame, self->dealer, 0);
+    zframe_destroy (&frame);
+    return rc;
 }
 
 //  The stream is heard while LOST: our subscription is live, catch up now
@@ -476,14 +479,6 @@ s_run_until (herd_peer_t *peer, herd_peer_state_t state, zloop_t *peer_loop, zlo
         s_turn (peer_loop, snapshot_loop);
 }
 
-static void
-s_offer (herd_store_t *store, const char *line)
-{
-    herd_at_t at;
-    assert (herd_protocol_parse_at (line, strlen (line), &at) == 0);
-    herd_store_offer (store, &at);
-}
-
 void
 herd_peer_test (bool verbose)
 {
@@ -514,13 +509,14 @@ herd_peer_test (bool verbose)
     for (int client = 0; client < 700; client++) {
         char line [80];
         snprintf (line, sizeof line, "AT A +0.1 client%d +1+1 %d", client, 100 + client);
-        s_offer (a_store, line);
+        herd_store_offer_text (a_store, line, strlen (line));
     }
     herd_snapshot_t *snapshot = herd_snapshot_new (config, "A", a_store, &error);
     assert (snapshot);
     //  B's peer for A
     s_store = herd_store_new (10000);
-    s_offer (s_store, "AT B +0.1 client7 +2+2 9999");   //  B knows better here
+    const char *better = "AT B +0.1 client7 +2+2 9999";     //  B knows better here
+    herd_store_offer_text (s_store, better, strlen (better));
     herd_peer_t *peer = herd_peer_new (config, "A", &error);
     assert (peer);
     assert (streq (herd_peer_name (peer), "A") && herd_peer_syncable (peer));
@@ -557,7 +553,8 @@ herd_peer_test (bool verbose)
     assert (herd_peer_state (peer) == HERD_PEER_LIVE && herd_peer_completed (peer) == 1);
 
     //  LIVE, gap -> LOST, and the same message heard asks: SYNCING
-    s_offer (a_store, "AT A +0.1 missed +1+1 5");
+    const char *missed = "AT A +0.1 missed +1+1 5";
+    herd_store_offer_text (a_store, missed, strlen (missed));
     zstr_sendx (pub, "new5", "AT A +0.1 new5 +1+1 5", "5", NULL);
     s_run_until (peer, HERD_PEER_SYNCING, loop, NULL);
     assert (herd_peer_state (peer) == HERD_PEER_SYNCING);

@@ -237,6 +237,7 @@ s_ask (zsock_t *dealer, herd_sync_msg_kind_t kind, uint64_t id)
     herd_sync_msg_t *message = herd_sync_msg_new (kind, id);
     zframe_t *frame = herd_sync_msg_encode (message);
     zframe_send (&frame, dealer, 0);
+    zframe_destroy (&frame);
     herd_sync_msg_destroy (&message);
 }
 
@@ -259,9 +260,7 @@ herd_snapshot_test (bool verbose)
     for (int client = 0; client < 2600; client++) {
         char line [80];
         int size = snprintf (line, sizeof line, "AT A +0.1 client%d +1+1 %d", client, 100 + client);
-        herd_at_t at;
-        assert (herd_protocol_parse_at (line, size, &at) == 0);
-        herd_store_offer (store, &at);
+        herd_store_offer_text (store, line, size);
     }
     herd_snapshot_t *snapshot = herd_snapshot_new (config, "A", store, &error);
     assert (snapshot);

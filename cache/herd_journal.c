@@ -15,6 +15,7 @@ struct _herd_journal_t {
     size_t pending_capacity;
     size_t size;                //  Bytes in the file
     size_t live;                //  Bytes the store's lines would take
+    uint64_t syncs;             //  fdatasync calls made, for STATE
 };
 
 //  Queued bytes that make append write at once
@@ -48,8 +49,7 @@ herd_journal_destroy (herd_journal_t **self_p)
     if (*self_p) {
         herd_journal_t *self = *self_p;
         herd_journal_flush (self);
-        if (self->policy != S_NO)
-            herd_journal_sync (self);
+        herd_journal_sync (self);
         close (self->fd);
         freen (self->pending);
         freen (self->path);
@@ -80,9 +80,7 @@ herd_journal_replay (herd_journal_t *self, herd_store_t *store)
         unsigned int checksum = 0;
         bool intact = space && space - line == 8 && sscanf (line, "%8x", &checksum) == 1
                    && checksum == herd_fnv32 (text, size, HERD_FNV32_SEED);
-        herd_at_t at;
-        if (intact && herd_protocol_parse_at (text, size, &at) == 0) {
-            herd_store_offer (store, &at);
+        if (intact && herd_store_offer_text (store, text, size) != HERD_STORE_INVALID) {
             replayed++;
             good_end = offset;
             continue;
@@ -179,8 +177,18 @@ herd_journal_sync (herd_journal_t *self)
 {
     assert (self);
     herd_journal_flush (self);
-    if (self->dirty && fdatasync (self->fd) == 0)
+    if (self->policy == S_NO || !self->dirty)
+        return;                 //  "no": the kernel writes when it likes
+    self->syncs++;
+    if (fdatasync (self->fd) == 0)
         self->dirty = false;
+}
+
+uint64_t
+herd_journal_syncs (herd_journal_t *self)
+{
+    assert (self);
+    return self->syncs;
 }
 
 static int
@@ -300,9 +308,7 @@ herd_journal_test (bool verbose)
     for (int round = 0; round < 60000; round++) {
         char line [64];
         int size = snprintf (line, sizeof line, "AT C +0.1 kiwi +4+4 %d", 100 + round);
-        herd_at_t at;
-        assert (herd_protocol_parse_at (line, size, &at) == 0);
-        herd_store_offer (store, &at);
+        herd_store_offer_text (store, line, size);
         herd_journal_append (journal, line, size);
     }
     size_t before = herd_journal_size (journal);

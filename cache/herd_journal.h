@@ -43,9 +43,15 @@ int
 int
     herd_journal_flush (herd_journal_t *self);
 
-//  Syncs pending records to disk now (the everysec timer calls it)
+//  Writes pending records, then syncs them to disk (fdatasync) unless the
+//  policy is "no" (the everysec timer calls it)
 void
     herd_journal_sync (herd_journal_t *self);
+
+//  fdatasync calls made since start: "always" makes one per batch of
+//  commands, "everysec" at most one a second, "no" none
+uint64_t
+    herd_journal_syncs (herd_journal_t *self);
 
 //  Rewrites the journal from the store if it has grown to more than twice
 //  the store (and past a floor). Atomic: a new file, synced, renamed over.

@@ -199,11 +199,6 @@ herd_placecache_test (bool verbose)
         herd_placecache_key (&distinct, "offline", key, sizeof key);
         assert (herd_placecache_insert (cache, key, answer, 300));
         assert (herd_placecache_bytes (cache) <= bound);
-        if (index == 10) {
-            //  Touch entry 0: it is now recent, entry 1 is the oldest
-            herd_query_t first = { 0, 0, 1000, 1 };
-            assert (herd_placecache_lookup (cache, herd_placecache_key (&first, "offline", key, sizeof key)));
-        }
     }
     size_t entries = herd_placecache_size (cache);
     assert (entries > 100 && entries < 1000);
@@ -215,6 +210,31 @@ herd_placecache_test (bool verbose)
     if (verbose)
         printf ("    %zu entries, %zu bytes, %" PRIu64 " evictions\n", entries,
                 herd_placecache_bytes (cache), herd_placecache_evictions (cache));
+    herd_placecache_destroy (&cache);
+
+    //  Least recently used goes first: fill a small cache to its bound,
+    //  touch the oldest entry, add one more: the second oldest goes, the
+    //  touched one stays (a FIFO would evict the touched one)
+    cache = herd_placecache_new (8 * 1024, 60000);
+    int count = 0;
+    while (herd_placecache_evictions (cache) == 0) {
+        herd_query_t distinct = { count++ / 1000.0, 0, 1000, 1 };
+        herd_placecache_insert (cache, herd_placecache_key (&distinct, "offline", key, sizeof key),
+                                answer, 300);
+    }
+    assert (count > 3);
+    //  Entry 0 went with that first eviction; 1 is now the oldest, 2 next
+    herd_query_t oldest = { 1 / 1000.0, 0, 1000, 1 };
+    herd_query_t second = { 2 / 1000.0, 0, 1000, 1 };
+    herd_placecache_key (&oldest, "offline", key, sizeof key);
+    herd_placecache_key (&second, "offline", other, sizeof other);
+    assert (herd_placecache_lookup (cache, key));           //  Touched: most recent now
+    herd_query_t more = { count / 1000.0, 0, 1000, 1 };
+    char extra [128];
+    herd_placecache_insert (cache, herd_placecache_key (&more, "offline", extra, sizeof extra), answer, 300);
+    assert (herd_placecache_evictions (cache) == 2);
+    assert (herd_placecache_lookup (cache, key));           //  Survived
+    assert (!herd_placecache_lookup (cache, other));        //  Evicted instead
     herd_placecache_destroy (&cache);
     json_decref (answer);
     json_decref (error);

@@ -98,6 +98,15 @@ herd_store_offer (herd_store_t *self, const herd_at_t *offered)
     return HERD_STORE_STORED;
 }
 
+int
+herd_store_offer_text (herd_store_t *self, const char *line, size_t size)
+{
+    herd_at_t at;
+    if (herd_protocol_parse_at (line, size, &at))
+        return HERD_STORE_INVALID;
+    return herd_store_offer (self, &at);
+}
+
 const char *
 herd_store_lookup (herd_store_t *self, const char *client, herd_at_t *at)
 {
@@ -148,10 +157,7 @@ herd_store_clients (herd_store_t *self)
 static int
 s_offer (herd_store_t *self, const char *line)
 {
-    herd_at_t at;
-    if (herd_protocol_parse_at (line, strlen (line), &at))
-        return HERD_STORE_INVALID;
-    return herd_store_offer (self, &at);
+    return herd_store_offer_text (self, line, strlen (line));
 }
 
 void
@@ -176,6 +182,8 @@ herd_store_test (bool verbose)
     assert (herd_store_lookup (store, "kiwi", &at));
     assert (at.latitude == 1 && at.longitude == 2);
     assert (!herd_store_lookup (store, "nobody", NULL));
+    assert (s_offer (store, "IAMAT kiwi +1+2 200") == HERD_STORE_INVALID);
+    assert (s_offer (store, "AT C -5.0 kiwi 1+2 200") == HERD_STORE_INVALID);
     assert (s_offer (store, "AT C +0.0 apple +1+2 1") == HERD_STORE_STORED);
     assert (s_offer (store, "AT C +0.0 pear +1+2 1") == HERD_STORE_FULL);
     assert (s_offer (store, "AT C +0.0 apple +1+2 2") == HERD_STORE_STORED);

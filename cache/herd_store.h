@@ -25,6 +25,12 @@ void
 int
     herd_store_offer (herd_store_t *self, const herd_at_t *at);
 
+//  Parses line (an AT line, without its line ending) and offers it: for
+//  what comes as text (journal replay, tests). HERD_STORE_INVALID if it is
+//  not an AT line.
+int
+    herd_store_offer_text (herd_store_t *self, const char *line, size_t size);
+
 //  The AT line held for client, or NULL; if at is not NULL, fills it with
 //  the line's fields. Borrowed until the next offer.
 const char *

@@ -101,6 +101,30 @@ class Client:
         self.sock.close()
 
 
+def iamat(connection, client, coordinates, client_time):
+    """One IAMAT on a fresh connection (closed after): the reply line."""
+    connection.send(f"IAMAT {client} {coordinates} {client_time}\n")
+    reply = connection.line()
+    connection.close()
+    return reply
+
+
+def wait_converged(state, names, timeout=10, pause=0.1):
+    """Waits until state(name) of every name reports the same store (size
+    and digest); returns the states. Local herds and the docker cluster
+    differ only in how they ask."""
+    deadline = time.monotonic() + timeout
+    while True:
+        states = {name: state(name) for name in names}
+        stores = {(state["clients"], state["digest"]) for state in states.values()}
+        if len(stores) == 1:
+            return states
+        if time.monotonic() > deadline:
+            raise AssertionError("stores differ: " + ", ".join(
+                f"{name} {state['clients']} {state['digest']}" for name, state in states.items()))
+        time.sleep(pause)
+
+
 class Herd:
     """A herd of real servers with their own config, ports and logs."""
 
@@ -223,17 +247,7 @@ class Herd:
 
     def wait_converged(self, names=None, timeout=10):
         """Waits until every server holds the same store (size and digest)."""
-        names = list(names or self.processes)
-        deadline = time.monotonic() + timeout
-        while True:
-            states = {name: self.state(name) for name in names}
-            stores = {(state["clients"], state["digest"]) for state in states.values()}
-            if len(stores) == 1:
-                return states
-            if time.monotonic() > deadline:
-                raise AssertionError("stores differ: " + ", ".join(
-                    f"{name} {state['clients']} {state['digest']}" for name, state in states.items()))
-            time.sleep(0.1)
+        return wait_converged(self.state, list(names or self.processes), timeout)
 
     def kill(self, name, sig=signal.SIGKILL):
         process = self.processes.pop(name)
@@ -259,11 +273,7 @@ class Herd:
         return problems
 
     def iamat(self, name, client, coordinates, client_time):
-        connection = self.client(name)
-        connection.send(f"IAMAT {client} {coordinates} {client_time}\n")
-        reply = connection.line()
-        connection.close()
-        return reply
+        return iamat(self.client(name), client, coordinates, client_time)
 
     def stored_line(self, name, client):
         """The AT line a server holds for client, or None if it holds none."""
@@ -326,7 +336,7 @@ class GoogleStandIn:
 
     def __init__(self):
         self.requests = []
-        self.mode = "ok"            #   ok | error | badjson | slow | empty
+        self.mode = "ok"            #   ok | error | badjson | slow | empty | huge
         self.place_count = 20
         self.slow_seconds = 3
         stand_in = self
@@ -344,6 +354,9 @@ class GoogleStandIn:
                     status = 500
                 elif stand_in.mode == "badjson":
                     body, status = b'{"places": [ {"id": ', 200
+                elif stand_in.mode == "huge":
+                    #   Valid JSON past the server's 4 MiB body cap
+                    body, status = b'{"places": [' + b" " * (5 * 1024 * 1024) + b"]}", 200
                 else:
                     count = 0 if stand_in.mode == "empty" else stand_in.place_count
                     places = [{"id": f"place{n}", "displayName": {"text": f"Place {n}"},
@@ -396,6 +409,19 @@ class GoogleStandIn:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
+
+
+GOOGLE_KEY = "test-key-not-a-secret"
+
+
+def google_herd(make_herd, google, api="new", timeout=5000, settings=None):
+    """One server, Bailey, whose places come from the Google stand-in."""
+    herd = make_herd(graph={"Bailey": []}, settings={
+        "places/provider": "google", "places/timeout": timeout,
+        "places/google/api": api, "places/google/url": google.url, **(settings or {})}, start=False)
+    herd.env["HERD_GOOGLE_API_KEY"] = GOOGLE_KEY
+    herd.start()
+    return herd
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+import conftest
 from conftest import AT_PATTERN, Client
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -58,21 +59,11 @@ def wait_healthy(services, timeout=60):
 
 
 def wait_converged(timeout=30):
-    deadline = time.monotonic() + timeout
-    while True:
-        states = {service: state(service) for service in SERVERS}
-        if len({(s["clients"], s["digest"]) for s in states.values()}) == 1:
-            return states
-        assert time.monotonic() < deadline, states
-        time.sleep(0.5)
+    return conftest.wait_converged(state, SERVERS, timeout, pause=0.5)
 
 
 def iamat(service, client_id, coordinates, client_time):
-    connection = client(service)
-    connection.send(f"IAMAT {client_id} {coordinates} {client_time}\n")
-    line = connection.line()
-    connection.close()
-    return line
+    return conftest.iamat(client(service), client_id, coordinates, client_time)
 
 
 def leftovers():

@@ -8,16 +8,7 @@ import pytest
 
 from conftest import AT_PATTERN
 
-KEY = "test-key-not-a-secret"
-
-
-def google_herd(make_herd, google, api="new", timeout=5000):
-    herd = make_herd(graph={"Bailey": []}, settings={
-        "places/provider": "google", "places/timeout": timeout,
-        "places/google/api": api, "places/google/url": google.url}, start=False)
-    herd.env["HERD_GOOGLE_API_KEY"] = KEY
-    herd.start()
-    return herd
+from conftest import GOOGLE_KEY as KEY, google_herd
 
 
 def check_shape(result):
@@ -114,10 +105,7 @@ def test_forcing_google_without_a_key_is_a_clear_start_error(make_herd):
 
 
 def test_cache_serves_repeats_without_calling_the_provider(make_herd, google):
-    herd = make_herd(graph={"Bailey": []}, settings={
-        "places/provider": "google", "places/google/url": google.url}, start=False)
-    herd.env["HERD_GOOGLE_API_KEY"] = KEY
-    herd.start()
+    herd = google_herd(make_herd, google)
     connection = herd.client("Bailey")
     connection.send(b"IAMAT kiwi +34.068930-118.445127 1\n")
     connection.line()
@@ -139,11 +127,7 @@ def test_cache_serves_repeats_without_calling_the_provider(make_herd, google):
 
 
 def test_cache_entries_expire_and_errors_are_not_cached(make_herd, google):
-    herd = make_herd(graph={"Bailey": []}, settings={
-        "places/provider": "google", "places/google/url": google.url,
-        "places/cache/ttl": 1}, start=False)
-    herd.env["HERD_GOOGLE_API_KEY"] = KEY
-    herd.start()
+    herd = google_herd(make_herd, google, settings={"places/cache/ttl": 1})
     connection = herd.client("Bailey")
     connection.send(b"IAMAT kiwi +34.068930-118.445127 1\n")
     connection.line()
@@ -160,10 +144,7 @@ def test_cache_entries_expire_and_errors_are_not_cached(make_herd, google):
 
 
 def test_the_same_question_at_once_asks_the_provider_once(make_herd, google):
-    herd = make_herd(graph={"Bailey": []}, settings={
-        "places/provider": "google", "places/google/url": google.url}, start=False)
-    herd.env["HERD_GOOGLE_API_KEY"] = KEY
-    herd.start()
+    herd = google_herd(make_herd, google)
     google.mode, google.slow_seconds = "slow", 0.5
     connections = []
     for n in range(10):
@@ -177,3 +158,20 @@ def test_the_same_question_at_once_asks_the_provider_once(make_herd, google):
         places = json.loads(text)
         assert places["status"] == "OK" and len(places["results"]) == n + 1
     assert len(google.requests) == 1
+
+
+def test_a_provider_body_past_the_cap_is_an_error_not_memory(make_herd, google):
+    """HERD_PLACES_BODY_MAX (4 MiB) bounds what one answer may cost: a
+    bigger body, valid JSON or not, is cut off and answered UNKNOWN_ERROR
+    (without the cap this one would parse, as ZERO_RESULTS)."""
+    herd = google_herd(make_herd, google)
+    google.mode = "huge"
+    connection = herd.client("Bailey")
+    connection.send(b"IAMAT kiwi +34.068930-118.445127 1\n")
+    connection.line()
+    _, places = connection.whatsat("kiwi", 10, 5)
+    assert places["status"] == "UNKNOWN_ERROR", places
+    assert len(google.requests) == 1
+    google.mode = "ok"
+    _, places = connection.whatsat("kiwi", 10, 5)
+    assert places["status"] == "OK"
