@@ -6,6 +6,7 @@
 #   make run             all five servers of herd.cfg, in the foreground
 #   make data            fetch and convert the offline places data
 #   make bench           speed and memory figures
+#   make soak            minutes of saturation load with neighbours killed (SOAK_SECONDS)
 #   make docker          the herd image; make test-docker: the compose cluster tests
 #   make fuzz            libFuzzer on each fuzz target (clang)
 #   make clean
@@ -24,7 +25,7 @@ else
 BUILD   := build
 endif
 
-CLASSES := core/herd_fnv core/herd_file core/herd_config core/herd_log core/herd_protocol \
+CLASSES := core/herd_fnv core/herd_file core/herd_config core/herd_keys core/herd_log core/herd_protocol \
            cache/herd_store cache/herd_journal cache/herd_placecache \
            bus/herd_sync_msg bus/herd_peer bus/herd_bus bus/herd_snapshot \
            places/herd_nearby places/herd_google places/herd_offline places/herd_worker places/herd_places \
@@ -64,15 +65,25 @@ export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 $(BUILD)/herd_bench: $(BUILD)/tests/herd_bench.o $(OBJECTS)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(BUILD)/herd_load: $(BUILD)/tests/herd_load.o
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lpthread -o $@
+
 $(BUILD)/herd_latency: $(BUILD)/tests/herd_latency.o
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 #   Speed and memory figures, as ratios measured in one run
-bench: $(BUILD)/herd_bench $(BUILD)/herd_latency $(BUILD)/herd $(DATA)
+bench: $(BUILD)/herd_bench $(BUILD)/herd_latency $(BUILD)/herd_load $(BUILD)/herd $(DATA)
 	$(BUILD)/herd_bench $(DATA)
 	@echo
 	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_LATENCY=$(CURDIR)/$(BUILD)/herd_latency \
 	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) python3 tests/bench_herd.py
+
+#   The five-server herd under saturation load at two servers for
+#   SOAK_SECONDS, neighbours killed, restarted, frozen and thawed meanwhile
+SOAK_SECONDS ?= 300
+soak: $(BUILD)/herd $(BUILD)/herd_load
+	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_LOAD=$(CURDIR)/$(BUILD)/herd_load \
+	    python3 tests/soak.py --seconds $(SOAK_SECONDS)
 
 #   The herd image, built with no registry (docker/build-image)
 docker: build/herd build/herd-monitor $(DATA)
@@ -106,8 +117,9 @@ fuzz:
 check: all
 	$(BUILD)/herd_selftest
 
-test: all $(DATA) $(FUZZ_REPLAYS)
+test: all $(DATA) $(FUZZ_REPLAYS) $(BUILD)/herd_load
 	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_SELFTEST=$(CURDIR)/$(BUILD)/herd_selftest \
+	    HERD_LOAD=$(CURDIR)/$(BUILD)/herd_load \
 	    HERD_FUZZ_REPLAY="$(FUZZ_REPLAYS:%=$(CURDIR)/%)" \
 	    HERD_MONITOR=$(CURDIR)/$(BUILD)/herd-monitor \
 	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) tests/run-tests
@@ -123,4 +135,4 @@ distclean: clean
 
 .SECONDARY:
 
-.PHONY: all data bench docker test-docker fuzz check test run clean distclean
+.PHONY: all data bench soak docker test-docker fuzz check test run clean distclean

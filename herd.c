@@ -12,6 +12,7 @@ s_usage (FILE *stream)
     fprintf (stream,
         "Usage: herd [OPTIONS] NAME\n"
         "       herd [--config FILE] --list\n"
+        "       herd [--config FILE] --keygen [NAME ...]\n"
         "Runs the herd server NAME, one of the servers listed in the config file.\n"
         "It answers IAMAT and WHATSAT on its client port and floods location\n"
         "updates to its neighbours over ZeroMQ (see PROTOCOL.md and README.md).\n"
@@ -24,12 +25,19 @@ s_usage (FILE *stream)
         "                      size and digest, links, catch-up) and print it\n"
         "  -S, --stats         ask the running server NAME for its counters\n"
         "  -L, --list          print the config's server names, one a line, and exit\n"
+        "  -k, --keygen [NAME ...]\n"
+        "                      write CURVE certificates under herd/keys for the\n"
+        "                      names given, or for every server and a monitor\n"
+        "                      named \"monitor\"; existing keys are kept\n"
+        "  -C, --cert NAME     with --state/--stats: ask with the certificate of\n"
+        "                      NAME (default: monitor)\n"
         "  -h, --help          show this help and exit\n"
         "  -V, --version       show the version and exit\n"
         "\n"
         "Environment: the Google Places API key is read from the variable named\n"
         "by places/google/key_env in the config (HERD_GOOGLE_API_KEY by default).\n"
-        "Stop with SIGINT (Ctrl-C) or SIGTERM.\n");
+        "Stop with SIGINT (Ctrl-C) or SIGTERM; SIGHUP reopens the log file\n"
+        "(after logrotate has renamed it).\n");
 }
 
 //  Sends START to an actor; 0, or -1 with the actor's reason printed
@@ -37,7 +45,11 @@ static int
 s_start_actor (zactor_t *actor, const char *server, const char *what)
 {
     zstr_send (actor, "START");
+    //  A signal while the actor starts interrupts our wait, not its start:
+    //  wait on for its answer, then stop cleanly (main sees the signal)
     char *reply = zstr_recv (actor);
+    while (!reply && zmq_errno () == EINTR)
+        reply = zstr_recv (actor);
     int rc = reply && streq (reply, "OK")? 0: -1;
     if (rc) {
         const char *reason = reply && strlen (reply) > 6? reply + 6: "no reply";
@@ -50,7 +62,7 @@ s_start_actor (zactor_t *actor, const char *server, const char *what)
 
 //  Asks a running server's admin endpoint; prints the JSON answer
 static int
-s_ask_admin (herd_config_t *config, const char *server, const char *request)
+s_ask_admin (herd_config_t *config, const char *server, const char *request, const char *cert)
 {
     const char *endpoint = herd_config_server_endpoint (config, server, "admin");
     if (!endpoint) {
@@ -58,7 +70,17 @@ s_ask_admin (herd_config_t *config, const char *server, const char *request)
                  herd_config_filename (config));
         return 1;
     }
+    //  We ask as a monitor: its key must be one the server admits
+    char *error = NULL;
+    herd_keys_t *keys = herd_keys_new (config, cert, &error);
     zsock_t *admin = zsock_new (ZMQ_DEALER);
+    if (!keys || herd_keys_apply_client (keys, admin, server, &error)) {
+        fprintf (stderr, "herd: %s\n", error);
+        freen (error);
+        zsock_destroy (&admin);
+        herd_keys_destroy (&keys);
+        return 1;
+    }
     zsock_set_rcvtimeo (admin, 3000);
     zsock_set_linger (admin, 0);
     zsock_connect (admin, "%s", endpoint);
@@ -73,6 +95,7 @@ s_ask_admin (herd_config_t *config, const char *server, const char *request)
     }
     freen (reply);
     zsock_destroy (&admin);
+    herd_keys_destroy (&keys);
     return rc;
 }
 
@@ -86,6 +109,44 @@ s_load_config (const char *config_file)
         fprintf (stderr, "herd: %s\n", error);
     freen (error);
     return config;
+}
+
+//  herd --keygen [NAME ...]: certificates for the names given, or for
+//  every server of the config and one monitor ("monitor"); keys that
+//  exist are kept
+static int
+s_keygen (const char *config_file, int count, char *names [])
+{
+    herd_config_t *config = s_load_config (config_file);
+    if (!config)
+        return 1;
+    zlistx_t *wanted = zlistx_new ();       //  Borrowed names
+    for (int index = 0; index < count; index++)
+        zlistx_add_end (wanted, names [index]);
+    if (!count) {
+        zlistx_t *servers = herd_config_servers (config);
+        for (char *name = (char *) zlistx_first (servers); name; name = (char *) zlistx_next (servers))
+            zlistx_add_end (wanted, name);
+        zlistx_add_end (wanted, "monitor");
+    }
+    int rc = 0;
+    const char *folder = herd_config_string (config, "herd/keys");
+    for (const char *name = (const char *) zlistx_first (wanted); name && !rc;
+         name = (const char *) zlistx_next (wanted)) {
+        char *error = NULL;
+        int made = herd_keys_generate (config, name, &error);
+        if (made == -1) {
+            fprintf (stderr, "herd: %s\n", error);
+            freen (error);
+            rc = 1;
+        }
+        else
+            printf ("%s: %s/public/%s.key, %s/secret/%s.key_secret (%s)\n", name, folder, name,
+                    folder, name, made? "made": "kept");
+    }
+    zlistx_destroy (&wanted);
+    herd_config_destroy (&config);
+    return rc;
 }
 
 //  herd --list: the server names, for scripts (tools/herd-run)
@@ -122,10 +183,14 @@ main (int argc, char *argv [])
     bool verbose = false;
     const char *request = NULL;
     bool list = false;
+    bool keygen = false;
+    const char *cert = "monitor";
     static struct option options [] = {
         { "state",   no_argument,       NULL, 's' },
         { "stats",   no_argument,       NULL, 'S' },
         { "list",    no_argument,       NULL, 'L' },
+        { "keygen",  no_argument,       NULL, 'k' },
+        { "cert",    required_argument, NULL, 'C' },
         { "config",  required_argument, NULL, 'c' },
         { "log",     required_argument, NULL, 'l' },
         { "verbose", no_argument,       NULL, 'v' },
@@ -134,7 +199,7 @@ main (int argc, char *argv [])
         { NULL, 0, NULL, 0 }
     };
     int option;
-    while ((option = getopt_long (argc, argv, "c:l:vsSLhV", options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, "c:l:vsSLkC:hV", options, NULL)) != -1) {
         switch (option) {
             case 'c': config_file = optarg; break;
             case 'l': log_file = optarg; break;
@@ -142,11 +207,15 @@ main (int argc, char *argv [])
             case 's': request = "STATE"; break;
             case 'S': request = "STATS"; break;
             case 'L': list = true; break;
+            case 'k': keygen = true; break;
+            case 'C': cert = optarg; break;
             case 'h': s_usage (stdout); return 0;
             case 'V': printf ("herd %s\n", HERD_VERSION); return 0;
             default:  s_usage (stderr); return 2;
         }
     }
+    if (keygen)
+        return s_keygen (config_file, argc - optind, argv + optind);
     if (list && optind == argc)
         return s_list (config_file);
     if (list || optind != argc - 1) {
@@ -169,7 +238,7 @@ main (int argc, char *argv [])
         return 1;
     }
     if (request) {
-        int rc = s_ask_admin (config, server, request);
+        int rc = s_ask_admin (config, server, request, cert);
         herd_config_destroy (&config);
         zsys_shutdown ();
         return rc;
@@ -189,18 +258,44 @@ main (int argc, char *argv [])
     zsys_info ("herd %s: starting server %s from %s, logging to %s", HERD_VERSION, server,
                config_file, log_file);
     s_raise_fd_limit ();
+    //  SIGHUP asks for the log file to be reopened (log rotation). It is
+    //  blocked in every thread (actors inherit the mask) and taken only by
+    //  the main loop below: delivered to an actor, it would interrupt its
+    //  zloop's poll, and zloop ends on an interrupted poll
+    sigset_t hangup;
+    sigemptyset (&hangup);
+    sigaddset (&hangup, SIGHUP);
+    pthread_sigmask (SIG_BLOCK, &hangup, NULL);
+    //  SIGINT and SIGTERM too are for the main thread alone: one that
+    //  lands in an actor while it starts interrupts its waits there.
+    //  Blocked while the actors are made (they inherit the mask), then
+    //  taken again here; main stops the actors with $TERM.
+    sigset_t stopping;
+    sigemptyset (&stopping);
+    sigaddset (&stopping, SIGINT);
+    sigaddset (&stopping, SIGTERM);
+    pthread_sigmask (SIG_BLOCK, &stopping, NULL);
     curl_global_init (CURL_GLOBAL_DEFAULT);
 
     herd_places_args_t places_args = { config, server };
     zactor_t *places = zactor_new (herd_places_actor, &places_args);
     herd_node_args_t node_args = { config, server };
     zactor_t *node = zactor_new (herd_node_actor, &node_args);
+    pthread_sigmask (SIG_UNBLOCK, &stopping, NULL);
     int rc = 1;
     if (s_start_actor (places, server, "places") == 0
     &&  s_start_actor (node, server, "node") == 0) {
         zsys_info ("server %s is up", server);
-        while (!zsys_interrupted)
-            zclock_sleep (100);
+        while (!zsys_interrupted) {
+            struct timespec tick = { 0, 100 * 1000 * 1000 };
+            if (sigtimedwait (&hangup, NULL, &tick) == SIGHUP) {
+                if (herd_log_reopen () == 0)
+                    zsys_info ("SIGHUP: log file reopened");
+                else
+                    zsys_error ("SIGHUP: cannot reopen %s: %s; still logging to the old file",
+                                log_file, strerror (errno));
+            }
+        }
         zsys_info ("server %s: signal received, shutting down", server);
         rc = 0;
     }

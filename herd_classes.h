@@ -14,6 +14,7 @@
 #include "core/herd_file.h"
 #include "core/herd_log.h"
 #include "core/herd_config.h"
+#include "core/herd_keys.h"
 #include "core/herd_protocol.h"
 #include "cache/herd_store.h"
 #include "cache/herd_journal.h"

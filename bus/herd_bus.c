@@ -7,6 +7,7 @@ struct _herd_bus_t {
     zsock_t *pub;               //  Bound; neighbours and monitors connect
     uint64_t sequence;          //  Updates we published
     zlistx_t *peers;            //  herd_peer_t items, one per neighbour (owned)
+    herd_keys_t *keys;          //  Borrowed
     int heartbeat;              //  msecs between heartbeats
     bool log_traffic;           //  Log every update out
 };
@@ -18,11 +19,11 @@ s_peer_destroy (void **item_p)
 }
 
 herd_bus_t *
-herd_bus_new (herd_config_t *config, const char *server, char **error_p)
+herd_bus_new (herd_config_t *config, const char *server, herd_keys_t *keys, char **error_p)
 {
-    assert (config);
-    assert (error_p);
+    assert (config && keys && error_p);
     herd_bus_t *self = (herd_bus_t *) zmalloc (sizeof (herd_bus_t));
+    self->keys = keys;
     self->server = strdup (server);
     self->log_traffic = herd_config_number (config, "herd/log_traffic");
     self->heartbeat = (int) herd_config_number (config, "bus/heartbeat");
@@ -33,6 +34,10 @@ herd_bus_new (herd_config_t *config, const char *server, char **error_p)
     assert (self->pub);
     zsock_set_sndhwm (self->pub, (int) herd_config_number (config, "bus/hwm"));
     zsock_set_linger (self->pub, 0);
+    //  A PUB reads only subscriptions: a peer's big frames are refused
+    zsock_set_maxmsgsize (self->pub, HERD_REQUEST_MAXMSGSIZE);
+    //  Only listed keys may subscribe (zauth, domain "bus")
+    herd_keys_apply_server (keys, self->pub, "bus");
     //  No ZMTP heartbeat on this side: a subscriber that stalls (a pause,
     //  SIGSTOP) is not cut off while it still has our messages to read, it
     //  just loses what passes the HWM, and catches up. (Cutting it then
@@ -47,7 +52,7 @@ herd_bus_new (herd_config_t *config, const char *server, char **error_p)
     zlistx_t *names = herd_config_neighbours (config, server);
     for (const char *name = (const char *) zlistx_first (names); name;
          name = (const char *) zlistx_next (names)) {
-        herd_peer_t *peer = herd_peer_new (config, name, error_p);
+        herd_peer_t *peer = herd_peer_new (config, name, keys, error_p);
         if (!peer) {
             herd_bus_destroy (&self);
             return NULL;
@@ -102,6 +107,7 @@ herd_bus_attach (herd_bus_t *self, zloop_t *loop, herd_peer_accept_fn *accept, v
     for (herd_peer_t *peer = (herd_peer_t *) zlistx_first (self->peers); peer;
          peer = (herd_peer_t *) zlistx_next (self->peers))
         herd_peer_attach (peer, loop, accept, arg);
+    herd_keys_watch (self->keys, loop, self->pub, "bus");
     zloop_timer (loop, self->heartbeat, 0, s_heartbeat, self);
 }
 
@@ -214,6 +220,7 @@ herd_bus_test (bool verbose)
     const char *text =
         "herd\n"
         "    log_traffic = 0\n"
+        "    security = off\n"
         "bus\n"
         "    heartbeat = 50\n"
         "servers\n"
@@ -228,12 +235,14 @@ herd_bus_test (bool verbose)
     char *error = NULL;
     herd_config_t *config = herd_config_load_text (text, "bus-test", &error);
     assert (config);
-    herd_bus_t *a = herd_bus_new (config, "A", &error);
+    herd_keys_t *keys = herd_keys_new (config, "A", &error);
+    assert (keys);
+    herd_bus_t *a = herd_bus_new (config, "A", keys, &error);
     assert (a);
-    herd_bus_t *b = herd_bus_new (config, "B", &error);
+    herd_bus_t *b = herd_bus_new (config, "B", keys, &error);
     assert (b);
     //  Binding the same endpoint twice fails with a clear message
-    herd_bus_t *again = herd_bus_new (config, "A", &error);
+    herd_bus_t *again = herd_bus_new (config, "A", keys, &error);
     assert (!again);
     assert (strstr (error, "cannot bind bus PUB to inproc://herd-bus-test-a"));
     freen (error);
@@ -276,6 +285,7 @@ herd_bus_test (bool verbose)
     json_decref (links);
     zloop_destroy (&loop);
     herd_bus_destroy (&b);
+    herd_keys_destroy (&keys);
     herd_config_destroy (&config);
     printf ("OK\n");
 }

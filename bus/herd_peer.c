@@ -41,9 +41,9 @@ struct _herd_peer_t {
 static uint64_t s_next_request_id = 0;
 
 herd_peer_t *
-herd_peer_new (herd_config_t *config, const char *name, char **error_p)
+herd_peer_new (herd_config_t *config, const char *name, herd_keys_t *keys, char **error_p)
 {
-    assert (config && name && error_p);
+    assert (config && name && keys && error_p);
     herd_peer_t *self = (herd_peer_t *) zmalloc (sizeof (herd_peer_t));
     self->name = strdup (name);
     self->state = HERD_PEER_LOST;           //  We start knowing nothing
@@ -56,13 +56,32 @@ herd_peer_new (herd_config_t *config, const char *name, char **error_p)
     zsock_set_maxmsgsize (self->sub, HERD_BUS_MAXMSGSIZE);
     zsock_set_linger (self->sub, 0);
     zsock_set_rcvtimeo (self->sub, HERD_LOOP_RCVTIMEO);
-    //  ZMTP heartbeats close a TCP link that went silent (a partition
-    //  drops packets, it sends no reset), so ZeroMQ reconnects
-    zsock_set_heartbeat_ivl (self->sub, self->heartbeat);
-    zsock_set_heartbeat_timeout (self->sub, self->heartbeat * S_SILENCE_BEATS);
+    //  No ZMTP heartbeats on this link. They would replace the connection
+    //  after a silence, and a SUB whose input stopped on a full pipe (we
+    //  fell behind a busy neighbour) can then meet libzmq 4.3's
+    //  "_input_stopped" assertion (stream_engine_base.cpp:417, libzmq
+    //  issue 3937): the new engine gets the old pipe's stale "activate
+    //  write" command. Without them no engine is ever replaced while its
+    //  pipe is full: a slow link only falls behind, loses what passes the
+    //  HWM, and catches up. Silence is the herd's own business instead:
+    //  three missed HEARTBEAT messages make the peer LOST (herd_peer_check),
+    //  which needs no reconnect. A dead host (no reset ever comes) is
+    //  found by TCP keepalive, in the kernel, which never stalls on a pipe:
+    //  probes after 5 s idle, 5 unanswered 1 s apart close the link, and
+    //  ZeroMQ reconnects.
+    zsock_set_tcp_keepalive (self->sub, 1);
+    zsock_set_tcp_keepalive_idle (self->sub, 5);
+    zsock_set_tcp_keepalive_intvl (self->sub, 1);
+    zsock_set_tcp_keepalive_cnt (self->sub, 5);
     //  A SYN into a partition is dropped, not refused: retry soon
     zsock_set_connect_timeout (self->sub, 2 * self->heartbeat);
     zsock_set_subscribe (self->sub, "");
+    //  Only the neighbour's own key completes the handshake: an impostor
+    //  bound at its address while it is down is never heard
+    if (herd_keys_apply_client (keys, self->sub, name, error_p)) {
+        herd_peer_destroy (&self);
+        return NULL;
+    }
     self->monitor = zactor_new (zmonitor, self->sub);
     zstr_sendx (self->monitor, "LISTEN", "CONNECTED", "DISCONNECTED", NULL);
     zstr_send (self->monitor, "START");
@@ -91,6 +110,10 @@ herd_peer_new (herd_config_t *config, const char *name, char **error_p)
         zsock_set_heartbeat_timeout (self->dealer, 3000);
         zsock_set_connect_timeout (self->dealer, 2000);
         zsock_set_maxmsgsize (self->dealer, HERD_SYNC_MAXMSGSIZE);
+        if (herd_keys_apply_client (keys, self->dealer, name, error_p)) {
+            herd_peer_destroy (&self);
+            return NULL;
+        }
         zsock_connect (self->dealer, "%s", sync);
     }
     else
@@ -488,6 +511,7 @@ herd_peer_test (bool verbose)
     const char *text =
         "herd\n"
         "    log_traffic = 0\n"
+        "    security = off\n"
         "bus\n"
         "    heartbeat = 50\n"
         "servers\n"
@@ -511,13 +535,15 @@ herd_peer_test (bool verbose)
         snprintf (line, sizeof line, "AT A +0.1 client%d +1+1 %d", client, 100 + client);
         herd_store_offer_text (a_store, line, strlen (line));
     }
-    herd_snapshot_t *snapshot = herd_snapshot_new (config, "A", a_store, &error);
+    herd_keys_t *keys = herd_keys_new (config, "B", &error);
+    assert (keys && !herd_keys_secure (keys));
+    herd_snapshot_t *snapshot = herd_snapshot_new (config, "A", a_store, keys, &error);
     assert (snapshot);
     //  B's peer for A
     s_store = herd_store_new (10000);
     const char *better = "AT B +0.1 client7 +2+2 9999";     //  B knows better here
     herd_store_offer_text (s_store, better, strlen (better));
-    herd_peer_t *peer = herd_peer_new (config, "A", &error);
+    herd_peer_t *peer = herd_peer_new (config, "A", keys, &error);
     assert (peer);
     assert (streq (herd_peer_name (peer), "A") && herd_peer_syncable (peer));
     assert (herd_peer_state (peer) == HERD_PEER_LOST);
@@ -601,6 +627,7 @@ herd_peer_test (bool verbose)
     herd_peer_destroy (&peer);
     assert (peer == NULL);
     herd_snapshot_destroy (&snapshot);
+    herd_keys_destroy (&keys);
     zsock_destroy (&pub);
     herd_store_destroy (&a_store);
     herd_store_destroy (&s_store);

@@ -49,10 +49,11 @@ typedef enum {
 typedef int (herd_peer_accept_fn) (herd_peer_t *peer, const herd_at_t *at,
                                    bool caught_up, void *arg);
 
-//  Connects to neighbour name's bus and sync endpoints as config says.
-//  NULL and *error_p on a bad endpoint.
+//  Connects to neighbour name's bus and sync endpoints as config says,
+//  expecting name's public key there (keys, borrowed). NULL and *error_p
+//  on a bad endpoint or a missing key.
 herd_peer_t *
-    herd_peer_new (herd_config_t *config, const char *name, char **error_p);
+    herd_peer_new (herd_config_t *config, const char *name, herd_keys_t *keys, char **error_p);
 
 void
     herd_peer_destroy (herd_peer_t **self_p);

@@ -21,6 +21,7 @@ struct _herd_snapshot_t {
     herd_store_t *store;        //  Borrowed
     zsock_t *router;            //  Our sync endpoint, or NULL
     zhashx_t *sessions;         //  identity hex -> s_session_t (owned)
+    herd_keys_t *keys;          //  Borrowed
 };
 
 static void
@@ -36,10 +37,12 @@ s_session_destroy (void **item_p)
 }
 
 herd_snapshot_t *
-herd_snapshot_new (herd_config_t *config, const char *server, herd_store_t *store, char **error_p)
+herd_snapshot_new (herd_config_t *config, const char *server, herd_store_t *store,
+                   herd_keys_t *keys, char **error_p)
 {
-    assert (config && server && store && error_p);
+    assert (config && server && store && keys && error_p);
     herd_snapshot_t *self = (herd_snapshot_t *) zmalloc (sizeof (herd_snapshot_t));
+    self->keys = keys;
     self->store = store;
     self->sessions = zhashx_new ();
     zhashx_set_destructor (self->sessions, s_session_destroy);
@@ -49,6 +52,9 @@ herd_snapshot_new (herd_config_t *config, const char *server, herd_store_t *stor
         zsock_set_linger (self->router, 0);
         zsock_set_rcvtimeo (self->router, HERD_LOOP_RCVTIMEO);
         zsock_set_sndhwm (self->router, S_SESSIONS_MAX * (S_CREDIT + 1));
+        zsock_set_maxmsgsize (self->router, HERD_REQUEST_MAXMSGSIZE);
+        //  Only listed keys may ask (zauth, domain "sync")
+        herd_keys_apply_server (keys, self->router, "sync");
         if (zsock_bind (self->router, "%s", bind) == -1) {
             *error_p = zsys_sprintf ("cannot bind sync endpoint %s: %s", bind, zmq_strerror (zmq_errno ()));
             herd_snapshot_destroy (&self);
@@ -189,6 +195,7 @@ herd_snapshot_attach (herd_snapshot_t *self, zloop_t *loop)
     assert (self);
     if (self->router) {
         zloop_reader (loop, self->router, s_handle_request, self);
+        herd_keys_watch (self->keys, loop, self->router, "sync");
         zloop_timer (loop, 1000, 0, s_reap_sessions, self);
     }
 }
@@ -248,6 +255,8 @@ herd_snapshot_test (bool verbose)
     if (verbose)
         printf ("\n");
     const char *text =
+        "herd\n"
+        "    security = off\n"
         "servers\n"
         "    A\n"
         "        client = 127.0.0.1:1\n"
@@ -262,10 +271,12 @@ herd_snapshot_test (bool verbose)
         int size = snprintf (line, sizeof line, "AT A +0.1 client%d +1+1 %d", client, 100 + client);
         herd_store_offer_text (store, line, size);
     }
-    herd_snapshot_t *snapshot = herd_snapshot_new (config, "A", store, &error);
+    herd_keys_t *keys = herd_keys_new (config, "A", &error);
+    assert (keys);
+    herd_snapshot_t *snapshot = herd_snapshot_new (config, "A", store, keys, &error);
     assert (snapshot);
     //  A second bind of the same endpoint fails with a clear message
-    herd_snapshot_t *again = herd_snapshot_new (config, "A", store, &error);
+    herd_snapshot_t *again = herd_snapshot_new (config, "A", store, keys, &error);
     assert (!again && strstr (error, "cannot bind sync endpoint inproc://herd-snapshot-test"));
     freen (error);
     zloop_t *loop = zloop_new ();
@@ -321,6 +332,7 @@ herd_snapshot_test (bool verbose)
     zsock_destroy (&dealer);
     zloop_destroy (&loop);
     herd_snapshot_destroy (&snapshot);
+    herd_keys_destroy (&keys);
     herd_store_destroy (&store);
     herd_config_destroy (&config);
     printf ("OK\n");

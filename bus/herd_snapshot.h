@@ -23,9 +23,10 @@ typedef struct _herd_snapshot_t herd_snapshot_t;
 //  Binds the server's sync endpoint ("sync_bind", else "sync"), if the
 //  config has one. store is what snapshots are read from (borrowed).
 //  NULL and *error_p if the endpoint cannot be bound.
+//  keys (borrowed, must outlive it) admit only listed keys.
 herd_snapshot_t *
     herd_snapshot_new (herd_config_t *config, const char *server, herd_store_t *store,
-                       char **error_p);
+                       herd_keys_t *keys, char **error_p);
 
 void
     herd_snapshot_destroy (herd_snapshot_t **self_p);

@@ -11,6 +11,7 @@ typedef struct _herd_store_t herd_store_t;
 #define HERD_STORE_STALE     0      //  Not newer than what we hold
 #define HERD_STORE_INVALID  -1      //  Not an AT line (callers that parse)
 #define HERD_STORE_FULL     -2      //  New client, but the store is full
+#define HERD_STORE_FUTURE   -3      //  Refused before the store: client time too far ahead
 
 herd_store_t *
     herd_store_new (size_t max_entries);

@@ -20,9 +20,33 @@
 #define HERD_MAX_CLIENTS_DEFAULT    10000
 #define HERD_MAX_CLIENTS_MAX        1000000
 
+//  Seconds a connection may send no whole line (nothing, or a line it
+//  never finishes: slowloris) before it is closed; 0: never
+#define HERD_IDLE_TIMEOUT_DEFAULT   120
+#define HERD_IDLE_TIMEOUT_MAX       86400
+
+//  Connections from one client address at once (0: no limit), so one
+//  host cannot take every one of max_clients
+#define HERD_MAX_PER_ADDRESS_DEFAULT 2000
+
+//  Reply bytes queued for all clients together; past it the clients
+//  with the most queued are dropped first (max_pending bounds each one)
+#define HERD_MAX_OUTPUT_TOTAL_DEFAULT (256L * 1024 * 1024)
+#define HERD_MAX_OUTPUT_TOTAL_MAX   (64L * 1024 * 1024 * 1024)
+
 //  Clients held in the location store
 #define HERD_MAX_STORED_DEFAULT     1000000
 #define HERD_MAX_STORED_MAX         100000000
+
+//  Seconds a client time may lie ahead of the server's clock; past it an
+//  IAMAT is answered "?" and a neighbour's update dropped (0: no bound)
+#define HERD_MAX_FUTURE_DEFAULT     86400
+#define HERD_MAX_FUTURE_MAX         (100L * 365 * 86400)
+
+//  What a peer may send to sockets that only take small requests (PUB
+//  subscriptions, sync and admin requests): anything bigger is refused
+//  by libzmq before it is read (ZMQ_MAXMSGSIZE)
+#define HERD_REQUEST_MAXMSGSIZE     1024
 
 //  Longest client id (PROTOCOL.md section 1)
 #define HERD_CLIENT_ID_MAX          255

@@ -6,6 +6,7 @@
 
 static FILE *s_stream = NULL;       //  What zsys writes to, if we set it
 static FILE *s_file = NULL;         //  The log file, if any
+static char *s_filename = NULL;     //  Its name, to reopen it
 static bool s_tee = false;          //  Also copy to stderr
 
 static ssize_t
@@ -30,6 +31,7 @@ herd_log_open (const char *filename, bool to_stderr)
         s_file = fopen (filename, "a");
         if (!s_file)
             return -1;
+        s_filename = strdup (filename);
     }
     s_tee = to_stderr;
     cookie_io_functions_t functions = { NULL, s_tee_write, NULL, NULL };
@@ -50,6 +52,26 @@ herd_log_close (void)
         fclose (s_file);
     s_stream = NULL;
     s_file = NULL;
+    freen (s_filename);
+}
+
+int
+herd_log_reopen (void)
+{
+    if (!s_filename || !s_stream)
+        return 0;
+    FILE *file = fopen (s_filename, "a");
+    if (!file)
+        return -1;                  //  Keep writing to the old one
+    //  Every thread logs through s_stream, whose lock serialises the
+    //  writes: holding it, no write can see the file change under it
+    flockfile (s_stream);
+    fflush (s_stream);
+    FILE *old = s_file;
+    s_file = file;
+    funlockfile (s_stream);
+    fclose (old);
+    return 0;
 }
 
 FILE *
@@ -103,6 +125,31 @@ herd_log_test (bool verbose)
     assert (fgets (line, sizeof line, file));
     assert (strstr (line, "herd_log selftest line"));
     fclose (file);
+    //  Rotation (logrotate without copytruncate): the file is renamed
+    //  away, reopen makes a new one at the name; nothing is lost between
+    unlink (path);
+    assert (herd_log_open (path, false) == 0);
+    zsys_info ("before rotation");
+    char *rotated = zsys_sprintf ("%s.1", path);
+    assert (rename (path, rotated) == 0);
+    zsys_info ("after the rename, before the reopen");
+    assert (herd_log_reopen () == 0);
+    zsys_info ("after rotation");
+    herd_log_close ();
+    zchunk_t *old = zchunk_slurp (rotated, 0);
+    zchunk_t *new = zchunk_slurp (path, 0);
+    assert (old && new);
+    char *old_text = zchunk_strdup (old);
+    char *new_text = zchunk_strdup (new);
+    assert (strstr (old_text, "before rotation") && strstr (old_text, "before the reopen"));
+    assert (!strstr (old_text, "after rotation"));
+    assert (strstr (new_text, "after rotation") && !strstr (new_text, "before"));
+    freen (old_text);
+    freen (new_text);
+    zchunk_destroy (&old);
+    zchunk_destroy (&new);
+    unlink (rotated);
+    freen (rotated);
     unlink (path);
     *strrchr (path, '/') = 0;
     rmdir (path);

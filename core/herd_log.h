@@ -10,6 +10,12 @@
 int
     herd_log_open (const char *filename, bool to_stderr);
 
+//  Reopens the log file at its name (SIGHUP, after logrotate renamed it):
+//  every line goes whole to the old file or the new. 0, or -1 if the new
+//  one cannot be opened (logging goes on to the old).
+int
+    herd_log_reopen (void);
+
 //  Restores logging to stderr and closes the file
 void
     herd_log_close (void);

@@ -18,6 +18,9 @@ typedef struct {
     uint64_t id;                //  Unique for the server's lifetime
     herd_connection_t *connection;  //  Buffers and socket (owned)
     char peer [64];             //  "address:port", for the log
+    char address [INET6_ADDRSTRLEN];    //  The client's address alone
+    int64_t active;             //  zclock_mono of its last whole line (or accept)
+    size_t accounted;           //  Its pending output, as counted in output_total
     bool closing;               //  Close once output drains
     bool waiting;               //  A WHATSAT is at the places broker
     char *whatsat_line;         //  That WHATSAT's AT line (owned)
@@ -40,11 +43,17 @@ struct _herd_frontend_t {
     s_client_t **clients;       //  Indexed by fd (owned)
     size_t clients_capacity;
     size_t client_count;
+    int idle_timer;             //  zloop timer id, 0 if none
     uint64_t next_id;
     zsock_t *places;            //  DEALER to the places broker
     size_t max_line;            //  Longest command line
     size_t max_pending;         //  Output bound per client
     size_t max_clients;
+    size_t max_per_address;     //  0: no limit
+    int64_t idle_timeout;       //  msecs, 0: never
+    size_t max_output_total;    //  Reply bytes queued for all clients
+    size_t output_total;        //  What they hold now
+    zhashx_t *per_address;      //  address -> connections open (as a pointer-sized count)
     bool log_traffic;           //  Log every line in and reply out
     char *scratch;              //  Where AT lines are built
     size_t scratch_capacity;
@@ -53,6 +62,9 @@ struct _herd_frontend_t {
     uint64_t whatsats;
     uint64_t bad_lines;
     uint64_t refused;           //  Connections refused at max_clients
+    uint64_t refused_address;   //  Connections refused at max_per_address
+    uint64_t idle_closed;       //  Connections closed for idling
+    uint64_t output_dropped;    //  Clients dropped at max_output_total
 };
 
 //  --------------------------------------------------------------------------
@@ -73,6 +85,12 @@ s_client_close (herd_frontend_t *self, s_client_t *client, const char *reason)
     epoll_ctl (self->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
     self->clients [fd] = NULL;
     self->client_count--;
+    self->output_total -= client->accounted;
+    size_t same = (size_t) zhashx_lookup (self->per_address, client->address);
+    if (same > 1)
+        zhashx_update (self->per_address, client->address, (void *) (same - 1));
+    else
+        zhashx_delete (self->per_address, client->address);
     zsys_info ("client %" PRIu64 " %s closed: %s", client->id, client->peer, reason);
     herd_connection_destroy (&client->connection);
     freen (client->whatsat_line);
@@ -121,13 +139,23 @@ s_reply_invalid (herd_frontend_t *self, s_client_t *client, const char *line, si
 //  Commands
 
 static void
-s_handle_iamat (herd_frontend_t *self, s_client_t *client, herd_command_t *command)
+s_handle_iamat (herd_frontend_t *self, s_client_t *client, herd_command_t *command,
+                const char *line, size_t line_size)
 {
     herd_at_t at;
     int size = herd_protocol_format_at (self->scratch, self->scratch_capacity, self->server,
                                         herd_connection_receipt (client->connection), command, &at);
     assert (size > 0);              //  scratch fits max_line and our name
     int stored = self->node.accept (&at, self->node.arg);
+    //  AT is a promise (PROTOCOL.md): where it cannot be kept, "?"
+    if (stored == HERD_STORE_FULL) {
+        s_reply_invalid (self, client, line, line_size, "store full (herd/max_stored): not stored");
+        return;
+    }
+    if (stored == HERD_STORE_FUTURE) {
+        s_reply_invalid (self, client, line, line_size, "client time too far ahead (herd/max_future)");
+        return;
+    }
     if (stored != HERD_STORE_STORED && self->log_traffic)
         zsys_info ("client %" PRIu64 " IAMAT for %.*s is not newer than the stored one; kept it",
                    client->id, (int) command->client.size, command->client.start);
@@ -200,7 +228,7 @@ s_handle_line (herd_frontend_t *self, s_client_t *client, const char *line, size
     s_log_traffic (self, client, '<', line, size, "");
     if (command.kind == HERD_LINE_IAMAT) {
         self->iamats++;
-        s_handle_iamat (self, client, &command);
+        s_handle_iamat (self, client, &command, line, size);
     }
     else
     if (command.kind == HERD_LINE_WHATSAT) {
@@ -224,6 +252,7 @@ s_process_input (herd_frontend_t *self, s_client_t *client)
         int found = herd_connection_take_line (client->connection, &line, &size);
         if (found == HERD_CONNECTION_NONE)
             break;
+        client->active = zclock_mono ();
         if (found == HERD_CONNECTION_LINE)
             s_handle_line (self, client, line, size);
         else {
@@ -246,7 +275,10 @@ s_client_settle (herd_frontend_t *self, s_client_t *client)
     self->node.commit (self->node.arg);
     herd_connection_t *connection = client->connection;
     herd_connection_flush (connection);
-    bool drained = herd_connection_pending (connection) == 0;
+    size_t pending = herd_connection_pending (connection);
+    self->output_total += pending - client->accounted;
+    client->accounted = pending;
+    bool drained = pending == 0;
     bool eof = herd_connection_eof (connection);
     if (herd_connection_dead (connection)) {
         s_client_close (self, client, herd_connection_reason (connection));
@@ -272,6 +304,49 @@ s_client_settle (herd_frontend_t *self, s_client_t *client)
     }
 }
 
+//  Past max_output_total: drop the clients holding the most until under
+static void
+s_bound_output (herd_frontend_t *self)
+{
+    while (self->output_total > self->max_output_total) {
+        s_client_t *largest = NULL;
+        for (size_t fd = 0; fd < self->clients_capacity; fd++) {
+            s_client_t *client = self->clients [fd];
+            if (client && (!largest || client->accounted > largest->accounted))
+                largest = client;
+        }
+        if (!largest || largest->accounted == 0)
+            break;
+        zsys_warning ("client %" PRIu64 " %s: dropped holding %zu reply bytes: all clients hold %zu, "
+                      "over herd/max_output_total", largest->id, largest->peer, largest->accounted,
+                      self->output_total);
+        self->output_dropped++;
+        s_client_close (self, largest, "dropped: over herd/max_output_total");
+    }
+}
+
+//  Once a second: connections that sent no whole line for idle_timeout
+//  are closed (a slowloris holds a slot without ever finishing a line)
+static int
+s_close_idle (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    herd_frontend_t *self = (herd_frontend_t *) arg;
+    int64_t now = zclock_mono ();
+    for (size_t fd = 0; fd < self->clients_capacity; fd++) {
+        s_client_t *client = self->clients [fd];
+        //  A client waiting on the places broker waits on us, not idles
+        if (client && !client->waiting && now - client->active > self->idle_timeout) {
+            self->idle_closed++;
+            s_client_close (self, client, herd_connection_input_size (client->connection)
+                                          ? "idle: a partial line, never finished (herd/idle_timeout)"
+                                          : "idle: no command (herd/idle_timeout)");
+        }
+    }
+    return 0;
+}
+
 static void
 s_client_new (herd_frontend_t *self, int fd, struct sockaddr_storage *address)
 {
@@ -293,6 +368,10 @@ s_client_new (herd_frontend_t *self, int fd, struct sockaddr_storage *address)
     getnameinfo ((struct sockaddr *) address, sizeof *address, host, sizeof host,
                  port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
     snprintf (client->peer, sizeof client->peer, "%s:%s", host, port);
+    snprintf (client->address, sizeof client->address, "%s", host);
+    client->active = zclock_mono ();
+    size_t same = (size_t) zhashx_lookup (self->per_address, host);
+    zhashx_update (self->per_address, host, (void *) (same + 1));
     int on = 1;
     setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     client->events = EPOLLIN | EPOLLRDHUP;
@@ -342,6 +421,20 @@ s_accept (herd_frontend_t *self)
             close (fd);
             continue;
         }
+        if (self->max_per_address) {
+            char host [INET6_ADDRSTRLEN] = "?";
+            getnameinfo ((struct sockaddr *) &address, address_size, host, sizeof host, NULL, 0,
+                         NI_NUMERICHOST);
+            size_t same = (size_t) zhashx_lookup (self->per_address, host);
+            if (same >= self->max_per_address) {
+                if (self->refused_address++ % 1000 == 0)
+                    zsys_warning ("refused a connection from %s: %zu open from there "
+                                  "(herd/max_per_address; 1 in 1000 such refusals is logged)",
+                                  host, same);
+                close (fd);
+                continue;
+            }
+        }
         s_client_new (self, fd, &address);
     }
 }
@@ -373,6 +466,7 @@ s_handle_events (zloop_t *loop, zmq_pollitem_t *item, void *arg)
             herd_connection_kill (client->connection, "connection reset");
         s_client_settle (self, client);
     }
+    s_bound_output (self);
     return 0;
 }
 
@@ -400,6 +494,7 @@ s_handle_places (zloop_t *loop, zsock_t *reader, void *arg)
         //  Lines that came behind the WHATSAT run now
         s_process_input (self, client);
         s_client_settle (self, client);
+        s_bound_output (self);
     }
     zframe_destroy (&request_frame);
     freen (json);
@@ -467,6 +562,10 @@ herd_frontend_new (herd_config_t *config, const char *server, zloop_t *loop,
     self->max_line = herd_config_number (config, "herd/max_line");
     self->max_pending = herd_config_number (config, "herd/max_pending");
     self->max_clients = herd_config_number (config, "herd/max_clients");
+    self->max_per_address = herd_config_number (config, "herd/max_per_address");
+    self->idle_timeout = herd_config_number (config, "herd/idle_timeout") * 1000;
+    self->max_output_total = herd_config_number (config, "herd/max_output_total");
+    self->per_address = zhashx_new ();
     self->log_traffic = herd_config_number (config, "herd/log_traffic");
     self->scratch_capacity = self->max_line + strlen (self->server) + 64;
     self->scratch = (char *) malloc (self->scratch_capacity);
@@ -489,6 +588,8 @@ herd_frontend_new (herd_config_t *config, const char *server, zloop_t *loop,
     zloop_reader (loop, self->places, s_handle_places, self);
     zmq_pollitem_t item = { NULL, self->epoll_fd, ZMQ_POLLIN, 0 };
     zloop_poller (loop, &item, s_handle_events, self);
+    if (self->idle_timeout)
+        self->idle_timer = zloop_timer (loop, 1000, 0, s_close_idle, self);
     zsys_info ("frontend: %s listening for clients on %s (port %d)", server, self->bind,
                herd_frontend_port (self));
     return self;
@@ -508,6 +609,9 @@ herd_frontend_destroy (herd_frontend_t **self_p)
             zsys_info ("frontend: closed %zu connections", open);
         zmq_pollitem_t item = { NULL, self->epoll_fd, ZMQ_POLLIN, 0 };
         zloop_poller_end (self->loop, &item);
+        if (self->idle_timer)
+            zloop_timer_end (self->loop, self->idle_timer);
+        zhashx_destroy (&self->per_address);
         if (self->places)
             zloop_reader_end (self->loop, self->places);
         zsock_destroy (&self->places);
@@ -539,10 +643,14 @@ json_t *
 herd_frontend_stats (herd_frontend_t *self)
 {
     assert (self);
-    return json_pack ("{s:I, s:I, s:I, s:{s:I, s:I}, s:I}",
+    return json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I}, s:I}",
         "connections_open", (json_int_t) self->client_count,
         "connections_total", (json_int_t) self->connections,
         "connections_refused", (json_int_t) self->refused,
+        "connections_refused_per_address", (json_int_t) self->refused_address,
+        "connections_idle_closed", (json_int_t) self->idle_closed,
+        "clients_dropped_output_total", (json_int_t) self->output_dropped,
+        "output_bytes", (json_int_t) self->output_total,
         "commands", "IAMAT", (json_int_t) self->iamats, "WHATSAT", (json_int_t) self->whatsats,
         "bad_lines", (json_int_t) self->bad_lines);
 }
@@ -619,7 +727,7 @@ herd_frontend_test (bool verbose)
     if (verbose)
         printf ("\n");
     char *text = zsys_sprintf (
-        "herd\n    log_traffic = %d\n    max_line = 100\n    max_clients = 2\n"
+        "herd\n    log_traffic = %d\n    max_line = 100\n    max_clients = 2\n    security = off\n"
         "places\n    provider = none\n    workers = 1\n"
         "servers\n    F\n        client = 127.0.0.1:0\n        bus = inproc://herd-frontend-test\n",
         verbose);

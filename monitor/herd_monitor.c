@@ -21,6 +21,11 @@ s_usage (FILE *stream)
         "  -C, --client PREFIX  only updates for client ids starting with PREFIX\n"
         "  -j, --json           one JSON object a line instead of plain text\n"
         "  -s, --stats          print update rates per server every second instead\n"
+        "  -K, --cert NAME      connect with the certificate of NAME under the\n"
+        "                       config's herd/keys (default: monitor); the server\n"
+        "                       must list its public key. A SOURCE given as an\n"
+        "                       endpoint must be one of the config's bus endpoints\n"
+        "                       (so its server key is known), unless security is off\n"
         "  -n, --count N        exit after N updates\n"
         "  -t, --timeout SECS   exit after SECS seconds\n"
         "  -h, --help           show this help\n"
@@ -52,24 +57,27 @@ main (int argc, char *argv [])
     const char *prefix = "";
     bool json = false, stats = false;
     long count = 0, timeout = 0;
+    const char *cert = "monitor";
     static struct option options [] = {
         { "config",  required_argument, NULL, 'c' },
         { "client",  required_argument, NULL, 'C' },
         { "json",    no_argument,       NULL, 'j' },
         { "stats",   no_argument,       NULL, 's' },
         { "count",   required_argument, NULL, 'n' },
+        { "cert",    required_argument, NULL, 'K' },
         { "timeout", required_argument, NULL, 't' },
         { "help",    no_argument,       NULL, 'h' },
         { NULL, 0, NULL, 0 }
     };
     int option;
-    while ((option = getopt_long (argc, argv, "c:C:jsn:t:h", options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, "c:C:jsn:t:K:h", options, NULL)) != -1) {
         switch (option) {
             case 'c': config_file = optarg; break;
             case 'C': prefix = optarg; break;
             case 'j': json = true; break;
             case 's': stats = true; break;
             case 'n': count = atol (optarg); break;
+            case 'K': cert = optarg; break;
             case 't': timeout = atol (optarg); break;
             case 'h': s_usage (stdout); return 0;
             default:  s_usage (stderr); return 2;
@@ -81,20 +89,40 @@ main (int argc, char *argv [])
     }
     zsys_init ();
     zsys_set_logstream (stderr);
-    herd_config_t *config = NULL;
     zlistx_t *sources = zlistx_new ();
     zpoller_t *poller = zpoller_new (NULL);
     int rc = 0;
+    //  The config names the servers and says where our keys are; without
+    //  one, endpoints alone can only be watched over plain links
+    bool names_given = false;
+    for (int arg = optind; arg < argc; arg++)
+        names_given |= !strstr (argv [arg], "://");
+    char *error = NULL;
+    herd_config_t *config = herd_config_load (config_file, &error);
+    herd_keys_t *keys = config? herd_keys_new (config, cert, &error): NULL;
+    if (!keys && (names_given || config)) {
+        fprintf (stderr, "herd-monitor: %s\n", error);
+        rc = 1;
+    }
+    freen (error);
     for (int arg = optind; arg < argc && rc == 0; arg++) {
         const char *endpoint = argv [arg];
-        if (!strstr (endpoint, "://")) {
-            char *error = NULL;
-            if (!config && !(config = herd_config_load (config_file, &error))) {
-                fprintf (stderr, "herd-monitor: %s\n", error);
-                freen (error);
+        const char *server = NULL;          //  Whose key to expect
+        if (strstr (endpoint, "://") && config) {
+            zlistx_t *names = herd_config_servers (config);
+            for (const char *name = (const char *) zlistx_first (names); name && !server;
+                 name = (const char *) zlistx_next (names))
+                if (streq (herd_config_bus_endpoint (config, name), endpoint))
+                    server = name;
+            if (!server && herd_keys_secure (keys)) {
+                fprintf (stderr, "herd-monitor: %s is no server's bus in %s, so its key is unknown; "
+                         "name the server instead\n", endpoint, config_file);
                 rc = 1;
                 break;
             }
+        }
+        if (!strstr (endpoint, "://")) {
+            server = argv [arg];
             if (!herd_config_has_server (config, argv [arg])) {
                 fprintf (stderr, "herd-monitor: no server named '%s' in %s\n", argv [arg], config_file);
                 rc = 1;
@@ -107,7 +135,14 @@ main (int argc, char *argv [])
         source->sub = zsock_new (ZMQ_SUB);
         zsock_set_subscribe (source->sub, prefix);
         zsock_set_rcvhwm (source->sub, HERD_BUS_HWM_DEFAULT);
-        if (zsock_connect (source->sub, "%s", endpoint) == -1) {
+        zsock_set_maxmsgsize (source->sub, HERD_BUS_MAXMSGSIZE);
+        char *key_error = NULL;
+        if (keys && server && herd_keys_apply_client (keys, source->sub, server, &key_error)) {
+            fprintf (stderr, "herd-monitor: %s\n", key_error);
+            freen (key_error);
+            rc = 1;
+        }
+        if (rc == 0 && zsock_connect (source->sub, "%s", endpoint) == -1) {
             fprintf (stderr, "herd-monitor: cannot connect to %s: %s\n", endpoint, zmq_strerror (zmq_errno ()));
             rc = 1;
         }
@@ -192,6 +227,7 @@ main (int argc, char *argv [])
         freen (source);
     }
     zlistx_destroy (&sources);
+    herd_keys_destroy (&keys);
     herd_config_destroy (&config);
     return rc;
 }

@@ -9,6 +9,8 @@ typedef struct {
     zloop_t *loop;              //  Our one event loop
     herd_config_t *config;      //  Borrowed
     char *server;               //  Our name
+    herd_keys_t *keys;          //  Our certificate and the handshake watch (owned)
+    zactor_t *auth;             //  zauth: admits only listed keys (owned)
     herd_store_t *store;        //  Latest AT line per client (owned)
     herd_journal_t *journal;    //  The store on disk, or NULL (owned)
     herd_bus_t *bus;            //  Flooding, and a peer per neighbour (owned)
@@ -19,15 +21,38 @@ typedef struct {
     int64_t started;            //  zclock_mono at start, for uptime
     uint64_t updates_in;        //  Accepted from neighbours' streams
     uint64_t updates_caught_up; //  Accepted from catch-up snapshots
+    uint64_t dropped_future;    //  Neighbours' updates dropped for a client time too far ahead
+    long max_future;            //  herd/max_future: seconds, 0 for no bound
 } s_node_t;
 
 //  --------------------------------------------------------------------------
 //  The one funnel every update goes through: stored if newer, then
 //  journaled (written before any reply goes out, by s_commit) and flooded
 
+//  True if at's client time lies more than max_future seconds ahead of
+//  our clock: such a line would pin its client until then
+static bool
+s_from_the_future (s_node_t *self, const herd_at_t *at)
+{
+    if (self->max_future == 0)
+        return false;
+    //  Whole seconds are enough here; a 20-digit time is simply far ahead
+    const char *point = memchr (at->time.start, '.', at->time.size);
+    size_t digits = point? (size_t) (point - at->time.start): at->time.size;
+    if (digits > 15)
+        return true;
+    char text [16];
+    memcpy (text, at->time.start, digits);
+    text [digits] = 0;
+    long long seconds = atoll (text);
+    return seconds > (long long) (zclock_time () / 1000) + self->max_future;
+}
+
 static int
 s_accept (s_node_t *self, const herd_at_t *at)
 {
+    if (s_from_the_future (self, at))
+        return HERD_STORE_FUTURE;
     int stored = herd_store_offer (self->store, at);
     if (stored == HERD_STORE_STORED) {
         if (self->journal)
@@ -50,9 +75,15 @@ s_accept_from_client (const herd_at_t *at, void *arg)
 static int
 s_accept_from_peer (herd_peer_t *peer, const herd_at_t *at, bool caught_up, void *arg)
 {
-    (void) peer;
     s_node_t *self = (s_node_t *) arg;
     int stored = s_accept (self, at);
+    if (stored == HERD_STORE_FUTURE) {
+        if (!self->dropped_future)
+            zsys_warning ("bus: dropped an update from %s whose client time is more than %ld s ahead "
+                          "of our clock: %.*s (counted in STATS from now on)", herd_peer_name (peer),
+                          self->max_future, (int) at->line.size, at->line.start);
+        self->dropped_future++;
+    }
     if (stored == HERD_STORE_STORED) {
         if (caught_up)
             self->updates_caught_up++;
@@ -121,12 +152,14 @@ s_stats (s_node_t *self, const char *places_json)
 {
     json_t *places = places_json? json_loads (places_json, 0, NULL): NULL;
     json_t *stats = herd_frontend_stats (self->frontend);
-    json_t *node = json_pack ("{s:s, s:I, s:{s:I, s:I, s:I}, s:I, s:o}",
+    json_t *node = json_pack ("{s:s, s:I, s:{s:I, s:I, s:I, s:I}, s:o, s:I, s:o}",
         "server", self->server,
         "uptime_s", (json_int_t) ((zclock_mono () - self->started) / 1000),
         "updates", "in", (json_int_t) self->updates_in,
         "from_catch_up", (json_int_t) self->updates_caught_up,
         "out", (json_int_t) herd_bus_published (self->bus),
+        "dropped_future", (json_int_t) self->dropped_future,
+        "handshakes_refused", herd_keys_refusals (self->keys),
         "clients_stored", (json_int_t) herd_store_size (self->store),
         "places", places? places: json_object ());
     json_object_update (stats, node);
@@ -191,6 +224,22 @@ s_handle_places_stats (zloop_t *loop, zsock_t *reader, void *arg)
 static int
 s_start (s_node_t *self, char **error_p)
 {
+    //  Keys first: a server without them must not start at all
+    self->keys = herd_keys_new (self->config, self->server, error_p);
+    if (!self->keys)
+        return -1;
+    if (herd_keys_secure (self->keys)) {
+        //  zauth answers the ZAP requests of every CURVE server socket in
+        //  this process: only certificates in the allowed folder get in
+        self->auth = zactor_new (zauth, NULL);
+        zstr_sendx (self->auth, "CURVE", herd_keys_allowed (self->keys), NULL);
+        zsock_wait (self->auth);
+        zsys_info ("security: CURVE on the bus, sync and admin links; admitting the keys in %s/",
+                   herd_keys_allowed (self->keys));
+    }
+    else
+        zsys_warning ("security: OFF (herd/security = off): the bus, sync and admin links are plain; "
+                      "anyone who reaches them can read and forge locations");
     //  The store comes back from disk before any client is accepted
     if (!herd_config_number (self->config, "herd/journal"))
         zsys_warning ("journal: off (herd/journal = 0): the store lives in memory only");
@@ -208,10 +257,10 @@ s_start (s_node_t *self, char **error_p)
     self->frontend = herd_frontend_new (self->config, self->server, self->loop, &calls, error_p);
     if (!self->frontend)
         return -1;
-    self->snapshot = herd_snapshot_new (self->config, self->server, self->store, error_p);
+    self->snapshot = herd_snapshot_new (self->config, self->server, self->store, self->keys, error_p);
     if (!self->snapshot)
         return -1;
-    self->bus = herd_bus_new (self->config, self->server, error_p);
+    self->bus = herd_bus_new (self->config, self->server, self->keys, error_p);
     if (!self->bus)
         return -1;
     herd_snapshot_attach (self->snapshot, self->loop);
@@ -223,11 +272,15 @@ s_start (s_node_t *self, char **error_p)
         self->admin = zsock_new (ZMQ_ROUTER);
         zsock_set_linger (self->admin, 0);
         zsock_set_rcvtimeo (self->admin, HERD_LOOP_RCVTIMEO);
+        zsock_set_maxmsgsize (self->admin, HERD_REQUEST_MAXMSGSIZE);
+        //  Servers and monitors may ask; nobody else (zauth, domain "admin")
+        herd_keys_apply_server (self->keys, self->admin, "admin");
         if (zsock_bind (self->admin, "%s", admin) == -1) {
             *error_p = zsys_sprintf ("cannot bind admin endpoint %s: %s", admin, zmq_strerror (zmq_errno ()));
             return -1;
         }
         zloop_reader (self->loop, self->admin, s_handle_admin, self);
+        herd_keys_watch (self->keys, self->loop, self->admin, "admin");
         char *endpoint = herd_places_endpoint (self->server);
         self->places_stats = zsock_new (ZMQ_DEALER);
         zsock_set_sndtimeo (self->places_stats, 0);
@@ -278,6 +331,7 @@ herd_node_actor (zsock_t *pipe, void *args)
     self->config = node_args->config;
     self->server = strdup (node_args->server);
     self->store = herd_store_new (herd_config_number (self->config, "herd/max_stored"));
+    self->max_future = herd_config_number (self->config, "herd/max_future");
     self->started = zclock_mono ();
     self->loop = zloop_new ();
     //  Signals stop the process through main, which sends us $TERM
@@ -290,6 +344,9 @@ herd_node_actor (zsock_t *pipe, void *args)
     herd_frontend_destroy (&self->frontend);
     zsys_info ("node: stopped; %zu clients stored", herd_store_size (self->store));
     zloop_destroy (&self->loop);
+    //  The handshake monitors before the sockets they watch
+    herd_keys_destroy (&self->keys);
+    zactor_destroy (&self->auth);
     zsock_destroy (&self->places_stats);
     zsock_destroy (&self->admin);
     herd_bus_destroy (&self->bus);
@@ -328,6 +385,7 @@ herd_node_test (bool verbose)
         printf ("\n");
     char *text = zsys_sprintf (
         "herd\n    log_traffic = %d\n    max_line = 100\n    data_dir = /tmp/herd-node-test-%d\n"
+        "    security = off\n"
         "places\n    provider = none\n    workers = 1\n"
         "    google\n        key_env = HERD_TEST_NO_SUCH_KEY\n"
         "servers\n    T\n        client = 127.0.0.1:0\n"

@@ -62,18 +62,55 @@ def throughput(root):
     return rates
 
 
-def propagation(root, rate=10000, seconds=2.0):
+def propagation(root, rate=10000, seconds=2.0, security="on"):
     """herd_latency (C) sends at Bailey and listens at Clark, two hops away."""
     probe = os.environ.get("HERD_LATENCY", os.path.join(os.path.dirname(__file__), "..", "build",
                                                         "herd_latency"))
-    herd = make(os.path.join(root, "propagation"), None)
-    print(f"\npropagation Bailey -> Bona -> Clark, IAMAT sent to update seen on Clark's bus:")
+    herd = make(os.path.join(root, f"propagation-{security}"), None, **{"herd/security": security})
+    keys = [os.path.join(herd.keys, "secret", "monitor.key_secret"),
+            os.path.join(herd.keys, "public", "Clark.key")] if security == "on" else []
+    print(f"\npropagation Bailey -> Bona -> Clark, IAMAT sent to update seen on Clark's bus, "
+          f"security {security}:")
+    p99 = {}
     for label, probe_rate in (("at rest", rate // 10), ("steady", rate)):
         result = subprocess.run([probe, "127.0.0.1", str(herd.client_ports["Bailey"]),
                                  f"tcp://127.0.0.1:{herd.bus_ports['Clark']}", str(probe_rate),
-                                 str(seconds)], capture_output=True, text=True, timeout=120)
+                                 str(seconds), *keys], capture_output=True, text=True, timeout=120)
         print(f"  {label:8} {probe_rate:6} updates/s: {result.stdout.strip()}")
+        found = re.search(r"p99 ([0-9.]+)", result.stdout)
+        p99[label] = float(found.group(1)) if found else None
     herd.stop_all()
+    return p99
+
+
+def bus_throughput(root, security, count=50000):
+    """A pipelined burst at Bailey until Clark, two hops away, holds it all."""
+    herd = make(os.path.join(root, f"bus-{security}"), None, **{"herd/security": security,
+                                                                "herd/journal": 0})
+    started = time.perf_counter()
+    pipelined_iamats(herd, "Bailey", count, "b")
+    while herd.state("Clark")["clients"] < count:
+        assert time.perf_counter() - started < 120, "the burst never arrived"
+        time.sleep(0.01)
+    rate = count / (time.perf_counter() - started)
+    herd.stop_all()
+    return rate
+
+
+def curve_cost(root):
+    """What CURVE costs: bus throughput and propagation, security on vs off."""
+    print("\nCURVE on every link vs plain links (same run):")
+    rates = {}
+    for repetition in range(2):
+        for security in ("on", "off"):
+            rates.setdefault(security, []).append(bus_throughput(root, security))
+    on, off = max(rates["on"]), max(rates["off"])
+    print(f"  bus throughput, {50000} updates Bailey -> Clark (two hops): "
+          f"on {on:8.0f}/s, off {off:8.0f}/s, on:off {on / off:5.2f}x")
+    latency = {security: propagation(root, security=security) for security in ("on", "off")}
+    for label in ("at rest", "steady"):
+        if latency["on"][label] and latency["off"][label]:
+            print(f"  propagation p99 {label}: on:off {latency['on'][label] / latency['off'][label]:5.2f}x")
 
 
 def catch_up(root, clients=100000):
@@ -119,7 +156,7 @@ def main():
     try:
         startup(root)
         throughput(root)
-        propagation(root)
+        curve_cost(root)
         catch_up(root)
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -17,6 +17,7 @@ import urllib.parse
 
 import pytest
 import zmq
+import zmq.auth
 
 PLACES_DATA = os.path.abspath(os.environ.get(
     "HERD_PLACES_DATA", os.path.join(os.path.dirname(__file__), "..", "data", "places.bin")))
@@ -144,12 +145,33 @@ class Herd:
         self.hosts = {name: "127.0.0.1" for name in names}
         self.processes = {}
         self.config = os.path.join(folder, "herd.cfg")
+        self.keys = os.path.join(folder, "keys")
         self.write_config()
+        #   Secure by default, as users run it: every server's keys and a
+        #   monitor's, made as `make run` makes them
+        if self.secure:
+            subprocess.run([HERD_BIN, "--config", self.config, "--keygen"],
+                           check=True, capture_output=True, timeout=30)
+
+    @property
+    def secure(self):
+        return str(self.settings.get("herd/security", "on")) == "on"
+
+    def curve_client(self, sock, name, cert="monitor"):
+        """Makes sock a CURVE client of server name with cert's keys, as
+        herd-monitor does (pyzmq reads CZMQ's certificate files)."""
+        if self.secure:
+            public, secret = zmq.auth.load_certificate(
+                os.path.join(self.keys, "secret", f"{cert}.key_secret"))
+            server, _ = zmq.auth.load_certificate(os.path.join(self.keys, "public", f"{name}.key"))
+            sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = public, secret, server
+        return sock
 
     def write_config(self, text=None):
         if text is None:
             sections = {"herd": {"log_dir": os.path.join(self.folder, "log"),
-                                 "data_dir": os.path.join(self.folder, "state")},
+                                 "data_dir": os.path.join(self.folder, "state"),
+                                 "keys": self.keys},
                         "places/offline": {"data": PLACES_DATA}}
             for path, value in self.settings.items():
                 section, key = path.rsplit("/", 1)
@@ -233,14 +255,18 @@ class Herd:
     def client(self, name):
         return Client(self.client_ports[name], host=self.hosts[name])
 
-    def state(self, name, timeout=3):
+    def stats(self, name, timeout=3):
+        """The server's answer to STATS on its admin endpoint, as a dict."""
+        return self.state(name, timeout, request=b"STATS")
+
+    def state(self, name, timeout=3, request=b"STATE"):
         """The server's answer to STATE on its admin endpoint, as a dict."""
-        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock = self.curve_client(zmq.Context.instance().socket(zmq.DEALER), name)
         sock.setsockopt(zmq.LINGER, 0)
         sock.setsockopt(zmq.RCVTIMEO, int(timeout * 1000))
         sock.connect(f"tcp://{self.hosts[name]}:{self.admin_ports[name]}")
         try:
-            sock.send(b"STATE")
+            sock.send(request)
             return json.loads(sock.recv())
         finally:
             sock.close()

@@ -10,6 +10,7 @@ import subprocess
 import time
 
 import pytest
+import zmq
 
 import conftest
 from conftest import AT_PATTERN, Client
@@ -17,7 +18,6 @@ from conftest import AT_PATTERN, Client
 HERE = os.path.dirname(os.path.abspath(__file__))
 COMPOSE = os.path.join(HERE, "..", "docker", "compose.yaml")
 PROJECT = f"herdtest{os.getpid()}"
-HERD_MONITOR = os.path.abspath(os.environ.get("HERD_MONITOR", os.path.join(HERE, "..", "build", "herd-monitor")))
 SERVERS = {"bailey": ("Bailey", 1), "bona": ("Bona", 2), "campbell": ("Campbell", 3),
            "clark": ("Clark", 4), "jaquez": ("Jaquez", 5)}
 
@@ -91,8 +91,16 @@ def cluster():
 
 
 def test_iamat_at_one_whatsat_two_hops_away_monitor_on_a_third(cluster):
-    monitor = subprocess.Popen([HERD_MONITOR, "--count", "1", "--timeout", "30", "--client", "dock",
-                                "tcp://127.0.0.1:12103"], stdout=subprocess.PIPE, text=True)
+    #   The monitor runs beside Campbell with the cluster's monitor key
+    #   (the keys live in the cluster's volume, not on this host)
+    monitor = subprocess.Popen(["docker", "exec", container("campbell"), "/usr/bin/herd-monitor",
+                                "--config", "/etc/herd/herd.cfg", "--count", "1", "--timeout", "30",
+                                "--client", "dock", "Campbell"], stdout=subprocess.PIPE, text=True)
+    #   An outsider on the published bus port, with no key, hears nothing
+    outsider = zmq.Context.instance().socket(zmq.SUB)
+    outsider.setsockopt(zmq.SUBSCRIBE, b"")
+    outsider.setsockopt(zmq.LINGER, 0)
+    outsider.connect("tcp://127.0.0.1:12103")
     line = None
     deadline = time.monotonic() + 30
     n = 0
@@ -102,7 +110,9 @@ def test_iamat_at_one_whatsat_two_hops_away_monitor_on_a_third(cluster):
         time.sleep(0.1)
     out, _ = monitor.communicate(timeout=10)
     assert monitor.returncode == 0
-    assert out.startswith("tcp://127.0.0.1:12103 ") and "AT Bailey " in out
+    assert out.startswith("Campbell ") and "AT Bailey " in out
+    assert outsider.poll(1000) == 0
+    outsider.close()
     assert AT_PATTERN.match(line)
     deadline = time.monotonic() + 10
     while True:

@@ -1,10 +1,12 @@
 //  tests/herd_latency.c: propagation latency probe for make bench.
 //
-//  herd_latency HOST PORT BUS_ENDPOINT RATE SECONDS
+//  herd_latency HOST PORT BUS_ENDPOINT RATE SECONDS [CERT SERVER_CERT]
 //  Sends IAMATs to one server's client port at RATE a second (in batches
 //  every millisecond, from a zloop timer), subscribes to another server's
 //  bus, and prints p50/p99 of the time from sending an IAMAT to seeing its
 //  update there. In C so the probe adds little of its own to the figure.
+//  With CERT (a secret certificate, as herd --keygen writes) and
+//  SERVER_CERT (the far server's public one) the bus link is CURVE.
 
 #include "../herd_classes.h"
 #include <netdb.h>
@@ -96,8 +98,8 @@ s_compare (const void *a, const void *b)
 int
 main (int argc, char *argv [])
 {
-    if (argc != 6) {
-        fprintf (stderr, "usage: herd_latency HOST PORT BUS_ENDPOINT RATE SECONDS\n");
+    if (argc != 6 && argc != 8) {
+        fprintf (stderr, "usage: herd_latency HOST PORT BUS_ENDPOINT RATE SECONDS [CERT SERVER_CERT]\n");
         return 2;
     }
     zsys_init ();
@@ -121,7 +123,27 @@ main (int argc, char *argv [])
     freeaddrinfo (address);
     int on = 1;
     setsockopt (self.fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    self.sub = zsock_new_sub (argv [3], "lat");
+    self.sub = zsock_new (ZMQ_SUB);
+    zsock_set_subscribe (self.sub, "lat");
+    if (argc == 8) {
+        //  zcert_load takes the name without "_secret" for a secret file
+        char *base = strdup (argv [6]);
+        char *suffix = strstr (base, "_secret");
+        if (suffix)
+            *suffix = 0;
+        zcert_t *cert = zcert_load (base);
+        zcert_t *server = zcert_load (argv [7]);
+        if (!cert || !server) {
+            fprintf (stderr, "herd_latency: cannot load %s or %s\n", argv [6], argv [7]);
+            return 1;
+        }
+        zcert_apply (cert, self.sub);
+        zsock_set_curve_serverkey (self.sub, zcert_public_txt (server));
+        zcert_destroy (&cert);
+        zcert_destroy (&server);
+        freen (base);
+    }
+    zsock_connect (self.sub, "%s", argv [3]);
     //  Slow joiner: updates until the first comes through
     for (int attempt = 0; attempt < 200; attempt++) {
         char line [64];

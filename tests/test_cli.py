@@ -5,6 +5,7 @@ import re
 import signal
 import socket
 import subprocess
+import time
 
 import pytest
 
@@ -135,3 +136,22 @@ def test_verbose_logs_to_stderr_too(make_herd):
     stderr = process.stderr.read().decode()
     assert "(Bailey)" in stderr and "server Bailey stopped" in stderr
     assert "server Bailey stopped" in herd.log("Bailey")
+
+
+def test_sighup_reopens_the_log_for_rotation(make_herd):
+    herd = make_herd(graph={"Bailey": []})
+    herd.iamat("Bailey", "before", "+1+1", "1")
+    path = os.path.join(herd.folder, "log", "Bailey.log")
+    os.rename(path, path + ".1")            #   What logrotate does
+    herd.processes["Bailey"].send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while not os.path.exists(path) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    herd.iamat("Bailey", "after", "+1+1", "1")
+    assert herd.processes["Bailey"].poll() is None      #   Still serving
+    with open(path + ".1") as old:
+        old_text = old.read()
+    assert "IAMAT before" in old_text and "IAMAT after" not in old_text
+    new_text = herd.log("Bailey")
+    assert "SIGHUP: log file reopened" in new_text and "IAMAT after" in new_text
+    assert "IAMAT before" not in new_text

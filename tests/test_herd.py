@@ -1,9 +1,11 @@
 """Five real servers flooding updates over ZeroMQ (PROTOCOL.md sections 2-3)."""
 
+import os
 import signal
 import time
 
 import zmq
+import zmq.auth
 
 from conftest import AT_PATTERN
 
@@ -58,7 +60,7 @@ def receive_update(sub, deadline):
 
 def test_a_subscriber_receives_update_frames(herd):
     context = zmq.Context.instance()
-    sub = context.socket(zmq.SUB)
+    sub = herd.curve_client(context.socket(zmq.SUB), "Campbell")
     sub.setsockopt(zmq.SUBSCRIBE, b"")
     sub.setsockopt(zmq.RCVTIMEO, 200)
     sub.connect(f"tcp://127.0.0.1:{herd.bus_ports['Campbell']}")
@@ -82,7 +84,7 @@ def test_a_subscriber_receives_update_frames(herd):
     assert frames and frames[:2] == [b"watched", sent]
     assert int(frames[2]) > first_sequence
     #   A subscriber can filter by client id prefix
-    filtered = context.socket(zmq.SUB)
+    filtered = herd.curve_client(context.socket(zmq.SUB), "Campbell")
     filtered.setsockopt(zmq.SUBSCRIBE, b"only")
     filtered.setsockopt(zmq.RCVTIMEO, 200)
     filtered.connect(f"tcp://127.0.0.1:{herd.bus_ports['Campbell']}")
@@ -103,6 +105,10 @@ def test_bus_drops_malformed_updates(make_herd):
     #   Play Bona: a PUB on Bona's bus port, with a real Bailey listening
     context = zmq.Context.instance()
     pub = context.socket(zmq.PUB)
+    #   With Bona's own keys: what is tested here is the malformed content,
+    #   not the handshake (pyzmq runs no ZAP handler: any key is let in)
+    public, secret = zmq.auth.load_certificate(os.path.join(herd.keys, "secret", "Bona.key_secret"))
+    pub.curve_server, pub.curve_publickey, pub.curve_secretkey = True, public, secret
     pub.bind(f"tcp://127.0.0.1:{herd.bus_ports['Bona']}")
     herd.start("Bailey")
     good = b"AT Bona +0.100000000 goodclient +1+1 1"

@@ -4,7 +4,7 @@ file descriptor limit (EMFILE), both while the server keeps serving."""
 import socket
 import time
 
-from conftest import AT_PATTERN, HERD_BIN
+from conftest import AT_PATTERN, HERD_BIN, Client
 
 
 def served(connection, client, timeout=5):
@@ -17,17 +17,23 @@ def served(connection, client, timeout=5):
         return False
 
 
+def wait_connections(herd, condition, timeout=5):
+    deadline = time.monotonic() + timeout
+    while not condition(herd.state("Bailey")["connections"]):
+        assert time.monotonic() < deadline, "connections never settled"
+        time.sleep(0.02)
+
+
 def test_max_clients_refuses_past_the_bound_and_serves_again_below(make_herd):
     herd = make_herd(graph={"Bailey": []}, settings={"herd/max_clients": 20})
+    wait_connections(herd, lambda open_now: open_now == 0)     #   wait_ready's probe is gone
     held = [herd.client("Bailey") for _ in range(20)]
     assert served(held[-1], "inside")
     refused = herd.client("Bailey")
     assert refused.closed()                 #   Closed with no reply
     assert "refused a connection: 20 clients open (herd/max_clients)" in herd.log("Bailey")
     held.pop().close()
-    deadline = time.monotonic() + 5
-    while herd.state("Bailey")["connections"] >= 20 and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_connections(herd, lambda open_now: open_now < 20)
     assert served(herd.client("Bailey"), "again")
     for connection in held:
         connection.close()
@@ -53,3 +59,76 @@ def test_out_of_file_descriptors_pauses_accepting_and_recovers(make_herd):
     for connection in connections[90:]:
         connection.close()
     assert served(herd.client("Bailey"), "fresh")
+
+
+def test_idle_and_slowloris_connections_are_closed_active_ones_kept(make_herd):
+    herd = make_herd(graph={"Bailey": []}, settings={"herd/idle_timeout": 1})
+    silent = herd.client("Bailey")
+    slow = herd.client("Bailey")
+    active = herd.client("Bailey")
+    deadline = time.monotonic() + 3.5
+    while time.monotonic() < deadline:
+        try:
+            slow.send(b"I")                 #   A byte at a time, never a line
+        except (BrokenPipeError, ConnectionResetError):
+            pass                            #   Closed already: what we wait for
+        assert served(active, "active", timeout=2)
+        time.sleep(0.3)
+    assert silent.closed() and slow.closed()
+    assert served(active, "still")
+    log = herd.log("Bailey")
+    assert "idle: no command (herd/idle_timeout)" in log
+    assert "idle: a partial line, never finished (herd/idle_timeout)" in log
+    assert herd.stats("Bailey")["connections_idle_closed"] == 2
+
+
+def test_one_address_cannot_take_every_connection(make_herd):
+    herd = make_herd(graph={"Bailey": []}, settings={"herd/max_per_address": 5,
+                                                     "herd/idle_timeout": 0})
+    wait_connections(herd, lambda open_now: open_now == 0)
+    port = herd.client_ports["Bailey"]
+
+    def connect_from(source):
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+        connection = Client.__new__(Client)
+        connection.sock, connection.buffer = sock, b""
+        return connection
+
+    held = [connect_from("127.0.0.1") for _ in range(5)]
+    assert served(held[-1], "fifth")
+    assert connect_from("127.0.0.1").closed()           #   A sixth from there: refused
+    assert served(connect_from("127.0.0.2"), "elsewhere")   #   Another host: served
+    assert "refused a connection from 127.0.0.1: 5 open from there" in herd.log("Bailey")
+    assert herd.stats("Bailey")["connections_refused_per_address"] == 1
+    for connection in held:
+        connection.close()
+
+
+def test_output_of_all_clients_together_is_bounded(make_herd):
+    """Clients that send but never read each keep under max_pending, but
+    together pass max_output_total: the biggest holders are dropped."""
+    herd = make_herd(graph={"Bailey": []}, settings={
+        "herd/max_pending": 1024 * 1024, "herd/max_output_total": 1024 * 1024,
+        "herd/log_traffic": 0})
+    greedy = []
+    for number in range(4):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)     #   Reads nothing
+        sock.connect(("127.0.0.1", herd.client_ports["Bailey"]))
+        greedy.append(sock)
+    batch = "".join(f"IAMAT greedy{n} +1+1 {n + 1}\n" for n in range(2000)).encode()
+    deadline = time.monotonic() + 20
+    while herd.stats("Bailey")["clients_dropped_output_total"] == 0 and time.monotonic() < deadline:
+        for sock in greedy:
+            try:
+                sock.send(batch, socket.MSG_DONTWAIT)
+            except (BlockingIOError, BrokenPipeError, ConnectionResetError):
+                pass
+        time.sleep(0.05)
+    stats = herd.stats("Bailey")
+    assert stats["clients_dropped_output_total"] >= 1, stats
+    assert stats["output_bytes"] <= 1024 * 1024
+    assert "over herd/max_output_total" in herd.log("Bailey")
+    assert served(herd.client("Bailey"), "polite")
+    for sock in greedy:
+        sock.close()

@@ -1,0 +1,318 @@
+//  core/herd_keys.c: CURVE certificates and their use on sockets.
+
+#include "herd_classes.h"
+
+struct _herd_keys_t {
+    bool secure;                //  herd/security = on
+    char *folder;               //  herd/keys
+    char *allowed;              //  folder/public
+    zcert_t *cert;              //  Our certificate, secret part included
+    zlistx_t *watches;          //  s_watch_t, one per watched socket (owned)
+    zhashx_t *logged;           //  "endpoint reason" already logged
+};
+
+//  A server socket whose handshakes we count
+typedef struct {
+    herd_keys_t *keys;          //  Parent, not owned
+    char *domain;               //  bus, sync or admin
+    zactor_t *monitor;          //  zmonitor on the socket
+    uint64_t refused;           //  Handshakes refused
+} s_watch_t;
+
+static void
+s_watch_destroy (void **item_p)
+{
+    s_watch_t *watch = (s_watch_t *) *item_p;
+    if (watch) {
+        zactor_destroy (&watch->monitor);
+        freen (watch->domain);
+        freen (watch);
+        *item_p = NULL;
+    }
+}
+
+//  Where name's public and secret certificates live. Caller frees.
+static char *
+s_public_path (const char *folder, const char *name)
+{
+    return zsys_sprintf ("%s/public/%s.key", folder, name);
+}
+
+static char *
+s_secret_path (const char *folder, const char *name)
+{
+    return zsys_sprintf ("%s/secret/%s.key_secret", folder, name);
+}
+
+herd_keys_t *
+herd_keys_new (herd_config_t *config, const char *name, char **error_p)
+{
+    assert (config && name && error_p);
+    herd_keys_t *self = (herd_keys_t *) zmalloc (sizeof (herd_keys_t));
+    self->secure = streq (herd_config_string (config, "herd/security"), "on");
+    self->folder = strdup (herd_config_string (config, "herd/keys"));
+    self->allowed = zsys_sprintf ("%s/public", self->folder);
+    self->watches = zlistx_new ();
+    zlistx_set_destructor (self->watches, s_watch_destroy);
+    self->logged = zhashx_new ();
+    if (self->secure) {
+        char *path = s_secret_path (self->folder, name);
+        //  zcert_load reads "<path>_secret" for the secret part: give it the
+        //  secret file's own name without that suffix
+        char *base = strdup (path);
+        base [strlen (base) - strlen ("_secret")] = 0;
+        if (zsys_file_exists (path))
+            self->cert = zcert_load (base);
+        if (!self->cert || !*zcert_secret_txt (self->cert)
+        ||  streq (zcert_secret_txt (self->cert), "0000000000000000000000000000000000000000")) {
+            *error_p = zsys_sprintf ("%s: %s; make it with: herd --config %s --keygen %s",
+                                     path, zsys_file_exists (path)? "not a readable secret certificate"
+                                                                  : "no such key file",
+                                     herd_config_filename (config), name);
+            zcert_destroy (&self->cert);
+        }
+        freen (base);
+        freen (path);
+        if (!self->cert) {
+            herd_keys_destroy (&self);
+            return NULL;
+        }
+    }
+    return self;
+}
+
+void
+herd_keys_destroy (herd_keys_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        herd_keys_t *self = *self_p;
+        zlistx_destroy (&self->watches);
+        zhashx_destroy (&self->logged);
+        zcert_destroy (&self->cert);
+        freen (self->allowed);
+        freen (self->folder);
+        freen (self);
+        *self_p = NULL;
+    }
+}
+
+bool
+herd_keys_secure (herd_keys_t *self)
+{
+    assert (self);
+    return self->secure;
+}
+
+const char *
+herd_keys_allowed (herd_keys_t *self)
+{
+    assert (self);
+    return self->allowed;
+}
+
+void
+herd_keys_apply_server (herd_keys_t *self, zsock_t *sock, const char *domain)
+{
+    assert (self && sock && domain);
+    if (!self->secure)
+        return;
+    zcert_apply (self->cert, sock);
+    zsock_set_curve_server (sock, 1);
+    zsock_set_zap_domain (sock, domain);
+}
+
+int
+herd_keys_apply_client (herd_keys_t *self, zsock_t *sock, const char *server, char **error_p)
+{
+    assert (self && sock && server && error_p);
+    if (!self->secure)
+        return 0;
+    char *path = s_public_path (self->folder, server);
+    zcert_t *expected = zsys_file_exists (path)? zcert_load (path): NULL;
+    if (!expected) {
+        *error_p = zsys_sprintf ("%s: no public certificate of %s; copy it from where %s's keys were made",
+                                 path, server, server);
+        freen (path);
+        return -1;
+    }
+    freen (path);
+    zcert_apply (self->cert, sock);
+    zsock_set_curve_serverkey (sock, zcert_public_txt (expected));
+    zcert_destroy (&expected);
+    return 0;
+}
+
+//  A handshake event: [event][value][endpoint]
+static int
+s_handle_handshake (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    s_watch_t *watch = (s_watch_t *) arg;
+    zmsg_t *msg = zmsg_recv (reader);
+    char *event = msg? zmsg_popstr (msg): NULL;
+    char *value = msg? zmsg_popstr (msg): NULL;
+    char *endpoint = msg? zmsg_popstr (msg): NULL;
+    if (event && strneq (event, "HANDSHAKE_SUCCEEDED")) {
+        watch->refused++;
+        const char *reason = streq (event, "HANDSHAKE_FAILED_AUTH")? "its key is not allowed"
+                           : streq (event, "HANDSHAKE_FAILED_PROTOCOL")? "not CURVE, or not our key"
+                           : "the handshake broke off";
+        char *key = zsys_sprintf ("%s %s", endpoint? endpoint: "?", event);
+        if (!zhashx_lookup (watch->keys->logged, key)) {
+            zhashx_insert (watch->keys->logged, key, watch);
+            zsys_warning ("security: refused a handshake on %s (%s): %s (%s); further refusals "
+                          "there are counted in STATS, not logged", watch->domain,
+                          endpoint? endpoint: "?", reason, event);
+        }
+        freen (key);
+    }
+    freen (event);
+    freen (value);
+    freen (endpoint);
+    zmsg_destroy (&msg);
+    return 0;
+}
+
+void
+herd_keys_watch (herd_keys_t *self, zloop_t *loop, zsock_t *sock, const char *domain)
+{
+    assert (self && loop && sock && domain);
+    if (!self->secure)
+        return;
+    s_watch_t *watch = (s_watch_t *) zmalloc (sizeof (s_watch_t));
+    watch->keys = self;
+    watch->domain = strdup (domain);
+    watch->monitor = zactor_new (zmonitor, sock);
+    zstr_sendx (watch->monitor, "LISTEN", "HANDSHAKE_FAILED_AUTH", "HANDSHAKE_FAILED_PROTOCOL",
+                "HANDSHAKE_FAILED_NO_DETAIL", NULL);
+    zstr_send (watch->monitor, "START");
+    zsock_wait (watch->monitor);
+    zloop_reader (loop, (zsock_t *) watch->monitor, s_handle_handshake, watch);
+    zlistx_add_end (self->watches, watch);
+}
+
+json_t *
+herd_keys_refusals (herd_keys_t *self)
+{
+    assert (self);
+    json_t *refusals = json_object ();
+    for (s_watch_t *watch = (s_watch_t *) zlistx_first (self->watches); watch;
+         watch = (s_watch_t *) zlistx_next (self->watches)) {
+        json_t *count = json_object_get (refusals, watch->domain);
+        json_object_set_new (refusals, watch->domain,
+                             json_integer (json_integer_value (count) + (json_int_t) watch->refused));
+    }
+    return refusals;
+}
+
+int
+herd_keys_generate (herd_config_t *config, const char *name, char **error_p)
+{
+    assert (config && name && error_p);
+    const char *folder = herd_config_string (config, "herd/keys");
+    char *public_path = s_public_path (folder, name);
+    char *secret_path = s_secret_path (folder, name);
+    int rc = 0;
+    if (zsys_file_exists (secret_path) && zsys_file_exists (public_path))
+        rc = 0;                     //  Never overwrite a key in use
+    else {
+        herd_file_create_folder (public_path);
+        herd_file_create_folder (secret_path);
+        //  Only its owner may list or read the secret folder
+        char *secret_folder = zsys_sprintf ("%s/secret", folder);
+        chmod (secret_folder, 0700);
+        freen (secret_folder);
+        zcert_t *cert = zcert_new ();
+        zcert_set_meta (cert, "name", "%s", name);
+        //  zcert_save_secret writes with the process umask: make it 0600
+        //  from the start, not after
+        mode_t saved = umask (0077);
+        int saved_secret = zcert_save_secret (cert, secret_path);
+        umask (saved);
+        if (saved_secret || zcert_save_public (cert, public_path)) {
+            *error_p = zsys_sprintf ("cannot write keys for %s under %s: %s", name, folder, strerror (errno));
+            rc = -1;
+        }
+        else {
+            chmod (secret_path, 0600);
+            rc = 1;
+        }
+        zcert_destroy (&cert);
+    }
+    freen (public_path);
+    freen (secret_path);
+    return rc;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: keys made, loaded, refused when missing, used on a link
+
+void
+herd_keys_test (bool verbose)
+{
+    printf (" * herd_keys: ");
+    if (verbose)
+        printf ("\n");
+    char *folder = zsys_sprintf ("/tmp/herd-keys-test-%d", getpid ());
+    char *text = zsys_sprintf ("herd\n    keys = %s\nservers\n    A\n        client = 127.0.0.1:1\n"
+                               "        bus = inproc://herd-keys-test\n", folder);
+    char *error = NULL;
+    herd_config_t *config = herd_config_load_text (text, "keys-test", &error);
+    assert (config);
+    //  Missing: one line that says which file and how to make it
+    herd_keys_t *keys = herd_keys_new (config, "A", &error);
+    assert (!keys && strstr (error, "secret/A.key_secret: no such key file; make it with: herd"));
+    freen (error);
+    assert (herd_keys_generate (config, "A", &error) == 1);
+    assert (herd_keys_generate (config, "A", &error) == 0);     //  Kept, not replaced
+    assert (herd_keys_generate (config, "M", &error) == 1);
+    char *secret = zsys_sprintf ("%s/secret/A.key_secret", folder);
+    struct stat status;
+    assert (stat (secret, &status) == 0 && (status.st_mode & 0777) == 0600);
+    keys = herd_keys_new (config, "A", &error);
+    assert (keys && herd_keys_secure (keys));
+    herd_keys_t *monitor = herd_keys_new (config, "M", &error);
+    assert (monitor);
+
+    //  A CURVE link: A serves, M connects expecting A's key (no ZAP
+    //  handler here: the handshake alone is what this checks)
+    zsock_t *server = zsock_new (ZMQ_PULL);
+    herd_keys_apply_server (keys, server, "test");
+    int port = zsock_bind (server, "tcp://127.0.0.1:*");
+    assert (port > 0);
+    zsock_t *client = zsock_new (ZMQ_PUSH);
+    assert (herd_keys_apply_client (monitor, client, "A", &error) == 0);
+    zsock_connect (client, "tcp://127.0.0.1:%d", port);
+    zstr_send (client, "hello");
+    zsock_set_rcvtimeo (server, 2000);
+    char *message = zstr_recv (server);
+    assert (message && streq (message, "hello"));
+    freen (message);
+    //  Expecting a server whose key we lack: refused before connecting
+    zsock_t *lost = zsock_new (ZMQ_PUSH);
+    assert (herd_keys_apply_client (monitor, lost, "Nobody", &error) == -1);
+    assert (strstr (error, "public/Nobody.key"));
+    freen (error);
+    zsock_destroy (&lost);
+    zsock_destroy (&client);
+    zsock_destroy (&server);
+    herd_keys_destroy (&monitor);
+    herd_keys_destroy (&keys);
+    assert (keys == NULL);
+    //  A corrupt secret file is refused in one line too
+    FILE *file = fopen (secret, "w");
+    fprintf (file, "metadata\n    name = \"A\"\n");      //  ZPL, but no keys
+    fclose (file);
+    keys = herd_keys_new (config, "A", &error);
+    assert (!keys && strstr (error, "not a readable secret certificate"));
+    freen (error);
+    herd_config_destroy (&config);
+    char *command = zsys_sprintf ("rm -rf %s", folder);
+    assert (system (command) == 0);
+    freen (command);
+    freen (secret);
+    freen (text);
+    freen (folder);
+    printf ("OK\n");
+}

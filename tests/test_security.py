@@ -1,0 +1,230 @@
+"""CURVE on every ZeroMQ link (on by default): outsiders get nothing and
+forge nothing, monitors get in only with a listed key, a server without
+its keys does not start; client times from the far future pin nobody."""
+
+import os
+import signal
+import subprocess
+import time
+
+import zmq
+import zmq.auth
+
+from conftest import AT_PATTERN, HERD_BIN
+
+HERD_MONITOR = os.path.abspath(os.environ.get(
+    "HERD_MONITOR", os.path.join(os.path.dirname(__file__), "..", "build", "herd-monitor")))
+
+
+def outsider_socket(kind, curve=True):
+    """A socket of someone outside the herd: a fresh key of its own (it
+    knows the server's public key, which is no secret), or no CURVE."""
+    sock = zmq.Context.instance().socket(kind)
+    sock.setsockopt(zmq.LINGER, 0)
+    if curve:
+        sock.curve_publickey, sock.curve_secretkey = zmq.curve_keypair()
+    return sock
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def test_an_outsider_gets_nothing_from_bus_sync_or_admin(herd):
+    server_key = zmq.auth.load_certificate(os.path.join(herd.keys, "public", "Bailey.key"))[0]
+    for curve in (True, False):
+        bus = outsider_socket(zmq.SUB, curve)
+        sync = outsider_socket(zmq.DEALER, curve)
+        admin = outsider_socket(zmq.DEALER, curve)
+        for sock in (bus, sync, admin):
+            if curve:
+                sock.curve_serverkey = server_key
+        bus.setsockopt(zmq.SUBSCRIBE, b"")
+        bus.connect(f"tcp://127.0.0.1:{herd.bus_ports['Bailey']}")
+        sync.connect(f"tcp://127.0.0.1:{herd.sync_ports['Bailey']}")
+        admin.connect(f"tcp://127.0.0.1:{herd.admin_ports['Bailey']}")
+        time.sleep(0.3)
+        sync.send(b"SYNC 1", zmq.NOBLOCK) if sync.poll(0, zmq.POLLOUT) else None
+        admin.send(b"STATE", zmq.NOBLOCK) if admin.poll(0, zmq.POLLOUT) else None
+        for n in range(20):
+            herd.iamat("Bailey", f"secret{n}", "+1+1", f"{5000 + n}")
+        #   Bounded wait: heartbeats come every second, snapshots at once
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            for sock in (bus, sync, admin):
+                assert sock.poll(50) == 0, f"an outsider (curve={curve}) got a message"
+        for sock in (bus, sync, admin):
+            sock.close()
+    log = herd.log("Bailey")
+    for domain in ("bus", "sync", "admin"):
+        assert f"security: refused a handshake on {domain} " in log
+    stats = herd.stats("Bailey")
+    refused = stats["handshakes_refused"]
+    assert refused["bus"] >= 2 and refused["sync"] >= 2 and refused["admin"] >= 2, refused
+
+
+def test_a_monitor_with_a_listed_key_sees_updates_an_unlisted_one_none(herd):
+    subprocess.run([HERD_BIN, "--config", herd.config, "--keygen", "stranger"], check=True,
+                   capture_output=True)
+    os.unlink(os.path.join(herd.keys, "public", "stranger.key"))       #   Not listed
+    listed = subprocess.Popen([HERD_MONITOR, "--config", herd.config, "--count", "1", "--timeout", "20",
+                               "Campbell"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stranger = subprocess.Popen([HERD_MONITOR, "--config", herd.config, "--cert", "stranger",
+                                 "--count", "1", "--timeout", "6", "Campbell"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    n = 0
+    while listed.poll() is None and time.monotonic() < deadline:
+        n += 1
+        herd.iamat("Bailey", "watched", "+1+1", f"{100 + n}")
+        time.sleep(0.05)
+    out, err = listed.communicate(timeout=10)
+    assert listed.returncode == 0, err
+    assert out.startswith("Campbell ") and " watched " in out
+    for extra in range(20):
+        herd.iamat("Bailey", "watched", "+1+1", f"{1000 + extra}")
+    out, _ = stranger.communicate(timeout=20)
+    assert out == ""                #   Timed out with nothing
+    #   The admin endpoint too: STATE with the stranger's key gets no answer
+    result = subprocess.run([HERD_BIN, "--config", herd.config, "--cert", "stranger", "--state", "Bailey"],
+                            capture_output=True, text=True, timeout=20)
+    assert result.returncode == 1 and "no answer from Bailey" in result.stderr
+
+
+def test_an_impostor_at_a_dead_neighbours_address_is_never_believed(herd):
+    herd.iamat("Bailey", "victim", "+1+1", "100")
+    herd.wait_converged()
+    herd.kill("Bona", signal.SIGKILL)
+    #   The impostor binds Bona's bus and sync endpoints with a key of its own
+    public, secret = zmq.curve_keypair()
+    pub = outsider_socket(zmq.PUB, curve=False)
+    router = outsider_socket(zmq.ROUTER, curve=False)
+    for sock in (pub, router):
+        sock.curve_server, sock.curve_publickey, sock.curve_secretkey = True, public, secret
+    pub.bind(f"tcp://127.0.0.1:{herd.bus_ports['Bona']}")
+    router.bind(f"tcp://127.0.0.1:{herd.sync_ports['Bona']}")
+    fake = b"AT Bona +0.000000000 victim +66+66 999999"
+    deadline = time.monotonic() + 5
+    sequence = 0
+    while time.monotonic() < deadline:
+        sequence += 1
+        pub.send_multipart([b"victim", fake, str(sequence).encode()])
+        pub.send_multipart([b"", b"HEARTBEAT", b"Bona", str(sequence).encode()])
+        #   A snapshot full of fakes for whoever asks
+        if router.poll(0):
+            identity, request = router.recv_multipart()
+            request_id = request.split()[1]
+            router.send_multipart([identity, b"CHUNK " + request_id + b"\n" + fake])
+            router.send_multipart([identity, b"DONE " + request_id + b" 1"])
+        time.sleep(0.05)
+    pub.close()
+    router.close()
+    for name in ("Bailey", "Campbell", "Clark"):
+        line = herd.stored_line(name, "victim")
+        assert line and b"+66+66" not in line, (name, line)
+    herd.start("Bona")
+    states = herd.wait_converged(timeout=20)
+    assert len(states) == 5
+    for name in herd.graph:
+        assert b"+66+66" not in herd.stored_line(name, "victim")
+
+
+def test_a_server_without_its_keys_stops_with_one_line(make_herd):
+    herd = make_herd(graph={"Bailey": []}, start=False)
+    secret = os.path.join(herd.keys, "secret", "Bailey.key_secret")
+    os.unlink(secret)
+    process = herd.spawn("Bailey")
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 1
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0] == (f"herd: Bailey: {secret}: no such key file; make it with: "
+                        f"herd --config {herd.config} --keygen Bailey")
+    #   A file that is no certificate is refused the same way
+    with open(secret, "w") as file:
+        file.write("metadata\n")
+    process = herd.spawn("Bailey")
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 1
+    assert "not a readable secret certificate" in stderr.decode()
+    #   And so is asking a server without a monitor key
+    os.unlink(os.path.join(herd.keys, "secret", "monitor.key_secret"))
+    result = subprocess.run([HERD_BIN, "--config", herd.config, "--state", "Bailey"],
+                            capture_output=True, text=True, timeout=20)
+    assert result.returncode == 1 and "monitor.key_secret: no such key file" in result.stderr
+
+
+def test_security_off_is_explicit_and_logged(make_herd):
+    herd = make_herd(graph={"Bailey": []}, settings={"herd/security": "off"})
+    assert "security: OFF (herd/security = off)" in herd.log("Bailey")
+    assert not os.path.exists(herd.keys)
+    #   Plain links work then: anyone can subscribe
+    sub = outsider_socket(zmq.SUB, curve=False)
+    sub.setsockopt(zmq.SUBSCRIBE, b"")
+    sub.connect(f"tcp://127.0.0.1:{herd.bus_ports['Bailey']}")
+    assert sub.poll(3000)
+    sub.close()
+
+
+def test_a_far_future_time_pins_nobody(herd):
+    far = "999999999999999999.999999999"
+    connection = herd.client("Bailey")
+    connection.send(f"IAMAT alice.phone +0+0 {far}\n")
+    assert connection.line() == f"? IAMAT alice.phone +0+0 {far}".encode()
+    #   A day ahead is the bound: a minute ahead is fine
+    soon = f"{time.time() + 60:.9f}"
+    connection.send(f"IAMAT alice.phone +1+1 {soon}\n")
+    line = connection.line()
+    assert AT_PATTERN.match(line)
+    for name in herd.graph:
+        herd.wait_stored(name, "alice.phone", line)
+    #   The real client's next IAMAT, at its real time... is older than
+    #   "soon", so it is the stale one now; the pin is at most a minute
+    connection.close()
+
+
+def test_an_update_from_the_future_on_the_bus_is_dropped_and_counted(make_herd):
+    herd = make_herd(graph={"Bailey": ["Bona"], "Bona": ["Bailey"]}, start=False)
+    public, secret = zmq.auth.load_certificate(os.path.join(herd.keys, "secret", "Bona.key_secret"))
+    pub = outsider_socket(zmq.PUB, curve=False)
+    pub.curve_server, pub.curve_publickey, pub.curve_secretkey = True, public, secret
+    pub.bind(f"tcp://127.0.0.1:{herd.bus_ports['Bona']}")
+    herd.start("Bailey")
+    future = b"AT Bona +0.000000000 pinned +1+1 99999999999"
+    good = b"AT Bona +0.000000000 fine +1+1 100"
+    for attempt in range(100):
+        pub.send_multipart([b"pinned", future])
+        pub.send_multipart([b"fine", good])
+        time.sleep(0.05)
+        if herd.stored_line("Bailey", "fine") == good:
+            break
+    assert herd.stored_line("Bailey", "fine") == good
+    assert herd.stored_line("Bailey", "pinned") is None
+    assert herd.stats("Bailey")["updates"]["dropped_future"] >= 1
+    assert "client time is more than 86400 s ahead" in herd.log("Bailey")
+    pub.close()
+
+
+def test_an_oversized_frame_is_refused_before_it_costs_memory(herd):
+    """Even a listed key cannot make a server hold a huge frame: sync and
+    admin take requests of 1 KiB at most, the bus PUB reads only short
+    subscriptions (ZMQ_MAXMSGSIZE: libzmq drops the link on the header)."""
+    pid = herd.processes["Bailey"].pid
+    before = rss_kib(pid)
+    payload = b"x" * (64 * 1024 * 1024)
+    for port in (herd.sync_ports["Bailey"], herd.admin_ports["Bailey"]):
+        sock = herd.curve_client(zmq.Context.instance().socket(zmq.DEALER), "Bailey")
+        sock.setsockopt(zmq.LINGER, 2000)
+        sock.connect(f"tcp://127.0.0.1:{port}")
+        for _ in range(4):
+            sock.send(payload)
+        time.sleep(1)
+        sock.close()
+    after = rss_kib(pid)
+    assert after - before < 32 * 1024, (before, after)
+    #   And the server is fine
+    assert herd.state("Bailey")["server"] == "Bailey"
