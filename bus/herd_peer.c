@@ -83,6 +83,11 @@ herd_peer_new (herd_config_t *config, const char *name, herd_keys_t *keys, char 
         return NULL;
     }
     self->monitor = zactor_new (zmonitor, self->sub);
+    if (!self->monitor) {
+        *error_p = zsys_sprintf ("cannot watch the bus link to %s (interrupted)", name);
+        herd_peer_destroy (&self);
+        return NULL;
+    }
     zstr_sendx (self->monitor, "LISTEN", "CONNECTED", "DISCONNECTED", NULL);
     zstr_send (self->monitor, "START");
     zsock_wait (self->monitor);

@@ -184,6 +184,11 @@ herd_keys_watch (herd_keys_t *self, zloop_t *loop, zsock_t *sock, const char *do
     watch->keys = self;
     watch->domain = strdup (domain);
     watch->monitor = zactor_new (zmonitor, sock);
+    if (!watch->monitor) {
+        zsys_warning ("security: cannot count %s handshakes (interrupted)", domain);
+        s_watch_destroy ((void **) &watch);
+        return;
+    }
     zstr_sendx (watch->monitor, "LISTEN", "HANDSHAKE_FAILED_AUTH", "HANDSHAKE_FAILED_PROTOCOL",
                 "HANDSHAKE_FAILED_NO_DETAIL", NULL);
     zstr_send (watch->monitor, "START");

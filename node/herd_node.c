@@ -253,10 +253,6 @@ s_start (s_node_t *self, char **error_p)
         herd_journal_replay (self->journal, self->store);
         zloop_timer (self->loop, 1000, 0, s_maintain_journal, self);
     }
-    herd_frontend_node_t calls = { s_accept_from_client, s_lookup, s_commit, self };
-    self->frontend = herd_frontend_new (self->config, self->server, self->loop, &calls, error_p);
-    if (!self->frontend)
-        return -1;
     self->snapshot = herd_snapshot_new (self->config, self->server, self->store, self->keys, error_p);
     if (!self->snapshot)
         return -1;
@@ -290,6 +286,12 @@ s_start (s_node_t *self, char **error_p)
         zloop_reader (self->loop, self->places_stats, s_handle_places_stats, self);
         zsys_info ("admin: answering state requests on %s", admin);
     }
+    //  Clients last: once the port takes connections the node is whole,
+    //  so nobody who sees it listening can catch it half started
+    herd_frontend_node_t calls = { s_accept_from_client, s_lookup, s_commit, self };
+    self->frontend = herd_frontend_new (self->config, self->server, self->loop, &calls, error_p);
+    if (!self->frontend)
+        return -1;
     return 0;
 }
 
