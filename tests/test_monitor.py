@@ -61,14 +61,20 @@ def test_json_lines_and_client_filter(herd):
         assert int(update["sequence"]) > 0
 
 
-def test_stats_prints_rates_per_server(herd):
-    process = monitor(herd, "--stats", "--timeout", "3", "Bona", "Clark")
+def feed_for_three_seconds(herd, process):
+    """IAMATs at Bailey while a --stats monitor runs its 3 s; its output."""
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
         herd.iamat("Bailey", "rate", "+1+1", f"{time.time():.9f}")
         time.sleep(0.02)
     out, err = process.communicate(timeout=10)
     assert process.returncode == 0, err
+    return out
+
+
+def test_stats_prints_rates_per_server(herd):
+    process = monitor(herd, "--stats", "--timeout", "3", "Bona", "Clark")
+    out = feed_for_three_seconds(herd, process)
     rates = [line for line in out.splitlines() if line.startswith("rates/s:")]
     assert rates, out
     assert any(int(line.split()[2]) > 0 for line in rates)
@@ -81,12 +87,7 @@ def test_json_stats_are_valid_json_whatever_the_source_is_called(make_herd, tmp_
     herd = make_herd(settings={"herd/security": "off"})
     odd = f'ipc://{tmp_path}/we"ird\\name'
     process = monitor(herd, "--stats", "--json", "--timeout", "3", "Bona", odd)
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        herd.iamat("Bailey", "rate", "+1+1", f"{time.time():.9f}")
-        time.sleep(0.02)
-    out, err = process.communicate(timeout=10)
-    assert process.returncode == 0, err
+    out = feed_for_three_seconds(herd, process)
     rates = [json.loads(line) for line in out.splitlines()]
     assert rates, out
     assert all(list(rate) == ["Bona", odd] for rate in rates)
