@@ -68,14 +68,18 @@ $(BUILD)/herd_bench: $(BUILD)/tests/herd_bench.o $(OBJECTS)
 $(BUILD)/herd_load: $(BUILD)/tests/herd_load.o
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lpthread -o $@
 
+$(BUILD)/herd_journal_gen: $(BUILD)/tests/herd_journal_gen.o $(OBJECTS)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 $(BUILD)/herd_latency: $(BUILD)/tests/herd_latency.o
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 #   Speed and memory figures, as ratios measured in one run
-bench: $(BUILD)/herd_bench $(BUILD)/herd_latency $(BUILD)/herd_load $(BUILD)/herd $(DATA)
+bench: $(BUILD)/herd_bench $(BUILD)/herd_latency $(BUILD)/herd_load $(BUILD)/herd_journal_gen $(BUILD)/herd $(DATA)
 	$(BUILD)/herd_bench $(DATA)
 	@echo
 	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_LATENCY=$(CURDIR)/$(BUILD)/herd_latency \
+	    HERD_LOAD=$(CURDIR)/$(BUILD)/herd_load HERD_JOURNAL_GEN=$(CURDIR)/$(BUILD)/herd_journal_gen \
 	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) python3 tests/bench_herd.py
 
 #   The five-server herd under saturation load at two servers for
@@ -117,9 +121,9 @@ fuzz:
 check: all
 	$(BUILD)/herd_selftest
 
-test: all $(DATA) $(FUZZ_REPLAYS) $(BUILD)/herd_load
+test: all $(DATA) $(FUZZ_REPLAYS) $(BUILD)/herd_load $(BUILD)/herd_journal_gen
 	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_SELFTEST=$(CURDIR)/$(BUILD)/herd_selftest \
-	    HERD_LOAD=$(CURDIR)/$(BUILD)/herd_load \
+	    HERD_LOAD=$(CURDIR)/$(BUILD)/herd_load HERD_JOURNAL_GEN=$(CURDIR)/$(BUILD)/herd_journal_gen \
 	    HERD_FUZZ_REPLAY="$(FUZZ_REPLAYS:%=$(CURDIR)/%)" \
 	    HERD_MONITOR=$(CURDIR)/$(BUILD)/herd-monitor \
 	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) tests/run-tests

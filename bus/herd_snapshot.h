@@ -39,6 +39,11 @@ void
 size_t
     herd_snapshot_sessions (herd_snapshot_t *self);
 
+//  Counters for STATS: snapshots going out, SYNCs refused at the total
+//  bound, snapshots ended by a newer SYNC from the same server
+json_t *
+    herd_snapshot_stats (herd_snapshot_t *self);
+
 void
     herd_snapshot_test (bool verbose);
 

@@ -1,44 +1,197 @@
 //  cache/herd_journal.c: the append-only journal of a server's store.
+//
+//  Who waits on the disk, and who does not:
+//  - the loop write(2)s each pass's records once (group commit), which
+//    costs a copy into the page cache; under "always" it also fdatasyncs
+//    once per pass, since the replies of that pass wait on it;
+//  - the everysec fdatasync, and the fsync of the folder after a rename,
+//    run in the syncer, a thread of our own: the loop hands it a dup of
+//    the fd and reads its answer when it comes;
+//  - a rewrite (compaction, and recovery after a failure) is a forked
+//    child, as Redis's BGREWRITEAOF: it writes the store as it was at the
+//    fork to <journal>.rewrite while the loop goes on; every record the
+//    loop writes meanwhile goes to both files, so the new file is the
+//    snapshot plus all that came after it (replay order does not matter:
+//    newer-wins). When the child is done the loop renames the new file
+//    over the old one.
+//
+//  A journal that cannot write fails loudly: a failed write is cut back
+//  to the last whole record, a failed write or fdatasync puts the journal
+//  in the failed state (logged once), and the node refuses IAMATs while
+//  it is there. Every second a rewrite from the store is tried; when one
+//  succeeds the journal holds the whole store again and leaves the state
+//  (logged once).
 
 #include "herd_classes.h"
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 //  Below this the journal is never compacted: rewriting is not worth it
 #define S_COMPACT_FLOOR (1024 * 1024)
-
-struct _herd_journal_t {
-    char *path;                 //  The journal file
-    int fd;                     //  Open for appending
-    int policy;                 //  S_ALWAYS, S_EVERYSEC or S_NO
-    bool dirty;                 //  Written since the last sync
-    char *pending;              //  Records queued, not yet written (owned)
-    size_t pending_size;
-    size_t pending_capacity;
-    size_t size;                //  Bytes in the file
-    size_t live;                //  Bytes the store's lines would take
-    uint64_t syncs;             //  fdatasync calls made, for STATE
-};
-
 //  Queued bytes that make append write at once
-#define S_PENDING_MAX (1024 * 1024)
+#define S_PENDING_MAX   (1024 * 1024)
+//  The rewriting child's write buffer
+#define S_CHILD_BUFFER  (256 * 1024)
 
 #define S_ALWAYS    0
 #define S_EVERYSEC  1
 #define S_NO        2
+
+struct _herd_journal_t {
+    char *path;                 //  The journal file
+    char *rewrite_path;         //  Where a rewrite is written
+    int fd;                     //  Open for appending
+    int policy;                 //  S_ALWAYS, S_EVERYSEC or S_NO
+    char *pending;              //  Records queued, not yet written (owned)
+    size_t pending_size;
+    size_t pending_capacity;
+    size_t size;                //  Bytes of whole records in the file
+    bool dirty;                 //  Written since the last sync was asked
+    herd_store_t *store;        //  Borrowed, once attached
+    zloop_t *loop;              //  Borrowed, once attached
+    int timer;                  //  The one-second maintenance timer
+    zactor_t *syncer;           //  fdatasync off the loop (owned)
+    bool syncing;               //  A sync is with the syncer
+    int64_t sync_asked;         //  zclock_usecs when it was handed over
+    uint64_t syncs;             //  fdatasync calls made
+    uint64_t sync_usecs_max;    //  The slowest fdatasync seen
+    bool failed;                //  Cannot write: the node refuses IAMATs
+    char *failure;              //  Why, for STATE (owned)
+    uint64_t failures;          //  Times it entered the failed state
+    pid_t rewriter;             //  The child writing a rewrite, or 0
+    int rewrite_fd;             //  Its file, which we append to as well
+    int64_t rewrite_started;    //  zclock_mono
+    uint64_t rewrites;          //  Rewrites completed
+};
+
+static int
+    s_flush_to (herd_journal_t *self, int fd);
+static void
+    s_rewrite_abort (herd_journal_t *self, const char *why);
+
+//  --------------------------------------------------------------------------
+//  The syncer: a thread that fdatasyncs what it is handed. In: "SYNC",
+//  an fd it now owns (it closes it); out: rc, errno, microseconds taken.
+//  Or in: "CLOSE", an fd: closing the last fd of a replaced journal frees
+//  its pages, tens of milliseconds for a big one, so that is done here
+//  too (as Redis closes its old AOF in a background job); no answer.
+
+static void
+s_syncer (zsock_t *pipe, void *args)
+{
+    (void) args;
+    zsock_signal (pipe, 0);
+    while (true) {
+        char *command = NULL;
+        int fd = -1;
+        if (zsock_recv (pipe, "si", &command, &fd) == -1 || !command || streq (command, "$TERM")) {
+            freen (command);
+            break;
+        }
+        if (streq (command, "CLOSE")) {
+            close (fd);
+            freen (command);
+            continue;
+        }
+        int64_t started = zclock_usecs ();
+        //  A folder takes fsync; a file's data fdatasync
+        struct stat status;
+        bool folder = fstat (fd, &status) == 0 && S_ISDIR (status.st_mode);
+        int rc = folder? fsync (fd): fdatasync (fd);
+        int error = rc? errno: 0;
+        close (fd);
+        zsock_send (pipe, "iii", rc, error, (int) (zclock_usecs () - started));
+        freen (command);
+    }
+}
+
+//  --------------------------------------------------------------------------
+//  Failing loudly
+
+static void
+s_fail (herd_journal_t *self, const char *what, int error)
+{
+    if (self->failed)
+        return;
+    self->failed = true;
+    self->failures++;
+    freen (self->failure);
+    self->failure = zsys_sprintf ("%s: %s", what, strerror (error));
+    zsys_error ("journal %s: %s; refusing IAMATs (answered \"?\") until it can write again, "
+                "retrying every second", self->path, self->failure);
+}
+
+static void
+s_recover (herd_journal_t *self)
+{
+    if (!self->failed)
+        return;
+    self->failed = false;
+    zsys_info ("journal %s: writing again (after: %s); acknowledging IAMATs again",
+               self->path, self->failure);
+    freen (self->failure);
+}
+
+static int
+s_write_all (int fd, const char *data, size_t size)
+{
+    while (size) {
+        ssize_t written = write (fd, data, size);
+        if (written == -1 && errno == EINTR)
+            continue;
+        if (written == 0)
+            errno = ENOSPC;
+        if (written <= 0)
+            return -1;
+        data += written;
+        size -= written;
+    }
+    return 0;
+}
+
+static const char s_hex [] = "0123456789abcdef";
+
+//  One record into record (size + 10 bytes): "<fnv32 hex> <line>\n".
+//  No stdio, no allocation: the rewriting child calls it too.
+static void
+s_format_record (const char *line, size_t size, char *record)
+{
+    uint32_t checksum = herd_fnv32 (line, size, HERD_FNV32_SEED);
+    for (int digit = 0; digit < 8; digit++)
+        record [digit] = s_hex [(checksum >> (28 - 4 * digit)) & 15];
+    record [8] = ' ';
+    memcpy (record + 9, line, size);
+    record [size + 9] = '\n';
+}
+
+//  --------------------------------------------------------------------------
+//  Open, replay, close
 
 herd_journal_t *
 herd_journal_new (const char *path, const char *policy, char **error_p)
 {
     assert (path && policy && error_p);
     herd_file_create_folder (path);    //  If it fails, open says why
+    bool existed = zsys_file_exists (path);
     int fd = open (path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (fd == -1) {
         *error_p = zsys_sprintf ("cannot open journal %s: %s", path, strerror (errno));
         return NULL;
     }
+    //  A new file's name must survive a power cut too
+    if (!existed && herd_file_sync_folder (path) == -1) {
+        *error_p = zsys_sprintf ("cannot sync the folder of journal %s: %s", path, strerror (errno));
+        close (fd);
+        return NULL;
+    }
     herd_journal_t *self = (herd_journal_t *) zmalloc (sizeof (herd_journal_t));
     self->path = strdup (path);
+    self->rewrite_path = zsys_sprintf ("%s.rewrite", path);
     self->fd = fd;
+    self->rewrite_fd = -1;
     self->policy = streq (policy, "always")? S_ALWAYS: streq (policy, "no")? S_NO: S_EVERYSEC;
+    //  A rewrite a crash left behind is of no use: the journal is whole
+    unlink (self->rewrite_path);
     return self;
 }
 
@@ -48,10 +201,21 @@ herd_journal_destroy (herd_journal_t **self_p)
     assert (self_p);
     if (*self_p) {
         herd_journal_t *self = *self_p;
+        if (self->rewriter)
+            s_rewrite_abort (self, "server stopping");
         herd_journal_flush (self);
-        herd_journal_sync (self);
+        //  The last records reach the disk before we go, whatever the policy
+        if (!self->failed && self->policy != S_NO && fdatasync (self->fd) == 0)
+            self->syncs++;
+        if (self->loop) {
+            zloop_timer_end (self->loop, self->timer);
+            zloop_reader_end (self->loop, zactor_sock (self->syncer));
+        }
+        zactor_destroy (&self->syncer);
         close (self->fd);
         freen (self->pending);
+        freen (self->failure);
+        freen (self->rewrite_path);
         freen (self->path);
         freen (self);
         *self_p = NULL;
@@ -112,36 +276,17 @@ herd_journal_replay (herd_journal_t *self, herd_store_t *store)
     return replayed;
 }
 
-static int
-s_write_all (int fd, const char *data, size_t size)
-{
-    while (size) {
-        ssize_t written = write (fd, data, size);
-        if (written == -1 && errno == EINTR)
-            continue;
-        if (written <= 0)
-            return -1;
-        data += written;
-        size -= written;
-    }
-    return 0;
-}
-
-//  One record into buffer (size + 10 bytes): "<fnv32 hex> <line>\n"
-static void
-s_format_record (const char *line, size_t size, char *record)
-{
-    char checksum [10];
-    snprintf (checksum, sizeof checksum, "%08x ", herd_fnv32 (line, size, HERD_FNV32_SEED));
-    memcpy (record, checksum, 9);
-    memcpy (record + 9, line, size);
-    record [size + 9] = '\n';
-}
+//  --------------------------------------------------------------------------
+//  Appending: the loop's part
 
 int
 herd_journal_append (herd_journal_t *self, const char *line, size_t size)
 {
     assert (self);
+    //  Failed and not rewriting: the store holds the line, and the rewrite
+    //  that ends the failed state writes the whole store
+    if (self->failed && !self->rewriter)
+        return -1;
     size_t record_size = size + 10;
     if (self->pending_size + record_size > self->pending_capacity) {
         self->pending_capacity = (self->pending_size + record_size) * 2;
@@ -153,98 +298,266 @@ herd_journal_append (herd_journal_t *self, const char *line, size_t size)
     return self->pending_size > S_PENDING_MAX? herd_journal_flush (self): 0;
 }
 
+//  Writes what is pending to fd, and fdatasyncs it under "always". 0 or -1
+//  (errno set).
+static int
+s_flush_to (herd_journal_t *self, int fd)
+{
+    if (s_write_all (fd, self->pending, self->pending_size))
+        return -1;
+    if (self->policy == S_ALWAYS) {
+        self->syncs++;
+        if (fdatasync (fd))
+            return -1;
+    }
+    return 0;
+}
+
 int
 herd_journal_flush (herd_journal_t *self)
 {
     assert (self);
     if (self->pending_size == 0)
-        return 0;
-    int rc = s_write_all (self->fd, self->pending, self->pending_size);
-    if (rc)
-        zsys_error ("journal %s: write failed: %s", self->path, strerror (errno));
-    else {
-        self->size += self->pending_size;
-        self->dirty = true;
+        return self->failed? -1: 0;
+    //  A rewrite under way gets every record too: it must end up holding
+    //  all that came after its fork
+    if (self->rewriter && s_flush_to (self, self->rewrite_fd))
+        s_rewrite_abort (self, strerror (errno));
+    if (!self->failed) {
+        if (s_flush_to (self, self->fd)) {
+            int error = errno;
+            //  Cut a partial write back to the last whole record, so the
+            //  next record does not glue itself to a torn one
+            if (ftruncate (self->fd, self->size))
+                zsys_error ("journal %s: cannot cut a torn write back: %s", self->path, strerror (errno));
+            s_fail (self, self->policy == S_ALWAYS? "write or fdatasync failed": "write failed", error);
+        }
+        else {
+            self->size += self->pending_size;
+            self->dirty = true;
+        }
     }
     self->pending_size = 0;
-    if (rc == 0 && self->policy == S_ALWAYS)
-        herd_journal_sync (self);
-    return rc;
+    return self->failed? -1: 0;
 }
 
-void
-herd_journal_sync (herd_journal_t *self)
+//  --------------------------------------------------------------------------
+//  Rewrites: a forked child writes the store
+
+typedef struct {
+    int fd;
+    char *buffer;
+    size_t used;
+} s_child_t;
+
+static int
+s_child_write_line (const char *line, size_t size, void *arg)
 {
-    assert (self);
+    s_child_t *child = (s_child_t *) arg;
+    if (child->used + size + 10 > S_CHILD_BUFFER) {
+        if (s_write_all (child->fd, child->buffer, child->used))
+            return -1;
+        child->used = 0;
+    }
+    if (size + 10 > S_CHILD_BUFFER)
+        return -1;              //  Never: lines are far shorter
+    s_format_record (line, size, child->buffer + child->used);
+    child->used += size + 10;
+    return 0;
+}
+
+//  The child: write the store, sync it, exit. It only reads memory and
+//  makes system calls (no stdio, no malloc, no ZeroMQ), so it is safe in
+//  the child of a threaded process.
+static void
+s_rewrite_child (herd_journal_t *self, char *buffer)
+{
+    //  Let go of every other descriptor, so the parent's closed client
+    //  connections do not linger open in us
+    int fd = self->rewrite_fd;
+    if (fd > 3)
+        close_range (3, fd - 1, 0);
+    close_range (fd + 1, ~0U, 0);
+    s_child_t child = { fd, buffer, 0 };
+    int rc = herd_store_walk (self->store, s_child_write_line, &child);
+    if (rc == 0)
+        rc = s_write_all (fd, buffer, child.used);
+    if (rc == 0)
+        rc = fdatasync (fd);
+    _exit (rc? 1: 0);
+}
+
+static void
+s_rewrite_start (herd_journal_t *self, const char *why)
+{
+    int fd = open (self->rewrite_path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+    if (fd == -1) {
+        if (!self->failed)
+            zsys_error ("journal %s: cannot start a rewrite: %s", self->rewrite_path, strerror (errno));
+        return;
+    }
+    //  Records still pending are in the store already, so in the child's
+    //  snapshot: they go to the old file only
     herd_journal_flush (self);
-    if (self->policy == S_NO || !self->dirty)
-        return;                 //  "no": the kernel writes when it likes
-    self->syncs++;
-    if (fdatasync (self->fd) == 0)
+    char *buffer = (char *) malloc (S_CHILD_BUFFER);
+    assert (buffer);
+    self->rewrite_fd = fd;
+    pid_t pid = fork ();
+    if (pid == 0)
+        s_rewrite_child (self, buffer);
+    freen (buffer);
+    if (pid == -1) {
+        zsys_error ("journal %s: cannot fork a rewrite: %s", self->path, strerror (errno));
+        close (fd);
+        self->rewrite_fd = -1;
+        unlink (self->rewrite_path);
+        return;
+    }
+    self->rewriter = pid;
+    self->rewrite_started = zclock_mono ();
+    if (!self->failed)
+        zsys_info ("journal %s: rewriting it from the store (%s), in process %d",
+                   self->path, why, (int) pid);
+}
+
+static void
+s_rewrite_abort (herd_journal_t *self, const char *why)
+{
+    if (!self->rewriter)
+        return;
+    kill (self->rewriter, SIGKILL);
+    waitpid (self->rewriter, NULL, 0);
+    self->rewriter = 0;
+    close (self->rewrite_fd);
+    self->rewrite_fd = -1;
+    unlink (self->rewrite_path);
+    if (!self->failed)
+        zsys_error ("journal %s: rewrite given up: %s", self->path, why);
+}
+
+//  Hands fd (a dup) to the syncer; the answer comes to s_handle_synced
+static void
+s_sync_in_background (herd_journal_t *self, int fd)
+{
+    if (fd == -1)
+        return;
+    self->syncing = true;
+    self->sync_asked = zclock_usecs ();
+    zsock_send (zactor_sock (self->syncer), "si", "SYNC", fd);
+}
+
+//  The child is done: the new file replaces the old
+static void
+s_rewrite_finish (herd_journal_t *self)
+{
+    size_t before = self->size;
+    //  What the loop still holds goes into the new file before the switch
+    herd_journal_flush (self);
+    if (!self->rewriter)
+        return;                 //  That write failed: given up
+    struct stat status;
+    if (fstat (self->rewrite_fd, &status) || rename (self->rewrite_path, self->path)) {
+        s_rewrite_abort (self, strerror (errno));
+        return;
+    }
+    zsock_send (zactor_sock (self->syncer), "si", "CLOSE", self->fd);
+    self->fd = self->rewrite_fd;
+    self->rewrite_fd = -1;
+    self->rewriter = 0;
+    self->size = (size_t) status.st_size;
+    self->rewrites++;
+    //  Records the loop added after the child synced are not on disk yet
+    self->dirty = true;
+    zsys_info ("journal %s: rewritten from the store in %" PRId64 " ms: %zu -> %zu bytes",
+               self->path, zclock_mono () - self->rewrite_started, before, self->size);
+    //  The rename must survive a power cut: sync the folder, off the loop
+    char *folder = strdup (self->path);
+    char *slash = strrchr (folder, '/');
+    if (slash)
+        *slash = 0;
+    s_sync_in_background (self, open (slash? folder: ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    freen (folder);
+    s_recover (self);
+}
+
+//  Once a second: reap a rewrite, sync under everysec, start a rewrite
+//  when the journal is twice what the store holds or has failed
+static int
+s_maintain (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    herd_journal_t *self = (herd_journal_t *) arg;
+    herd_journal_flush (self);
+    bool running = self->rewriter != 0;
+    if (self->rewriter) {
+        int status;
+        pid_t pid = waitpid (self->rewriter, &status, WNOHANG);
+        if (pid == self->rewriter) {
+            if (WIFEXITED (status) && WEXITSTATUS (status) == 0)
+                s_rewrite_finish (self);
+            else {
+                self->rewriter = 0;     //  Reaped: nothing to kill
+                close (self->rewrite_fd);
+                self->rewrite_fd = -1;
+                unlink (self->rewrite_path);
+                if (!self->failed)
+                    zsys_error ("journal %s: the rewrite failed (disk full?); the journal goes on as it was",
+                                self->path);
+            }
+        }
+    }
+    if (self->policy == S_EVERYSEC && self->dirty && !self->syncing && !self->failed) {
         self->dirty = false;
-}
-
-uint64_t
-herd_journal_syncs (herd_journal_t *self)
-{
-    assert (self);
-    return self->syncs;
-}
-
-static int
-s_write_line (const char *line, size_t size, void *arg)
-{
-    FILE *file = (FILE *) arg;
-    char *record = (char *) malloc (size + 10);
-    assert (record);
-    s_format_record (line, size, record);
-    size_t written = fwrite (record, 1, size + 10, file);
-    freen (record);
-    return written == size + 10? 0: -1;
+        s_sync_in_background (self, dup (self->fd));
+    }
+    //  A rewrite that just ended is retried at the next tick, not now
+    if (!running) {
+        size_t live = herd_store_bytes (self->store) + 10 * herd_store_size (self->store);
+        if (self->failed)
+            s_rewrite_start (self, "after a failure");
+        else
+        if (self->size > S_COMPACT_FLOOR && self->size > 2 * live)
+            s_rewrite_start (self, "compaction");
+    }
+    return 0;
 }
 
 static int
-s_add_size (const char *line, size_t size, void *arg)
+s_handle_synced (zloop_t *loop, zsock_t *reader, void *arg)
 {
-    (void) line;
-    *(size_t *) arg += size + 10;
+    (void) loop;
+    herd_journal_t *self = (herd_journal_t *) arg;
+    int rc = 0, error = 0, usecs = 0;
+    if (zsock_recv (reader, "iii", &rc, &error, &usecs) == -1)
+        return 0;
+    self->syncing = false;
+    self->syncs++;
+    if ((uint64_t) usecs > self->sync_usecs_max)
+        self->sync_usecs_max = usecs;
+    //  A failed fdatasync may have dropped written pages: only a rewrite
+    //  from the store can be trusted again
+    if (rc)
+        s_fail (self, "fdatasync failed", error);
     return 0;
 }
 
 void
-herd_journal_compact_if_needed (herd_journal_t *self, herd_store_t *store)
+herd_journal_attach (herd_journal_t *self, zloop_t *loop, herd_store_t *store)
+{
+    assert (self && loop && store && !self->loop);
+    self->loop = loop;
+    self->store = store;
+    self->syncer = zactor_new (s_syncer, NULL);
+    zloop_reader (loop, zactor_sock (self->syncer), s_handle_synced, self);
+    self->timer = zloop_timer (loop, 1000, 0, s_maintain, self);
+}
+
+bool
+herd_journal_writable (herd_journal_t *self)
 {
     assert (self);
-    herd_journal_flush (self);
-    if (self->size < S_COMPACT_FLOOR)
-        return;
-    size_t live = 0;
-    herd_store_walk (store, s_add_size, &live);
-    if (self->size <= 2 * live)
-        return;
-    char *temporary = zsys_sprintf ("%s.compact", self->path);
-    FILE *file = fopen (temporary, "w");
-    int rc = file? herd_store_walk (store, s_write_line, file): -1;
-    if (file) {
-        rc |= fflush (file);
-        rc |= fdatasync (fileno (file));
-        rc |= fclose (file);
-    }
-    if (rc == 0 && rename (temporary, self->path) == 0) {
-        int fd = open (self->path, O_RDWR | O_APPEND | O_CLOEXEC);
-        if (fd != -1) {
-            zsys_info ("journal %s: compacted from %zu to %zu bytes", self->path, self->size, live);
-            close (self->fd);
-            self->fd = fd;
-            self->size = live;
-            self->dirty = false;
-        }
-    }
-    else {
-        zsys_error ("journal %s: compaction failed: %s", self->path, strerror (errno));
-        unlink (temporary);
-    }
-    freen (temporary);
+    return !self->failed;
 }
 
 size_t
@@ -254,8 +567,54 @@ herd_journal_size (herd_journal_t *self)
     return self->size;
 }
 
+uint64_t
+herd_journal_syncs (herd_journal_t *self)
+{
+    assert (self);
+    return self->syncs;
+}
+
+json_t *
+herd_journal_stats (herd_journal_t *self)
+{
+    assert (self);
+    return json_pack ("{s:s, s:s?, s:I, s:I, s:I, s:I, s:b}",
+        "state", self->failed? "failed": "ok",
+        "failure", self->failure,
+        "bytes", (json_int_t) self->size,
+        "syncs", (json_int_t) self->syncs,
+        "sync_usecs_max", (json_int_t) self->sync_usecs_max,
+        "failures", (json_int_t) self->failures,
+        "rewriting", self->rewriter != 0);
+}
+
 //  --------------------------------------------------------------------------
 //  Selftest
+
+//  Runs s_maintain until the rewrite under way is done (or 10 s pass)
+static void
+s_test_finish_rewrite (herd_journal_t *self, zloop_t *loop)
+{
+    for (int round = 0; round < 1000 && self->rewriter; round++) {
+        zclock_sleep (10);
+        s_maintain (loop, 0, self);
+    }
+    assert (!self->rewriter);
+}
+
+static herd_store_t *
+s_test_replay (const char *path, uint64_t *digest_p)
+{
+    char *error = NULL;
+    herd_store_t *store = herd_store_new (1000);
+    herd_journal_t *journal = herd_journal_new (path, "no", &error);
+    assert (journal);
+    herd_journal_replay (journal, store);
+    herd_journal_destroy (&journal);
+    if (digest_p)
+        *digest_p = herd_store_digest (store);
+    return store;
+}
 
 void
 herd_journal_test (bool verbose)
@@ -271,6 +630,8 @@ herd_journal_test (bool verbose)
                              "AT B +0.1 kiwi +2+2 2", "AT B +0.1 fig +3+3 3" };
     for (int index = 0; index < 4; index++)
         assert (herd_journal_append (journal, lines [index], strlen (lines [index])) == 0);
+    assert (herd_journal_flush (journal) == 0);
+    assert (herd_journal_syncs (journal) == 1);         //  One batch, one fdatasync
     herd_journal_destroy (&journal);
 
     //  Replay: newer-wins gives the same store whatever the order
@@ -300,29 +661,80 @@ herd_journal_test (bool verbose)
     herd_journal_destroy (&journal);
     herd_store_destroy (&store);
     store = herd_store_new (100);
-    journal = herd_journal_new (path, "no", &error);
+    journal = herd_journal_new (path, "everysec", &error);
     assert (herd_journal_replay (journal, store) == 4);
     assert (herd_store_lookup (store, "date", NULL));
+    zloop_t *loop = zloop_new ();
+    herd_journal_attach (journal, loop, store);
 
-    //  Compaction keeps exactly the store
+    //  Compaction: a forked rewrite keeps exactly the store, and what is
+    //  written while it runs
     for (int round = 0; round < 60000; round++) {
         char line [64];
         int size = snprintf (line, sizeof line, "AT C +0.1 kiwi +4+4 %d", 100 + round);
         herd_store_offer_text (store, line, size);
         herd_journal_append (journal, line, size);
     }
+    assert (herd_journal_flush (journal) == 0);
     size_t before = herd_journal_size (journal);
-    herd_journal_compact_if_needed (journal, store);
+    s_maintain (loop, 0, journal);
+    assert (journal->rewriter);
+    assert (herd_store_offer_text (store, "AT C +0.1 late +5+5 5", 21) == HERD_STORE_STORED);
+    herd_journal_append (journal, "AT C +0.1 late +5+5 5", 21);
+    assert (herd_journal_flush (journal) == 0);
+    s_test_finish_rewrite (journal, loop);
+    assert (journal->rewrites == 1);
     assert (herd_journal_size (journal) < before / 10);
+    assert (!zsys_file_exists (journal->rewrite_path));
     herd_journal_destroy (&journal);
-    uint64_t digest = herd_store_digest (store);
-    herd_store_destroy (&store);
-    store = herd_store_new (100);
-    journal = herd_journal_new (path, "no", &error);
+    uint64_t digest = herd_store_digest (store), replayed = 0;
+    herd_store_t *check = s_test_replay (path, &replayed);
+    assert (replayed == digest);
+    assert (herd_store_lookup (check, "late", NULL));
+    herd_store_destroy (&check);
+
+    //  A write that fails (the file size limit here, a full disk in
+    //  production) is cut back to the last whole record and fails the
+    //  journal; a rewrite brings it back once writes work again
+    journal = herd_journal_new (path, "always", &error);
     herd_journal_replay (journal, store);
-    assert (herd_store_digest (store) == digest);
+    herd_journal_attach (journal, loop, store);
+    size_t whole = herd_journal_size (journal);
+    signal (SIGXFSZ, SIG_IGN);
+    struct rlimit limit = { whole + 50, RLIM_INFINITY };
+    assert (setrlimit (RLIMIT_FSIZE, &limit) == 0);
+    for (int index = 0; index < 5; index++) {
+        char line [64];
+        int size = snprintf (line, sizeof line, "AT C +0.1 lost%d +6+6 6", index);
+        herd_store_offer_text (store, line, size);
+        assert (herd_journal_append (journal, line, size) == 0);
+    }
+    assert (herd_journal_flush (journal) == -1);
+    assert (!herd_journal_writable (journal));
+    struct stat status;
+    assert (stat (path, &status) == 0 && (size_t) status.st_size == whole);
+    //  Failed: nothing is queued, the rewrite will take the store
+    assert (herd_journal_append (journal, "AT C +0.1 more +7+7 7", 21) == -1);
+    herd_store_offer_text (store, "AT C +0.1 more +7+7 7", 21);
+    s_maintain (loop, 0, journal);                  //  Still too small: the rewrite fails
+    s_test_finish_rewrite (journal, loop);
+    assert (!herd_journal_writable (journal));
+    limit.rlim_cur = RLIM_INFINITY;
+    assert (setrlimit (RLIMIT_FSIZE, &limit) == 0);
+    s_maintain (loop, 0, journal);
+    s_test_finish_rewrite (journal, loop);
+    assert (herd_journal_writable (journal));
+    json_t *stats = herd_journal_stats (journal);
+    assert (json_integer_value (json_object_get (stats, "failures")) == 1);
+    assert (streq (json_string_value (json_object_get (stats, "state")), "ok"));
+    json_decref (stats);
     herd_journal_destroy (&journal);
+    check = s_test_replay (path, &replayed);
+    assert (replayed == herd_store_digest (store));
+    assert (herd_store_lookup (check, "lost4", NULL) && herd_store_lookup (check, "more", NULL));
+    herd_store_destroy (&check);
     herd_store_destroy (&store);
+    zloop_destroy (&loop);
     unlink (path);
     *strrchr (path, '/') = 0;
     rmdir (path);

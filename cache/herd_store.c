@@ -1,4 +1,7 @@
-//  cache/herd_store.c: client id -> latest AT line, in a zhashx.
+//  cache/herd_store.c: client id -> latest AT line, in a zhashx, and
+//  every client in a slot of its own, in the order they came: clients are
+//  never removed, so a slot number is a cursor that stays valid while the
+//  store changes (incremental snapshots and rewrites scan by slot).
 
 #include "herd_classes.h"
 
@@ -8,11 +11,15 @@ typedef struct {
     herd_at_t at;               //  Fields of line
     size_t size;                //  Length of line
     uint64_t hash;              //  FNV-1a 64 of line, for the digest
+    size_t slot;                //  Its index in slots
     char line [];               //  The AT line, null-terminated
 } s_entry_t;
 
 struct _herd_store_t {
     zhashx_t *entries;          //  client id -> s_entry_t (owned)
+    s_entry_t **slots;          //  Every entry, by arrival of its client
+    size_t slots_capacity;
+    size_t bytes;               //  Sum of the lines' sizes
     uint64_t digest;            //  XOR of every line's hash
     size_t max_entries;         //  Hard cap bounds memory
     bool warned_full;           //  Log "full" once, re-armed below 90%
@@ -41,6 +48,7 @@ herd_store_destroy (herd_store_t **self_p)
     if (*self_p) {
         herd_store_t *self = *self_p;
         zhashx_destroy (&self->entries);
+        freen (self->slots);
         freen (self);
         *self_p = NULL;
     }
@@ -88,6 +96,20 @@ herd_store_offer (herd_store_t *self, const herd_at_t *offered)
     self->digest ^= entry->hash ^ (held? held->hash: 0);
     //  Rebase the parsed fields onto our copy
     entry->at = at;
+    if (held) {
+        entry->slot = held->slot;
+        self->bytes -= held->size;
+    }
+    else {
+        entry->slot = zhashx_size (self->entries);
+        if (entry->slot == self->slots_capacity) {
+            self->slots_capacity = self->slots_capacity? self->slots_capacity * 2: 1024;
+            self->slots = (s_entry_t **) realloc (self->slots, self->slots_capacity * sizeof (s_entry_t *));
+            assert (self->slots);
+        }
+    }
+    self->slots [entry->slot] = entry;
+    self->bytes += size;
     herd_field_t *fields [] = { &entry->at.line, &entry->at.server, &entry->at.skew, &entry->at.client,
                                 &entry->at.coordinates, &entry->at.time };
     for (size_t index = 0; index < 6; index++)
@@ -133,22 +155,41 @@ herd_store_digest (herd_store_t *self)
     return self->digest;
 }
 
+size_t
+herd_store_bytes (herd_store_t *self)
+{
+    assert (self);
+    return self->bytes;
+}
+
 int
 herd_store_walk (herd_store_t *self, herd_store_line_fn *fn, void *arg)
 {
     assert (self);
-    for (s_entry_t *entry = (s_entry_t *) zhashx_first (self->entries); entry;
-         entry = (s_entry_t *) zhashx_next (self->entries))
-        if (fn (entry->line, entry->size, arg) == -1)
+    size_t cursor = 0;
+    while (cursor < zhashx_size (self->entries))
+        if (herd_store_scan (self, &cursor, SIZE_MAX, fn, arg) == -1)
             return -1;
     return 0;
 }
 
-zlistx_t *
-herd_store_clients (herd_store_t *self)
+int
+herd_store_scan (herd_store_t *self, size_t *cursor_p, size_t max_lines,
+                 herd_store_line_fn *fn, void *arg)
 {
-    assert (self);
-    return zhashx_keys (self->entries);
+    assert (self && cursor_p);
+    size_t end = zhashx_size (self->entries);
+    if (max_lines < end - *cursor_p)
+        end = *cursor_p + max_lines;
+    //  Slots only grow, so a cursor taken earlier is still a place in them
+    for (; *cursor_p < end; (*cursor_p)++) {
+        s_entry_t *entry = self->slots [*cursor_p];
+        if (fn (entry->line, entry->size, arg) == -1) {
+            (*cursor_p)++;
+            return -1;
+        }
+    }
+    return 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -158,6 +199,15 @@ static int
 s_offer (herd_store_t *self, const char *line)
 {
     return herd_store_offer_text (self, line, strlen (line));
+}
+
+static int
+s_count (const char *line, size_t size, void *arg)
+{
+    (void) line;
+    (void) size;
+    (*(size_t *) arg)++;
+    return 0;
 }
 
 void
@@ -195,9 +245,17 @@ herd_store_test (bool verbose)
     assert (s_offer (other, "AT A +0.1 kiwi +34-118 100.5") == HERD_STORE_STORED);
     assert (s_offer (other, "AT C -5.0 kiwi +1+2 100.500000001") == HERD_STORE_STORED);
     assert (herd_store_digest (other) == herd_store_digest (store));
-    zlistx_t *clients = herd_store_clients (other);
-    assert (zlistx_size (clients) == 2);
-    zlistx_destroy (&clients);
+    //  A scan by slots sees every client once, in slices, while the
+    //  store changes under it; bytes follow replacements
+    size_t cursor = 0, seen = 0;
+    assert (herd_store_scan (other, &cursor, 1, s_count, &seen) == 0);
+    assert (cursor == 1 && seen == 1);
+    assert (s_offer (other, "AT C -5.0 kiwi +1+2 100.6") == HERD_STORE_STORED);
+    assert (s_offer (other, "AT C +0.0 fig +1+2 1") == HERD_STORE_STORED);
+    assert (herd_store_scan (other, &cursor, 10, s_count, &seen) == 0);
+    assert (cursor == 3 && seen == 3);
+    assert (herd_store_bytes (other) == strlen ("AT C +0.0 apple +1+2 2") + strlen ("AT C -5.0 kiwi +1+2 100.6")
+                                      + strlen ("AT C +0.0 fig +1+2 1"));
     herd_store_destroy (&other);
     herd_store_destroy (&store);
     herd_store_destroy (&store);

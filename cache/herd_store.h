@@ -12,6 +12,7 @@ typedef struct _herd_store_t herd_store_t;
 #define HERD_STORE_INVALID  -1      //  Not an AT line (callers that parse)
 #define HERD_STORE_FULL     -2      //  New client, but the store is full
 #define HERD_STORE_FUTURE   -3      //  Refused before the store: client time too far ahead
+#define HERD_STORE_UNWRITABLE -4    //  Refused before the store: the journal cannot write
 
 herd_store_t *
     herd_store_new (size_t max_entries);
@@ -47,15 +48,25 @@ size_t
 uint64_t
     herd_store_digest (herd_store_t *self);
 
-//  Calls fn for every line held, in no particular order; stops early if fn
-//  returns -1. The store must not change during the walk.
+//  Bytes of all the lines held (without line endings)
+size_t
+    herd_store_bytes (herd_store_t *self);
+
+//  Calls fn for every line held; stops early if fn returns -1 (and
+//  returns -1). Never allocates, so a forked child may walk.
 typedef int (herd_store_line_fn) (const char *line, size_t size, void *arg);
 int
     herd_store_walk (herd_store_t *self, herd_store_line_fn *fn, void *arg);
 
-//  The ids of every client held (a copy). Caller destroys.
-zlistx_t *
-    herd_store_clients (herd_store_t *self);
+//  Calls fn for at most max_lines lines from *cursor_p (start at 0) and
+//  moves the cursor past them; the scan is done when *cursor_p equals
+//  herd_store_size. The store may change between calls: a client held
+//  when the scan started is visited once, with its line as it is then;
+//  clients added later are visited if the scan has not ended. -1 if fn
+//  stopped it.
+int
+    herd_store_scan (herd_store_t *self, size_t *cursor_p, size_t max_lines,
+                     herd_store_line_fn *fn, void *arg);
 
 void
     herd_store_test (bool verbose);

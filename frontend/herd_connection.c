@@ -190,6 +190,34 @@ herd_connection_append (herd_connection_t *self, const void *data, size_t size)
 }
 
 int
+herd_connection_replace (herd_connection_t *self, size_t offset, size_t size,
+                         const void *data, size_t new_size)
+{
+    assert (self);
+    size_t pending = self->output_end - self->output_start;
+    if (self->dead || offset + size > pending)
+        return -1;
+    if (new_size > size) {
+        //  Room at the end first (append may move the bytes: take the
+        //  offset from output_start only afterwards)
+        size_t grow = new_size - size;
+        char filler [64] = { 0 };
+        while (grow) {
+            size_t step = grow < sizeof filler? grow: sizeof filler;
+            if (herd_connection_append (self, filler, step))
+                return -1;
+            grow -= step;
+        }
+        pending = self->output_end - self->output_start - (new_size - size);
+    }
+    char *at = self->output + self->output_start + offset;
+    memmove (at + new_size, at + size, pending - offset - size);
+    memcpy (at, data, new_size);
+    self->output_end = self->output_start + pending - size + new_size;
+    return 0;
+}
+
+int
 herd_connection_flush (herd_connection_t *self)
 {
     assert (self);
@@ -347,12 +375,17 @@ herd_connection_test (bool verbose)
     connection = s_pair (&client, 100, 64 * 1024);
     assert (herd_connection_append (connection, "AT one\n", 7) == 0);
     assert (herd_connection_append (connection, "AT two\n", 7) == 0);
-    assert (herd_connection_pending (connection) == 14);
+    //  Replacing queued bytes, longer and shorter, keeps what follows
+    assert (herd_connection_append (connection, "AT three\n", 9) == 0);
+    assert (herd_connection_replace (connection, 7, 7, "? IAMAT two\n", 12) == 0);
+    assert (herd_connection_replace (connection, 0, 7, "1\n", 2) == 0);
+    assert (herd_connection_pending (connection) == 2 + 12 + 9);
+    assert (herd_connection_replace (connection, 20, 9, "x", 1) == -1);
     assert (herd_connection_flush (connection) == 0);
     assert (herd_connection_pending (connection) == 0);
     char reply [64] = "";
-    assert (read (client, reply, sizeof reply) == 14);
-    assert (memcmp (reply, "AT one\nAT two\n", 14) == 0);
+    assert (read (client, reply, sizeof reply) == 23);
+    assert (memcmp (reply, "1\n? IAMAT two\nAT three\n", 23) == 0);
     //  A client that does not read is dead past max_pending
     char *chunk = (char *) calloc (1, 16 * 1024);
     int appended = 0;

@@ -65,6 +65,14 @@ void
 int
     herd_connection_append (herd_connection_t *self, const void *data, size_t size);
 
+//  Replaces size queued bytes at offset (from the first byte not yet
+//  written) by new_size others. Offsets hold only while nothing is
+//  written, so the frontend replaces before it flushes. 0, or -1 if those
+//  bytes are not all queued (or the connection is dead).
+int
+    herd_connection_replace (herd_connection_t *self, size_t offset, size_t size,
+                             const void *data, size_t new_size);
+
 //  Writes what the socket takes now. 0, or -1 if the peer is gone (dead).
 int
     herd_connection_flush (herd_connection_t *self);

@@ -27,6 +27,16 @@ typedef struct {
     uint32_t events;            //  What epoll watches for now
 } s_client_t;
 
+//  An AT reply queued in this pass, until the node commits the pass: if
+//  the commit fails, it becomes "? <line>" before anything is written
+typedef struct {
+    s_client_t *client;
+    size_t offset;              //  In the client's queued output
+    size_t size;                //  The AT line and its \n
+    const char *line;           //  The IAMAT as received (in its input buffer)
+    size_t line_size;
+} s_ack_t;
+
 //  Request id of a WHATSAT at the places broker
 typedef struct {
     uint64_t client_id;
@@ -57,6 +67,12 @@ struct _herd_frontend_t {
     bool log_traffic;           //  Log every line in and reply out
     char *scratch;              //  Where AT lines are built
     size_t scratch_capacity;
+    s_ack_t *acks;              //  AT replies awaiting this pass's commit
+    size_t ack_count;
+    size_t ack_capacity;
+    s_client_t **touched;       //  Clients this pass read from, to settle
+    size_t touched_count;
+    size_t touched_capacity;
     uint64_t connections;       //  Counters for STATS: accepted since start
     uint64_t iamats;
     uint64_t whatsats;
@@ -65,6 +81,7 @@ struct _herd_frontend_t {
     uint64_t refused_address;   //  Connections refused at max_per_address
     uint64_t idle_closed;       //  Connections closed for idling
     uint64_t output_dropped;    //  Clients dropped at max_output_total
+    uint64_t uncommitted;       //  AT replies turned to "?" by a failed commit
 };
 
 //  --------------------------------------------------------------------------
@@ -156,12 +173,52 @@ s_handle_iamat (herd_frontend_t *self, s_client_t *client, herd_command_t *comma
         s_reply_invalid (self, client, line, line_size, "client time too far ahead (herd/max_future)");
         return;
     }
+    if (stored == HERD_STORE_UNWRITABLE) {
+        s_reply_invalid (self, client, line, line_size, "the journal cannot write: not stored");
+        return;
+    }
     if (stored != HERD_STORE_STORED && self->log_traffic)
         zsys_info ("client %" PRIu64 " IAMAT for %.*s is not newer than the stored one; kept it",
                    client->id, (int) command->client.size, command->client.start);
+    if (self->ack_count == self->ack_capacity) {
+        self->ack_capacity = self->ack_capacity? self->ack_capacity * 2: 256;
+        self->acks = (s_ack_t *) realloc (self->acks, self->ack_capacity * sizeof (s_ack_t));
+        assert (self->acks);
+    }
+    s_ack_t ack = { client, herd_connection_pending (client->connection), size + 1, line, line_size };
+    self->acks [self->ack_count++] = ack;
     s_client_append (client, self->scratch, size);
     s_client_append (client, "\n", 1);
     s_log_traffic (self, client, '>', self->scratch, size, "");
+}
+
+//  Group commit: the node makes what this pass accepted durable (one
+//  journal write, one fdatasync under "always", for all clients) before
+//  any reply leaves. If it cannot, this pass's AT replies become "?":
+//  AT is a promise the server could not keep. Latest first, so the
+//  offsets of earlier replies in the same output stay true.
+static void
+s_commit (herd_frontend_t *self)
+{
+    if (self->node.commit (self->node.arg) == -1) {
+        for (size_t index = self->ack_count; index-- > 0;) {
+            s_ack_t *ack = &self->acks [index];
+            size_t size = ack->line_size + 3;
+            char *reply = (char *) malloc (size);
+            assert (reply);
+            memcpy (reply, "? ", 2);
+            memcpy (reply + 2, ack->line, ack->line_size);
+            reply [size - 1] = '\n';
+            if (herd_connection_replace (ack->client->connection, ack->offset, ack->size, reply, size) == 0) {
+                self->uncommitted++;
+                if (self->log_traffic)
+                    zsys_info ("client %" PRIu64 " > %.*s   (the journal failed: replaces the AT above)",
+                               ack->client->id, (int) size - 1, reply);
+            }
+            freen (reply);
+        }
+    }
+    self->ack_count = 0;
 }
 
 //  Ends a WHATSAT: its AT line, the places JSON, an empty line
@@ -269,10 +326,6 @@ s_process_input (herd_frontend_t *self, s_client_t *client)
 static void
 s_client_settle (herd_frontend_t *self, s_client_t *client)
 {
-    //  Group commit: the node makes every update this batch of commands
-    //  made durable (one journal write, one fsync under "always") before
-    //  any reply that acknowledges them leaves
-    self->node.commit (self->node.arg);
     herd_connection_t *connection = client->connection;
     herd_connection_flush (connection);
     size_t pending = herd_connection_pending (connection);
@@ -447,6 +500,10 @@ s_handle_events (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     herd_frontend_t *self = (herd_frontend_t *) arg;
     struct epoll_event events [S_EVENTS_MAX];
     int count = epoll_wait (self->epoll_fd, events, S_EVENTS_MAX, 0);
+    //  One pass: every ready client's commands, one commit for them all,
+    //  then their replies. Nobody is closed before the settling, so the
+    //  clients held in touched stay valid.
+    self->touched_count = 0;
     for (int index = 0; index < count; index++) {
         uint64_t tag = events [index].data.u64;
         if (tag == S_LISTENER_TAG) {
@@ -455,17 +512,19 @@ s_handle_events (zloop_t *loop, zmq_pollitem_t *item, void *arg)
         }
         int fd = (int) (uint32_t) tag;
         s_client_t *client = (size_t) fd < self->clients_capacity? self->clients [fd]: NULL;
-        //  The fd may have been closed and reused earlier in this batch
         if (!client || (uint32_t) client->id != (uint32_t) (tag >> 32))
-            continue;
+            continue;           //  Gone, and its fd reused since
         uint32_t what = events [index].events;
         if (what & (EPOLLIN | EPOLLRDHUP) && client->events & EPOLLIN
         &&  herd_connection_read (client->connection) >= 0)
             s_process_input (self, client);
         if (what & (EPOLLERR | EPOLLHUP))
             herd_connection_kill (client->connection, "connection reset");
-        s_client_settle (self, client);
+        self->touched [self->touched_count++] = client;
     }
+    s_commit (self);
+    for (size_t index = 0; index < self->touched_count; index++)
+        s_client_settle (self, self->touched [index]);
     s_bound_output (self);
     return 0;
 }
@@ -493,6 +552,7 @@ s_handle_places (zloop_t *loop, zsock_t *reader, void *arg)
         s_reply_whatsat (self, client, json);
         //  Lines that came behind the WHATSAT run now
         s_process_input (self, client);
+        s_commit (self);
         s_client_settle (self, client);
         s_bound_output (self);
     }
@@ -569,6 +629,7 @@ herd_frontend_new (herd_config_t *config, const char *server, zloop_t *loop,
     self->log_traffic = herd_config_number (config, "herd/log_traffic");
     self->scratch_capacity = self->max_line + strlen (self->server) + 64;
     self->scratch = (char *) malloc (self->scratch_capacity);
+    self->touched = (s_client_t **) malloc (S_EVENTS_MAX * sizeof (s_client_t *));
     self->clients_capacity = 1024;
     self->clients = (s_client_t **) calloc (self->clients_capacity, sizeof (s_client_t *));
     self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
@@ -619,6 +680,8 @@ herd_frontend_destroy (herd_frontend_t **self_p)
             close (self->listener);
         close (self->epoll_fd);
         freen (self->clients);
+        freen (self->touched);
+        freen (self->acks);
         freen (self->scratch);
         freen (self->bind);
         freen (self->server);
@@ -643,7 +706,7 @@ json_t *
 herd_frontend_stats (herd_frontend_t *self)
 {
     assert (self);
-    return json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I}, s:I}",
+    return json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I}, s:I, s:I}",
         "connections_open", (json_int_t) self->client_count,
         "connections_total", (json_int_t) self->connections,
         "connections_refused", (json_int_t) self->refused,
@@ -652,7 +715,8 @@ herd_frontend_stats (herd_frontend_t *self)
         "clients_dropped_output_total", (json_int_t) self->output_dropped,
         "output_bytes", (json_int_t) self->output_total,
         "commands", "IAMAT", (json_int_t) self->iamats, "WHATSAT", (json_int_t) self->whatsats,
-        "bad_lines", (json_int_t) self->bad_lines);
+        "bad_lines", (json_int_t) self->bad_lines,
+        "acks_withdrawn", (json_int_t) self->uncommitted);
 }
 
 size_t
@@ -683,11 +747,14 @@ s_test_lookup (const char *client, herd_at_t *at, void *arg)
     return herd_store_lookup (s_store, client, at);
 }
 
-static void
+static int s_commit_fails = 0;     //  Commits still to fail
+
+static int
 s_test_commit (void *arg)
 {
     (void) arg;
     s_commits++;
+    return s_commit_fails-- > 0? -1: 0;
 }
 
 static int
@@ -771,6 +838,14 @@ herd_frontend_test (bool verbose)
     char *json = strchr (buffer, '{');
     assert (json && strstr (json, "UNKNOWN_ERROR"));
     assert (strstr (json, "}\n\n? WHATSAT nobody 1 1\n"));
+    //  A commit that fails turns the pass's AT replies into "?", and
+    //  leaves the other replies as they were
+    s_commit_fails = 1;
+    s_test_exchange (loop, fd, "IAMAT fig +1+1 1.5\nHELLO\nIAMAT date +2+2 2.5\n", "? IAMAT date +2+2 2.5\n",
+                     buffer, sizeof buffer);
+    assert (streq (buffer, "? IAMAT fig +1+1 1.5\n? HELLO\n? IAMAT date +2+2 2.5\n"));
+    s_test_exchange (loop, fd, "IAMAT fig +1+1 3.5\n", "\n", buffer, sizeof buffer);
+    assert (!strncmp (buffer, "AT F +", 6));
 
     //  max_clients = 2: the third connection is refused, not served
     int second = socket (AF_INET, SOCK_STREAM, 0);

@@ -25,8 +25,9 @@ typedef struct {
     //  Borrowed until the next accept.
     const char *(*lookup) (const char *client, herd_at_t *at, void *arg);
     //  Makes what accept took durable, before any reply acknowledges it
-    //  (group commit: once per batch of commands)
-    void (*commit) (void *arg);
+    //  (group commit: once per loop pass, for all clients). -1 if it
+    //  could not: the pass's AT replies are then answered "?" instead.
+    int (*commit) (void *arg);
     void *arg;
 } herd_frontend_node_t;
 

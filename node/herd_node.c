@@ -22,6 +22,7 @@ typedef struct {
     uint64_t updates_in;        //  Accepted from neighbours' streams
     uint64_t updates_caught_up; //  Accepted from catch-up snapshots
     uint64_t dropped_future;    //  Neighbours' updates dropped for a client time too far ahead
+    uint64_t refused_unwritable;    //  Clients' IAMATs refused while the journal could not write
     long max_future;            //  herd/max_future: seconds, 0 for no bound
 } s_node_t;
 
@@ -62,11 +63,19 @@ s_accept (s_node_t *self, const herd_at_t *at)
     return stored;
 }
 
-//  From the frontend: a client's IAMAT
+//  From the frontend: a client's IAMAT. While the journal cannot write,
+//  nothing a client sends is taken: an AT would promise what we cannot
+//  keep. Neighbours' updates still are (nobody waits on them, and the
+//  rewrite that ends the failure writes the whole store).
 static int
 s_accept_from_client (const herd_at_t *at, void *arg)
 {
-    return s_accept ((s_node_t *) arg, at);
+    s_node_t *self = (s_node_t *) arg;
+    if (self->journal && !herd_journal_writable (self->journal)) {
+        self->refused_unwritable++;
+        return HERD_STORE_UNWRITABLE;
+    }
+    return s_accept (self, at);
 }
 
 //  From a peer: its stream or its snapshot. Not written at once: nobody
@@ -99,26 +108,14 @@ s_lookup (const char *client, herd_at_t *at, void *arg)
     return herd_store_lookup (((s_node_t *) arg)->store, client, at);
 }
 
-//  Group commit: what this batch of commands accepted goes to the journal
-//  in one write (one fsync under "always") before the replies leave
-static void
+//  Group commit: what this loop pass accepted goes to the journal in one
+//  write (one fdatasync under "always") before the replies leave. -1 if
+//  it could not: the frontend withdraws the pass's AT replies.
+static int
 s_commit (void *arg)
 {
     s_node_t *self = (s_node_t *) arg;
-    if (self->journal)
-        herd_journal_flush (self->journal);
-}
-
-//  Once a second: the everysec fsync, and compaction when due
-static int
-s_maintain_journal (zloop_t *loop, int timer_id, void *arg)
-{
-    (void) loop;
-    (void) timer_id;
-    s_node_t *self = (s_node_t *) arg;
-    herd_journal_sync (self->journal);
-    herd_journal_compact_if_needed (self->journal, self->store);
-    return 0;
+    return self->journal? herd_journal_flush (self->journal): 0;
 }
 
 //  --------------------------------------------------------------------------
@@ -152,7 +149,9 @@ s_stats (s_node_t *self, const char *places_json)
 {
     json_t *places = places_json? json_loads (places_json, 0, NULL): NULL;
     json_t *stats = herd_frontend_stats (self->frontend);
-    json_t *node = json_pack ("{s:s, s:I, s:{s:I, s:I, s:I, s:I}, s:o, s:I, s:o}",
+    json_t *journal = self->journal? herd_journal_stats (self->journal): json_pack ("{s:s}", "state", "off");
+    json_object_set_new (journal, "refused", json_integer ((json_int_t) self->refused_unwritable));
+    json_t *node = json_pack ("{s:s, s:I, s:{s:I, s:I, s:I, s:I}, s:o, s:I, s:o, s:o, s:o}",
         "server", self->server,
         "uptime_s", (json_int_t) ((zclock_mono () - self->started) / 1000),
         "updates", "in", (json_int_t) self->updates_in,
@@ -161,6 +160,8 @@ s_stats (s_node_t *self, const char *places_json)
         "dropped_future", (json_int_t) self->dropped_future,
         "handshakes_refused", herd_keys_refusals (self->keys),
         "clients_stored", (json_int_t) herd_store_size (self->store),
+        "journal", journal,
+        "snapshots", herd_snapshot_stats (self->snapshot),
         "places", places? places: json_object ());
     json_object_update (stats, node);
     json_decref (node);
@@ -251,7 +252,7 @@ s_start (s_node_t *self, char **error_p)
         if (!self->journal)
             return -1;
         herd_journal_replay (self->journal, self->store);
-        zloop_timer (self->loop, 1000, 0, s_maintain_journal, self);
+        herd_journal_attach (self->journal, self->loop, self->store);
     }
     self->snapshot = herd_snapshot_new (self->config, self->server, self->store, self->keys, error_p);
     if (!self->snapshot)
@@ -345,6 +346,8 @@ herd_node_actor (zsock_t *pipe, void *args)
 
     herd_frontend_destroy (&self->frontend);
     zsys_info ("node: stopped; %zu clients stored", herd_store_size (self->store));
+    //  The journal leaves the loop it works in: first
+    herd_journal_destroy (&self->journal);
     zloop_destroy (&self->loop);
     //  The handshake monitors before the sockets they watch
     herd_keys_destroy (&self->keys);
