@@ -27,7 +27,7 @@ endif
 
 CLASSES := core/herd_fnv core/herd_file core/herd_config core/herd_keys core/herd_log core/herd_protocol \
            cache/herd_store cache/herd_journal cache/herd_placecache \
-           bus/herd_sync_msg bus/herd_peer bus/herd_bus bus/herd_snapshot \
+           bus/herd_sync_msg bus/herd_bus_msg bus/herd_peer bus/herd_bus bus/herd_snapshot \
            places/herd_nearby places/herd_google places/herd_offline places/herd_worker places/herd_places \
            frontend/herd_connection frontend/herd_frontend \
            node/herd_node
@@ -100,7 +100,7 @@ test-docker: docker
 #   Fuzz targets (tests/fuzz_X.c, corpus in tests/corpus/X): libFuzzer
 #   with clang (apt-get install clang libclang-rt-14-dev) for FUZZ_SECONDS
 #   each; make test replays every corpus with gcc (fuzz_X_replay)
-FUZZ_TARGETS := protocol sync_msg config
+FUZZ_TARGETS := protocol sync_msg bus_msg config journal places
 FUZZ_SECONDS ?= 60
 FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%_replay)
 

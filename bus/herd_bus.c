@@ -84,13 +84,7 @@ s_heartbeat (zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     herd_bus_t *self = (herd_bus_t *) arg;
-    char sequence [24];
-    snprintf (sequence, sizeof sequence, "%" PRIu64, self->sequence);
-    zmsg_t *msg = zmsg_new ();
-    zmsg_addmem (msg, "", 0);
-    zmsg_addstr (msg, "HEARTBEAT");
-    zmsg_addstr (msg, self->server);
-    zmsg_addstr (msg, sequence);
+    zmsg_t *msg = herd_bus_msg_heartbeat (self->server, self->sequence);
     //  A PUB socket drops rather than blocks; no need for a timeout
     zmsg_send (&msg, self->pub);
     int64_t now = zclock_mono ();

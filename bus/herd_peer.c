@@ -208,19 +208,6 @@ s_ask_for_snapshot (herd_peer_t *self, const char *why)
 //  --------------------------------------------------------------------------
 //  Its stream
 
-static bool
-s_parse_sequence (zframe_t *frame, uint64_t *sequence)
-{
-    if (!frame || zframe_size (frame) == 0 || zframe_size (frame) > 20)
-        return false;
-    char text [21];
-    memcpy (text, zframe_data (frame), zframe_size (frame));
-    text [zframe_size (frame)] = 0;
-    char *end;
-    *sequence = strtoull (text, &end, 10);
-    return *end == 0 && isdigit ((unsigned char) text [0]);
-}
-
 //  Checks the neighbour's numbering: an update must be the next number, a
 //  heartbeat must repeat the last. A number skipped means updates lost.
 static void
@@ -239,37 +226,26 @@ s_check_sequence (herd_peer_t *self, uint64_t sequence, bool is_update)
 static void
 s_handle_message (herd_peer_t *self, zmsg_t *msg)
 {
-    zframe_t *first = zmsg_first (msg);
-    zframe_t *second = zmsg_next (msg);
-    zframe_t *third = zmsg_next (msg);
-    uint64_t sequence = 0;
-    char sample [200];
-    if (first && zframe_size (first) == 0) {
-        //  Control: [""][HEARTBEAT][server][sequence]
-        zframe_t *fourth = zmsg_next (msg);
-        if (!second || !zframe_streq (second, "HEARTBEAT") || !s_parse_sequence (fourth, &sequence))
-            zsys_warning ("bus: dropped malformed control message from %s", self->name);
-        else
-            s_check_sequence (self, sequence, false);
+    herd_bus_msg_t decoded;
+    herd_bus_msg_kind_t kind = herd_bus_msg_decode (msg, &decoded);
+    if (kind == HERD_BUS_MSG_HEARTBEAT) {
+        s_check_sequence (self, decoded.sequence, false);
         return;
     }
-    //  The one parse of a neighbour's update: the store takes it as is
-    herd_at_t at;
-    if (!second || zframe_size (second) == 0
-    ||  herd_protocol_parse_at ((char *) zframe_data (second), zframe_size (second), &at)
-    ||  at.client.size != zframe_size (first)
-    ||  memcmp (at.client.start, zframe_data (first), at.client.size)) {
-        zsys_warning ("bus: dropped malformed update from %s: %s", self->name,
+    if (kind == HERD_BUS_MSG_INVALID) {
+        char sample [200];
+        zframe_t *second = zmsg_first (msg)? zmsg_next (msg): NULL;
+        zsys_warning ("bus: dropped malformed update from %s (%s): %s", self->name, decoded.reason,
                       second? herd_log_sample ((char *) zframe_data (second), zframe_size (second),
                                                sample, sizeof sample): "(one frame)");
         return;
     }
-    //  The number is optional, for publishers that are not herd servers
-    if (s_parse_sequence (third, &sequence))
-        s_check_sequence (self, sequence, true);
+    herd_at_t *at = &decoded.at;
+    if (decoded.has_sequence)
+        s_check_sequence (self, decoded.sequence, true);
     if (self->log_traffic)
-        zsys_info ("bus: received from %s: %.*s", self->name, (int) at.line.size, at.line.start);
-    int stored = self->accept? self->accept (self, &at, false, self->arg): HERD_STORE_STALE;
+        zsys_info ("bus: received from %s: %.*s", self->name, (int) at->line.size, at->line.start);
+    int stored = self->accept? self->accept (self, at, false, self->arg): HERD_STORE_STALE;
     if (stored == HERD_STORE_STALE && self->log_traffic)
         zsys_info ("bus: update from %s is not newer than the stored one; not flooded", self->name);
 }

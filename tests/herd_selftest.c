@@ -22,6 +22,7 @@ static const s_test_t s_tests [] = {
     { "herd_journal",  herd_journal_test },
     { "herd_placecache", herd_placecache_test },
     { "herd_sync_msg", herd_sync_msg_test },
+    { "herd_bus_msg", herd_bus_msg_test },
     { "herd_snapshot", herd_snapshot_test },
     { "herd_peer",     herd_peer_test },
     { "herd_bus",      herd_bus_test },
