@@ -13,6 +13,7 @@
 #include "core/herd_fnv.h"
 #include "core/herd_file.h"
 #include "core/herd_log.h"
+#include "core/herd_traffic.h"
 #include "core/herd_config.h"
 #include "core/herd_keys.h"
 #include "core/herd_protocol.h"

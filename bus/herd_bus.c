@@ -9,7 +9,7 @@ struct _herd_bus_t {
     zlistx_t *peers;            //  herd_peer_t items, one per neighbour (owned)
     herd_keys_t *keys;          //  Borrowed
     int heartbeat;              //  msecs between heartbeats
-    bool log_traffic;           //  Log every update out
+    herd_traffic_t *traffic;    //  Every update out, or NULL (borrowed)
 };
 
 static void
@@ -25,7 +25,6 @@ herd_bus_new (herd_config_t *config, const char *server, herd_keys_t *keys, char
     herd_bus_t *self = (herd_bus_t *) zmalloc (sizeof (herd_bus_t));
     self->keys = keys;
     self->server = strdup (server);
-    self->log_traffic = herd_config_number (config, "herd/log_traffic");
     self->heartbeat = (int) herd_config_number (config, "bus/heartbeat");
     self->peers = zlistx_new ();
     zlistx_set_destructor (self->peers, s_peer_destroy);
@@ -87,6 +86,10 @@ s_heartbeat (zloop_t *loop, int timer_id, void *arg)
     zmsg_t *msg = herd_bus_msg_heartbeat (self->server, self->sequence);
     //  A PUB socket drops rather than blocks; no need for a timeout
     zmsg_send (&msg, self->pub);
+    //  Lines logged outside a client pass or a stream batch (catch-up)
+    //  wait at most a beat
+    if (self->traffic)
+        herd_traffic_flush (self->traffic);
     int64_t now = zclock_mono ();
     for (herd_peer_t *peer = (herd_peer_t *) zlistx_first (self->peers); peer;
          peer = (herd_peer_t *) zlistx_next (self->peers))
@@ -120,9 +123,19 @@ herd_bus_publish (herd_bus_t *self, const herd_at_t *at)
         zsys_warning ("bus: could not publish update: %s", zmq_strerror (zmq_errno ()));
         return -1;
     }
-    if (self->log_traffic)
-        zsys_info ("bus: published: %.*s", (int) at->line.size, at->line.start);
+    if (self->traffic)
+        herd_traffic_line (self->traffic, "bus: published: ", at->line.start, at->line.size, NULL);
     return 0;
+}
+
+void
+herd_bus_set_traffic (herd_bus_t *self, herd_traffic_t *traffic)
+{
+    assert (self);
+    self->traffic = traffic;
+    for (herd_peer_t *peer = (herd_peer_t *) zlistx_first (self->peers); peer;
+         peer = (herd_peer_t *) zlistx_next (self->peers))
+        herd_peer_set_traffic (peer, traffic);
 }
 
 bool

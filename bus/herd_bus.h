@@ -32,6 +32,11 @@ void
 
 //  Publishes an update the server accepted. Never blocks: past the HWM a
 //  slow subscriber loses messages, and sees the gap. 0 or -1.
+//  Logs every update in and out to traffic (borrowed; NULL: none). Its
+//  owner flushes it each loop pass; the peers flush after each batch.
+void
+    herd_bus_set_traffic (herd_bus_t *self, herd_traffic_t *traffic);
+
 int
     herd_bus_publish (herd_bus_t *self, const herd_at_t *at);
 

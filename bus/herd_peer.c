@@ -34,8 +34,15 @@ struct _herd_peer_t {
     size_t completed;           //  Catch-ups done since start
     herd_peer_accept_fn *accept;
     void *arg;
-    bool log_traffic;
+    herd_traffic_t *traffic;    //  Every update in, or NULL (borrowed)
 };
+
+void
+herd_peer_set_traffic (herd_peer_t *self, herd_traffic_t *traffic)
+{
+    assert (self);
+    self->traffic = traffic;
+}
 
 //  Request ids: seeded by time, so ids from before a restart don't collide
 static uint64_t s_next_request_id = 0;
@@ -48,7 +55,6 @@ herd_peer_new (herd_config_t *config, const char *name, herd_keys_t *keys, char 
     self->name = strdup (name);
     self->state = HERD_PEER_LOST;           //  We start knowing nothing
     self->heartbeat = (int) herd_config_number (config, "bus/heartbeat");
-    self->log_traffic = herd_config_number (config, "herd/log_traffic");
 
     self->sub = zsock_new (ZMQ_SUB);
     assert (self->sub);
@@ -243,11 +249,13 @@ s_handle_message (herd_peer_t *self, zmsg_t *msg)
     herd_at_t *at = &decoded.at;
     if (decoded.has_sequence)
         s_check_sequence (self, decoded.sequence, true);
-    if (self->log_traffic)
-        zsys_info ("bus: received from %s: %.*s", self->name, (int) at->line.size, at->line.start);
     int stored = self->accept? self->accept (self, at, false, self->arg): HERD_STORE_STALE;
-    if (stored == HERD_STORE_STALE && self->log_traffic)
-        zsys_info ("bus: update from %s is not newer than the stored one; not flooded", self->name);
+    if (self->traffic) {
+        char head [64];
+        snprintf (head, sizeof head, "bus: received from %.30s: ", self->name);
+        herd_traffic_line (self->traffic, head, at->line.start, at->line.size,
+                           stored == HERD_STORE_STALE? "   (not newer than the stored one: not flooded)": NULL);
+    }
 }
 
 //  Takes what is waiting on the neighbour's SUB
@@ -275,6 +283,9 @@ s_handle_stream (zloop_t *loop, zsock_t *reader, void *arg)
         if (self->state == HERD_PEER_LOST)
             s_ask_for_snapshot (self, first_contact? "first contact": "stream resumed");
     }
+    //  What this batch received and flooded, in one write
+    if (self->traffic)
+        herd_traffic_flush (self->traffic);
     return 0;
 }
 

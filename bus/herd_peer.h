@@ -89,6 +89,11 @@ json_t *
 json_t *
     herd_peer_catch_up (herd_peer_t *self);
 
+//  Logs every update received to traffic (borrowed; NULL: none), and
+//  flushes it after each batch it takes from the stream
+void
+    herd_peer_set_traffic (herd_peer_t *self, herd_traffic_t *traffic);
+
 void
     herd_peer_test (bool verbose);
 

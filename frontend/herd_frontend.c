@@ -64,7 +64,7 @@ struct _herd_frontend_t {
     size_t max_output_total;    //  Reply bytes queued for all clients
     size_t output_total;        //  What they hold now
     zhashx_t *per_address;      //  address -> connections open (as a pointer-sized count)
-    bool log_traffic;           //  Log every line in and reply out
+    herd_traffic_t *traffic;    //  Every line in and reply out, or NULL (the node's)
     char *scratch;              //  Where AT lines are built
     size_t scratch_capacity;
     s_ack_t *acks;              //  AT replies awaiting this pass's commit
@@ -127,14 +127,11 @@ s_client_append (s_client_t *client, const char *data, size_t size)
 }
 
 static void
-s_log_traffic (herd_frontend_t *self, s_client_t *client, char direction,
-               const char *data, size_t size, const char *suffix)
+s_log_traffic (herd_frontend_t *self, s_client_t *client, const char *direction,
+               const char *data, size_t size, const char *note)
 {
-    if (self->log_traffic) {
-        char sample [300];
-        zsys_info ("client %" PRIu64 " %c %s%s", client->id, direction,
-                   herd_log_sample (data, size, sample, sizeof sample), suffix);
-    }
+    if (self->traffic)
+        herd_traffic_client (self->traffic, client->id, direction, data, size, NULL, NULL, 0, note);
 }
 
 //  "? <the line as received>"
@@ -142,10 +139,10 @@ static void
 s_reply_invalid (herd_frontend_t *self, s_client_t *client, const char *line, size_t size,
                  const char *reason)
 {
-    if (self->log_traffic) {
-        char sample [300];
-        zsys_info ("client %" PRIu64 " > ? %s   (%s)", client->id,
-                   herd_log_sample (line, size, sample, sizeof sample), reason);
+    if (self->traffic) {
+        char note [128];
+        snprintf (note, sizeof note, "   (%s)", reason);
+        herd_traffic_client (self->traffic, client->id, "> ?", line, size, NULL, NULL, 0, note);
     }
     s_client_append (client, "? ", 2);
     s_client_append (client, line, size);
@@ -177,9 +174,6 @@ s_handle_iamat (herd_frontend_t *self, s_client_t *client, herd_command_t *comma
         s_reply_invalid (self, client, line, line_size, "the journal cannot write: not stored");
         return;
     }
-    if (stored != HERD_STORE_STORED && self->log_traffic)
-        zsys_info ("client %" PRIu64 " IAMAT for %.*s is not newer than the stored one; kept it",
-                   client->id, (int) command->client.size, command->client.start);
     if (self->ack_count == self->ack_capacity) {
         self->ack_capacity = self->ack_capacity? self->ack_capacity * 2: 256;
         self->acks = (s_ack_t *) realloc (self->acks, self->ack_capacity * sizeof (s_ack_t));
@@ -189,7 +183,10 @@ s_handle_iamat (herd_frontend_t *self, s_client_t *client, herd_command_t *comma
     self->acks [self->ack_count++] = ack;
     s_client_append (client, self->scratch, size);
     s_client_append (client, "\n", 1);
-    s_log_traffic (self, client, '>', self->scratch, size, "");
+    //  The IAMAT and its reply on one line
+    if (self->traffic)
+        herd_traffic_client (self->traffic, client->id, "<", line, line_size, ">", self->scratch, size,
+                             stored == HERD_STORE_STORED? NULL: "   (not newer than the stored one: kept that)");
 }
 
 //  Group commit: the node makes what this pass accepted durable (one
@@ -211,9 +208,8 @@ s_commit (herd_frontend_t *self)
             reply [size - 1] = '\n';
             if (herd_connection_replace (ack->client->connection, ack->offset, ack->size, reply, size) == 0) {
                 self->uncommitted++;
-                if (self->log_traffic)
-                    zsys_info ("client %" PRIu64 " > %.*s   (the journal failed: replaces the AT above)",
-                               ack->client->id, (int) size - 1, reply);
+                s_log_traffic (self, ack->client, ">", reply, size - 1,
+                               "   (the journal failed: replaces the AT above)");
             }
             freen (reply);
         }
@@ -232,7 +228,7 @@ s_reply_whatsat (herd_frontend_t *self, s_client_t *client, const char *json)
     s_client_append (client, "\n\n", 2);
     char suffix [64];
     snprintf (suffix, sizeof suffix, " + places JSON (%zu bytes)", strlen (json));
-    s_log_traffic (self, client, '>', client->whatsat_line, line_size, suffix);
+    s_log_traffic (self, client, ">", client->whatsat_line, line_size, suffix);
     freen (client->whatsat_line);
     client->waiting = false;
 }
@@ -282,7 +278,9 @@ s_handle_line (herd_frontend_t *self, s_client_t *client, const char *line, size
     herd_protocol_parse (line, size, &command);
     if (command.kind == HERD_LINE_EMPTY)
         return;
-    s_log_traffic (self, client, '<', line, size, "");
+    //  An IAMAT is logged with its reply, a bad line with its "?"
+    if (command.kind == HERD_LINE_WHATSAT)
+        s_log_traffic (self, client, "<", line, size, NULL);
     if (command.kind == HERD_LINE_IAMAT) {
         self->iamats++;
         s_handle_iamat (self, client, &command, line, size);
@@ -523,6 +521,8 @@ s_handle_events (zloop_t *loop, zmq_pollitem_t *item, void *arg)
         self->touched [self->touched_count++] = client;
     }
     s_commit (self);
+    if (self->traffic)
+        herd_traffic_flush (self->traffic);
     for (size_t index = 0; index < self->touched_count; index++)
         s_client_settle (self, self->touched [index]);
     s_bound_output (self);
@@ -553,6 +553,8 @@ s_handle_places (zloop_t *loop, zsock_t *reader, void *arg)
         //  Lines that came behind the WHATSAT run now
         s_process_input (self, client);
         s_commit (self);
+        if (self->traffic)
+            herd_traffic_flush (self->traffic);
         s_client_settle (self, client);
         s_bound_output (self);
     }
@@ -626,7 +628,7 @@ herd_frontend_new (herd_config_t *config, const char *server, zloop_t *loop,
     self->idle_timeout = herd_config_number (config, "herd/idle_timeout") * 1000;
     self->max_output_total = herd_config_number (config, "herd/max_output_total");
     self->per_address = zhashx_new ();
-    self->log_traffic = herd_config_number (config, "herd/log_traffic");
+    self->traffic = node->traffic;
     self->scratch_capacity = self->max_line + strlen (self->server) + 64;
     self->scratch = (char *) malloc (self->scratch_capacity);
     self->touched = (s_client_t **) malloc (S_EVENTS_MAX * sizeof (s_client_t *));
@@ -810,7 +812,8 @@ herd_frontend_test (bool verbose)
     freen (reply);
     s_store = herd_store_new (100);
     zloop_t *loop = zloop_new ();
-    herd_frontend_node_t node = { s_test_accept, s_test_lookup, s_test_commit, NULL };
+    herd_traffic_t *traffic = verbose? herd_traffic_new ("F"): NULL;
+    herd_frontend_node_t node = { s_test_accept, s_test_lookup, s_test_commit, NULL, traffic };
     herd_frontend_t *frontend = herd_frontend_new (config, "F", loop, &node, &error);
     assert (frontend);
     int port = herd_frontend_port (frontend);
@@ -877,6 +880,7 @@ herd_frontend_test (bool verbose)
 
     herd_frontend_destroy (&frontend);
     assert (frontend == NULL);
+    herd_traffic_destroy (&traffic);
     zloop_destroy (&loop);
     herd_store_destroy (&s_store);
     zactor_destroy (&places);

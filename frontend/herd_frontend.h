@@ -29,6 +29,9 @@ typedef struct {
     //  could not: the pass's AT replies are then answered "?" instead.
     int (*commit) (void *arg);
     void *arg;
+    //  Where every line in and out is logged, or NULL (herd/log_traffic
+    //  off); the frontend flushes it after each pass
+    herd_traffic_t *traffic;
 } herd_frontend_node_t;
 
 //  Listens on the server's client address and talks to its places broker,

@@ -16,6 +16,7 @@ typedef struct {
     herd_bus_t *bus;            //  Flooding, and a peer per neighbour (owned)
     herd_snapshot_t *snapshot;  //  Catch-up for neighbours that ask (owned)
     herd_frontend_t *frontend;  //  The clients (owned)
+    herd_traffic_t *traffic;    //  Lines in and out, or NULL (owned)
     zsock_t *admin;             //  ROUTER for STATE and STATS, or NULL
     zsock_t *places_stats;      //  DEALER asking the places broker for its counters
     int64_t started;            //  zclock_mono at start, for uptime
@@ -260,6 +261,7 @@ s_start (s_node_t *self, char **error_p)
     self->bus = herd_bus_new (self->config, self->server, self->keys, error_p);
     if (!self->bus)
         return -1;
+    herd_bus_set_traffic (self->bus, self->traffic);
     herd_snapshot_attach (self->snapshot, self->loop);
     herd_bus_attach (self->bus, self->loop, s_accept_from_peer, self);
     if (!herd_bus_caught_up (self->bus))
@@ -289,7 +291,7 @@ s_start (s_node_t *self, char **error_p)
     }
     //  Clients last: once the port takes connections the node is whole,
     //  so nobody who sees it listening can catch it half started
-    herd_frontend_node_t calls = { s_accept_from_client, s_lookup, s_commit, self };
+    herd_frontend_node_t calls = { s_accept_from_client, s_lookup, s_commit, self, self->traffic };
     self->frontend = herd_frontend_new (self->config, self->server, self->loop, &calls, error_p);
     if (!self->frontend)
         return -1;
@@ -335,6 +337,8 @@ herd_node_actor (zsock_t *pipe, void *args)
     self->server = strdup (node_args->server);
     self->store = herd_store_new (herd_config_number (self->config, "herd/max_stored"));
     self->max_future = herd_config_number (self->config, "herd/max_future");
+    if (herd_config_number (self->config, "herd/log_traffic"))
+        self->traffic = herd_traffic_new (self->server);
     self->started = zclock_mono ();
     self->loop = zloop_new ();
     //  Signals stop the process through main, which sends us $TERM
@@ -358,6 +362,7 @@ herd_node_actor (zsock_t *pipe, void *args)
     herd_snapshot_destroy (&self->snapshot);
     herd_journal_destroy (&self->journal);
     herd_store_destroy (&self->store);
+    herd_traffic_destroy (&self->traffic);
     freen (self->server);
 }
 

@@ -122,10 +122,31 @@ def test_signal_stops_cleanly_and_logs(make_herd, sig):
     assert connection.closed()
     log = herd.log("Bailey")
     for expected in (r"starting server Bailey", r"client \d+ 127\.0\.0\.1:\d+ opened",
-                     r"client \d+ < IAMAT kiwi \+1\+1 1", r"client \d+ > AT Bailey \+",
+                     r"client \d+ < IAMAT kiwi \+1\+1 1 > AT Bailey \+",
                      r"bus: published: AT Bailey", r"signal received, shutting down",
                      r"closed: server shutting down", r"server Bailey stopped"):
         assert re.search(expected, log), expected
+
+
+def test_traffic_log_records_every_line_in_and_out(make_herd):
+    herd = make_herd(graph={"Bailey": []}, settings={"places/provider": "none"})
+    connection = herd.client("Bailey")
+    connection.send(b"IAMAT kiwi +1+1 5\nIAMAT kiwi +1+1 4\nHELLO \x01there\nWHATSAT kiwi 5 2\n")
+    replies = [connection.line(), connection.line(), connection.line(), connection.until_blank()]
+    at = replies[0].decode()
+    log = herd.log("Bailey")
+    #   An IAMAT and its reply on one line, as the client saw them
+    assert re.search(r"I: \(Bailey\) [-0-9]+ [:0-9]+ client (\d+) < IAMAT kiwi \+1\+1 5 > "
+                     + re.escape(at) + "\n", log), log
+    assert re.search(r"client \d+ < IAMAT kiwi \+1\+1 4 > AT Bailey \S+ kiwi \+1\+1 4 +"
+                     r"\(not newer than the stored one: kept that\)", log), log
+    assert re.search(r"client \d+ > \? HELLO \\x01there +\(", log), log
+    assert re.search(r"client \d+ < WHATSAT kiwi 5 2\n", log), log
+    assert re.search(r"client \d+ > " + re.escape(at) + r" \+ places JSON \(\d+ bytes\)", log), log
+    #   Off: none of it
+    quiet = make_herd(graph={"Bailey": []}, settings={"herd/log_traffic": 0})
+    quiet.iamat("Bailey", "kiwi", "+1+1", "5")
+    assert "IAMAT" not in quiet.log("Bailey")
 
 
 def test_verbose_logs_to_stderr_too(make_herd):
