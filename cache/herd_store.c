@@ -4,15 +4,20 @@
 //  store changes (incremental snapshots and rewrites scan by slot).
 
 #include "herd_classes.h"
+#include <malloc.h>
 
-//  One client's latest update: the line and its parsed fields, which
-//  point into line, allocated as one block
+//  One client's latest update, in one block as small as it can be (a
+//  million clients must fit in RAM): no parsed fields, no hash, the key
+//  inside. The client id comes first, null-terminated, and is the hash
+//  table's key (the table neither copies nor frees keys); then the line.
+//  A newer line that fits the block (malloc_usable_size) is copied in
+//  place; one that does not gets a new block and a new table item. Fields
+//  are parsed again when asked for (lookup), and the time field, the
+//  line's last, is found by its space.
 typedef struct {
-    herd_at_t at;               //  Fields of line
-    size_t size;                //  Length of line
-    uint64_t hash;              //  FNV-1a 64 of line, for the digest
-    size_t slot;                //  Its index in slots
-    char line [];               //  The AT line, null-terminated
+    uint32_t slot;              //  Its index in slots
+    uint32_t size;              //  Length of the line
+    char data [];               //  "<client>\0<AT line>\0"
 } s_entry_t;
 
 struct _herd_store_t {
@@ -20,10 +25,25 @@ struct _herd_store_t {
     s_entry_t **slots;          //  Every entry, by arrival of its client
     size_t slots_capacity;
     size_t bytes;               //  Sum of the lines' sizes
-    uint64_t digest;            //  XOR of every line's hash
+    uint64_t digest;            //  XOR of every line's FNV-1a 64
     size_t max_entries;         //  Hard cap bounds memory
     bool warned_full;           //  Log "full" once, re-armed below 90%
 };
+
+static char *
+s_line (s_entry_t *entry)
+{
+    return entry->data + strlen (entry->data) + 1;
+}
+
+//  An AT line's time: its last field
+static herd_field_t
+s_time_of (const char *line, size_t size)
+{
+    const char *space = (const char *) memrchr (line, ' ', size);
+    herd_field_t time = { space + 1, size - (space + 1 - line) };
+    return time;
+}
 
 static void
 s_entry_destroy (void **entry_p)
@@ -34,9 +54,13 @@ s_entry_destroy (void **entry_p)
 herd_store_t *
 herd_store_new (size_t max_entries)
 {
+    assert (max_entries <= UINT32_MAX);
     herd_store_t *self = (herd_store_t *) zmalloc (sizeof (herd_store_t));
     self->entries = zhashx_new ();
     zhashx_set_destructor (self->entries, s_entry_destroy);
+    //  Keys live in the entries
+    zhashx_set_key_duplicator (self->entries, NULL);
+    zhashx_set_key_destructor (self->entries, NULL);
     self->max_entries = max_entries;
     return self;
 }
@@ -55,29 +79,31 @@ herd_store_destroy (herd_store_t **self_p)
 }
 
 int
-herd_store_offer (herd_store_t *self, const herd_at_t *offered)
+herd_store_offer (herd_store_t *self, const herd_at_t *at)
 {
     assert (self);
-    assert (offered);
-    herd_at_t at = *offered;
-    const char *line = at.line.start;
-    size_t size = at.line.size;
+    assert (at);
+    const char *line = at->line.start;
+    size_t size = at->line.size;
     char client [HERD_CLIENT_ID_MAX + 1];
-    memcpy (client, at.client.start, at.client.size);
-    client [at.client.size] = 0;
+    memcpy (client, at->client.start, at->client.size);
+    client [at->client.size] = 0;
 
     s_entry_t *held = (s_entry_t *) zhashx_lookup (self->entries, client);
     if (held) {
-        int order = herd_protocol_time_compare (at.time, held->at.time);
+        const char *held_line = s_line (held);
+        int order = herd_protocol_time_compare (at->time, s_time_of (held_line, held->size));
         if (order == 0) {
             //  Same client time: the bytewise greater line wins everywhere
             size_t common = size < held->size? size: held->size;
-            order = memcmp (line, held->line, common);
+            order = memcmp (line, held_line, common);
             if (order == 0)
                 order = size < held->size? -1: size > held->size? 1: 0;
         }
         if (order <= 0)
             return HERD_STORE_STALE;
+        self->digest ^= herd_fnv64 (held_line, held->size, HERD_FNV64_SEED);
+        self->bytes -= held->size;
     }
     else
     if (zhashx_size (self->entries) >= self->max_entries) {
@@ -87,34 +113,38 @@ herd_store_offer (herd_store_t *self, const herd_at_t *offered)
         self->warned_full = true;
         return HERD_STORE_FULL;
     }
-    s_entry_t *entry = (s_entry_t *) malloc (sizeof (s_entry_t) + size + 1);
+    self->digest ^= herd_fnv64 (line, size, HERD_FNV64_SEED);
+    self->bytes += size;
+    size_t head = sizeof (s_entry_t) + at->client.size + 1;
+    if (held && malloc_usable_size (held) >= head + size + 1) {
+        //  In place: the key and the slot stay as they are
+        char *held_line = s_line (held);
+        memcpy (held_line, line, size);
+        held_line [size] = 0;
+        held->size = (uint32_t) size;
+        return HERD_STORE_STORED;
+    }
+    s_entry_t *entry = (s_entry_t *) malloc (head + size + 1);
     assert (entry);
-    memcpy (entry->line, line, size);
-    entry->line [size] = 0;
-    entry->size = size;
-    entry->hash = herd_fnv64 (line, size, HERD_FNV64_SEED);
-    self->digest ^= entry->hash ^ (held? held->hash: 0);
-    //  Rebase the parsed fields onto our copy
-    entry->at = at;
+    memcpy (entry->data, client, at->client.size + 1);
+    memcpy (entry->data + at->client.size + 1, line, size);
+    entry->data [at->client.size + 1 + size] = 0;
+    entry->size = (uint32_t) size;
     if (held) {
+        //  The table item points at the old block's key: a new item
         entry->slot = held->slot;
-        self->bytes -= held->size;
+        zhashx_delete (self->entries, client);
     }
     else {
-        entry->slot = zhashx_size (self->entries);
+        entry->slot = (uint32_t) zhashx_size (self->entries);
         if (entry->slot == self->slots_capacity) {
             self->slots_capacity = self->slots_capacity? self->slots_capacity * 2: 1024;
             self->slots = (s_entry_t **) realloc (self->slots, self->slots_capacity * sizeof (s_entry_t *));
             assert (self->slots);
         }
     }
+    zhashx_insert (self->entries, entry->data, entry);
     self->slots [entry->slot] = entry;
-    self->bytes += size;
-    herd_field_t *fields [] = { &entry->at.line, &entry->at.server, &entry->at.skew, &entry->at.client,
-                                &entry->at.coordinates, &entry->at.time };
-    for (size_t index = 0; index < 6; index++)
-        fields [index]->start = entry->line + (fields [index]->start - line);
-    zhashx_update (self->entries, client, entry);
     if (self->warned_full && zhashx_size (self->entries) < self->max_entries * 9 / 10)
         self->warned_full = false;
     return HERD_STORE_STORED;
@@ -136,9 +166,13 @@ herd_store_lookup (herd_store_t *self, const char *client, herd_at_t *at)
     s_entry_t *entry = (s_entry_t *) zhashx_lookup (self->entries, client);
     if (!entry)
         return NULL;
-    if (at)
-        *at = entry->at;
-    return entry->line;
+    const char *line = s_line (entry);
+    if (at) {
+        //  Stored lines were parsed when they came: this cannot fail
+        int rc = herd_protocol_parse_at (line, entry->size, at);
+        assert (rc == 0);
+    }
+    return line;
 }
 
 size_t
@@ -184,7 +218,7 @@ herd_store_scan (herd_store_t *self, size_t *cursor_p, size_t max_lines,
     //  Slots only grow, so a cursor taken earlier is still a place in them
     for (; *cursor_p < end; (*cursor_p)++) {
         s_entry_t *entry = self->slots [*cursor_p];
-        if (fn (entry->line, entry->size, arg) == -1) {
+        if (fn (s_line (entry), entry->size, arg) == -1) {
             (*cursor_p)++;
             return -1;
         }
@@ -257,6 +291,27 @@ herd_store_test (bool verbose)
     assert (herd_store_bytes (other) == strlen ("AT C +0.0 apple +1+2 2") + strlen ("AT C -5.0 kiwi +1+2 100.6")
                                       + strlen ("AT C +0.0 fig +1+2 1"));
     herd_store_destroy (&other);
+
+    //  Newer lines go in place when they fit the block, into a new block
+    //  when not: either way one client, one slot, the digest of what is held
+    herd_store_t *growing = herd_store_new (10);
+    assert (s_offer (growing, "AT A +0.1 fig +1+1 1") == HERD_STORE_STORED);
+    assert (s_offer (growing, "AT A +0.1 fig +1+1 2") == HERD_STORE_STORED);
+    char long_line [300];
+    snprintf (long_line, sizeof long_line, "AT A-much-longer-server-name +0.000000001 fig "
+              "+1.000000000000000000000000000000000000000000000-1.0000000000000000000000000000000 3");
+    assert (s_offer (growing, long_line) == HERD_STORE_STORED);
+    assert (s_offer (growing, "AT A +0.1 fig +1+1 4") == HERD_STORE_STORED);
+    assert (s_offer (growing, long_line) == HERD_STORE_STALE);
+    assert (herd_store_size (growing) == 1);
+    assert (streq (herd_store_lookup (growing, "fig", &at), "AT A +0.1 fig +1+1 4"));
+    assert (at.time.size == 1 && at.time.start [0] == '4' && at.latitude == 1);
+    herd_store_t *fresh = herd_store_new (10);
+    s_offer (fresh, "AT A +0.1 fig +1+1 4");
+    assert (herd_store_digest (fresh) == herd_store_digest (growing));
+    assert (herd_store_bytes (growing) == strlen ("AT A +0.1 fig +1+1 4"));
+    herd_store_destroy (&fresh);
+    herd_store_destroy (&growing);
     herd_store_destroy (&store);
     herd_store_destroy (&store);
     assert (store == NULL);
