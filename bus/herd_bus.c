@@ -9,7 +9,10 @@ struct _herd_bus_t {
     zlistx_t *peers;            //  herd_peer_t items, one per neighbour (owned)
     herd_keys_t *keys;          //  Borrowed
     int heartbeat;              //  msecs between heartbeats
-    herd_traffic_t *traffic;    //  Every update out, or NULL (borrowed)
+    herd_traffic_t *traffic;    //  Flushed each beat, or NULL (borrowed). What
+                                //  is published is not logged again: a client's
+                                //  IAMAT or a neighbour's update that was stored
+                                //  is logged where it came in, and was flooded
 };
 
 static void
@@ -115,7 +118,7 @@ herd_bus_publish (herd_bus_t *self, const herd_at_t *at)
     assert (at);
     void *handle = zsock_resolve (self->pub);
     char sequence [24];
-    int sequence_size = snprintf (sequence, sizeof sequence, "%" PRIu64, ++self->sequence);
+    size_t sequence_size = herd_protocol_format_u64 (sequence, ++self->sequence);
     //  PUB never blocks; it drops for subscribers past their HWM
     if (zmq_send (handle, at->client.start, at->client.size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1
     ||  zmq_send (handle, at->line.start, at->line.size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1
@@ -123,8 +126,6 @@ herd_bus_publish (herd_bus_t *self, const herd_at_t *at)
         zsys_warning ("bus: could not publish update: %s", zmq_strerror (zmq_errno ()));
         return -1;
     }
-    if (self->traffic)
-        herd_traffic_line (self->traffic, "bus: published: ", at->line.start, at->line.size, NULL);
     return 0;
 }
 

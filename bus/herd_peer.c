@@ -254,7 +254,9 @@ s_handle_message (herd_peer_t *self, zmsg_t *msg)
         char head [64];
         snprintf (head, sizeof head, "bus: received from %.30s: ", self->name);
         herd_traffic_line (self->traffic, head, at->line.start, at->line.size,
-                           stored == HERD_STORE_STALE? "   (not newer than the stored one: not flooded)": NULL);
+                           stored == HERD_STORE_STORED? "   (stored, flooded)"
+                           : stored == HERD_STORE_STALE? "   (not newer than the stored one: not flooded)"
+                           : "   (refused: not stored)");
     }
 }
 

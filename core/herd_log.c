@@ -9,6 +9,21 @@ static FILE *s_file = NULL;         //  The log file, if any
 static char *s_filename = NULL;     //  Its name, to reopen it
 static bool s_tee = false;          //  Also copy to stderr
 
+static int
+s_write_fully (int fd, const char *data, size_t size)
+{
+    while (size) {
+        ssize_t written = write (fd, data, size);
+        if (written == -1 && errno == EINTR)
+            continue;
+        if (written <= 0)
+            return -1;
+        data += written;
+        size -= written;
+    }
+    return 0;
+}
+
 static ssize_t
 s_tee_write (void *cookie, const char *data, size_t size)
 {
@@ -74,6 +89,25 @@ herd_log_reopen (void)
     return 0;
 }
 
+void
+herd_log_write (const char *data, size_t size)
+{
+    FILE *stream = herd_log_stream ();
+    //  Under the stream's lock, after what it holds: in order with every
+    //  other thread's zsys lines, and past stdio's two buffer copies
+    flockfile (stream);
+    fflush (stream);
+    if (s_file) {
+        fflush (s_file);
+        //  A log that cannot be written (full disk) loses lines, never
+        //  stops the server: as zsys's own lines
+        s_write_fully (fileno (s_file), data, size);
+    }
+    if (s_tee || !s_file)
+        s_write_fully (STDERR_FILENO, data, size);
+    funlockfile (stream);
+}
+
 FILE *
 herd_log_stream (void)
 {
@@ -84,6 +118,16 @@ const char *
 herd_log_sample (const char *data, size_t size, char *buffer, size_t buffer_size)
 {
     assert (buffer_size >= 16);
+    //  Most lines are plain text that fits: one scan, one copy
+    size_t plain = 0;
+    while (plain < size && (unsigned char) data [plain] >= 0x20 && (unsigned char) data [plain] < 0x7f
+       &&  data [plain] != '\\')
+        plain++;
+    if (plain == size && size + 8 < buffer_size) {
+        memcpy (buffer, data, size);
+        buffer [size] = 0;
+        return buffer;
+    }
     size_t used = 0;
     for (size_t index = 0; index < size; index++) {
         unsigned char byte = (unsigned char) data [index];

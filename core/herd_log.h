@@ -20,6 +20,11 @@ int
 void
     herd_log_close (void);
 
+//  Writes whole lines (the traffic log's batch) straight to the log file
+//  (and stderr if teed), in order with the zsys lines of every thread
+void
+    herd_log_write (const char *data, size_t size);
+
 //  The stream zsys logs to now (stderr before herd_log_open)
 FILE *
     herd_log_stream (void);

@@ -260,12 +260,23 @@ herd_protocol_format_at (char *buffer, size_t buffer_size, const char *server,
     herd_protocol_skew (receipt, iamat->time, skew, sizeof skew);
     size_t server_size = strlen (server);
     size_t skew_size = strlen (skew);
-    int size = snprintf (buffer, buffer_size, "AT %s %s %.*s %.*s %.*s", server, skew,
-                         (int) iamat->client.size, iamat->client.start,
-                         (int) iamat->coordinates.size, iamat->coordinates.start,
-                         (int) iamat->time.size, iamat->time.start);
-    if (size < 0 || (size_t) size >= buffer_size)
+    //  "AT <server> <skew> <client> <coordinates> <time>", by hand: this
+    //  runs for every IAMAT, and snprintf cost more than the rest of it
+    size_t size = 3 + server_size + 1 + skew_size + 1 + iamat->client.size + 1
+                + iamat->coordinates.size + 1 + iamat->time.size;
+    if (size >= buffer_size)
         return -1;
+    char *end = buffer;
+    const herd_field_t parts [] = {
+        { "AT", 2 }, { server, server_size }, { skew, skew_size },
+        iamat->client, iamat->coordinates, iamat->time };
+    for (size_t index = 0; index < 6; index++) {
+        if (index)
+            *end++ = ' ';
+        memcpy (end, parts [index].start, parts [index].size);
+        end += parts [index].size;
+    }
+    *end = 0;
     //  The fields sit where the format put them, one space apart
     herd_field_t fields [5] = {
         { buffer + 3, server_size },
@@ -276,7 +287,7 @@ herd_protocol_format_at (char *buffer, size_t buffer_size, const char *server,
     for (size_t index = 2; index < 5; index++)
         fields [index].start = fields [index - 1].start + fields [index - 1].size + 1;
     at->line.start = buffer;
-    at->line.size = (size_t) size;
+    at->line.size = size;
     at->server = fields [0];
     at->skew = fields [1];
     at->client = fields [2];
@@ -284,7 +295,22 @@ herd_protocol_format_at (char *buffer, size_t buffer_size, const char *server,
     at->time = fields [4];
     at->latitude = iamat->latitude;
     at->longitude = iamat->longitude;
-    return size;
+    return (int) size;
+}
+
+size_t
+herd_protocol_format_u64 (char *buffer, uint64_t value)
+{
+    char digits [20];
+    size_t count = 0;
+    do {
+        digits [count++] = (char) ('0' + value % 10);
+        value /= 10;
+    } while (value);
+    for (size_t index = 0; index < count; index++)
+        buffer [index] = digits [count - 1 - index];
+    buffer [count] = 0;
+    return count;
 }
 
 int
@@ -343,9 +369,16 @@ herd_protocol_skew (const struct timespec *receipt, herd_field_t time,
     char sign = skew < 0? '-': '+';
     if (skew < 0)
         skew = -skew;
-    snprintf (buffer, buffer_size, "%c%llu.%09llu", sign,
-              (unsigned long long) (skew / 1000000000),
-              (unsigned long long) (skew % 1000000000));
+    //  "<sign><seconds>.<nine digits>", by hand as the AT line is
+    buffer [0] = sign;
+    size_t used = 1 + herd_protocol_format_u64 (buffer + 1, (uint64_t) (skew / 1000000000));
+    buffer [used++] = '.';
+    uint64_t nanoseconds = (uint64_t) (skew % 1000000000);
+    for (int digit = 8; digit >= 0; digit--) {
+        buffer [used + digit] = (char) ('0' + nanoseconds % 10);
+        nanoseconds /= 10;
+    }
+    buffer [used + 9] = 0;
     return buffer;
 }
 
@@ -447,8 +480,12 @@ herd_protocol_test (bool verbose)
     assert (herd_protocol_time_compare (s_field ("1.05"), s_field ("1.5")) < 0);
     assert (herd_protocol_time_compare (s_field ("0"), s_field ("0.000")) == 0);
 
-    //  Skew
+    //  Numbers by hand
     char buffer [48];
+    assert (herd_protocol_format_u64 (buffer, 0) == 1 && streq (buffer, "0"));
+    assert (herd_protocol_format_u64 (buffer, UINT64_MAX) == 20 && streq (buffer, "18446744073709551615"));
+
+    //  Skew
     struct timespec receipt = { 1621464828, 223372889 };
     herd_protocol_skew (&receipt, s_field ("1621464827.959498503"), buffer, sizeof buffer);
     assert (streq (buffer, "+0.263874386"));

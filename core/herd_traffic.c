@@ -110,8 +110,14 @@ herd_traffic_client (herd_traffic_t *self, uint64_t client_id, const char *what,
                      const char *note)
 {
     assert (self && what && first);
-    char head [64];
-    s_start_line (self, head, snprintf (head, sizeof head, "client %" PRIu64 " %.16s ", client_id, what));
+    char head [64] = "client ";
+    size_t used = 7 + herd_protocol_format_u64 (head + 7, client_id);
+    head [used++] = ' ';
+    size_t what_size = strnlen (what, 16);
+    memcpy (head + used, what, what_size);
+    used += what_size;
+    head [used++] = ' ';
+    s_start_line (self, head, used);
     s_add_sample (self, first, first_size);
     if (then && second) {
         self->buffer [self->used++] = ' ';
@@ -128,11 +134,7 @@ herd_traffic_flush (herd_traffic_t *self)
     assert (self);
     if (self->used == 0)
         return;
-    //  One fwrite on zsys's stream: under its lock, so other threads'
-    //  log lines never cut into ours
-    FILE *stream = herd_log_stream ();
-    fwrite (self->buffer, 1, self->used, stream);
-    fflush (stream);
+    herd_log_write (self->buffer, self->used);
     self->used = 0;
 }
 
