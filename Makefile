@@ -81,6 +81,11 @@ bench: $(BUILD)/herd_bench $(BUILD)/herd_latency $(BUILD)/herd_load $(BUILD)/her
 	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_LATENCY=$(CURDIR)/$(BUILD)/herd_latency \
 	    HERD_LOAD=$(CURDIR)/$(BUILD)/herd_load HERD_JOURNAL_GEN=$(CURDIR)/$(BUILD)/herd_journal_gen \
 	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) python3 tests/bench_herd.py
+	@echo
+	tools/install-deps --bench
+	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_LOAD=$(CURDIR)/$(BUILD)/herd_load \
+	    HERD_JOURNAL_GEN=$(CURDIR)/$(BUILD)/herd_journal_gen \
+	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) python3 tests/bench_redis.py
 
 #   The five-server herd under saturation load at two servers for
 #   SOAK_SECONDS, neighbours killed, restarted, frozen and thawed meanwhile

@@ -7,6 +7,8 @@ in this one run; these machines are shared and noisy.
      pipelined (one write, one fsync per batch: group commit) and one by one
   2. propagation latency Bailey -> Clark (two hops) at 1,000 and 10,000 updates/s
   3. time for a restarted server to catch up with 100,000 clients stored
+  4. a probe client's round trips at a million clients stored: quiet,
+     while the journal is compacted, and under a storm of SYNC requests
   and, first, each of five servers' data load time and resident memory
 """
 
@@ -17,11 +19,14 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 
 sys.path.insert(0, os.path.dirname(__file__))
-from conftest import Herd  # noqa: E402
+from conftest import Herd, probe, sync_storm  # noqa: E402
+
+JOURNAL_GEN = os.environ.get("HERD_JOURNAL_GEN", "build/herd_journal_gen")
 
 
 def make(folder, graph, **settings):
@@ -137,6 +142,44 @@ def catch_up(root, clients=100000):
     return results
 
 
+def percentiles(results):
+    results = sorted(results)
+    return (results[len(results) // 2], results[int(len(results) * 0.99)], results[-1])
+
+
+def stalls(root, clients=1000000):
+    """The loop never waits on disk or catch-up work: probe round trips."""
+    print(f"\nprobe client round trips (IAMAT one at a time) with {clients} clients stored:")
+    folder = os.path.join(root, "stalls")
+    os.makedirs(os.path.join(folder, "state"))
+    herd = Herd(folder, {"Bailey": []}, {"herd/log_traffic": 0, "places/provider": "none",
+                                         "herd/max_stored": clients + 100000})
+    subprocess.run([JOURNAL_GEN, os.path.join(folder, "state", "Bailey.journal"), str(clients), "3"],
+                   check=True, timeout=300)
+    herd.start()
+    figures = {}
+    #   The journal holds three times the store: compaction starts at once
+    results = []
+    probe(herd.client_ports["Bailey"], 4, results)
+    figures["compaction"] = percentiles(results)
+    assert "rewritten from the store" in herd.log("Bailey"), "no compaction happened"
+    results = []
+    probe(herd.client_ports["Bailey"], 4, results)
+    figures["quiet"] = percentiles(results)
+    results = []
+    thread = threading.Thread(target=probe, args=(herd.client_ports["Bailey"], 6, results))
+    thread.start()
+    sent = sync_storm(herd, "Bailey", 5)
+    thread.join()
+    figures[f"SYNC storm ({sent} in 5 s)"] = percentiles(results)
+    herd.stop_all()
+    quiet_p99 = figures["quiet"][1]
+    for label, (p50, p99, worst) in figures.items():
+        print(f"  {label:24} p50 {p50:6.2f} ms  p99 {p99:6.2f} ms ({p99 / quiet_p99:4.1f}x quiet)  "
+              f"max {worst:6.1f} ms")
+    return figures
+
+
 def startup(root):
     """Five real servers with the offline data: load time and memory each."""
     print("five servers with the offline places data:")
@@ -158,6 +201,7 @@ def main():
         throughput(root)
         curve_cost(root)
         catch_up(root)
+        stalls(root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -324,6 +324,44 @@ class Herd:
         raise AssertionError(f"{name} holds {line!r} for {client}, expected {expected!r}")
 
 
+def probe(port, seconds, results):
+    """IAMATs one at a time on one connection: round trips in ms."""
+    with socket.create_connection(("127.0.0.1", port)) as connection:
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        reader = connection.makefile("rb")
+        deadline = time.monotonic() + seconds
+        n = 0
+        while time.monotonic() < deadline:
+            n += 1
+            started = time.perf_counter()
+            connection.sendall(f"IAMAT probe +1+1 {4000 + n}\n".encode())
+            assert AT_PATTERN.match(reader.readline())
+            results.append((time.perf_counter() - started) * 1000)
+            time.sleep(0.002)
+
+
+def sync_storm(herd, name, seconds, rate=20):
+    """SYNC requests at rate a second from several askers that never ask
+    for more, as a neighbour gone wrong would. Returns requests sent."""
+    context = zmq.Context.instance()
+    askers = []
+    for _ in range(5):
+        asker = herd.curve_client(context.socket(zmq.DEALER), name)
+        asker.setsockopt(zmq.LINGER, 0)
+        asker.connect(f"tcp://127.0.0.1:{herd.sync_ports[name]}")
+        askers.append(asker)
+    sent = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        #   The catch-up codec: "SYNC <id>" (bus/herd_sync_msg.h)
+        askers[sent % len(askers)].send(f"SYNC {sent + 1}".encode())
+        sent += 1
+        time.sleep(1 / rate)
+    for asker in askers:
+        asker.close()
+    return sent
+
+
 @pytest.fixture
 def make_herd(tmp_path):
     herds = []

@@ -1,11 +1,16 @@
 //  tests/herd_load.c: a load generator for herd's client port (make bench,
 //  make soak, the soak test).
 //
-//  herd_load HOST PORT CONNECTIONS DEPTH SECONDS [PREFIX]
-//  Each connection (a thread) keeps DEPTH IAMATs in flight: it writes
+//  herd_load [--redis-geoadd | --redis-ping] HOST PORT CONNECTIONS DEPTH SECONDS [PREFIX]
+//  Each connection (a thread) keeps DEPTH commands in flight: it writes
 //  DEPTH lines in one write, reads DEPTH replies, and again, until SECONDS
-//  pass. Client ids cycle through 100,000 per connection, times rise, so
-//  every IAMAT is stored and flooded. Prints one line:
+//  pass. IAMATs by default: client ids cycle through S_CLIENTS per
+//  connection, times rise, so every IAMAT is stored and flooded. With
+//  --redis-geoadd the same ids and positions go to a Redis server as
+//  inline GEOADD commands (the work Redis does that IAMAT does: a point
+//  per member), with --redis-ping as PINGs (a line server's ceiling); make
+//  bench drives both servers with this one client. Every reply is one
+//  line; a reply starting "?" (herd) or "-" (Redis) is an error. Prints:
 //      <replies> replies in <secs> s: <rate>/s, p50 <us> us, p99 <us> us, <errors> errors
 //  (latency is per round trip of a batch). Exit 1 if a connection failed.
 
@@ -14,8 +19,14 @@
 #include <netdb.h>
 #include <netinet/tcp.h>
 
+//  Client ids per connection: 50 connections stay under herd/max_stored
+#define S_CLIENTS   10000
+
+typedef enum { S_IAMAT, S_GEOADD, S_PING } s_command_t;
+
 typedef struct {
     const char *host, *port, *prefix;
+    s_command_t command;
     int number;                 //  Connection number
     int depth;
     double seconds;
@@ -55,27 +66,39 @@ s_run (void *arg)
     while (zclock_usecs () < deadline) {
         size_t used = 0;
         for (int line = 0; line < self->depth; line++, sequence++)
-            used += snprintf (batch + used, size - used, "IAMAT %s%d.%" PRIu64 " +%d.5-%d.25 %" PRIu64 ".%09d\n",
-                              self->prefix, self->number, sequence % 100000, (int) (sequence % 80),
-                              (int) (sequence % 170), 1000000 + sequence, self->number);
+            if (self->command == S_IAMAT)
+                used += snprintf (batch + used, size - used, "IAMAT %s%d.%" PRIu64 " +%d.5-%d.25 %" PRIu64 ".%09d\n",
+                                  self->prefix, self->number, sequence % S_CLIENTS, (int) (sequence % 80),
+                                  (int) (sequence % 170), 1000000 + sequence, self->number);
+            else
+            if (self->command == S_GEOADD)
+                used += snprintf (batch + used, size - used, "GEOADD %s -%d.25 %d.5 %d.%" PRIu64 "\r\n",
+                                  self->prefix, (int) (sequence % 170), (int) (sequence % 80),
+                                  self->number, sequence % S_CLIENTS);
+            else
+                used += snprintf (batch + used, size - used, "PING\r\n");
         int64_t started = zclock_usecs ();
         if (write (fd, batch, used) != (ssize_t) used) {
             self->failed = true;
             break;
         }
         int pending = self->depth;
+        bool line_start = true;
         while (pending > 0) {
             ssize_t got = read (fd, input, 65536);
             if (got <= 0) {
                 self->failed = true;
                 break;
             }
-            for (ssize_t index = 0; index < got; index++)
-                if (input [index] == '\n') {
+            for (ssize_t index = 0; index < got; index++) {
+                if (line_start)
+                    self->errors += input [index] == '?' || input [index] == '-';
+                line_start = input [index] == '\n';
+                if (line_start) {
                     pending--;
                     self->replies++;
-                    self->errors += index + 1 < got && input [index + 1] == '?';
                 }
+            }
         }
         if (self->failed)
             break;
@@ -101,8 +124,19 @@ s_compare (const void *a, const void *b)
 int
 main (int argc, char *argv [])
 {
+    s_command_t command = S_IAMAT;
+    if (argc > 1 && streq (argv [1], "--redis-geoadd"))
+        command = S_GEOADD;
+    else
+    if (argc > 1 && streq (argv [1], "--redis-ping"))
+        command = S_PING;
+    if (command != S_IAMAT) {
+        argc--;
+        argv++;
+    }
     if (argc < 6) {
-        fprintf (stderr, "usage: herd_load HOST PORT CONNECTIONS DEPTH SECONDS [PREFIX]\n");
+        fprintf (stderr, "usage: herd_load [--redis-geoadd | --redis-ping] HOST PORT CONNECTIONS DEPTH "
+                         "SECONDS [PREFIX]\n");
         return 2;
     }
     int count = atoi (argv [3]);
@@ -114,6 +148,7 @@ main (int argc, char *argv [])
         connection->host = argv [1];
         connection->port = argv [2];
         connection->prefix = argc > 6? argv [6]: "load";
+        connection->command = command;
         connection->number = index;
         connection->depth = atoi (argv [4]);
         connection->seconds = atof (argv [5]);

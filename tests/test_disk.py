@@ -5,16 +5,14 @@ clients leave a probe client's round trips short."""
 
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import threading
 import time
 
 import pytest
-import zmq
 
-from conftest import AT_PATTERN
+from conftest import AT_PATTERN, probe, sync_storm
 
 JOURNAL_GEN = os.environ.get("HERD_JOURNAL_GEN", "build/herd_journal_gen")
 
@@ -87,44 +85,6 @@ def test_full_disk_refuses_with_question_mark_loses_no_ack_and_recovers(make_her
         connection.close()
     log = single.log("Bailey")
     assert "corrupt" not in log and "torn" not in log
-
-
-def probe(port, seconds, results):
-    """IAMATs one at a time on one connection: round trips in ms."""
-    with socket.create_connection(("127.0.0.1", port)) as connection:
-        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        reader = connection.makefile("rb")
-        deadline = time.monotonic() + seconds
-        n = 0
-        while time.monotonic() < deadline:
-            n += 1
-            started = time.perf_counter()
-            connection.sendall(f"IAMAT probe +1+1 {4000 + n}\n".encode())
-            assert AT_PATTERN.match(reader.readline())
-            results.append((time.perf_counter() - started) * 1000)
-            time.sleep(0.002)
-
-
-def sync_storm(herd, name, seconds, rate=20):
-    """SYNC requests at rate a second from several askers that never ask
-    for more, as a neighbour gone wrong would. Returns requests sent."""
-    context = zmq.Context.instance()
-    askers = []
-    for _ in range(5):
-        asker = herd.curve_client(context.socket(zmq.DEALER), name)
-        asker.setsockopt(zmq.LINGER, 0)
-        asker.connect(f"tcp://127.0.0.1:{herd.sync_ports[name]}")
-        askers.append(asker)
-    sent = 0
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        #   The catch-up codec: "SYNC <id>" (bus/herd_sync_msg.h)
-        askers[sent % len(askers)].send(f"SYNC {sent + 1}".encode())
-        sent += 1
-        time.sleep(1 / rate)
-    for asker in askers:
-        asker.close()
-    return sent
 
 
 def test_compaction_and_sync_storm_at_a_million_clients_leave_clients_served(make_herd):

@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""tests/bench_redis.py: herd against Redis, measured side by side in one
+run (make bench). Both servers are driven by the project's own load
+generator (build/herd_load) over 127.0.0.1, the servers pinned to one core
+and the generator to the other; repetitions are interleaved and medians
+reported, as ratios: these machines are shared and noisy.
+
+  - throughput at 50 connections x 16 pipelined: Redis PING, GEOADD,
+    GEOADD with appendonly everysec; herd with its defaults (traffic log
+    on, journal everysec), with the traffic log off, and one server of
+    the five-server herd (`make run`, everything sharing both cores)
+  - latency at 1 connection x depth 1: p50 round trip
+  - memory for a million clients: herd's resident growth against Redis's
+    used_memory for a million GEOADD members
+  - instructions per IAMAT and per GEOADD, from callgrind
+"""
+
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+from conftest import Herd, free_ports  # noqa: E402
+
+LOAD = os.environ.get("HERD_LOAD", "build/herd_load")
+JOURNAL_GEN = os.environ.get("HERD_JOURNAL_GEN", "build/herd_journal_gen")
+SERVER_CORE, LOAD_CORE = "0", "1"
+SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
+REPETITIONS = int(os.environ.get("BENCH_REPETITIONS", "3"))
+
+
+class PinnedHerd(Herd):
+    """Servers pinned to one core, as Redis is in this bench."""
+    pin = True
+
+    def command(self, name):
+        return (["taskset", "-c", SERVER_CORE] if self.pin else []) + super().command(name)
+
+
+def make_herd(folder, graph, settings, pin=True):
+    os.makedirs(folder, exist_ok=True)
+    herd = (PinnedHerd if pin else Herd)(folder, graph, {"places/provider": "none", **settings})
+    return herd
+
+
+class Redis:
+    """A redis-server of our own on a free loopback port."""
+
+    def __init__(self, folder, *options, valgrind=None):
+        self.port = free_ports(1)[0]
+        os.makedirs(folder, exist_ok=True)
+        command = ["taskset", "-c", SERVER_CORE, "redis-server", "--port", str(self.port),
+                   "--bind", "127.0.0.1", "--dir", folder, "--save", "", "--daemonize", "no",
+                   "--logfile", os.path.join(folder, "redis.log"), *options]
+        if valgrind:
+            command = valgrind + command[3:]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + (60 if valgrind else 10)
+        while True:
+            try:
+                if self.call("PING") == b"+PONG":
+                    return
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+
+    def call(self, *words):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=60) as connection:
+            connection.sendall((" ".join(words) + "\r\n").encode())
+            return connection.makefile("rb").readline().rstrip()
+
+    def info(self, field):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=10) as connection:
+            connection.sendall(b"INFO memory\r\n")
+            reader = connection.makefile("rb")
+            size = int(reader.readline()[1:])
+            text = reader.read(size + 2).decode()
+        return int(re.search(rf"^{field}:(\d+)", text, re.M).group(1))
+
+    def stop(self):
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=60)
+
+
+def load(port, connections, depth, *mode, prefix="load"):
+    """One herd_load run: (rate/s, p50 us, p99 us)."""
+    out = subprocess.run(["taskset", "-c", LOAD_CORE, LOAD, *mode, "127.0.0.1", str(port),
+                          str(connections), str(depth), str(SECONDS), prefix],
+                         capture_output=True, text=True, timeout=SECONDS + 60)
+    match = re.search(r"([0-9.]+)/s, p50 (\d+) us, p99 (\d+) us, (\d+) errors", out.stdout)
+    assert match and out.returncode == 0, (out.stdout, out.stderr)
+    assert match.group(4) == "0", out.stdout
+    return float(match.group(1)), int(match.group(2)), int(match.group(3))
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as status:
+        return int(re.search(r"VmRSS:\s+(\d+)", status.read()).group(1))
+
+
+def throughput(root):
+    redis = Redis(os.path.join(root, "redis"), "--appendonly", "no")
+    redis_aof = Redis(os.path.join(root, "redis-aof"), "--appendonly", "yes", "--appendfsync", "everysec")
+    defaults = make_herd(os.path.join(root, "one"), {"Bailey": []}, {})
+    quiet = make_herd(os.path.join(root, "quiet"), {"Bailey": []}, {"herd/log_traffic": 0})
+    #   make run's herd: five servers and the generator share both cores
+    five = make_herd(os.path.join(root, "five"), None, {}, pin=False)
+    for herd in (defaults, quiet, five):
+        herd.start()
+    cases = {
+        "Redis PING": lambda: load(redis.port, 50, 16, "--redis-ping"),
+        "Redis GEOADD": lambda: load(redis.port, 50, 16, "--redis-geoadd", prefix="herd"),
+        "Redis GEOADD+AOF everysec": lambda: load(redis_aof.port, 50, 16, "--redis-geoadd", prefix="herd"),
+        "herd, defaults": lambda: load(defaults.client_ports["Bailey"], 50, 16),
+        "herd, traffic log off": lambda: load(quiet.client_ports["Bailey"], 50, 16),
+        "herd, five servers (Bailey)": lambda: load(five.client_ports["Bailey"], 50, 16),
+        "Redis GEOADD 1x1": lambda: load(redis.port, 1, 1, "--redis-geoadd", prefix="one"),
+        "herd, defaults 1x1": lambda: load(defaults.client_ports["Bailey"], 1, 1),
+    }
+    runs = {label: [] for label in cases}
+    try:
+        for repetition in range(REPETITIONS):
+            for label, run in cases.items():
+                runs[label].append(run())
+    finally:
+        for herd in (defaults, quiet, five):
+            herd.stop_all()
+        redis.stop()
+        redis_aof.stop()
+    return {label: tuple(statistics.median(run[i] for run in results) for i in range(3))
+            for label, results in runs.items()}
+
+
+def memory(root, clients=1000000):
+    """Resident bytes per stored client: herd against Redis's used_memory."""
+    herd = make_herd(os.path.join(root, "memory"), {"Bailey": []},
+                     {"herd/log_traffic": 0, "herd/max_stored": clients + 1000})
+    herd.start()
+    empty = rss_kib(herd.processes["Bailey"].pid)
+    herd.stop_all()
+    shutil.rmtree(os.path.join(herd.folder, "state"), ignore_errors=True)
+    subprocess.run([JOURNAL_GEN, os.path.join(herd.folder, "state", "Bailey.journal"), str(clients), "1"],
+                   check=True, timeout=300)
+    herd.start()
+    assert herd.state("Bailey", timeout=10)["clients"] == clients
+    time.sleep(1.5)                 #   Past the first tick: nothing left to settle
+    full = rss_kib(herd.processes["Bailey"].pid)
+    herd.stop_all()
+    redis = Redis(os.path.join(root, "redis-memory"), "--appendonly", "no")
+    before = redis.info("used_memory")
+    with socket.create_connection(("127.0.0.1", redis.port)) as connection:
+        reader = connection.makefile("rb")
+        for start in range(0, clients, 10000):
+            connection.sendall("".join(f"GEOADD herd -{n % 170}.25 {n % 80}.5 gen{n}\r\n"
+                                       for n in range(start, start + 10000)).encode())
+            for _ in range(10000):
+                reader.readline()
+    after = redis.info("used_memory")
+    redis.stop()
+    return (full - empty) * 1024 / clients, (after - before) / clients
+
+
+def instructions(root, count=20000):
+    """Instructions per command from callgrind: two runs, N and 2N commands,
+    so what start and stop cost cancels out."""
+    valgrind = ["valgrind", "--tool=callgrind"]
+    figures = {}
+    for kind in ("herd", "herd, log off", "redis"):
+        totals = []
+        for n in (count, 2 * count):
+            out = os.path.join(root, f"callgrind-{kind}-{n}.out")
+            if kind.startswith("herd"):
+                settings = {"herd/log_traffic": 0} if "log off" in kind else {}
+                herd = make_herd(os.path.join(root, f"callgrind-{len(figures)}-{n}"), {"Bailey": []}, settings,
+                                 pin=False)
+                herd.command = lambda name, out=out: valgrind + [f"--callgrind-out-file={out}", herd_bin()]
+                herd.processes["Bailey"] = herd.spawn("Bailey")
+                herd.wait_ready("Bailey", timeout=120)
+                port, command = herd.client_ports["Bailey"], "IAMAT c{n} +1+1 {t}\n"
+            else:
+                redis = Redis(os.path.join(root, f"callgrind-{kind}-{n}"), "--appendonly", "no",
+                              valgrind=valgrind + [f"--callgrind-out-file={out}"])
+                port, command = redis.port, "GEOADD herd 1 1 c{n}\r\n"
+            with socket.create_connection(("127.0.0.1", port), timeout=120) as connection:
+                reader = connection.makefile("rb")
+                for start in range(0, n, 1000):
+                    connection.sendall("".join(command.format(n=i, t=1000 + i)
+                                               for i in range(start, start + 1000)).encode())
+                    for _ in range(1000):
+                        reader.readline()
+            if kind.startswith("herd"):
+                herd.kill("Bailey", signal.SIGTERM)
+            else:
+                redis.stop()
+            with open(out) as file:
+                totals.append(int(re.search(r"^(?:summary|totals): (\d+)", file.read(), re.M).group(1)))
+        figures[kind] = (totals[1] - totals[0]) / count
+    return figures
+
+
+def herd_bin():
+    from conftest import HERD_BIN
+    return HERD_BIN
+
+
+def main():
+    root = tempfile.mkdtemp(prefix="herd-bench-redis-")
+    try:
+        print(f"herd against Redis {subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout.split()[2][2:]}, "
+              f"servers on core {SERVER_CORE}, herd_load on core {LOAD_CORE}, {SECONDS:.0f} s a run, "
+              f"medians of {REPETITIONS} interleaved repetitions")
+        figures = throughput(root)
+        geoadd = figures["Redis GEOADD"][0]
+        print(f"\n  {'50 connections x 16 pipelined':34} {'rate/s':>10} {'p50 us':>8} {'p99 us':>8}  vs GEOADD")
+        for label, (rate, p50, p99) in figures.items():
+            if "1x1" not in label:
+                print(f"  {label:34} {rate:10.0f} {p50:8.0f} {p99:8.0f}  {rate / geoadd:6.2f}x")
+        herd = figures["herd, defaults"][0]
+        ratios = [
+            ("herd defaults : Redis GEOADD", herd / geoadd, ">= 0.8"),
+            ("herd defaults : Redis GEOADD+AOF everysec", herd / figures["Redis GEOADD+AOF everysec"][0], ">= 1.0"),
+            ("herd defaults : Redis PING", herd / figures["Redis PING"][0], ""),
+            ("traffic log on : off", herd / figures["herd, traffic log off"][0], ">= 0.8"),
+            ("five servers (Bailey) : Redis GEOADD", figures["herd, five servers (Bailey)"][0] / geoadd, ">= 0.5"),
+            ("five servers : one server", figures["herd, five servers (Bailey)"][0] / herd, ""),
+            ("p50 1x1 herd : Redis GEOADD",
+             figures["herd, defaults 1x1"][1] / max(1, figures["Redis GEOADD 1x1"][1]), "<= 1.1"),
+        ]
+        print("\n  ratio                                           measured   target")
+        for label, value, target in ratios:
+            print(f"  {label:46} {value:8.2f}   {target}")
+        per_herd, per_redis = memory(root)
+        print(f"\n  memory per client, 1,000,000 clients: herd {per_herd:.0f} B resident, "
+              f"Redis {per_redis:.0f} B used_memory ({per_herd / per_redis:.2f}x; target herd <= 200 B)")
+        counts = instructions(root)
+        print(f"  instructions per command (callgrind): IAMAT {counts['herd']:.0f} "
+              f"(traffic log off: {counts['herd, log off']:.0f}), GEOADD {counts['redis']:.0f} "
+              f"({counts['herd'] / counts['redis']:.2f}x)")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
