@@ -73,13 +73,12 @@ herd_places_endpoint (const char *server)
     return zsys_sprintf ("inproc://herd-places-%s", server);
 }
 
-//  Sends the client its answer; response stays the caller's
+//  Logs the outcome, then sends the client its answer (logged first: once
+//  a client holds an answer, the log says how it came); response stays
+//  the caller's
 static void
 s_reply (s_places_t *self, s_job_t *job, json_t *response, const char *source)
 {
-    char *text = herd_nearby_text (response, job->query.max_results);
-    zsock_send (self->frontend, "ffs", job->client, job->request, text);
-    freen (text);
     const char *status = herd_nearby_status (response);
     bool failed = streq (status, "UNKNOWN_ERROR");
     self->failures += failed;
@@ -96,6 +95,9 @@ s_reply (s_places_t *self, s_job_t *job, json_t *response, const char *source)
                    (unsigned) (herd_nearby_count (response) < job->query.max_results?
                        herd_nearby_count (response): job->query.max_results),
                    zclock_mono () - job->started);
+    char *text = herd_nearby_text (response, job->query.max_results);
+    zsock_send (self->frontend, "ffs", job->client, job->request, text);
+    freen (text);
 }
 
 static void
