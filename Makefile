@@ -12,7 +12,7 @@
 #   make clean
 
 CC      ?= gcc
-PKGS    := libczmq libzmq libcurl jansson
+PKGS    := libczmq libzmq libcurl jansson libmicrohttpd
 CFLAGS  += -std=gnu99 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 -I. $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
 
@@ -30,7 +30,7 @@ CLASSES := core/herd_fnv core/herd_file core/herd_config core/herd_keys core/her
            bus/herd_sync_msg bus/herd_bus_msg bus/herd_peer bus/herd_bus bus/herd_snapshot \
            places/herd_nearby places/herd_google places/herd_offline places/herd_worker places/herd_places \
            frontend/herd_connection frontend/herd_frontend \
-           node/herd_node
+           node/herd_http node/herd_node
 OBJECTS := $(CLASSES:%=$(BUILD)/%.o)
 HEADERS := $(wildcard *.h */*.h)
 
@@ -50,7 +50,7 @@ $(BUILD)/%.o: %.c $(HEADERS)
 $(BUILD)/herd: $(BUILD)/herd.o $(OBJECTS)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/herd-monitor: $(BUILD)/monitor/herd_monitor.o $(OBJECTS)
+$(BUILD)/herd-monitor: $(BUILD)/monitor/herd_monitor.o $(BUILD)/monitor/herd_top.o $(OBJECTS)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/herd_selftest: $(BUILD)/tests/herd_selftest.o $(OBJECTS)
@@ -133,6 +133,38 @@ test: all $(DATA) $(FUZZ_REPLAYS) $(BUILD)/herd_load $(BUILD)/herd_journal_gen
 	    HERD_MONITOR=$(CURDIR)/$(BUILD)/herd-monitor \
 	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) tests/run-tests
 
+#   Install like any C daemon: make install [PREFIX=/usr/local] [DESTDIR=]
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DATADIR    ?= $(PREFIX)/share/herd
+SYSCONFDIR ?= $(if $(filter /usr,$(PREFIX)),/etc,$(PREFIX)/etc)
+SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
+INSTALLED  := $(BINDIR)/herd $(BINDIR)/herd-monitor $(MANDIR)/man1/herd.1 $(MANDIR)/man1/herd-monitor.1 \
+              $(DATADIR)/places.bin $(SYSTEMDDIR)/herd@.service
+
+install: $(BUILD)/herd $(BUILD)/herd-monitor $(DATA)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DATADIR) \
+	    $(DESTDIR)$(SYSCONFDIR)/herd $(DESTDIR)$(SYSTEMDDIR)
+	install -m 755 $(BUILD)/herd $(BUILD)/herd-monitor $(DESTDIR)$(BINDIR)/
+	install -m 644 man/herd.1 man/herd-monitor.1 $(DESTDIR)$(MANDIR)/man1/
+	install -m 644 $(DATA) $(DESTDIR)$(DATADIR)/places.bin
+	#   The example config, with a system's paths; an edited one is kept
+	test -e $(DESTDIR)$(SYSCONFDIR)/herd/herd.cfg || \
+	    sed -e 's|^\(    log_dir = \).*|\1/var/log/herd|' -e 's|^\(    data_dir = \).*|\1/var/lib/herd|' \
+	        -e 's|^\(    keys = \).*|\1/var/lib/herd/keys|' \
+	        -e 's|^\(        data = \)data/places.bin|\1$(DATADIR)/places.bin|' \
+	        herd.cfg > $(DESTDIR)$(SYSCONFDIR)/herd/herd.cfg
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' tools/herd@.service.in \
+	    > $(DESTDIR)$(SYSTEMDDIR)/herd@.service
+	@echo "installed herd under $(DESTDIR)$(PREFIX); config in $(DESTDIR)$(SYSCONFDIR)/herd/herd.cfg"
+
+#   The config stays: it may hold an operator's edits
+uninstall:
+	rm -f $(INSTALLED:%=$(DESTDIR)%)
+	-rmdir $(DESTDIR)$(DATADIR) 2>/dev/null
+	@echo 'removed herd from $(DESTDIR)$(PREFIX); kept $(DESTDIR)$(SYSCONFDIR)/herd/herd.cfg'
+
 run: $(BUILD)/herd $(DATA)
 	tools/herd-run $(BUILD)/herd herd.cfg
 
@@ -144,4 +176,4 @@ distclean: clean
 
 .SECONDARY:
 
-.PHONY: all data bench soak docker test-docker fuzz check test run clean distclean
+.PHONY: install uninstall all data bench soak docker test-docker fuzz check test run clean distclean

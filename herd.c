@@ -21,9 +21,14 @@ s_usage (FILE *stream)
         "  -l, --log FILE      log file (default: <herd/log_dir>/NAME.log);\n"
         "                      - logs to stderr only (containers)\n"
         "  -v, --verbose       log to stderr as well\n"
+        "  -F, --log-format F  text (default: herd/log_format) or json: one\n"
+        "                      object a line (time, level, server, message)\n"
         "  -s, --state         ask the running server NAME for its state (store\n"
         "                      size and digest, links, catch-up) and print it\n"
         "  -S, --stats         ask the running server NAME for its counters\n"
+        "  -R, --ready         ask the running server NAME's HTTP endpoint whether it\n"
+        "                      is ready (/readyz): exit 0 if it is (healthchecks)\n"
+        "  -A, --alive         the same with /healthz: exit 0 while it answers\n"
         "  -L, --list          print the config's server names, one a line, and exit\n"
         "  -k, --keygen [NAME ...]\n"
         "                      write CURVE certificates under herd/keys for the\n"
@@ -149,6 +154,54 @@ s_keygen (const char *config_file, int count, char *names [])
     return rc;
 }
 
+//  Collects an HTTP body, at most 4 KiB
+static size_t
+s_collect (char *data, size_t size, size_t count, void *arg)
+{
+    zchunk_t *body = (zchunk_t *) arg;
+    if (zchunk_size (body) + size * count <= 4096)
+        zchunk_extend (body, data, size * count);
+    return size * count;
+}
+
+//  herd --ready NAME / --alive NAME: GET /readyz or /healthz on the
+//  server's http endpoint
+static int
+s_ask_http (herd_config_t *config, const char *server, const char *path)
+{
+    const char *http = herd_config_server_endpoint (config, server, "http");
+    if (!http) {
+        fprintf (stderr, "herd: server %s has no http endpoint in the config\n", server);
+        return 1;
+    }
+    //  A wildcard bind is asked on the loopback
+    const char *port = strrchr (http, ':') + 1;
+    bool wildcard = !strncmp (http, "*:", 2) || !strncmp (http, "0.0.0.0:", 8) || !strncmp (http, "[::]:", 5);
+    char *url = wildcard? zsys_sprintf ("http://127.0.0.1:%s%s", port, path)
+                        : zsys_sprintf ("http://%s%s", http, path);
+    zchunk_t *body = zchunk_new (NULL, 256);
+    CURL *curl = curl_easy_init ();
+    curl_easy_setopt (curl, CURLOPT_URL, url);
+    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, 5000L);
+    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_collect);
+    curl_easy_setopt (curl, CURLOPT_WRITEDATA, body);
+    CURLcode code = curl_easy_perform (curl);
+    long status = 0;
+    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_cleanup (curl);
+    char *text = zchunk_strdup (body);
+    int rc = code == CURLE_OK && status == 200? 0: 1;
+    if (code != CURLE_OK)
+        fprintf (stderr, "herd: %s: %s\n", url, curl_easy_strerror (code));
+    else
+        fprintf (rc? stderr: stdout, "%s: %ld %s", server, status, text);
+    freen (text);
+    zchunk_destroy (&body);
+    freen (url);
+    return rc;
+}
+
 //  herd --list: the server names, for scripts (tools/herd-run)
 static int
 s_list (const char *config_file)
@@ -181,6 +234,7 @@ main (int argc, char *argv [])
     const char *config_file = getenv ("HERD_CONFIG")? getenv ("HERD_CONFIG"): "herd.cfg";
     const char *log_file = NULL;
     bool verbose = false;
+    const char *log_format = NULL;
     const char *request = NULL;
     bool list = false;
     bool keygen = false;
@@ -188,24 +242,30 @@ main (int argc, char *argv [])
     static struct option options [] = {
         { "state",   no_argument,       NULL, 's' },
         { "stats",   no_argument,       NULL, 'S' },
+        { "ready",   no_argument,       NULL, 'R' },
+        { "alive",   no_argument,       NULL, 'A' },
         { "list",    no_argument,       NULL, 'L' },
         { "keygen",  no_argument,       NULL, 'k' },
         { "cert",    required_argument, NULL, 'C' },
         { "config",  required_argument, NULL, 'c' },
         { "log",     required_argument, NULL, 'l' },
         { "verbose", no_argument,       NULL, 'v' },
+        { "log-format", required_argument, NULL, 'F' },
         { "help",    no_argument,       NULL, 'h' },
         { "version", no_argument,       NULL, 'V' },
         { NULL, 0, NULL, 0 }
     };
     int option;
-    while ((option = getopt_long (argc, argv, "c:l:vsSLkC:hV", options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, "c:l:vF:sSRALkC:hV", options, NULL)) != -1) {
         switch (option) {
             case 'c': config_file = optarg; break;
             case 'l': log_file = optarg; break;
             case 'v': verbose = true; break;
+            case 'F': log_format = optarg; break;
             case 's': request = "STATE"; break;
             case 'S': request = "STATS"; break;
+            case 'R': request = "READY"; break;
+            case 'A': request = "ALIVE"; break;
             case 'L': list = true; break;
             case 'k': keygen = true; break;
             case 'C': cert = optarg; break;
@@ -213,6 +273,10 @@ main (int argc, char *argv [])
             case 'V': printf ("herd %s\n", HERD_VERSION); return 0;
             default:  s_usage (stderr); return 2;
         }
+    }
+    if (log_format && !streq (log_format, "text") && !streq (log_format, "json")) {
+        fprintf (stderr, "herd: --log-format %s: expected text or json\n", log_format);
+        return 2;
     }
     if (keygen)
         return s_keygen (config_file, argc - optind, argv + optind);
@@ -238,7 +302,9 @@ main (int argc, char *argv [])
         return 1;
     }
     if (request) {
-        int rc = s_ask_admin (config, server, request, cert);
+        int rc = streq (request, "READY")? s_ask_http (config, server, "/readyz")
+               : streq (request, "ALIVE")? s_ask_http (config, server, "/healthz")
+               : s_ask_admin (config, server, request, cert);
         herd_config_destroy (&config);
         zsys_shutdown ();
         return rc;
@@ -253,6 +319,8 @@ main (int argc, char *argv [])
         herd_config_destroy (&config);
         return 1;
     }
+    herd_log_set_format (log_format? log_format: herd_config_string (config, "herd/log_format"),
+                         herd_config_string (config, "herd/log_level"));
     zsys_init ();
     zsys_set_logident (server);
     zsys_info ("herd %s: starting server %s from %s, logging to %s", HERD_VERSION, server,

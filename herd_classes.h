@@ -32,6 +32,7 @@
 #include "places/herd_places.h"
 #include "frontend/herd_connection.h"
 #include "frontend/herd_frontend.h"
+#include "node/herd_http.h"
 #include "node/herd_node.h"
 
 #define HERD_VERSION "0.1.0"

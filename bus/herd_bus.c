@@ -177,6 +177,17 @@ herd_bus_catch_ups (herd_bus_t *self)
 }
 
 uint64_t
+herd_bus_received (herd_bus_t *self)
+{
+    assert (self);
+    uint64_t received = 0;
+    for (herd_peer_t *peer = (herd_peer_t *) zlistx_first (self->peers); peer;
+         peer = (herd_peer_t *) zlistx_next (self->peers))
+        received += herd_peer_received (peer);
+    return received;
+}
+
+uint64_t
 herd_bus_published (herd_bus_t *self)
 {
     assert (self);

@@ -53,6 +53,10 @@ json_t *
 json_t *
     herd_bus_catch_ups (herd_bus_t *self);
 
+//  Updates received from all neighbours' streams, stored or not
+uint64_t
+    herd_bus_received (herd_bus_t *self);
+
 //  Updates published since start
 uint64_t
     herd_bus_published (herd_bus_t *self);

@@ -32,10 +32,18 @@ struct _herd_peer_t {
     size_t received;            //  Lines of that snapshot so far
     size_t fresh;               //  Of those, new to us
     size_t completed;           //  Catch-ups done since start
+    uint64_t streamed;          //  Updates taken from its stream, newer or not
     herd_peer_accept_fn *accept;
     void *arg;
     herd_traffic_t *traffic;    //  Every update in, or NULL (borrowed)
 };
+
+uint64_t
+herd_peer_received (herd_peer_t *self)
+{
+    assert (self);
+    return self->streamed;
+}
 
 void
 herd_peer_set_traffic (herd_peer_t *self, herd_traffic_t *traffic)
@@ -247,6 +255,7 @@ s_handle_message (herd_peer_t *self, zmsg_t *msg)
         return;
     }
     herd_at_t *at = &decoded.at;
+    self->streamed++;
     if (decoded.has_sequence)
         s_check_sequence (self, decoded.sequence, true);
     int stored = self->accept? self->accept (self, at, false, self->arg): HERD_STORE_STALE;

@@ -89,6 +89,11 @@ json_t *
 json_t *
     herd_peer_catch_up (herd_peer_t *self);
 
+//  Updates taken from its stream since start, stored or not (the bus's
+//  amplification: make scale divides their sum by the updates sent)
+uint64_t
+    herd_peer_received (herd_peer_t *self);
+
 //  Logs every update received to traffic (borrowed; NULL: none), and
 //  flushes it after each batch it takes from the stream
 void

@@ -44,6 +44,8 @@ typedef struct {
 
 static const s_string_t s_strings [] = {
     { "herd/log_dir",           "log",                  NULL },
+    { "herd/log_format",        "text",                 "text json" },
+    { "herd/log_level",         "info",                 "debug info notice warning error" },
     { "herd/data_dir",          "state",                NULL },
     { "herd/fsync",             "everysec",             "always everysec no" },
     { "herd/security",          "on",                   "on off" },
@@ -58,7 +60,7 @@ static const s_string_t s_strings [] = {
 
 //  Names allowed under each section; anything else is a typo we report
 static const char *s_sections = "herd bus places servers";
-static const char *s_server_keys = "client bus bus_bind sync sync_bind admin neighbours";
+static const char *s_server_keys = "client bus bus_bind sync sync_bind admin http neighbours";
 
 //  One server of the herd
 typedef struct {
@@ -255,6 +257,9 @@ s_load_servers (herd_config_t *self)
                 s_fail (self, "server %s: %s = \"%s\": expected a ZeroMQ endpoint, e.g. tcp://127.0.0.1:11201",
                         name, optional [index], value);
         }
+        const char *http = zconfig_get (node, "http", NULL);
+        if (http && !s_host_port_valid (http))
+            s_fail (self, "server %s: http = \"%s\": expected HOST:PORT, e.g. 127.0.0.1:11401", name, http);
         server->neighbours = zlistx_new ();
         zlistx_set_destructor (server->neighbours, s_string_destroy);
         //  Neighbours are separated by spaces or commas

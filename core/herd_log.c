@@ -9,6 +9,13 @@ static FILE *s_file = NULL;         //  The log file, if any
 static char *s_filename = NULL;     //  Its name, to reopen it
 static bool s_tee = false;          //  Also copy to stderr
 
+static bool s_json = false;         //  One JSON object a line
+static int s_level = 1;             //  Lowest level written (index in s_levels)
+
+//  zsys's level letters, lowest first, and their names
+static const char s_letters [] = "DINWE";
+static const char *s_levels [] = { "debug", "info", "notice", "warning", "error" };
+
 static int
 s_write_fully (int fd, const char *data, size_t size)
 {
@@ -24,16 +31,86 @@ s_write_fully (int fd, const char *data, size_t size)
     return 0;
 }
 
+//  Writes bytes to the file and, if teed, to stderr. A log that cannot
+//  be written (full disk) loses lines, never stops the server.
+static void
+s_output (const char *data, size_t size)
+{
+    if (s_file) {
+        fflush (s_file);
+        s_write_fully (fileno (s_file), data, size);
+    }
+    if (s_tee || !s_file)
+        s_write_fully (STDERR_FILENO, data, size);
+}
+
+//  One zsys line, "L: (ident) yy-mm-dd HH:MM:SS text", as a JSON object:
+//  {"time": "20yy-mm-ddTHH:MM:SS", "level", "server", "message"}
+static void
+s_output_json (const char *line, size_t size)
+{
+    const char *letter = size > 2 && line [1] == ':' && line [0]? strchr (s_letters, line [0]): NULL;
+    const char *name = letter? s_levels [letter - s_letters]: "info";
+    const char *end = line + size;
+    const char *rest = letter? line + 3: line;
+    if (rest > end)
+        rest = end;
+    char server [64] = "";
+    if (rest < end && *rest == '(') {
+        const char *close = (const char *) memchr (rest, ')', end - rest);
+        if (close && close - rest - 1 < (ptrdiff_t) sizeof server) {
+            memcpy (server, rest + 1, close - rest - 1);
+            server [close - rest - 1] = 0;
+            rest = close + 2 <= end? close + 2: end;
+        }
+    }
+    char time [24] = "";
+    if (end - rest >= 18 && rest [2] == '-' && rest [8] == ' ' && rest [11] == ':') {
+        snprintf (time, sizeof time, "20%.8sT%.8s", rest, rest + 9);
+        rest += 18;
+    }
+    char *message = strndup (rest, end - rest);
+    json_t *object = json_pack ("{s:s, s:s, s:s, s:s}", "time", time, "level", name,
+                                "server", server, "message", message);
+    char *text = object? json_dumps (object, JSON_COMPACT | JSON_PRESERVE_ORDER): NULL;
+    if (text) {
+        char *line_out = zsys_sprintf ("%s\n", text);
+        s_output (line_out, strlen (line_out));
+        freen (line_out);
+    }
+    freen (text);
+    json_decref (object);
+    freen (message);
+}
+
+//  Whole lines: filtered by level (unless traffic), as text or JSON
+static void
+s_output_lines (const char *data, size_t size, bool traffic)
+{
+    if (!s_json && (traffic || s_level == 0)) {
+        s_output (data, size);
+        return;
+    }
+    while (size) {
+        const char *newline = (const char *) memchr (data, '\n', size);
+        size_t line_size = newline? (size_t) (newline - data): size;
+        const char *letter = line_size > 1 && data [1] == ':' && data [0]? strchr (s_letters, data [0]): NULL;
+        if (traffic || !letter || letter - s_letters >= s_level) {
+            if (s_json)
+                s_output_json (data, line_size);
+            else
+                s_output (data, line_size + (newline? 1: 0));
+        }
+        data += line_size + (newline? 1: 0);
+        size -= line_size + (newline? 1: 0);
+    }
+}
+
 static ssize_t
 s_tee_write (void *cookie, const char *data, size_t size)
 {
     (void) cookie;
-    if (s_file && fwrite (data, 1, size, s_file) == size)
-        fflush (s_file);
-    if (s_tee) {
-        fwrite (data, 1, size, stderr);
-        fflush (stderr);
-    }
+    s_output_lines (data, size, false);
     return (ssize_t) size;
 }
 
@@ -97,15 +174,26 @@ herd_log_write (const char *data, size_t size)
     //  other thread's zsys lines, and past stdio's two buffer copies
     flockfile (stream);
     fflush (stream);
-    if (s_file) {
-        fflush (s_file);
-        //  A log that cannot be written (full disk) loses lines, never
-        //  stops the server: as zsys's own lines
-        s_write_fully (fileno (s_file), data, size);
-    }
-    if (s_tee || !s_file)
-        s_write_fully (STDERR_FILENO, data, size);
+    s_output_lines (data, size, true);
     funlockfile (stream);
+}
+
+int
+herd_log_set_format (const char *format, const char *level)
+{
+    if (format && !streq (format, "text") && !streq (format, "json"))
+        return -1;
+    int found = -1;
+    for (int index = 0; level && index < 5; index++)
+        if (streq (level, s_levels [index]))
+            found = index;
+    if (level && found == -1)
+        return -1;
+    if (format)
+        s_json = streq (format, "json");
+    if (level)
+        s_level = found;
+    return 0;
 }
 
 FILE *

@@ -16,6 +16,14 @@ int
 int
     herd_log_reopen (void);
 
+//  Sets how lines are written: format "text" (zsys's lines, as they are)
+//  or "json" (one object a line: time, level, server, message), and the
+//  lowest level written: "debug", "info", "notice", "warning" or "error"
+//  (the traffic log is its own switch and is never filtered). NULL keeps
+//  a setting. 0, or -1 for a name it does not know.
+int
+    herd_log_set_format (const char *format, const char *level);
+
 //  Restores logging to stderr and closes the file
 void
     herd_log_close (void);

@@ -6,6 +6,7 @@
 //  arrives, with the server it came from.
 
 #include "../herd_classes.h"
+#include "herd_top.h"
 #include <getopt.h>
 
 static void
@@ -13,6 +14,7 @@ s_usage (FILE *stream)
 {
     fprintf (stream,
         "Usage: herd-monitor [OPTIONS] SOURCE...\n"
+        "       herd-monitor [--config FILE] [--cert NAME] --top [NAME...]\n"
         "Prints the updates the herd's servers publish on their update bus.\n"
         "A SOURCE is a server name from the config, or a bus endpoint such as\n"
         "tcp://127.0.0.1:11101.\n"
@@ -21,6 +23,11 @@ s_usage (FILE *stream)
         "  -C, --client PREFIX  only updates for client ids starting with PREFIX\n"
         "  -j, --json           one JSON object a line instead of plain text\n"
         "  -s, --stats          print update rates per server every second instead\n"
+        "  -T, --top            a live view of the servers named (default: all in\n"
+        "                       the config), redrawn every second from their admin\n"
+        "                       endpoints: clients, connections, IAMAT/s, WHATSAT/s,\n"
+        "                       updates in and out per second, links up, catch-up,\n"
+        "                       journal, store digest (equal digests: equal stores)\n"
         "  -K, --cert NAME      connect with the certificate of NAME under the\n"
         "                       config's herd/keys (default: monitor); the server\n"
         "                       must list its public key. A SOURCE given as an\n"
@@ -50,12 +57,45 @@ typedef struct {
     uint64_t total;
 } s_source_t;
 
+//  --top [NAME ...]: the live view of the servers named, or of all
+static int
+s_top (const char *config_file, const char *cert, int count, char *names [], long timeout)
+{
+    zsys_init ();
+    zsys_set_logstream (stderr);
+    char *error = NULL;
+    herd_config_t *config = herd_config_load (config_file, &error);
+    herd_keys_t *keys = config? herd_keys_new (config, cert, &error): NULL;
+    if (!keys) {
+        fprintf (stderr, "herd-monitor: %s\n", error);
+        freen (error);
+        herd_config_destroy (&config);
+        return 1;
+    }
+    zlistx_t *servers = count? zlistx_new (): herd_config_servers (config);
+    int rc = 0;
+    for (int index = 0; index < count; index++) {
+        if (!herd_config_has_server (config, names [index])) {
+            fprintf (stderr, "herd-monitor: no server named '%s' in %s\n", names [index], config_file);
+            rc = 1;
+        }
+        zlistx_add_end (servers, names [index]);
+    }
+    if (rc == 0)
+        rc = herd_top_run (config, keys, servers, timeout);
+    if (count)
+        zlistx_destroy (&servers);
+    herd_keys_destroy (&keys);
+    herd_config_destroy (&config);
+    return rc;
+}
+
 int
 main (int argc, char *argv [])
 {
     const char *config_file = getenv ("HERD_CONFIG")? getenv ("HERD_CONFIG"): "herd.cfg";
     const char *prefix = "";
-    bool json = false, stats = false;
+    bool json = false, stats = false, top = false;
     long count = 0, timeout = 0;
     const char *cert = "monitor";
     static struct option options [] = {
@@ -63,6 +103,7 @@ main (int argc, char *argv [])
         { "client",  required_argument, NULL, 'C' },
         { "json",    no_argument,       NULL, 'j' },
         { "stats",   no_argument,       NULL, 's' },
+        { "top",     no_argument,       NULL, 'T' },
         { "count",   required_argument, NULL, 'n' },
         { "cert",    required_argument, NULL, 'K' },
         { "timeout", required_argument, NULL, 't' },
@@ -70,12 +111,13 @@ main (int argc, char *argv [])
         { NULL, 0, NULL, 0 }
     };
     int option;
-    while ((option = getopt_long (argc, argv, "c:C:jsn:t:K:h", options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, "c:C:jsTn:t:K:h", options, NULL)) != -1) {
         switch (option) {
             case 'c': config_file = optarg; break;
             case 'C': prefix = optarg; break;
             case 'j': json = true; break;
             case 's': stats = true; break;
+            case 'T': top = true; break;
             case 'n': count = atol (optarg); break;
             case 'K': cert = optarg; break;
             case 't': timeout = atol (optarg); break;
@@ -83,6 +125,8 @@ main (int argc, char *argv [])
             default:  s_usage (stderr); return 2;
         }
     }
+    if (top)
+        return s_top (config_file, cert, argc - optind, argv + optind, timeout);
     if (optind >= argc) {
         fprintf (stderr, "herd-monitor: name at least one SOURCE (try --help)\n");
         return 2;

@@ -17,7 +17,8 @@ typedef struct {
     herd_snapshot_t *snapshot;  //  Catch-up for neighbours that ask (owned)
     herd_frontend_t *frontend;  //  The clients (owned)
     herd_traffic_t *traffic;    //  Lines in and out, or NULL (owned)
-    zsock_t *admin;             //  ROUTER for STATE and STATS, or NULL
+    zsock_t *admin;             //  ROUTER for STATE and STATS (tcp if configured, and inproc)
+    herd_http_t *http;          //  /metrics, /healthz, /readyz, or NULL (owned)
     zsock_t *places_stats;      //  DEALER asking the places broker for its counters
     int64_t started;            //  zclock_mono at start, for uptime
     uint64_t updates_in;        //  Accepted from neighbours' streams
@@ -152,12 +153,13 @@ s_stats (s_node_t *self, const char *places_json)
     json_t *stats = herd_frontend_stats (self->frontend);
     json_t *journal = self->journal? herd_journal_stats (self->journal): json_pack ("{s:s}", "state", "off");
     json_object_set_new (journal, "refused", json_integer ((json_int_t) self->refused_unwritable));
-    json_t *node = json_pack ("{s:s, s:I, s:{s:I, s:I, s:I, s:I}, s:o, s:I, s:o, s:o, s:o}",
+    json_t *node = json_pack ("{s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:o, s:I, s:o, s:o, s:o}",
         "server", self->server,
         "uptime_s", (json_int_t) ((zclock_mono () - self->started) / 1000),
         "updates", "in", (json_int_t) self->updates_in,
         "from_catch_up", (json_int_t) self->updates_caught_up,
         "out", (json_int_t) herd_bus_published (self->bus),
+        "received", (json_int_t) herd_bus_received (self->bus),
         "dropped_future", (json_int_t) self->dropped_future,
         "handshakes_refused", herd_keys_refusals (self->keys),
         "clients_stored", (json_int_t) herd_store_size (self->store),
@@ -266,29 +268,40 @@ s_start (s_node_t *self, char **error_p)
     herd_bus_attach (self->bus, self->loop, s_accept_from_peer, self);
     if (!herd_bus_caught_up (self->bus))
         zsys_info ("sync: not caught up yet: waiting for a neighbour's snapshot");
+    //  The admin ROUTER answers operators (tcp, if configured, CURVE) and
+    //  this process's own HTTP thread (inproc, which ZeroMQ never secures)
     const char *admin = herd_config_server_endpoint (self->config, self->server, "admin");
-    if (admin) {
-        self->admin = zsock_new (ZMQ_ROUTER);
-        zsock_set_linger (self->admin, 0);
-        zsock_set_rcvtimeo (self->admin, HERD_LOOP_RCVTIMEO);
-        zsock_set_maxmsgsize (self->admin, HERD_REQUEST_MAXMSGSIZE);
-        //  Servers and monitors may ask; nobody else (zauth, domain "admin")
-        herd_keys_apply_server (self->keys, self->admin, "admin");
-        if (zsock_bind (self->admin, "%s", admin) == -1) {
-            *error_p = zsys_sprintf ("cannot bind admin endpoint %s: %s", admin, zmq_strerror (zmq_errno ()));
-            return -1;
-        }
-        zloop_reader (self->loop, self->admin, s_handle_admin, self);
-        herd_keys_watch (self->keys, self->loop, self->admin, "admin");
-        char *endpoint = herd_places_endpoint (self->server);
-        self->places_stats = zsock_new (ZMQ_DEALER);
-        zsock_set_sndtimeo (self->places_stats, 0);
-        zsock_set_rcvtimeo (self->places_stats, HERD_LOOP_RCVTIMEO);
-        zsock_connect (self->places_stats, "%s", endpoint);
-        freen (endpoint);
-        zloop_reader (self->loop, self->places_stats, s_handle_places_stats, self);
-        zsys_info ("admin: answering state requests on %s", admin);
+    self->admin = zsock_new (ZMQ_ROUTER);
+    zsock_set_linger (self->admin, 0);
+    zsock_set_rcvtimeo (self->admin, HERD_LOOP_RCVTIMEO);
+    zsock_set_maxmsgsize (self->admin, HERD_REQUEST_MAXMSGSIZE);
+    //  Servers and monitors may ask; nobody else (zauth, domain "admin")
+    herd_keys_apply_server (self->keys, self->admin, "admin");
+    if (admin && zsock_bind (self->admin, "%s", admin) == -1) {
+        *error_p = zsys_sprintf ("cannot bind admin endpoint %s: %s", admin, zmq_strerror (zmq_errno ()));
+        return -1;
     }
+    char *inproc = zsys_sprintf ("inproc://herd-admin-%s", self->server);
+    int rc = zsock_bind (self->admin, "%s", inproc);
+    assert (rc == 0);
+    zloop_reader (self->loop, self->admin, s_handle_admin, self);
+    if (admin)
+        herd_keys_watch (self->keys, self->loop, self->admin, "admin");
+    char *endpoint = herd_places_endpoint (self->server);
+    self->places_stats = zsock_new (ZMQ_DEALER);
+    zsock_set_sndtimeo (self->places_stats, 0);
+    zsock_set_rcvtimeo (self->places_stats, HERD_LOOP_RCVTIMEO);
+    zsock_connect (self->places_stats, "%s", endpoint);
+    freen (endpoint);
+    zloop_reader (self->loop, self->places_stats, s_handle_places_stats, self);
+    if (admin)
+        zsys_info ("admin: answering state requests on %s", admin);
+    const char *http = herd_config_server_endpoint (self->config, self->server, "http");
+    if (http)
+        self->http = herd_http_new (self->server, http, inproc, error_p);
+    freen (inproc);
+    if (http && !self->http)
+        return -1;
     //  Clients last: once the port takes connections the node is whole,
     //  so nobody who sees it listening can catch it half started
     herd_frontend_node_t calls = { s_accept_from_client, s_lookup, s_commit, self, self->traffic };
@@ -319,6 +332,9 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
     else
     if (streq (command, "PORT"))
         zstr_sendf (reader, "%d", self->frontend? herd_frontend_port (self->frontend): 0);
+    else
+    if (streq (command, "HTTP PORT"))
+        zstr_sendf (reader, "%d", self->http? herd_http_port (self->http): 0);
     else {
         zsys_error ("node: unknown command %s", command);
         assert (false);
@@ -349,6 +365,8 @@ herd_node_actor (zsock_t *pipe, void *args)
     zloop_start (self->loop);
 
     herd_frontend_destroy (&self->frontend);
+    //  Its thread asks the admin socket: it goes first
+    herd_http_destroy (&self->http);
     zsys_info ("node: stopped; %zu clients stored", herd_store_size (self->store));
     //  The journal leaves the loop it works in: first
     herd_journal_destroy (&self->journal);

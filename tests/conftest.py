@@ -136,12 +136,13 @@ class Herd:
         self.env = dict(os.environ)
         self.env.pop("HERD_GOOGLE_API_KEY", None)
         names = list(self.graph)
-        ports = free_ports(4 * len(names))
+        ports = free_ports(5 * len(names))
         count = len(names)
         self.client_ports = dict(zip(names, ports[:count]))
         self.bus_ports = dict(zip(names, ports[count:2 * count]))
         self.sync_ports = dict(zip(names, ports[2 * count:3 * count]))
-        self.admin_ports = dict(zip(names, ports[3 * count:]))
+        self.admin_ports = dict(zip(names, ports[3 * count:4 * count]))
+        self.http_ports = dict(zip(names, ports[4 * count:]))
         self.hosts = {name: "127.0.0.1" for name in names}
         self.processes = {}
         self.config = os.path.join(folder, "herd.cfg")
@@ -196,6 +197,7 @@ class Herd:
                           f"        bus = tcp://{host}:{self.bus_ports[name]}",
                           f"        sync = tcp://{host}:{self.sync_ports[name]}",
                           f"        admin = tcp://{host}:{self.admin_ports[name]}",
+                          f"        http = {host}:{self.http_ports[name]}",
                           f'        neighbours = "{" ".join(neighbours)}"']
             text = "\n".join(lines) + "\n"
         with open(self.config, "w") as file:

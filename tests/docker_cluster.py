@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import time
+import urllib.request
 
 import pytest
 import zmq
@@ -124,6 +125,19 @@ def test_iamat_at_one_whatsat_two_hops_away_monitor_on_a_third(cluster):
         time.sleep(0.2)
     assert at_line == line
     assert places["status"] == "OK" and len(places["results"]) == 5
+
+
+def test_metrics_scraped_on_the_published_http_port(cluster):
+    from prometheus_client.parser import text_string_to_metric_families
+    iamat("bona", "scraped", "+1+1", "1700000000")
+    with urllib.request.urlopen("http://127.0.0.1:12402/metrics", timeout=10) as response:
+        families = {family.name: family for family in text_string_to_metric_families(response.read().decode())}
+    stored = families["herd_clients_stored"].samples[0]
+    assert stored.labels == {"server": "Bona"} and stored.value >= 1
+    links = {sample.labels["neighbour"]: sample.value for sample in families["herd_link_up"].samples}
+    assert links == {"Clark": 1, "Campbell": 1, "Bailey": 1}
+    with urllib.request.urlopen("http://127.0.0.1:12402/readyz", timeout=10) as response:
+        assert response.status == 200
 
 
 def test_stopped_container_catches_up_when_started(cluster):

@@ -34,6 +34,7 @@ static const s_test_t s_tests [] = {
     { "herd_places",   herd_places_test },
     { "herd_connection", herd_connection_test },
     { "herd_frontend", herd_frontend_test },
+    { "herd_http", herd_http_test },
     { "herd_node",     herd_node_test },
 };
 #define S_TESTS (sizeof s_tests / sizeof s_tests [0])

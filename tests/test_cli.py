@@ -1,5 +1,6 @@
 """The herd command: flags, config errors, port conflicts, clean shutdown."""
 
+import json
 import os
 import re
 import signal
@@ -147,6 +148,34 @@ def test_traffic_log_records_every_line_in_and_out(make_herd):
     quiet = make_herd(graph={"Bailey": []}, settings={"herd/log_traffic": 0})
     quiet.iamat("Bailey", "kiwi", "+1+1", "5")
     assert "IAMAT" not in quiet.log("Bailey")
+
+
+def test_json_log_format_one_object_a_line(make_herd):
+    herd = make_herd(graph={"Bailey": []}, settings={"herd/log_format": "json"})
+    herd.iamat("Bailey", "kiwi", "+1+1", "5")
+    herd.stop("Bailey")
+    lines = herd.log("Bailey").splitlines()
+    objects = [json.loads(line) for line in lines]          #   Every line is one object
+    assert all(set(entry) == {"time", "level", "server", "message"} for entry in objects)
+    assert all(entry["server"] == "Bailey" and re.match(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d$", entry["time"])
+               for entry in objects)
+    messages = [entry["message"] for entry in objects]
+    assert any(message.startswith("herd ") and "starting server Bailey" in message for message in messages)
+    assert any(re.match(r"client \d+ < IAMAT kiwi \+1\+1 5 > AT Bailey ", message) for message in messages)
+    assert {entry["level"] for entry in objects} <= {"debug", "info", "notice", "warning", "error"}
+
+
+def test_log_level_from_the_config_and_the_traffic_switch(make_herd):
+    herd = make_herd(graph={"Bailey": []}, settings={"herd/log_level": "warning", "places/provider": "none"})
+    herd.iamat("Bailey", "kiwi", "+1+1", "5")
+    log = herd.log("Bailey")
+    assert "starting server Bailey" not in log                  #   info: below warning
+    assert "W: (Bailey)" in log and "provider none" in log     #   warning: kept
+    assert re.search(r"client \d+ < IAMAT kiwi", log)         #   traffic: its own switch
+    #   --log-format on the command line wins over the config; a bad value is one line
+    bad = subprocess.run([HERD_BIN, "--config", herd.config, "--log-format", "xml", "Bailey"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stderr == "herd: --log-format xml: expected text or json\n"
 
 
 def test_verbose_logs_to_stderr_too(make_herd):

@@ -1,0 +1,385 @@
+//  node/herd_http.c: /metrics, /healthz and /readyz over libmicrohttpd.
+
+#include "herd_classes.h"
+#include <microhttpd.h>
+#include <netdb.h>
+
+#define S_ASK_TIMEOUT   2000        //  msecs the node has to answer
+#define S_CONNECTIONS   32          //  HTTP connections at once
+#define S_IDLE_SECONDS  10          //  An HTTP connection idle this long is closed
+
+struct _herd_http_t {
+    char *server;               //  Our server's name, the "server" label
+    char *admin;                //  The node's inproc admin endpoint
+    struct MHD_Daemon *daemon;  //  libmicrohttpd, with its own thread
+    zsock_t *asker;             //  DEALER to the node: only the daemon's thread uses it
+};
+
+//  --------------------------------------------------------------------------
+//  The metrics: each a JSON path in STATS (or STATE), a name, a type, help
+
+typedef struct {
+    const char *path;           //  "journal/syncs": keys from the top
+    const char *name;
+    const char *type;           //  "counter" or "gauge"
+    const char *help;
+} s_metric_t;
+
+static const s_metric_t s_metrics [] = {
+    { "uptime_s", "herd_uptime_seconds", "gauge", "Seconds since the server started" },
+    { "connections_open", "herd_connections_open", "gauge", "Client connections open now" },
+    { "connections_total", "herd_connections_total", "counter", "Client connections accepted" },
+    { "connections_refused", "herd_connections_refused_total", "counter",
+      "Connections refused at herd/max_clients" },
+    { "connections_refused_per_address", "herd_connections_refused_per_address_total", "counter",
+      "Connections refused at herd/max_per_address" },
+    { "connections_idle_closed", "herd_connections_idle_closed_total", "counter",
+      "Connections closed at herd/idle_timeout" },
+    { "clients_dropped_output_total", "herd_connections_dropped_output_total", "counter",
+      "Connections dropped at herd/max_output_total" },
+    { "output_bytes", "herd_output_bytes", "gauge", "Reply bytes queued for all clients" },
+    { "bad_lines", "herd_bad_lines_total", "counter", "Client lines answered ?" },
+    { "acks_withdrawn", "herd_acks_withdrawn_total", "counter",
+      "AT replies turned to ? because the journal could not write" },
+    { "clients_stored", "herd_clients_stored", "gauge", "Clients in the store" },
+    { "updates/in", "herd_updates_in_total", "counter", "Updates stored from neighbours' streams" },
+    { "updates/from_catch_up", "herd_updates_caught_up_total", "counter",
+      "Updates stored from neighbours' snapshots" },
+    { "updates/out", "herd_updates_out_total", "counter", "Updates published on the bus" },
+    { "updates/received", "herd_updates_received_total", "counter",
+      "Updates received from neighbours' streams, newer or not" },
+    { "updates/dropped_future", "herd_updates_dropped_future_total", "counter",
+      "Neighbours' updates dropped for a client time too far ahead" },
+    { "handshakes_refused", "herd_handshakes_refused_total", "counter",
+      "ZeroMQ handshakes refused (keys not admitted)" },
+    { "journal/bytes", "herd_journal_bytes", "gauge", "Bytes in the journal file" },
+    { "journal/syncs", "herd_journal_syncs_total", "counter", "fdatasync calls on the journal" },
+    { "journal/sync_usecs_max", "herd_journal_sync_seconds_max", "gauge",
+      "The slowest background fdatasync seen" },
+    { "journal/failures", "herd_journal_failures_total", "counter",
+      "Times the journal could not write" },
+    { "journal/refused", "herd_journal_refused_total", "counter",
+      "IAMATs answered ? while the journal could not write" },
+    { "snapshots/going_out", "herd_snapshots_going_out", "gauge", "Snapshots being sent to neighbours" },
+    { "snapshots/refused", "herd_snapshots_refused_total", "counter",
+      "SYNC requests refused at the bound on snapshots" },
+    { "places/requests", "herd_places_requests_total", "counter", "WHATSAT places requests" },
+    { "places/provider_errors", "herd_places_provider_errors_total", "counter",
+      "Places requests the provider failed" },
+    { "places/cache_hits", "herd_places_cache_hits_total", "counter", "Places answers from the cache" },
+    { "places/cache_misses", "herd_places_cache_misses_total", "counter", "Places cache misses" },
+    { "places/cache_evictions", "herd_places_cache_evictions_total", "counter", "Places cache evictions" },
+    { "places/cache_entries", "herd_places_cache_entries", "gauge", "Places answers cached" },
+};
+
+static json_t *
+s_at_path (json_t *root, const char *path)
+{
+    char *copy = strdup (path);
+    json_t *node = root;
+    char *saveptr = NULL;
+    for (char *key = strtok_r (copy, "/", &saveptr); key && node; key = strtok_r (NULL, "/", &saveptr))
+        node = json_object_get (node, key);
+    freen (copy);
+    return node;
+}
+
+static void
+s_header (zchunk_t *text, const char *name, const char *type, const char *help)
+{
+    char *lines = zsys_sprintf ("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    zchunk_extend (text, lines, strlen (lines));
+    freen (lines);
+}
+
+static void
+s_sample (zchunk_t *text, const char *name, const char *labels, double value)
+{
+    char *line = zsys_sprintf ("%s{%s} %.17g\n", name, labels, value);
+    zchunk_extend (text, line, strlen (line));
+    freen (line);
+}
+
+//  Per neighbour values from a STATE link; false if there is none to give
+typedef bool (s_link_value_fn) (json_t *link, double *value);
+
+static bool
+s_link_up (json_t *link, double *value)
+{
+    *value = json_is_true (json_object_get (link, "connected")) && !json_is_true (json_object_get (link, "lost"));
+    return true;
+}
+
+static bool
+s_link_heard (json_t *link, double *value)
+{
+    json_t *ago = json_object_get (link, "heard_ms_ago");
+    *value = json_is_integer (ago)? json_integer_value (ago) / 1000.0: 0;
+    return json_is_integer (ago);           //  Never heard: no sample
+}
+
+static bool
+s_link_syncing (json_t *link, double *value)
+{
+    const char *peer_state = json_string_value (json_object_get (link, "state"));
+    *value = peer_state && (streq (peer_state, "syncing") || streq (peer_state, "again"));
+    return true;
+}
+
+//  A gauge family with one sample per neighbour
+static void
+s_link_family (zchunk_t *text, const char *labels, json_t *links, const char *name, const char *help,
+               s_link_value_fn *value_of)
+{
+    s_header (text, name, "gauge", help);
+    const char *neighbour;
+    json_t *link;
+    json_object_foreach (links, neighbour, link) {
+        double value;
+        if (value_of (link, &value)) {
+            char *link_labels = zsys_sprintf ("%s,neighbour=\"%s\"", labels, neighbour);
+            s_sample (text, name, link_labels, value);
+            freen (link_labels);
+        }
+    }
+}
+
+char *
+herd_http_metrics (const char *server, json_t *stats, json_t *state)
+{
+    assert (server);
+    zchunk_t *text = zchunk_new (NULL, 8192);
+    char *labels = zsys_sprintf ("server=\"%s\"", server);
+    for (size_t index = 0; index < sizeof s_metrics / sizeof s_metrics [0]; index++) {
+        const s_metric_t *metric = &s_metrics [index];
+        json_t *value = stats? s_at_path (stats, metric->path): NULL;
+        if (!json_is_number (value))
+            continue;
+        s_header (text, metric->name, metric->type, metric->help);
+        double number = json_number_value (value);
+        if (strstr (metric->name, "_seconds"))
+            number /= 1e6;          //  From microseconds
+        s_sample (text, metric->name, labels, number);
+    }
+    json_t *commands = stats? json_object_get (stats, "commands"): NULL;
+    if (json_is_object (commands)) {
+        s_header (text, "herd_commands_total", "counter", "Client commands by kind");
+        const char *kind;
+        json_t *count;
+        json_object_foreach (commands, kind, count) {
+            char *kind_labels = zsys_sprintf ("%s,kind=\"%s\"", labels, kind);
+            s_sample (text, "herd_commands_total", kind_labels, json_number_value (count));
+            freen (kind_labels);
+        }
+    }
+    json_t *journal = stats? json_object_get (stats, "journal"): NULL;
+    if (journal) {
+        s_header (text, "herd_journal_ok", "gauge", "1 while the journal writes, 0 while it cannot (or is off)");
+        const char *journal_state = json_string_value (json_object_get (journal, "state"));
+        s_sample (text, "herd_journal_ok", labels, journal_state && streq (journal_state, "ok"));
+    }
+    if (state) {
+        s_header (text, "herd_caught_up", "gauge", "1 once a first catch-up is done (or there is nobody to ask)");
+        s_sample (text, "herd_caught_up", labels, json_is_true (json_object_get (state, "caught_up")));
+        json_t *links = json_object_get (state, "links");
+        s_link_family (text, labels, links, "herd_link_up", "1 if the neighbour's bus is connected and heard",
+                       s_link_up);
+        s_link_family (text, labels, links, "herd_link_heard_seconds_ago",
+                       "Seconds since the neighbour was last heard", s_link_heard);
+        s_link_family (text, labels, links, "herd_link_syncing",
+                       "1 while a catch-up from the neighbour is under way", s_link_syncing);
+    }
+    freen (labels);
+    char *result = zchunk_strdup (text);
+    zchunk_destroy (&text);
+    return result;
+}
+
+//  --------------------------------------------------------------------------
+//  Asking the node, from the daemon's thread
+
+//  [request] -> JSON from the node, or NULL if it does not answer in time
+static json_t *
+s_ask (herd_http_t *self, const char *request)
+{
+    if (!self->asker) {
+        self->asker = zsock_new (ZMQ_DEALER);
+        zsock_set_rcvtimeo (self->asker, S_ASK_TIMEOUT);
+        zsock_set_sndtimeo (self->asker, S_ASK_TIMEOUT);
+        zsock_set_linger (self->asker, 0);
+        zsock_connect (self->asker, "%s", self->admin);
+    }
+    if (zstr_send (self->asker, request) == -1)
+        return NULL;
+    char *reply = zstr_recv (self->asker);
+    if (!reply) {
+        //  A late answer must not be taken for the next question's
+        zsock_destroy (&self->asker);
+        return NULL;
+    }
+    json_t *json = json_loads (reply, 0, NULL);
+    freen (reply);
+    return json;
+}
+
+static enum MHD_Result
+s_respond (struct MHD_Connection *connection, unsigned int status, const char *type, char *body)
+{
+    struct MHD_Response *response = MHD_create_response_from_buffer (strlen (body), body,
+                                                                     MHD_RESPMEM_MUST_FREE);
+    MHD_add_response_header (response, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+    enum MHD_Result result = MHD_queue_response (connection, status, response);
+    MHD_destroy_response (response);
+    return result;
+}
+
+static enum MHD_Result
+s_answer (void *arg, struct MHD_Connection *connection, const char *url, const char *method,
+          const char *version, const char *upload_data, size_t *upload_data_size, void **context)
+{
+    (void) version;
+    (void) upload_data;
+    (void) upload_data_size;
+    herd_http_t *self = (herd_http_t *) arg;
+    //  libmicrohttpd calls twice per request: headers first, then to answer
+    if (*context == NULL) {
+        *context = self;
+        return MHD_YES;
+    }
+    if (!streq (method, "GET") && !streq (method, "HEAD"))
+        return s_respond (connection, MHD_HTTP_METHOD_NOT_ALLOWED, "text/plain", strdup ("GET only\n"));
+    if (streq (url, "/metrics")) {
+        json_t *stats = s_ask (self, "STATS");
+        json_t *state = stats? s_ask (self, "STATE"): NULL;
+        if (!stats || !state) {
+            json_decref (stats);
+            return s_respond (connection, MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
+                              strdup ("the node did not answer\n"));
+        }
+        char *text = herd_http_metrics (self->server, stats, state);
+        json_decref (stats);
+        json_decref (state);
+        return s_respond (connection, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text);
+    }
+    if (streq (url, "/healthz") || streq (url, "/readyz")) {
+        json_t *state = s_ask (self, "STATE");
+        bool alive = state != NULL;
+        bool ready = alive && json_is_true (json_object_get (state, "caught_up"));
+        json_decref (state);
+        if (streq (url, "/healthz"))
+            return s_respond (connection, alive? MHD_HTTP_OK: MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
+                              strdup (alive? "alive\n": "the node did not answer\n"));
+        return s_respond (connection, ready? MHD_HTTP_OK: MHD_HTTP_SERVICE_UNAVAILABLE, "text/plain",
+                          strdup (ready? "ready\n": alive? "not caught up yet\n": "the node did not answer\n"));
+    }
+    return s_respond (connection, MHD_HTTP_NOT_FOUND, "text/plain",
+                      strdup ("not found; try /metrics, /healthz or /readyz\n"));
+}
+
+//  --------------------------------------------------------------------------
+//  Start and stop
+
+herd_http_t *
+herd_http_new (const char *server, const char *bind, const char *admin, char **error_p)
+{
+    assert (server && bind && admin && error_p);
+    char *host = strdup (bind);
+    char *colon = strrchr (host, ':');
+    if (!colon) {
+        *error_p = zsys_sprintf ("http = \"%s\": expected HOST:PORT", bind);
+        freen (host);
+        return NULL;
+    }
+    *colon = 0;
+    struct addrinfo hints = { 0 }, *address = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    int rc = getaddrinfo (streq (host, "*")? NULL: host, colon + 1, &hints, &address);
+    freen (host);
+    if (rc) {
+        *error_p = zsys_sprintf ("cannot serve HTTP on %s: %s", bind, gai_strerror (rc));
+        return NULL;
+    }
+    herd_http_t *self = (herd_http_t *) zmalloc (sizeof (herd_http_t));
+    self->server = strdup (server);
+    self->admin = strdup (admin);
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG
+                       | (address->ai_family == AF_INET6? MHD_USE_IPv6: 0);
+    self->daemon = MHD_start_daemon (flags, 0, NULL, NULL, s_answer, self,
+                                     MHD_OPTION_SOCK_ADDR, address->ai_addr,
+                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned int) S_CONNECTIONS,
+                                     MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) S_IDLE_SECONDS,
+                                     MHD_OPTION_END);
+    freeaddrinfo (address);
+    if (!self->daemon) {
+        *error_p = zsys_sprintf ("cannot serve HTTP on %s: %s", bind, strerror (errno? errno: EADDRINUSE));
+        herd_http_destroy (&self);
+        return NULL;
+    }
+    zsys_info ("http: /metrics, /healthz and /readyz on %s (port %d)", bind, herd_http_port (self));
+    return self;
+}
+
+void
+herd_http_destroy (herd_http_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        herd_http_t *self = *self_p;
+        //  Stops the daemon's thread, and with it every use of asker
+        if (self->daemon)
+            MHD_stop_daemon (self->daemon);
+        zsock_destroy (&self->asker);
+        freen (self->admin);
+        freen (self->server);
+        freen (self);
+        *self_p = NULL;
+    }
+}
+
+int
+herd_http_port (herd_http_t *self)
+{
+    assert (self);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    return info? info->port: 0;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: the Prometheus text for a node's answers
+
+void
+herd_http_test (bool verbose)
+{
+    printf (" * herd_http: ");
+    if (verbose)
+        printf ("\n");
+    json_t *stats = json_loads (
+        "{\"connections_open\": 3, \"commands\": {\"IAMAT\": 7, \"WHATSAT\": 2},"
+        " \"journal\": {\"state\": \"ok\", \"syncs\": 5, \"sync_usecs_max\": 1500},"
+        " \"places\": {\"requests\": 2, \"provider\": \"none\"}}", 0, NULL);
+    json_t *state = json_loads (
+        "{\"caught_up\": true, \"links\": {\"Bona\": {\"connected\": true, \"lost\": false,"
+        " \"heard_ms_ago\": 250, \"state\": \"live\"}, \"Clark\": {\"connected\": false, \"lost\": true,"
+        " \"heard_ms_ago\": null, \"state\": \"lost\"}}}", 0, NULL);
+    assert (stats && state);
+    char *text = herd_http_metrics ("Bailey", stats, state);
+    if (verbose)
+        printf ("%s", text);
+    assert (strstr (text, "# TYPE herd_connections_open gauge\nherd_connections_open{server=\"Bailey\"} 3\n"));
+    assert (strstr (text, "herd_commands_total{server=\"Bailey\",kind=\"IAMAT\"} 7\n"));
+    assert (strstr (text, "herd_journal_syncs_total{server=\"Bailey\"} 5\n"));
+    assert (strstr (text, "herd_journal_sync_seconds_max{server=\"Bailey\"} 0.0015\n"));
+    assert (strstr (text, "herd_journal_ok{server=\"Bailey\"} 1\n"));
+    assert (strstr (text, "herd_link_up{server=\"Bailey\",neighbour=\"Bona\"} 1\n"));
+    assert (strstr (text, "herd_link_up{server=\"Bailey\",neighbour=\"Clark\"} 0\n"));
+    assert (strstr (text, "herd_link_heard_seconds_ago{server=\"Bailey\",neighbour=\"Bona\"} 0.25\n"));
+    assert (!strstr (text, "neighbour=\"Clark\"} 0.") && strstr (text, "herd_caught_up{server=\"Bailey\"} 1\n"));
+    //  What STATS lacks is left out, never made up
+    assert (!strstr (text, "herd_clients_stored"));
+    freen (text);
+    json_decref (stats);
+    json_decref (state);
+    printf ("OK\n");
+}

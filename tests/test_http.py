@@ -1,0 +1,82 @@
+"""The operator endpoint over HTTP: /metrics in the Prometheus text
+format (checked with prometheus_client's own parser), /healthz, /readyz,
+and herd --ready, which the compose healthchecks run."""
+
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from conftest import HERD_BIN
+
+
+def get(herd, name, path):
+    """(status, body) of a GET on the server's HTTP endpoint."""
+    url = f"http://127.0.0.1:{herd.http_ports[name]}{path}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def scrape(herd, name):
+    """{metric family: {frozenset of labels: value}}"""
+    status, text = get(herd, name, "/metrics")
+    assert status == 200, text
+    return {family.name: {frozenset(sample.labels.items()): sample.value for sample in family.samples}
+            for family in text_string_to_metric_families(text)}
+
+
+def value(metrics, family, **labels):
+    return metrics[family][frozenset(labels.items())]
+
+
+def test_metrics_move_with_traffic(make_herd):
+    single = make_herd(graph={"Bailey": []}, settings={"places/provider": "none"})
+    before = scrape(single, "Bailey")
+    assert value(before, "herd_clients_stored", server="Bailey") == 0
+    connection = single.client("Bailey")
+    connection.send(b"IAMAT m1 +1+1 1\nIAMAT m2 +1+1 1\nIAMAT m3 +1+1 1\nHELLO\nWHATSAT m1 5 1\n")
+    for _ in range(4):
+        connection.line()
+    connection.until_blank()
+    after = scrape(single, "Bailey")
+    assert value(after, "herd_clients_stored", server="Bailey") == 3
+    assert value(after, "herd_commands", server="Bailey", kind="IAMAT") == 3
+    assert value(after, "herd_commands", server="Bailey", kind="WHATSAT") == 1
+    assert value(after, "herd_bad_lines", server="Bailey") == 1
+    assert value(after, "herd_updates_out", server="Bailey") == 3
+    assert value(after, "herd_places_requests", server="Bailey") >= 1
+    assert value(after, "herd_connections_open", server="Bailey") >= 1
+    assert value(after, "herd_journal_ok", server="Bailey") == 1
+    assert value(after, "herd_caught_up", server="Bailey") == 1
+    connection.close()
+    assert get(single, "Bailey", "/nothing")[0] == 404
+
+
+def test_links_health_and_readiness(make_herd):
+    pair = make_herd(graph={"Bailey": ["Bona"], "Bona": ["Bailey"]})
+    assert get(pair, "Bailey", "/readyz") == (200, "ready\n")
+    metrics = scrape(pair, "Bailey")
+    assert value(metrics, "herd_link_up", server="Bailey", neighbour="Bona") == 1
+    assert subprocess.run([HERD_BIN, "--config", pair.config, "--ready", "Bailey"],
+                          capture_output=True, timeout=10).returncode == 0
+    pair.kill("Bona", signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while value(scrape(pair, "Bailey"), "herd_link_up", server="Bailey", neighbour="Bona") != 0:
+        assert time.monotonic() < deadline, "the lost link never showed"
+        time.sleep(0.2)
+    assert get(pair, "Bailey", "/healthz") == (200, "alive\n")
+    #   A server that cannot catch up from anyone is alive, not ready
+    pair.kill("Bailey", signal.SIGKILL)
+    pair.start("Bailey", wait=False)
+    pair.wait_ready("Bailey")
+    assert get(pair, "Bailey", "/healthz")[0] == 200
+    assert get(pair, "Bailey", "/readyz") == (503, "not caught up yet\n")
+    result = subprocess.run([HERD_BIN, "--config", pair.config, "--ready", "Bailey"],
+                            capture_output=True, text=True, timeout=10)
+    assert result.returncode == 1 and "503 not caught up yet" in result.stderr

@@ -1,0 +1,71 @@
+"""herd-monitor --top: the live view, run in a real terminal (tmux) and
+read back with capture-pane, as a person would see it."""
+
+import os
+import re
+import subprocess
+import threading
+import time
+
+MONITOR = os.environ.get("HERD_MONITOR", "build/herd-monitor")
+
+
+def screen(session):
+    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def rows(text):
+    """{server: [fields]} from the screen's table"""
+    table = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if fields and fields[0] in ("Bailey", "Bona", "Campbell", "Clark", "Jaquez"):
+            table[fields[0]] = fields
+    return table
+
+
+def test_top_shows_every_server_live(herd):
+    for n in range(20):
+        herd.iamat("Bailey", f"top{n}", "+1+1", f"{1000 + n}")
+    herd.wait_converged()
+    session = f"herd-top-{os.getpid()}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "150", "-y", "20",
+                    f"{MONITOR} --config {herd.config} --top"], check=True)
+    running = True
+
+    def traffic():
+        connection = herd.client("Bailey")
+        n = 0
+        while running and n < 20000:
+            n += 1
+            connection.send(f"IAMAT busy{n % 50} +2+2 {5000 + n}\n")
+            connection.line()
+            time.sleep(0.002)
+        connection.close()
+
+    feeder = threading.Thread(target=traffic)
+    feeder.start()
+    try:
+        deadline = time.monotonic() + 15
+        table = {}
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            text = screen(session)
+            table = rows(text)
+            #   Rates need two seconds of counters
+            if len(table) == 5 and table["Bailey"][3] not in ("-", "0"):
+                break
+        assert "SERVER" in text and "IAMAT/s" in text and "DIGEST" in text, text
+        assert set(table) == {"Bailey", "Bona", "Campbell", "Clark", "Jaquez"}, text
+        assert float(table["Bailey"][3]) > 0, text                  #   IAMAT/s at Bailey
+        assert all(int(row[1]) >= 20 for row in table.values()), text    #   Clients stored
+        assert table["Bailey"][7] == "2/2" and table["Bona"][7] == "3/3", text     #   Links up
+        assert all(" ".join(row[8:10]) == "caught up" for row in table.values()), text
+        assert all(re.fullmatch(r"[0-9a-f]{16}", row[-1]) for row in table.values()), text
+    finally:
+        running = False
+        feeder.join(timeout=30)
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+    #   Converged: one digest on every row
+    herd.wait_converged()
