@@ -87,6 +87,13 @@ bench: $(BUILD)/herd_bench $(BUILD)/herd_latency $(BUILD)/herd_load $(BUILD)/her
 	    HERD_JOURNAL_GEN=$(CURDIR)/$(BUILD)/herd_journal_gen \
 	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) python3 tests/bench_redis.py
 
+#   Herds of 5 to 50 servers on this machine: propagation, amplification,
+#   catch-up, as a table and build/scale.png (tests/scale_herd.py)
+scale: $(BUILD)/herd $(BUILD)/herd_journal_gen
+	tools/install-deps --bench
+	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_JOURNAL_GEN=$(CURDIR)/$(BUILD)/herd_journal_gen \
+	    SCALE_PLOT=$(CURDIR)/$(BUILD)/scale.png python3 tests/scale_herd.py
+
 #   The five-server herd under saturation load at two servers for
 #   SOAK_SECONDS, neighbours killed, restarted, frozen and thawed meanwhile
 SOAK_SECONDS ?= 300
@@ -100,7 +107,7 @@ docker: build/herd build/herd-monitor $(DATA)
 
 #   The docker-compose cluster tests (need a Docker engine)
 test-docker: docker
-	HERD_MONITOR=$(CURDIR)/build/herd-monitor tests/run-tests docker_cluster.py
+	HERD_MONITOR=$(CURDIR)/build/herd-monitor tests/run-tests docker_cluster.py docker_swarm.py
 
 #   Fuzz targets (tests/fuzz_X.c, corpus in tests/corpus/X): libFuzzer
 #   with clang (apt-get install clang libclang-rt-14-dev) for FUZZ_SECONDS
@@ -165,8 +172,17 @@ uninstall:
 	-rmdir $(DESTDIR)$(DATADIR) 2>/dev/null
 	@echo 'removed herd from $(DESTDIR)$(PREFIX); kept $(DESTDIR)$(SYSCONFDIR)/herd/herd.cfg'
 
+#   make run: the five servers of herd.cfg; make run N=12 [TOPOLOGY=ring|
+#   chords|regular:K|tree]: a herd of N written by tools/herd-graph
+N        ?=
+TOPOLOGY ?= default
 run: $(BUILD)/herd $(DATA)
+ifeq ($(N),)
 	tools/herd-run $(BUILD)/herd herd.cfg
+else
+	tools/herd-graph --servers $(N) --topology $(TOPOLOGY) --output $(BUILD)/herd-$(N).cfg
+	tools/herd-run $(BUILD)/herd $(BUILD)/herd-$(N).cfg
+endif
 
 clean:
 	rm -rf build build-sanitize    #   data/ stays: make distclean removes it
@@ -176,4 +192,4 @@ distclean: clean
 
 .SECONDARY:
 
-.PHONY: install uninstall all data bench soak docker test-docker fuzz check test run clean distclean
+.PHONY: install uninstall scale all data bench soak docker test-docker fuzz check test run clean distclean

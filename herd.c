@@ -4,6 +4,7 @@
 
 #include "herd_classes.h"
 #include <getopt.h>
+#include <dirent.h>
 #include <sys/resource.h>
 
 static void
@@ -34,6 +35,10 @@ s_usage (FILE *stream)
         "                      write CURVE certificates under herd/keys for the\n"
         "                      names given, or for every server and a monitor\n"
         "                      named \"monitor\"; existing keys are kept\n"
+        "  -K, --keys-for NAME FROM TO\n"
+        "                      from FROM, a folder of every key side by side (a\n"
+        "                      Kubernetes Secret), lay out TO/public with every\n"
+        "                      public key and TO/secret with NAME's secret alone\n"
         "  -C, --cert NAME     with --state/--stats: ask with the certificate of\n"
         "                      NAME (default: monitor)\n"
         "  -h, --help          show this help and exit\n"
@@ -154,6 +159,72 @@ s_keygen (const char *config_file, int count, char *names [])
     return rc;
 }
 
+//  Copies a file; 0 or -1
+static int
+s_copy (const char *from, const char *to, mode_t mode)
+{
+    zchunk_t *chunk = zchunk_slurp (from, 64 * 1024);
+    if (!chunk)
+        return -1;
+    int fd = open (to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    int rc = fd == -1 || write (fd, zchunk_data (chunk), zchunk_size (chunk)) != (ssize_t) zchunk_size (chunk);
+    if (fd != -1)
+        close (fd);
+    zchunk_destroy (&chunk);
+    return rc? -1: 0;
+}
+
+//  herd --keys-for NAME FROM TO: from a folder holding every key of the
+//  herd side by side (a Kubernetes Secret mounted as files), lays out
+//  TO/public/ with every public key and TO/secret/ with NAME's secret key
+//  alone: a server never sees another's secret
+static int
+s_keys_for (const char *name, const char *from, const char *to)
+{
+    DIR *folder = opendir (from);
+    if (!folder) {
+        fprintf (stderr, "herd: --keys-for: cannot read %s: %s\n", from, strerror (errno));
+        return 1;
+    }
+    char *secret_name = zsys_sprintf ("%s.key_secret", name);
+    zsys_dir_create ("%s/public", to);
+    zsys_dir_create ("%s/secret", to);
+    int rc = 0, publics = 0;
+    bool found = false;
+    struct dirent *entry;
+    while ((entry = readdir (folder)) && rc == 0) {
+        if (entry->d_name [0] == '.')
+            continue;               //  ., .., and a Secret volume's ..data
+        size_t size = strlen (entry->d_name);
+        char *source = zsys_sprintf ("%s/%s", from, entry->d_name);
+        if (size > 4 && streq (entry->d_name + size - 4, ".key")) {
+            char *target = zsys_sprintf ("%s/public/%s", to, entry->d_name);
+            rc = s_copy (source, target, 0644);
+            publics++;
+            freen (target);
+        }
+        else
+        if (streq (entry->d_name, secret_name)) {
+            char *target = zsys_sprintf ("%s/secret/%s", to, entry->d_name);
+            rc = s_copy (source, target, 0600);
+            found = true;
+            freen (target);
+        }
+        if (rc)
+            fprintf (stderr, "herd: --keys-for: cannot copy %s: %s\n", source, strerror (errno));
+        freen (source);
+    }
+    closedir (folder);
+    if (rc == 0 && !found) {
+        fprintf (stderr, "herd: --keys-for: no %s in %s\n", secret_name, from);
+        rc = 1;
+    }
+    if (rc == 0)
+        printf ("herd: keys for %s: %d public, its own secret\n", name, publics);
+    freen (secret_name);
+    return rc? 1: 0;
+}
+
 //  Collects an HTTP body, at most 4 KiB
 static size_t
 s_collect (char *data, size_t size, size_t count, void *arg)
@@ -238,12 +309,14 @@ main (int argc, char *argv [])
     const char *request = NULL;
     bool list = false;
     bool keygen = false;
+    bool keys_for = false;
     const char *cert = "monitor";
     static struct option options [] = {
         { "state",   no_argument,       NULL, 's' },
         { "stats",   no_argument,       NULL, 'S' },
         { "ready",   no_argument,       NULL, 'R' },
         { "alive",   no_argument,       NULL, 'A' },
+        { "keys-for", no_argument,      NULL, 'K' },
         { "list",    no_argument,       NULL, 'L' },
         { "keygen",  no_argument,       NULL, 'k' },
         { "cert",    required_argument, NULL, 'C' },
@@ -256,7 +329,7 @@ main (int argc, char *argv [])
         { NULL, 0, NULL, 0 }
     };
     int option;
-    while ((option = getopt_long (argc, argv, "c:l:vF:sSRALkC:hV", options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, "c:l:vF:sSRALkKC:hV", options, NULL)) != -1) {
         switch (option) {
             case 'c': config_file = optarg; break;
             case 'l': log_file = optarg; break;
@@ -268,6 +341,7 @@ main (int argc, char *argv [])
             case 'A': request = "ALIVE"; break;
             case 'L': list = true; break;
             case 'k': keygen = true; break;
+            case 'K': keys_for = true; break;
             case 'C': cert = optarg; break;
             case 'h': s_usage (stdout); return 0;
             case 'V': printf ("herd %s\n", HERD_VERSION); return 0;
@@ -277,6 +351,13 @@ main (int argc, char *argv [])
     if (log_format && !streq (log_format, "text") && !streq (log_format, "json")) {
         fprintf (stderr, "herd: --log-format %s: expected text or json\n", log_format);
         return 2;
+    }
+    if (keys_for) {
+        if (argc - optind != 3) {
+            fprintf (stderr, "herd: --keys-for NAME FROM TO (try herd --help)\n");
+            return 2;
+        }
+        return s_keys_for (argv [optind], argv [optind + 1], argv [optind + 2]);
     }
     if (keygen)
         return s_keygen (config_file, argc - optind, argv + optind);
