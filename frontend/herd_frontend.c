@@ -82,6 +82,9 @@ struct _herd_frontend_t {
     uint64_t idle_closed;       //  Connections closed for idling
     uint64_t output_dropped;    //  Clients dropped at max_output_total
     uint64_t uncommitted;       //  AT replies turned to "?" by a failed commit
+    uint64_t refused_full;      //  IAMATs answered "?": store full
+    uint64_t refused_future;    //  ... client time too far ahead
+    uint64_t refused_journal;   //  ... journal cannot write
 };
 
 //  --------------------------------------------------------------------------
@@ -163,14 +166,17 @@ s_handle_iamat (herd_frontend_t *self, s_client_t *client, herd_command_t *comma
     int stored = self->node.accept (&at, self->node.arg);
     //  AT is a promise (PROTOCOL.md): where it cannot be kept, "?"
     if (stored == HERD_STORE_FULL) {
+        self->refused_full++;
         s_reply_invalid (self, client, line, line_size, "store full (herd/max_stored): not stored");
         return;
     }
     if (stored == HERD_STORE_FUTURE) {
+        self->refused_future++;
         s_reply_invalid (self, client, line, line_size, "client time too far ahead (herd/max_future)");
         return;
     }
     if (stored == HERD_STORE_UNWRITABLE) {
+        self->refused_journal++;
         s_reply_invalid (self, client, line, line_size, "the journal cannot write: not stored");
         return;
     }
@@ -708,7 +714,7 @@ json_t *
 herd_frontend_stats (herd_frontend_t *self)
 {
     assert (self);
-    return json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I}, s:I, s:I}",
+    return json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I}, s:I, s:I, s:{s:I, s:I, s:I}}",
         "connections_open", (json_int_t) self->client_count,
         "connections_total", (json_int_t) self->connections,
         "connections_refused", (json_int_t) self->refused,
@@ -718,7 +724,9 @@ herd_frontend_stats (herd_frontend_t *self)
         "output_bytes", (json_int_t) self->output_total,
         "commands", "IAMAT", (json_int_t) self->iamats, "WHATSAT", (json_int_t) self->whatsats,
         "bad_lines", (json_int_t) self->bad_lines,
-        "acks_withdrawn", (json_int_t) self->uncommitted);
+        "acks_withdrawn", (json_int_t) self->uncommitted,
+        "iamats_refused", "store_full", (json_int_t) self->refused_full,
+        "future", (json_int_t) self->refused_future, "journal", (json_int_t) self->refused_journal);
 }
 
 size_t

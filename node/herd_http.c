@@ -95,7 +95,7 @@ s_header (zchunk_t *text, const char *name, const char *type, const char *help)
 static void
 s_sample (zchunk_t *text, const char *name, const char *labels, double value)
 {
-    char *line = zsys_sprintf ("%s{%s} %.17g\n", name, labels, value);
+    char *line = zsys_sprintf ("%s{%s} %.15g\n", name, labels, value);
     zchunk_extend (text, line, strlen (line));
     freen (line);
 }
@@ -170,6 +170,40 @@ herd_http_metrics (const char *server, json_t *stats, json_t *state)
             char *kind_labels = zsys_sprintf ("%s,kind=\"%s\"", labels, kind);
             s_sample (text, "herd_commands_total", kind_labels, json_number_value (count));
             freen (kind_labels);
+        }
+    }
+    //  The provider's answer times, as a Prometheus histogram in seconds
+    json_t *latency = stats? json_object_get (json_object_get (stats, "places"), "provider_latency"): NULL;
+    json_t *bounds = json_object_get (latency, "le_ms"), *counts = json_object_get (latency, "counts");
+    if (json_is_array (bounds) && json_is_array (counts) && json_array_size (bounds) == json_array_size (counts)) {
+        const char *name = "herd_places_provider_seconds";
+        s_header (text, name, "histogram", "How long the places provider took to answer");
+        for (size_t index = 0; index < json_array_size (bounds); index++) {
+            char *bucket_labels = zsys_sprintf ("%s,le=\"%g\"", labels,
+                                                json_number_value (json_array_get (bounds, index)) / 1000);
+            s_sample (text, "herd_places_provider_seconds_bucket", bucket_labels,
+                      json_number_value (json_array_get (counts, index)));
+            freen (bucket_labels);
+        }
+        char *infinite = zsys_sprintf ("%s,le=\"+Inf\"", labels);
+        double count = json_number_value (json_object_get (latency, "count"));
+        s_sample (text, "herd_places_provider_seconds_bucket", infinite, count);
+        freen (infinite);
+        s_sample (text, "herd_places_provider_seconds_sum", labels,
+                  json_number_value (json_object_get (latency, "sum_ms")) / 1000);
+        s_sample (text, "herd_places_provider_seconds_count", labels, count);
+    }
+    //  Every IAMAT answered "?" for a promise the server could not make
+    json_t *refused = stats? json_object_get (stats, "iamats_refused"): NULL;
+    if (json_is_object (refused)) {
+        s_header (text, "herd_iamats_refused_total", "counter",
+                  "IAMATs answered ? by reason: store_full, future (client time), journal (cannot write)");
+        const char *reason;
+        json_t *count;
+        json_object_foreach (refused, reason, count) {
+            char *reason_labels = zsys_sprintf ("%s,reason=\"%s\"", labels, reason);
+            s_sample (text, "herd_iamats_refused_total", reason_labels, json_number_value (count));
+            freen (reason_labels);
         }
     }
     json_t *journal = stats? json_object_get (stats, "journal"): NULL;
@@ -357,8 +391,10 @@ herd_http_test (bool verbose)
         printf ("\n");
     json_t *stats = json_loads (
         "{\"connections_open\": 3, \"commands\": {\"IAMAT\": 7, \"WHATSAT\": 2},"
+        " \"iamats_refused\": {\"store_full\": 4, \"future\": 0, \"journal\": 1},"
         " \"journal\": {\"state\": \"ok\", \"syncs\": 5, \"sync_usecs_max\": 1500},"
-        " \"places\": {\"requests\": 2, \"provider\": \"none\"}}", 0, NULL);
+        " \"places\": {\"requests\": 2, \"provider\": \"none\", \"provider_latency\":"
+        " {\"le_ms\": [5, 50], \"counts\": [1, 2], \"sum_ms\": 30.5, \"count\": 3}}}", 0, NULL);
     json_t *state = json_loads (
         "{\"caught_up\": true, \"links\": {\"Bona\": {\"connected\": true, \"lost\": false,"
         " \"heard_ms_ago\": 250, \"state\": \"live\"}, \"Clark\": {\"connected\": false, \"lost\": true,"
@@ -376,6 +412,12 @@ herd_http_test (bool verbose)
     assert (strstr (text, "herd_link_up{server=\"Bailey\",neighbour=\"Clark\"} 0\n"));
     assert (strstr (text, "herd_link_heard_seconds_ago{server=\"Bailey\",neighbour=\"Bona\"} 0.25\n"));
     assert (!strstr (text, "neighbour=\"Clark\"} 0.") && strstr (text, "herd_caught_up{server=\"Bailey\"} 1\n"));
+    assert (strstr (text, "herd_iamats_refused_total{server=\"Bailey\",reason=\"store_full\"} 4\n"));
+    assert (strstr (text, "# TYPE herd_places_provider_seconds histogram\n"));
+    assert (strstr (text, "herd_places_provider_seconds_bucket{server=\"Bailey\",le=\"0.005\"} 1\n"));
+    assert (strstr (text, "herd_places_provider_seconds_bucket{server=\"Bailey\",le=\"+Inf\"} 3\n"));
+    assert (strstr (text, "herd_places_provider_seconds_sum{server=\"Bailey\"} 0.0305\n"));
+    assert (strstr (text, "herd_places_provider_seconds_count{server=\"Bailey\"} 3\n"));
     //  What STATS lacks is left out, never made up
     assert (!strstr (text, "herd_clients_stored"));
     freen (text);

@@ -2,6 +2,10 @@
 
 #include "herd_classes.h"
 
+//  Upper bounds of the provider latency histogram, in ms
+#define S_LATENCY_BUCKETS 10
+static const int64_t s_latency_bounds [S_LATENCY_BUCKETS] = { 1, 5, 10, 25, 50, 100, 250, 500, 1000, 5000 };
+
 //  A query waiting for, or at, a worker
 typedef struct {
     uint64_t id;                //  Job id, unique in this broker
@@ -33,7 +37,40 @@ typedef struct {
     bool log_traffic;
     uint64_t requests;          //  Counters, logged at exit
     uint64_t failures;
+    //  How long the provider took, answer by answer: a histogram in the
+    //  Prometheus way (counts per upper bound, cumulative when reported)
+    uint64_t latency_counts [S_LATENCY_BUCKETS + 1];   //  The last: past every bound
+    uint64_t latency_sum_us;
+    uint64_t latency_count;
 } s_places_t;
+
+//  Records how long a provider answer took
+static void
+s_record_latency (s_places_t *self, int64_t msecs)
+{
+    size_t bucket = 0;
+    while (bucket < S_LATENCY_BUCKETS && msecs > s_latency_bounds [bucket])
+        bucket++;
+    self->latency_counts [bucket]++;
+    self->latency_sum_us += (uint64_t) msecs * 1000;
+    self->latency_count++;
+}
+
+//  The histogram for STATS: {"le_ms": [...], "counts": [...cumulative],
+//  "sum_ms", "count"}; the +Inf bucket is count
+static json_t *
+s_latency_json (s_places_t *self)
+{
+    json_t *bounds = json_array (), *counts = json_array ();
+    uint64_t cumulative = 0;
+    for (size_t bucket = 0; bucket < S_LATENCY_BUCKETS; bucket++) {
+        cumulative += self->latency_counts [bucket];
+        json_array_append_new (bounds, json_integer (s_latency_bounds [bucket]));
+        json_array_append_new (counts, json_integer ((json_int_t) cumulative));
+    }
+    return json_pack ("{s:o, s:o, s:f, s:I}", "le_ms", bounds, "counts", counts,
+                      "sum_ms", self->latency_sum_us / 1000.0, "count", (json_int_t) self->latency_count);
+}
 
 //  Cache key of a query to our provider, into buffer
 static const char *
@@ -123,14 +160,15 @@ s_handle_query (s_places_t *self)
         return;
     if (request && query && zframe_streq (query, "STATS")) {
         //  Counters for the server's stats request
-        json_t *stats = json_pack ("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}",
+        json_t *stats = json_pack ("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
             "provider", self->provider? self->provider: "none",
             "requests", (json_int_t) self->requests,
             "provider_errors", (json_int_t) self->failures,
             "cache_hits", (json_int_t) (self->cache? herd_placecache_hits (self->cache): 0),
             "cache_misses", (json_int_t) (self->cache? herd_placecache_misses (self->cache): 0),
             "cache_evictions", (json_int_t) (self->cache? herd_placecache_evictions (self->cache): 0),
-            "cache_entries", (json_int_t) (self->cache? herd_placecache_size (self->cache): 0));
+            "cache_entries", (json_int_t) (self->cache? herd_placecache_size (self->cache): 0),
+            "provider_latency", s_latency_json (self));
         char *text = json_dumps (stats, JSON_COMPACT);
         zsock_send (self->frontend, "ffs", client, request, text);
         freen (text);
@@ -217,6 +255,7 @@ s_handle_worker (s_places_t *self)
                                cache_key, herd_placecache_size (self->cache),
                                herd_placecache_bytes (self->cache), herd_placecache_evictions (self->cache));
             }
+            s_record_latency (self, zclock_mono () - job->started);
             s_reply (self, job, response, self->provider);
             s_job_t *follower = job->followers? (s_job_t *) zlistx_first (job->followers): NULL;
             for (; follower; follower = (s_job_t *) zlistx_next (job->followers))

@@ -40,15 +40,19 @@ def test_metrics_move_with_traffic(make_herd):
     before = scrape(single, "Bailey")
     assert value(before, "herd_clients_stored", server="Bailey") == 0
     connection = single.client("Bailey")
-    connection.send(b"IAMAT m1 +1+1 1\nIAMAT m2 +1+1 1\nIAMAT m3 +1+1 1\nHELLO\nWHATSAT m1 5 1\n")
-    for _ in range(4):
+    connection.send(b"IAMAT m1 +1+1 1\nIAMAT m2 +1+1 1\nIAMAT m3 +1+1 1\nHELLO\nIAMAT m4 +1+1 9999999999\n"
+                    b"WHATSAT m1 5 1\n")
+    for _ in range(5):
         connection.line()
     connection.until_blank()
     after = scrape(single, "Bailey")
     assert value(after, "herd_clients_stored", server="Bailey") == 3
-    assert value(after, "herd_commands", server="Bailey", kind="IAMAT") == 3
+    assert value(after, "herd_commands", server="Bailey", kind="IAMAT") == 4
     assert value(after, "herd_commands", server="Bailey", kind="WHATSAT") == 1
     assert value(after, "herd_bad_lines", server="Bailey") == 1
+    #   The far-future IAMAT: answered "?" and counted by its reason
+    assert value(after, "herd_iamats_refused", server="Bailey", reason="future") == 1
+    assert value(after, "herd_iamats_refused", server="Bailey", reason="store_full") == 0
     assert value(after, "herd_updates_out", server="Bailey") == 3
     assert value(after, "herd_places_requests", server="Bailey") >= 1
     assert value(after, "herd_connections_open", server="Bailey") >= 1
@@ -56,6 +60,27 @@ def test_metrics_move_with_traffic(make_herd):
     assert value(after, "herd_caught_up", server="Bailey") == 1
     connection.close()
     assert get(single, "Bailey", "/nothing")[0] == 404
+
+
+def test_provider_latency_is_a_histogram(make_herd):
+    offline = make_herd(graph={"Bailey": []}, settings={"places/provider": "offline"})
+    connection = offline.client("Bailey")
+    connection.send(b"IAMAT h +34.068930-118.445127 1\n")
+    connection.line()
+    for radius in (1, 2, 3):                    #   Three questions, three provider answers
+        connection.whatsat("h", radius, 1)
+    connection.close()
+    status, text = get(offline, "Bailey", "/metrics")
+    histogram = next(family for family in text_string_to_metric_families(text)
+                     if family.name == "herd_places_provider_seconds")
+    assert histogram.type == "histogram"
+    buckets = [(sample.labels["le"], sample.value) for sample in histogram.samples
+               if sample.name.endswith("_bucket")]
+    counts = [value for _, value in buckets]
+    assert counts == sorted(counts) and buckets[-1] == ("+Inf", 3)        #   Cumulative, all three
+    count = next(s.value for s in histogram.samples if s.name.endswith("_count"))
+    total = next(s.value for s in histogram.samples if s.name.endswith("_sum"))
+    assert count == 3 and 0 <= total < 3
 
 
 def test_links_health_and_readiness(make_herd):
