@@ -167,7 +167,7 @@ s_copy (const char *from, const char *to, mode_t mode)
     if (!chunk)
         return -1;
     int fd = open (to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    int rc = fd == -1 || write (fd, zchunk_data (chunk), zchunk_size (chunk)) != (ssize_t) zchunk_size (chunk);
+    int rc = fd == -1 || herd_file_write_all (fd, zchunk_data (chunk), zchunk_size (chunk));
     if (fd != -1)
         close (fd);
     zchunk_destroy (&chunk);

@@ -132,23 +132,6 @@ s_recover (herd_journal_t *self)
     freen (self->failure);
 }
 
-static int
-s_write_all (int fd, const char *data, size_t size)
-{
-    while (size) {
-        ssize_t written = write (fd, data, size);
-        if (written == -1 && errno == EINTR)
-            continue;
-        if (written == 0)
-            errno = ENOSPC;
-        if (written <= 0)
-            return -1;
-        data += written;
-        size -= written;
-    }
-    return 0;
-}
-
 static const char s_hex [] = "0123456789abcdef";
 
 //  One record into record (size + 10 bytes): "<fnv32 hex> <line>\n".
@@ -303,7 +286,7 @@ herd_journal_append (herd_journal_t *self, const char *line, size_t size)
 static int
 s_flush_to (herd_journal_t *self, int fd)
 {
-    if (s_write_all (fd, self->pending, self->pending_size))
+    if (herd_file_write_all (fd, self->pending, self->pending_size))
         return -1;
     if (self->policy == S_ALWAYS) {
         self->syncs++;
@@ -355,7 +338,7 @@ s_child_write_line (const char *line, size_t size, void *arg)
 {
     s_child_t *child = (s_child_t *) arg;
     if (child->used + size + 10 > S_CHILD_BUFFER) {
-        if (s_write_all (child->fd, child->buffer, child->used))
+        if (herd_file_write_all (child->fd, child->buffer, child->used))
             return -1;
         child->used = 0;
     }
@@ -381,7 +364,7 @@ s_rewrite_child (herd_journal_t *self, char *buffer)
     s_child_t child = { fd, buffer, 0 };
     int rc = herd_store_walk (self->store, s_child_write_line, &child);
     if (rc == 0)
-        rc = s_write_all (fd, buffer, child.used);
+        rc = herd_file_write_all (fd, buffer, child.used);
     if (rc == 0)
         rc = fdatasync (fd);
     _exit (rc? 1: 0);
@@ -471,12 +454,7 @@ s_rewrite_finish (herd_journal_t *self)
     zsys_info ("journal %s: rewritten from the store in %" PRId64 " ms: %zu -> %zu bytes",
                self->path, zclock_mono () - self->rewrite_started, before, self->size);
     //  The rename must survive a power cut: sync the folder, off the loop
-    char *folder = strdup (self->path);
-    char *slash = strrchr (folder, '/');
-    if (slash)
-        *slash = 0;
-    s_sync_in_background (self, open (slash? folder: ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    freen (folder);
+    s_sync_in_background (self, herd_file_open_folder (self->path));
     s_recover (self);
 }
 

@@ -24,12 +24,21 @@ herd_file_create_folder (const char *path)
 }
 
 int
-herd_file_sync_folder (const char *path)
+herd_file_open_folder (const char *path)
 {
     assert (path);
     char *folder = s_folder (path);
     int fd = open (folder, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int saved = errno;
     freen (folder);
+    errno = saved;
+    return fd;
+}
+
+int
+herd_file_sync_folder (const char *path)
+{
+    int fd = herd_file_open_folder (path);
     if (fd == -1)
         return -1;
     int rc = fsync (fd);
@@ -37,6 +46,24 @@ herd_file_sync_folder (const char *path)
     close (fd);
     errno = saved;
     return rc;
+}
+
+int
+herd_file_write_all (int fd, const void *data, size_t size)
+{
+    const char *next = (const char *) data;
+    while (size) {
+        ssize_t written = write (fd, next, size);
+        if (written == -1 && errno == EINTR)
+            continue;
+        if (written == 0)
+            errno = ENOSPC;
+        if (written <= 0)
+            return -1;
+        next += written;
+        size -= written;
+    }
+    return 0;
 }
 
 void
@@ -55,6 +82,11 @@ herd_file_test (bool verbose)
     assert (herd_file_sync_folder (path) == 0);
     assert (herd_file_create_folder ("plain-name") == 0);      //  "." exists
     assert (herd_file_sync_folder ("/no/such/folder/file") == -1);
+    //  Everything written, in one call
+    int fd = open (path, O_WRONLY | O_APPEND);
+    assert (fd != -1 && herd_file_write_all (fd, "abc\n", 4) == 0);
+    close (fd);
+    assert (zsys_file_size (path) == 4);
     unlink (path);
     char *folder = zsys_sprintf ("%s/a/b", base);
     zsys_dir_delete ("%s", folder);

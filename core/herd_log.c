@@ -16,21 +16,6 @@ static int s_level = 1;             //  Lowest level written (index in s_levels)
 static const char s_letters [] = "DINWE";
 static const char *s_levels [] = { "debug", "info", "notice", "warning", "error" };
 
-static int
-s_write_fully (int fd, const char *data, size_t size)
-{
-    while (size) {
-        ssize_t written = write (fd, data, size);
-        if (written == -1 && errno == EINTR)
-            continue;
-        if (written <= 0)
-            return -1;
-        data += written;
-        size -= written;
-    }
-    return 0;
-}
-
 //  Writes bytes to the file and, if teed, to stderr. A log that cannot
 //  be written (full disk) loses lines, never stops the server.
 static void
@@ -38,10 +23,10 @@ s_output (const char *data, size_t size)
 {
     if (s_file) {
         fflush (s_file);
-        s_write_fully (fileno (s_file), data, size);
+        herd_file_write_all (fileno (s_file), data, size);
     }
     if (s_tee || !s_file)
-        s_write_fully (STDERR_FILENO, data, size);
+        herd_file_write_all (STDERR_FILENO, data, size);
 }
 
 //  One zsys line, "L: (ident) yy-mm-dd HH:MM:SS text", as a JSON object:

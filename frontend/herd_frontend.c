@@ -221,6 +221,10 @@ s_commit (herd_frontend_t *self)
         }
     }
     self->ack_count = 0;
+    //  The pass's traffic lines, replies as sent included, in one write
+    //  before any reply leaves
+    if (self->traffic)
+        herd_traffic_flush (self->traffic);
 }
 
 //  Ends a WHATSAT: its AT line, the places JSON, an empty line
@@ -527,8 +531,6 @@ s_handle_events (zloop_t *loop, zmq_pollitem_t *item, void *arg)
         self->touched [self->touched_count++] = client;
     }
     s_commit (self);
-    if (self->traffic)
-        herd_traffic_flush (self->traffic);
     for (size_t index = 0; index < self->touched_count; index++)
         s_client_settle (self, self->touched [index]);
     s_bound_output (self);
@@ -559,8 +561,6 @@ s_handle_places (zloop_t *loop, zsock_t *reader, void *arg)
         //  Lines that came behind the WHATSAT run now
         s_process_input (self, client);
         s_commit (self);
-        if (self->traffic)
-            herd_traffic_flush (self->traffic);
         s_client_settle (self, client);
         s_bound_output (self);
     }
