@@ -33,9 +33,13 @@ struct _herd_peer_t {
     size_t fresh;               //  Of those, new to us
     size_t completed;           //  Catch-ups done since start
     uint64_t streamed;          //  Updates taken from its stream, newer or not
+    herd_reader_t *stream_reader;   //  Once attached: sub, monitor, dealer
+    herd_reader_t *monitor_reader;
+    herd_reader_t *answer_reader;
     herd_peer_accept_fn *accept;
     void *arg;
     herd_traffic_t *traffic;    //  Every update in, or NULL (borrowed)
+    char *traffic_head;         //  "bus: received from <name>: ", made once
 };
 
 uint64_t
@@ -61,6 +65,7 @@ herd_peer_new (herd_config_t *config, const char *name, herd_keys_t *keys, char 
     assert (config && name && keys && error_p);
     herd_peer_t *self = (herd_peer_t *) zmalloc (sizeof (herd_peer_t));
     self->name = strdup (name);
+    self->traffic_head = zsys_sprintf ("bus: received from %s: ", name);
     self->state = HERD_PEER_LOST;           //  We start knowing nothing
     self->heartbeat = (int) herd_config_number (config, "bus/heartbeat");
 
@@ -148,9 +153,13 @@ herd_peer_destroy (herd_peer_t **self_p)
     assert (self_p);
     if (*self_p) {
         herd_peer_t *self = *self_p;
+        herd_reader_destroy (&self->stream_reader);
+        herd_reader_destroy (&self->monitor_reader);
+        herd_reader_destroy (&self->answer_reader);
         zactor_destroy (&self->monitor);
         zsock_destroy (&self->sub);
         zsock_destroy (&self->dealer);
+        freen (self->traffic_head);
         freen (self->name);
         freen (self);
         *self_p = NULL;
@@ -196,6 +205,8 @@ s_send (herd_peer_t *self, herd_sync_msg_kind_t kind)
     //  zframe_send keeps a frame it could not send
     int rc = zframe_send (&frame, self->dealer, 0);
     zframe_destroy (&frame);
+    if (self->answer_reader)
+        herd_reader_check (self->answer_reader);
     return rc;
 }
 
@@ -260,9 +271,7 @@ s_handle_message (herd_peer_t *self, zmsg_t *msg)
         s_check_sequence (self, decoded.sequence, true);
     int stored = self->accept? self->accept (self, at, false, self->arg): HERD_STORE_STALE;
     if (self->traffic) {
-        char head [64];
-        snprintf (head, sizeof head, "bus: received from %.30s: ", self->name);
-        herd_traffic_line (self->traffic, head, at->line.start, at->line.size,
+        herd_traffic_line (self->traffic, self->traffic_head, at->line.start, at->line.size,
                            stored == HERD_STORE_STORED? "   (stored, flooded)"
                            : stored == HERD_STORE_STALE? "   (not newer than the stored one: not flooded)"
                            : "   (refused: not stored)");
@@ -386,10 +395,11 @@ herd_peer_attach (herd_peer_t *self, zloop_t *loop, herd_peer_accept_fn *accept,
     assert (self);
     self->accept = accept;
     self->arg = arg;
-    zloop_reader (loop, self->sub, s_handle_stream, self);
-    zloop_reader (loop, (zsock_t *) self->monitor, s_handle_monitor, self);
+    assert (!self->stream_reader);
+    self->stream_reader = herd_reader_new (loop, self->sub, s_handle_stream, self);
+    self->monitor_reader = herd_reader_new (loop, self->monitor, s_handle_monitor, self);
     if (self->dealer)
-        zloop_reader (loop, self->dealer, s_handle_answer, self);
+        self->answer_reader = herd_reader_new (loop, self->dealer, s_handle_answer, self);
 }
 
 void
@@ -625,12 +635,13 @@ herd_peer_test (bool verbose)
         s_turn (loop, a_loop);
     assert (herd_peer_completed (peer) == 3);
 
-    zloop_destroy (&a_loop);
-    zloop_destroy (&loop);
+    //  Readers leave their loops before the loops go
     herd_peer_destroy (&peer);
     assert (peer == NULL);
     herd_snapshot_destroy (&snapshot);
     herd_keys_destroy (&keys);
+    zloop_destroy (&a_loop);
+    zloop_destroy (&loop);
     zsock_destroy (&pub);
     herd_store_destroy (&a_store);
     herd_store_destroy (&s_store);
