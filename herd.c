@@ -94,8 +94,7 @@ s_ask_admin (herd_config_t *config, const char *server, const char *request, con
     zsock_set_rcvtimeo (admin, 3000);
     zsock_set_linger (admin, 0);
     zsock_connect (admin, "%s", endpoint);
-    zstr_send (admin, request);
-    char *reply = zstr_recv (admin);
+    char *reply = herd_node_ask (&admin, request);
     int rc = 0;
     if (reply)
         printf ("%s\n", reply);
@@ -189,6 +188,11 @@ s_keys_for (const char *name, const char *from, const char *to)
     char *secret_name = zsys_sprintf ("%s.key_secret", name);
     zsys_dir_create ("%s/public", to);
     zsys_dir_create ("%s/secret", to);
+    //  As --keygen makes it: only the server's user may list its secret
+    char *secret_folder = zsys_sprintf ("%s/secret", to);
+    if (chmod (secret_folder, 0700))
+        fprintf (stderr, "herd: --keys-for: cannot restrict %s: %s\n", secret_folder, strerror (errno));
+    freen (secret_folder);
     int rc = 0, publics = 0;
     bool found = false;
     struct dirent *entry;

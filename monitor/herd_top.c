@@ -27,9 +27,7 @@ s_number (json_t *root, const char *first, const char *second)
 static json_t *
 s_ask (s_row_t *row, const char *request)
 {
-    if (zstr_send (row->admin, request) == -1)
-        return NULL;
-    char *reply = zstr_recv (row->admin);
+    char *reply = herd_node_ask (&row->admin, request);
     json_t *json = reply? json_loads (reply, 0, NULL): NULL;
     freen (reply);
     return json;
@@ -45,10 +43,8 @@ s_row (s_row_t *row, char *line, size_t size)
         snprintf (line, size, "%-10s  %s", row->name, "-- no answer --");
         json_decref (state);
         json_decref (stats);
-        //  A late answer must not be read as the next second's
-        zsock_t *stale = row->admin;
-        row->admin = NULL;
-        zsock_destroy (&stale);
+        //  Whichever question went unanswered took the socket with it
+        zsock_destroy (&row->admin);
         row->known = false;
         return;
     }

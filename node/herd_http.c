@@ -243,15 +243,8 @@ s_ask (herd_http_t *self, const char *request)
         zsock_set_linger (self->asker, 0);
         zsock_connect (self->asker, "%s", self->admin);
     }
-    if (zstr_send (self->asker, request) == -1)
-        return NULL;
-    char *reply = zstr_recv (self->asker);
-    if (!reply) {
-        //  A late answer must not be taken for the next question's
-        zsock_destroy (&self->asker);
-        return NULL;
-    }
-    json_t *json = json_loads (reply, 0, NULL);
+    char *reply = herd_node_ask (&self->asker, request);
+    json_t *json = reply? json_loads (reply, 0, NULL): NULL;
     freen (reply);
     return json;
 }

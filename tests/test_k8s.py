@@ -73,6 +73,7 @@ def test_keys_for_hands_a_pod_its_own_secret_only(tmp_path):
     assert sorted(os.listdir(keys / "public")) == ["herd-0.key", "herd-1.key", "monitor.key"]
     assert os.listdir(keys / "secret") == ["herd-1.key_secret"]
     assert oct(os.stat(keys / "secret" / "herd-1.key_secret").st_mode & 0o777) == "0o600"
+    assert oct(os.stat(keys / "secret").st_mode & 0o777) == "0o700"
     missing = subprocess.run([HERD_BIN, "--keys-for", "herd-9", str(flat), str(tmp_path / "none")],
                              capture_output=True, text=True)
     assert missing.returncode == 1 and "no herd-9.key_secret" in missing.stderr
