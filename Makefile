@@ -74,8 +74,11 @@ $(BUILD)/herd_journal_gen: $(BUILD)/tests/herd_journal_gen.o $(OBJECTS)
 $(BUILD)/herd_latency: $(BUILD)/tests/herd_latency.o
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+$(BUILD)/herd_relay: $(BUILD)/tests/herd_relay.o
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
 #   Speed and memory figures, as ratios measured in one run
-bench: $(BUILD)/herd_bench $(BUILD)/herd_latency $(BUILD)/herd_load $(BUILD)/herd_journal_gen $(BUILD)/herd $(DATA)
+bench: $(BUILD)/herd_bench $(BUILD)/herd_latency $(BUILD)/herd_relay $(BUILD)/herd_load $(BUILD)/herd_journal_gen $(BUILD)/herd $(DATA)
 	$(BUILD)/herd_bench $(DATA)
 	@echo
 	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_LATENCY=$(CURDIR)/$(BUILD)/herd_latency \
@@ -84,6 +87,7 @@ bench: $(BUILD)/herd_bench $(BUILD)/herd_latency $(BUILD)/herd_load $(BUILD)/her
 	@echo
 	tools/install-deps --bench
 	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_LOAD=$(CURDIR)/$(BUILD)/herd_load \
+	    HERD_LATENCY=$(CURDIR)/$(BUILD)/herd_latency HERD_RELAY=$(CURDIR)/$(BUILD)/herd_relay \
 	    HERD_JOURNAL_GEN=$(CURDIR)/$(BUILD)/herd_journal_gen \
 	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) python3 tests/bench_redis.py
 

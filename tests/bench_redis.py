@@ -10,6 +10,12 @@ reported, as ratios: these machines are shared and noisy.
     on, journal everysec), with the traffic log off, and one server of
     the five-server herd (`make run`, everything sharing both cores)
   - latency at 1 connection x depth 1: p50 round trip
+  - the five-server herd as a whole: the rate at which all five took in
+    what Bailey was sent (from the start of the load until all five hold
+    the same store), and the CPU an update costs the five, CURVE on and off
+  - two-hop propagation (Bailey -> Bona -> Clark) at 10,000 updates/s,
+    against its floor: the same two hops through bare ZeroMQ relays
+    (build/herd_relay, zmq_proxy) behind one server
   - memory for a million clients: herd's resident growth against Redis's
     used_memory for a million GEOADD members
   - instructions per IAMAT and per GEOADD, from callgrind
@@ -30,6 +36,8 @@ sys.path.insert(0, os.path.dirname(__file__))
 from conftest import Herd, free_ports  # noqa: E402
 
 LOAD = os.environ.get("HERD_LOAD", "build/herd_load")
+LATENCY = os.environ.get("HERD_LATENCY", "build/herd_latency")
+RELAY = os.environ.get("HERD_RELAY", "build/herd_relay")
 JOURNAL_GEN = os.environ.get("HERD_JOURNAL_GEN", "build/herd_journal_gen")
 SERVER_CORE, LOAD_CORE = "0", "1"
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
@@ -115,13 +123,23 @@ def throughput(root):
     five = make_herd(os.path.join(root, "five"), None, {}, pin=False)
     for herd in (defaults, quiet, five):
         herd.start()
+    herd_wide = []
+
+    def five_servers():
+        #   Until all five hold it all: the herd's own rate, and no backlog
+        #   left to slow the next case down
+        started = time.monotonic()
+        result = load(five.client_ports["Bailey"], 50, 16)
+        five.wait_converged(timeout=600)
+        herd_wide.append(result[0] * SECONDS / (time.monotonic() - started))
+        return result
     cases = {
         "Redis PING": lambda: load(redis.port, 50, 16, "--redis-ping"),
         "Redis GEOADD": lambda: load(redis.port, 50, 16, "--redis-geoadd", prefix="herd"),
         "Redis GEOADD+AOF everysec": lambda: load(redis_aof.port, 50, 16, "--redis-geoadd", prefix="herd"),
         "herd, defaults": lambda: load(defaults.client_ports["Bailey"], 50, 16),
         "herd, traffic log off": lambda: load(quiet.client_ports["Bailey"], 50, 16),
-        "herd, five servers (Bailey)": lambda: load(five.client_ports["Bailey"], 50, 16),
+        "herd, five servers (Bailey)": five_servers,
         "Redis GEOADD 1x1": lambda: load(redis.port, 1, 1, "--redis-geoadd", prefix="one"),
         "herd, defaults 1x1": lambda: load(defaults.client_ports["Bailey"], 1, 1),
     }
@@ -135,8 +153,84 @@ def throughput(root):
             herd.stop_all()
         redis.stop()
         redis_aof.stop()
-    return {label: tuple(statistics.median(run[i] for run in results) for i in range(3))
-            for label, results in runs.items()}
+    figures = {label: tuple(statistics.median(run[i] for run in results) for i in range(3))
+               for label, results in runs.items()}
+    figures["herd, five servers, herd-wide"] = (statistics.median(herd_wide), 0, 0)
+    return figures
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def herd_cpu(root, count=50000):
+    """CPU time all five servers spend on one update (utime + stime, from a
+    pipelined burst at Bailey until all five hold it), CURVE on and off."""
+    figures = {}
+    for security in ("on", "off"):
+        five = make_herd(os.path.join(root, f"cpu-{security}"), None, {"herd/security": security}, pin=False)
+        five.start()
+        before = sum(cpu_seconds(process.pid) for process in five.processes.values())
+        with socket.create_connection(("127.0.0.1", five.client_ports["Bailey"])) as connection:
+            reader = connection.makefile("rb")
+            for start in range(0, count, 500):
+                connection.sendall("".join(f"IAMAT cpu{n} +1+1 {1000 + n}\n"
+                                           for n in range(start, start + 500)).encode())
+                for _ in range(500):
+                    reader.readline()
+        five.wait_converged(timeout=600)
+        after = sum(cpu_seconds(process.pid) for process in five.processes.values())
+        five.stop_all()
+        figures[security] = (after - before) / count * 1e6
+    return figures
+
+
+def probe(port, bus, rate, keys):
+    """herd_latency: IAMATs at rate/s to port, seen on the bus endpoint."""
+    out = subprocess.run([LATENCY, "127.0.0.1", str(port), bus, str(rate), "2", *keys],
+                         capture_output=True, text=True, timeout=120)
+    match = re.search(r"p50 (\d+) us, p99 (\d+) us", out.stdout)
+    assert match and out.returncode == 0, (out.stdout, out.stderr)
+    return int(match.group(1)), int(match.group(2))
+
+
+def propagation(root, rate=10000):
+    """Two hops, Bailey -> Bona -> Clark in make run's herd (defaults), and
+    the floor under them: one server, then two bare ZeroMQ relays, every
+    link CURVE. (p50, p99) in us, at rest (rate / 10) and at rate."""
+    figures = {}
+    five = make_herd(os.path.join(root, "propagation"), None, {}, pin=False)
+    five.start()
+    keys = [os.path.join(five.keys, "secret", "monitor.key_secret"),
+            os.path.join(five.keys, "public", "Clark.key")]
+    for label, updates in (("at rest", rate // 10), ("steady", rate)):
+        figures[("herd", label)] = probe(five.client_ports["Bailey"],
+                                         f"tcp://127.0.0.1:{five.bus_ports['Clark']}", updates, keys)
+    five.stop_all()
+    #   The floor: Bailey alone, relayed by two zmq_proxy processes that
+    #   hold Bona's and Campbell's keys
+    floor = make_herd(os.path.join(root, "floor"), {"Bailey": [], "Bona": [], "Campbell": []}, {}, pin=False)
+    floor.start("Bailey")
+    secret = lambda name: os.path.join(floor.keys, "secret", f"{name}.key_secret")
+    public = lambda name: os.path.join(floor.keys, "public", f"{name}.key")
+    first, second = free_ports(2)
+    relays = [subprocess.Popen([RELAY, f"tcp://127.0.0.1:{floor.bus_ports['Bailey']}",
+                                f"tcp://127.0.0.1:{first}", secret("Bona"), public("Bailey")]),
+              subprocess.Popen([RELAY, f"tcp://127.0.0.1:{first}", f"tcp://127.0.0.1:{second}",
+                                secret("Campbell"), public("Bona")])]
+    try:
+        keys = [secret("monitor"), public("Campbell")]
+        for label, updates in (("at rest", rate // 10), ("steady", rate)):
+            figures[("floor", label)] = probe(floor.client_ports["Bailey"], f"tcp://127.0.0.1:{second}",
+                                              updates, keys)
+    finally:
+        for relay in relays:
+            relay.terminate()
+            relay.wait(timeout=10)
+        floor.stop_all()
+    return figures
 
 
 def memory(root, clients=1000000):
@@ -223,6 +317,8 @@ def main():
         for label, (rate, p50, p99) in figures.items():
             if "1x1" not in label:
                 print(f"  {label:34} {rate:10.0f} {p50:8.0f} {p99:8.0f}  {rate / geoadd:6.2f}x")
+        print(f"\n  1 connection x depth 1, p50 round trip: herd (defaults) {figures['herd, defaults 1x1'][1]} us, "
+              f"Redis GEOADD {figures['Redis GEOADD 1x1'][1]} us")
         herd = figures["herd, defaults"][0]
         ratios = [
             ("herd defaults : Redis GEOADD", herd / geoadd, ">= 0.8"),
@@ -230,6 +326,7 @@ def main():
             ("herd defaults : Redis PING", herd / figures["Redis PING"][0], ""),
             ("traffic log on : off", herd / figures["herd, traffic log off"][0], ">= 0.8"),
             ("five servers (Bailey) : Redis GEOADD", figures["herd, five servers (Bailey)"][0] / geoadd, ">= 0.5"),
+            ("five servers, herd-wide : Redis GEOADD", figures["herd, five servers, herd-wide"][0] / geoadd, ""),
             ("five servers : one server", figures["herd, five servers (Bailey)"][0] / herd, ""),
             ("p50 1x1 herd : Redis GEOADD",
              figures["herd, defaults 1x1"][1] / max(1, figures["Redis GEOADD 1x1"][1]), "<= 1.1"),
@@ -237,6 +334,18 @@ def main():
         print("\n  ratio                                           measured   target")
         for label, value, target in ratios:
             print(f"  {label:46} {value:8.2f}   {target}")
+        cpu = herd_cpu(root)
+        print(f"\n  CPU per update, all five servers together: {cpu['on']:.0f} us with CURVE, "
+              f"{cpu['off']:.0f} us without ({cpu['on'] / cpu['off']:.2f}x); on {os.cpu_count()} cores "
+              f"that caps the herd near {os.cpu_count() * 1e6 / cpu['on']:.0f} updates/s")
+        hops = propagation(root)
+        print("\n  two hops, IAMAT at Bailey to the update on the far bus, CURVE on every link:")
+        for label in ("at rest", "steady"):
+            (herd_p50, herd_p99), (floor_p50, floor_p99) = hops[("herd", label)], hops[("floor", label)]
+            rate = "1,000/s" if label == "at rest" else "10,000/s"
+            print(f"  {label:8} {rate:>9}: herd p50 {herd_p50:6} us p99 {herd_p99:6} us; bare ZeroMQ relays "
+                  f"p50 {floor_p50:6} us p99 {floor_p99:6} us; herd : floor p99 {herd_p99 / floor_p99:5.2f}x")
+        print(f"  two-hop p99 at 10,000/s: {hops[('herd', 'steady')][1] / 1000:.2f} ms (target < 1 ms)")
         per_herd, per_redis = memory(root)
         print(f"\n  memory per client, 1,000,000 clients: herd {per_herd:.0f} B resident, "
               f"Redis {per_redis:.0f} B used_memory ({per_herd / per_redis:.2f}x; target herd <= 200 B)")
