@@ -41,7 +41,7 @@ RELAY = os.environ.get("HERD_RELAY", "build/herd_relay")
 JOURNAL_GEN = os.environ.get("HERD_JOURNAL_GEN", "build/herd_journal_gen")
 SERVER_CORE, LOAD_CORE = "0", "1"
 SECONDS = float(os.environ.get("BENCH_SECONDS", "3"))
-REPETITIONS = int(os.environ.get("BENCH_REPETITIONS", "3"))
+REPETITIONS = int(os.environ.get("BENCH_REPETITIONS", "5"))
 
 
 class PinnedHerd(Herd):
