@@ -71,10 +71,10 @@ $(BUILD)/herd_load: $(BUILD)/tests/herd_load.o
 $(BUILD)/herd_journal_gen: $(BUILD)/tests/herd_journal_gen.o $(OBJECTS)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/herd_latency: $(BUILD)/tests/herd_latency.o
+$(BUILD)/herd_latency: $(BUILD)/tests/herd_latency.o $(OBJECTS)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/herd_relay: $(BUILD)/tests/herd_relay.o
+$(BUILD)/herd_relay: $(BUILD)/tests/herd_relay.o $(OBJECTS)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 #   Speed and memory figures, as ratios measured in one run

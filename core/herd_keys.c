@@ -46,6 +46,23 @@ s_secret_path (const char *folder, const char *name)
     return zsys_sprintf ("%s/secret/%s.key_secret", folder, name);
 }
 
+zcert_t *
+herd_keys_load (const char *path)
+{
+    assert (path);
+    if (!zsys_file_exists (path))
+        return NULL;
+    //  zcert_load reads "<name>_secret" for the secret part: give it a
+    //  secret file's own name without that suffix
+    char *base = strdup (path);
+    size_t size = strlen (base), suffix = strlen ("_secret");
+    if (size > suffix && streq (base + size - suffix, "_secret"))
+        base [size - suffix] = 0;
+    zcert_t *cert = zcert_load (base);
+    freen (base);
+    return cert;
+}
+
 herd_keys_t *
 herd_keys_new (herd_config_t *config, const char *name, char **error_p)
 {
@@ -59,12 +76,7 @@ herd_keys_new (herd_config_t *config, const char *name, char **error_p)
     self->logged = zhashx_new ();
     if (self->secure) {
         char *path = s_secret_path (self->folder, name);
-        //  zcert_load reads "<path>_secret" for the secret part: give it the
-        //  secret file's own name without that suffix
-        char *base = strdup (path);
-        base [strlen (base) - strlen ("_secret")] = 0;
-        if (zsys_file_exists (path))
-            self->cert = zcert_load (base);
+        self->cert = herd_keys_load (path);
         if (!self->cert || !*zcert_secret_txt (self->cert)
         ||  streq (zcert_secret_txt (self->cert), "0000000000000000000000000000000000000000")) {
             *error_p = zsys_sprintf ("%s: %s; make it with: herd --config %s --keygen %s",
@@ -73,7 +85,6 @@ herd_keys_new (herd_config_t *config, const char *name, char **error_p)
                                      herd_config_filename (config), name);
             zcert_destroy (&self->cert);
         }
-        freen (base);
         freen (path);
         if (!self->cert) {
             herd_keys_destroy (&self);
@@ -131,7 +142,7 @@ herd_keys_apply_client (herd_keys_t *self, zsock_t *sock, const char *server, ch
     if (!self->secure)
         return 0;
     char *path = s_public_path (self->folder, server);
-    zcert_t *expected = zsys_file_exists (path)? zcert_load (path): NULL;
+    zcert_t *expected = herd_keys_load (path);
     if (!expected) {
         *error_p = zsys_sprintf ("%s: no public certificate of %s; copy it from where %s's keys were made",
                                  path, server, server);
@@ -277,6 +288,16 @@ herd_keys_test (bool verbose)
     char *secret = zsys_sprintf ("%s/secret/A.key_secret", folder);
     struct stat status;
     assert (stat (secret, &status) == 0 && (status.st_mode & 0777) == 0600);
+    //  Either file of a pair loads; the secret one holds both keys
+    zcert_t *both = herd_keys_load (secret);
+    char *public_path = zsys_sprintf ("%s/public/A.key", folder);
+    zcert_t *public_only = herd_keys_load (public_path);
+    assert (both && public_only && *zcert_secret_txt (both));
+    assert (streq (zcert_public_txt (both), zcert_public_txt (public_only)));
+    zcert_destroy (&both);
+    zcert_destroy (&public_only);
+    freen (public_path);
+    assert (herd_keys_load ("/nonexistent/A.key_secret") == NULL);
     keys = herd_keys_new (config, "A", &error);
     assert (keys && herd_keys_secure (keys));
     herd_keys_t *monitor = herd_keys_new (config, "M", &error);

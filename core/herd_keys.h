@@ -40,6 +40,12 @@ const char *
 void
     herd_keys_apply_server (herd_keys_t *self, zsock_t *sock, const char *domain);
 
+//  A certificate from the file path names, as --keygen writes them: a
+//  public NAME.key, or a secret NAME.key_secret (which holds both keys).
+//  NULL if there is no such file or it holds no certificate.
+zcert_t *
+    herd_keys_load (const char *path);
+
 //  Makes sock a CURVE client with our certificate that accepts only the
 //  server holding server's public key. 0, or -1 and *error_p if that
 //  public certificate is missing. No-op when security is off.

@@ -43,7 +43,8 @@ s_row (s_row_t *row, char *line, size_t size)
         snprintf (line, size, "%-10s  %s", row->name, "-- no answer --");
         json_decref (state);
         json_decref (stats);
-        //  Whichever question went unanswered took the socket with it
+        //  A question left unanswered took the socket with it
+        //  (herd_node_ask); one answered with no JSON drops it here
         zsock_destroy (&row->admin);
         row->known = false;
         return;

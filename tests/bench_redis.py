@@ -34,6 +34,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 from conftest import Herd, free_ports  # noqa: E402
+from bench_herd import pipelined_iamats  # noqa: E402
 
 LOAD = os.environ.get("HERD_LOAD", "build/herd_load")
 LATENCY = os.environ.get("HERD_LATENCY", "build/herd_latency")
@@ -173,13 +174,7 @@ def herd_cpu(root, count=50000):
         five = make_herd(os.path.join(root, f"cpu-{security}"), None, {"herd/security": security}, pin=False)
         five.start()
         before = sum(cpu_seconds(process.pid) for process in five.processes.values())
-        with socket.create_connection(("127.0.0.1", five.client_ports["Bailey"])) as connection:
-            reader = connection.makefile("rb")
-            for start in range(0, count, 500):
-                connection.sendall("".join(f"IAMAT cpu{n} +1+1 {1000 + n}\n"
-                                           for n in range(start, start + 500)).encode())
-                for _ in range(500):
-                    reader.readline()
+        pipelined_iamats(five, "Bailey", count, "cpu", batch=500)
         five.wait_converged(timeout=600)
         after = sum(cpu_seconds(process.pid) for process in five.processes.values())
         five.stop_all()

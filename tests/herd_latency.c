@@ -126,13 +126,8 @@ main (int argc, char *argv [])
     self.sub = zsock_new (ZMQ_SUB);
     zsock_set_subscribe (self.sub, "lat");
     if (argc == 8) {
-        //  zcert_load takes the name without "_secret" for a secret file
-        char *base = strdup (argv [6]);
-        char *suffix = strstr (base, "_secret");
-        if (suffix)
-            *suffix = 0;
-        zcert_t *cert = zcert_load (base);
-        zcert_t *server = zcert_load (argv [7]);
+        zcert_t *cert = herd_keys_load (argv [6]);
+        zcert_t *server = herd_keys_load (argv [7]);
         if (!cert || !server) {
             fprintf (stderr, "herd_latency: cannot load %s or %s\n", argv [6], argv [7]);
             return 1;
@@ -141,7 +136,6 @@ main (int argc, char *argv [])
         zsock_set_curve_serverkey (self.sub, zcert_public_txt (server));
         zcert_destroy (&cert);
         zcert_destroy (&server);
-        freen (base);
     }
     zsock_connect (self.sub, "%s", argv [3]);
     //  Slow joiner: updates until the first comes through

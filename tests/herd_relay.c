@@ -13,13 +13,7 @@
 static zcert_t *
 s_load (const char *path)
 {
-    //  zcert_load takes the name without "_secret" for a secret file
-    char *base = strdup (path);
-    char *suffix = strstr (base, "_secret");
-    if (suffix)
-        *suffix = 0;
-    zcert_t *cert = zcert_load (base);
-    freen (base);
+    zcert_t *cert = herd_keys_load (path);
     if (!cert)
         fprintf (stderr, "herd_relay: cannot load %s\n", path);
     return cert;
