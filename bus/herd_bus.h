@@ -1,10 +1,10 @@
 //  bus/herd_bus.h: the update bus of one server (PROTOCOL.md section 2):
-//  one PUB socket bound for neighbours and monitoring tools, and one
+//  one publishing socket (an XPUB) bound for neighbours and monitoring tools, and one
 //  herd_peer per neighbour (its stream and its catch-up). It runs inside
 //  the node's loop, the loop that owns the store, so an update needs no
 //  hand-off between threads.
 //
-//  Messages on a server's PUB socket (see README, "The update bus"):
+//  Messages on a server's publishing socket (see README, "The update bus"):
 //      update:     [client id][AT line][sequence]
 //      heartbeat:  [""][HEARTBEAT][server name][sequence]
 //  The sequence counts the updates this server has published since it
