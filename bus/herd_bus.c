@@ -353,9 +353,9 @@ herd_bus_test (bool verbose)
     assert (json_is_true (json_object_get (link, "lost")));
     assert (streq (json_string_value (json_object_get (link, "state")), "lost"));
     json_decref (links);
-    zloop_destroy (&loop);
     herd_bus_destroy (&b);
     herd_keys_destroy (&keys);
+    zloop_destroy (&loop);
     herd_config_destroy (&config);
     printf ("OK\n");
 }

@@ -4,13 +4,13 @@
 
 //  A sequence number: 1 to 20 decimal digits, nothing else
 static bool
-s_parse_sequence (zframe_t *frame, uint64_t *sequence)
+s_parse_sequence (const herd_bus_frame_t *frame, uint64_t *sequence)
 {
-    if (!frame || zframe_size (frame) == 0 || zframe_size (frame) > 20)
+    if (!frame || frame->size == 0 || frame->size > 20)
         return false;
     char text [21];
-    memcpy (text, zframe_data (frame), zframe_size (frame));
-    text [zframe_size (frame)] = 0;
+    memcpy (text, frame->data, frame->size);
+    text [frame->size] = 0;
     for (size_t index = 0; text [index]; index++)
         if (!isdigit ((unsigned char) text [index]))
             return false;
@@ -28,34 +28,46 @@ s_invalid (herd_bus_msg_t *decoded, const char *reason)
 }
 
 herd_bus_msg_kind_t
-herd_bus_msg_decode (zmsg_t *msg, herd_bus_msg_t *decoded)
+herd_bus_msg_decode_frames (const herd_bus_frame_t *frames, size_t count, herd_bus_msg_t *decoded)
 {
-    assert (msg && decoded);
+    assert (frames && decoded);
     memset (decoded, 0, sizeof *decoded);
-    zframe_t *first = zmsg_first (msg);
-    zframe_t *second = zmsg_next (msg);
-    zframe_t *third = zmsg_next (msg);
-    zframe_t *fourth = zmsg_next (msg);
-    if (!first || !second)
+    if (count < 2)
         return s_invalid (decoded, "fewer than two frames");
-    if (zframe_size (first) == 0) {
-        if (!zframe_streq (second, "HEARTBEAT") || !third || zframe_size (third) == 0
-        ||  !s_parse_sequence (fourth, &decoded->sequence) || zmsg_next (msg))
+    const herd_bus_frame_t *first = &frames [0], *second = &frames [1];
+    const herd_bus_frame_t *third = count > 2? &frames [2]: NULL;
+    const herd_bus_frame_t *fourth = count > 3? &frames [3]: NULL;
+    if (first->size == 0) {
+        if (second->size != 9 || memcmp (second->data, "HEARTBEAT", 9) || !third || third->size == 0
+        ||  !s_parse_sequence (fourth, &decoded->sequence) || count > 4)
             return s_invalid (decoded, "malformed control message");
         decoded->has_sequence = true;
         decoded->kind = HERD_BUS_MSG_HEARTBEAT;
         return decoded->kind;
     }
     herd_at_t *at = &decoded->at;
-    if (zframe_size (second) == 0
-    ||  herd_protocol_parse_at ((char *) zframe_data (second), zframe_size (second), at))
+    if (second->size == 0 || herd_protocol_parse_at ((const char *) second->data, second->size, at))
         return s_invalid (decoded, "not an AT line");
-    if (at->client.size != zframe_size (first) || memcmp (at->client.start, zframe_data (first), at->client.size))
+    if (at->client.size != first->size || memcmp (at->client.start, first->data, at->client.size))
         return s_invalid (decoded, "first frame is not the line's client");
     //  A number that is not one is no number: the update still counts
     decoded->has_sequence = s_parse_sequence (third, &decoded->sequence);
     decoded->kind = HERD_BUS_MSG_UPDATE;
     return decoded->kind;
+}
+
+herd_bus_msg_kind_t
+herd_bus_msg_decode (zmsg_t *msg, herd_bus_msg_t *decoded)
+{
+    assert (msg && decoded);
+    herd_bus_frame_t frames [HERD_BUS_MSG_FRAMES_MAX];
+    size_t count = 0;
+    for (zframe_t *frame = zmsg_first (msg); frame && count < HERD_BUS_MSG_FRAMES_MAX;
+         frame = zmsg_next (msg)) {
+        frames [count].data = zframe_data (frame);
+        frames [count++].size = zframe_size (frame);
+    }
+    return herd_bus_msg_decode_frames (frames, count, decoded);
 }
 
 zmsg_t *
@@ -123,5 +135,10 @@ herd_bus_msg_test (bool verbose)
     assert (s_decode (&decoded, "", "HEARTBEAT", "A", NULL) == HERD_BUS_MSG_INVALID);
     assert (s_decode (&decoded, "", "HELLO", "A", "1", NULL) == HERD_BUS_MSG_INVALID);
     assert (s_decode (&decoded, "", "HEARTBEAT", "", "1", NULL) == HERD_BUS_MSG_INVALID);
+    assert (s_decode (&decoded, "", "HEARTBEAT", "A", "1", "more", NULL) == HERD_BUS_MSG_INVALID);
+    //  Further frames of an update are the publisher's business
+    assert (s_decode (&decoded, "kiwi", "AT A +0.1 kiwi +1+1 5", "7", "x", "y", "z", NULL)
+            == HERD_BUS_MSG_UPDATE);
+    assert (decoded.sequence == 7);
     printf ("OK\n");
 }

@@ -28,8 +28,23 @@ typedef struct {
     const char *reason;         //  INVALID: why, static text
 } herd_bus_msg_t;
 
-//  Decodes msg (peer input: never asserts) into *decoded, whose fields
-//  point into msg's frames. Returns decoded->kind.
+//  One frame of a message as received, borrowed
+typedef struct {
+    const void *data;
+    size_t size;
+} herd_bus_frame_t;
+
+//  No message has a use for more frames than this; a decoder needs to
+//  see one more than a heartbeat has, to refuse it
+#define HERD_BUS_MSG_FRAMES_MAX     5
+
+//  Decodes a message's first count frames (at most HERD_BUS_MSG_FRAMES_MAX
+//  matter; peer input: never asserts) into *decoded, whose fields point
+//  into the frames. Returns decoded->kind.
+herd_bus_msg_kind_t
+    herd_bus_msg_decode_frames (const herd_bus_frame_t *frames, size_t count, herd_bus_msg_t *decoded);
+
+//  The same for a zmsg_t
 herd_bus_msg_kind_t
     herd_bus_msg_decode (zmsg_t *msg, herd_bus_msg_t *decoded);
 

@@ -33,9 +33,13 @@ struct _herd_peer_t {
     size_t fresh;               //  Of those, new to us
     size_t completed;           //  Catch-ups done since start
     uint64_t streamed;          //  Updates taken from its stream, newer or not
+    herd_reader_t *stream_reader;   //  Once attached: sub, monitor, dealer
+    herd_reader_t *monitor_reader;
+    herd_reader_t *answer_reader;
     herd_peer_accept_fn *accept;
     void *arg;
     herd_traffic_t *traffic;    //  Every update in, or NULL (borrowed)
+    char *traffic_head;         //  "bus: received from <name>: ", made once
 };
 
 uint64_t
@@ -61,6 +65,7 @@ herd_peer_new (herd_config_t *config, const char *name, herd_keys_t *keys, char 
     assert (config && name && keys && error_p);
     herd_peer_t *self = (herd_peer_t *) zmalloc (sizeof (herd_peer_t));
     self->name = strdup (name);
+    self->traffic_head = zsys_sprintf ("bus: received from %s: ", name);
     self->state = HERD_PEER_LOST;           //  We start knowing nothing
     self->heartbeat = (int) herd_config_number (config, "bus/heartbeat");
 
@@ -148,9 +153,13 @@ herd_peer_destroy (herd_peer_t **self_p)
     assert (self_p);
     if (*self_p) {
         herd_peer_t *self = *self_p;
+        herd_reader_destroy (&self->stream_reader);
+        herd_reader_destroy (&self->monitor_reader);
+        herd_reader_destroy (&self->answer_reader);
         zactor_destroy (&self->monitor);
         zsock_destroy (&self->sub);
         zsock_destroy (&self->dealer);
+        freen (self->traffic_head);
         freen (self->name);
         freen (self);
         *self_p = NULL;
@@ -196,6 +205,8 @@ s_send (herd_peer_t *self, herd_sync_msg_kind_t kind)
     //  zframe_send keeps a frame it could not send
     int rc = zframe_send (&frame, self->dealer, 0);
     zframe_destroy (&frame);
+    if (self->answer_reader)
+        herd_reader_check (self->answer_reader);
     return rc;
 }
 
@@ -238,20 +249,19 @@ s_check_sequence (herd_peer_t *self, uint64_t sequence, bool is_update)
 }
 
 static void
-s_handle_message (herd_peer_t *self, zmsg_t *msg)
+s_handle_message (herd_peer_t *self, const herd_bus_frame_t *frames, size_t count)
 {
     herd_bus_msg_t decoded;
-    herd_bus_msg_kind_t kind = herd_bus_msg_decode (msg, &decoded);
+    herd_bus_msg_kind_t kind = herd_bus_msg_decode_frames (frames, count, &decoded);
     if (kind == HERD_BUS_MSG_HEARTBEAT) {
         s_check_sequence (self, decoded.sequence, false);
         return;
     }
     if (kind == HERD_BUS_MSG_INVALID) {
         char sample [200];
-        zframe_t *second = zmsg_first (msg)? zmsg_next (msg): NULL;
         zsys_warning ("bus: dropped malformed update from %s (%s): %s", self->name, decoded.reason,
-                      second? herd_log_sample ((char *) zframe_data (second), zframe_size (second),
-                                               sample, sizeof sample): "(one frame)");
+                      count > 1? herd_log_sample ((const char *) frames [1].data, frames [1].size,
+                                                  sample, sizeof sample): "(one frame)");
         return;
     }
     herd_at_t *at = &decoded.at;
@@ -260,13 +270,37 @@ s_handle_message (herd_peer_t *self, zmsg_t *msg)
         s_check_sequence (self, decoded.sequence, true);
     int stored = self->accept? self->accept (self, at, false, self->arg): HERD_STORE_STALE;
     if (self->traffic) {
-        char head [64];
-        snprintf (head, sizeof head, "bus: received from %.30s: ", self->name);
-        herd_traffic_line (self->traffic, head, at->line.start, at->line.size,
+        herd_traffic_line (self->traffic, self->traffic_head, at->line.start, at->line.size,
                            stored == HERD_STORE_STORED? "   (stored, flooded)"
                            : stored == HERD_STORE_STALE? "   (not newer than the stored one: not flooded)"
                            : "   (refused: not stored)");
     }
+}
+
+//  Takes one whole message off the SUB if one waits: its first frames
+//  into parts, the rest dropped. Returns how many are in parts, 0 if none.
+//  Nothing is allocated, and only an empty SUB costs a syscall: this runs
+//  once for every update every neighbour floods. (A whole message arrives
+//  at once, so only its first frame can be missing.)
+static size_t
+s_receive (void *handle, zmq_msg_t *parts)
+{
+    size_t count = 0;
+    for (bool more = true; more; ) {
+        zmq_msg_t extra;
+        zmq_msg_t *part = count < HERD_BUS_MSG_FRAMES_MAX? &parts [count]: &extra;
+        zmq_msg_init (part);
+        if (zmq_msg_recv (part, handle, count? 0: ZMQ_DONTWAIT) == -1) {
+            zmq_msg_close (part);
+            break;
+        }
+        more = zmq_msg_more (part);
+        if (part == &extra)
+            zmq_msg_close (part);
+        else
+            count++;
+    }
+    return count;
 }
 
 //  Takes what is waiting on the neighbour's SUB
@@ -276,12 +310,11 @@ s_handle_stream (zloop_t *loop, zsock_t *reader, void *arg)
     (void) loop;
     (void) reader;
     herd_peer_t *self = (herd_peer_t *) arg;
-    for (int count = 0; count < S_BATCH_MAX; count++) {
-        //  ZMQ_EVENTS says whether a whole message waits, so recv won't block
-        if (!(zsock_events (self->sub) & ZMQ_POLLIN))
-            break;
-        zmsg_t *msg = zmsg_recv (self->sub);
-        if (!msg)
+    void *handle = zsock_resolve (self->sub);
+    for (int round = 0; round < S_BATCH_MAX; round++) {
+        zmq_msg_t parts [HERD_BUS_MSG_FRAMES_MAX];
+        size_t count = s_receive (handle, parts);
+        if (!count)
             break;
         self->heard = zclock_mono ();
         if (self->silent) {
@@ -289,8 +322,14 @@ s_handle_stream (zloop_t *loop, zsock_t *reader, void *arg)
             self->silent = false;
         }
         bool first_contact = !self->sequence_known;
-        s_handle_message (self, msg);
-        zmsg_destroy (&msg);
+        herd_bus_frame_t frames [HERD_BUS_MSG_FRAMES_MAX];
+        for (size_t index = 0; index < count; index++) {
+            frames [index].data = zmq_msg_data (&parts [index]);
+            frames [index].size = zmq_msg_size (&parts [index]);
+        }
+        s_handle_message (self, frames, count);
+        for (size_t index = 0; index < count; index++)
+            zmq_msg_close (&parts [index]);
         if (self->state == HERD_PEER_LOST)
             s_ask_for_snapshot (self, first_contact? "first contact": "stream resumed");
     }
@@ -386,10 +425,11 @@ herd_peer_attach (herd_peer_t *self, zloop_t *loop, herd_peer_accept_fn *accept,
     assert (self);
     self->accept = accept;
     self->arg = arg;
-    zloop_reader (loop, self->sub, s_handle_stream, self);
-    zloop_reader (loop, (zsock_t *) self->monitor, s_handle_monitor, self);
+    assert (!self->stream_reader);
+    self->stream_reader = herd_reader_new (loop, self->sub, s_handle_stream, self);
+    self->monitor_reader = herd_reader_new (loop, self->monitor, s_handle_monitor, self);
     if (self->dealer)
-        zloop_reader (loop, self->dealer, s_handle_answer, self);
+        self->answer_reader = herd_reader_new (loop, self->dealer, s_handle_answer, self);
 }
 
 void
@@ -625,12 +665,13 @@ herd_peer_test (bool verbose)
         s_turn (loop, a_loop);
     assert (herd_peer_completed (peer) == 3);
 
-    zloop_destroy (&a_loop);
-    zloop_destroy (&loop);
+    //  Readers leave their loops before the loops go
     herd_peer_destroy (&peer);
     assert (peer == NULL);
     herd_snapshot_destroy (&snapshot);
     herd_keys_destroy (&keys);
+    zloop_destroy (&a_loop);
+    zloop_destroy (&loop);
     zsock_destroy (&pub);
     herd_store_destroy (&a_store);
     herd_store_destroy (&s_store);

@@ -37,6 +37,7 @@ typedef struct {
 struct _herd_snapshot_t {
     herd_store_t *store;        //  Borrowed
     zsock_t *router;            //  Our sync endpoint, or NULL
+    herd_reader_t *reader;      //  Reads router, once attached
     zhashx_t *sessions;         //  identity hex -> s_session_t (owned)
     herd_keys_t *keys;          //  Borrowed
     uint64_t refused;           //  SYNCs dropped at S_SESSIONS_MAX
@@ -92,6 +93,7 @@ herd_snapshot_destroy (herd_snapshot_t **self_p)
     if (*self_p) {
         herd_snapshot_t *self = *self_p;
         zhashx_destroy (&self->sessions);
+        herd_reader_destroy (&self->reader);
         zsock_destroy (&self->router);
         freen (self);
         *self_p = NULL;
@@ -109,6 +111,8 @@ s_send_to (herd_snapshot_t *self, zframe_t *identity, herd_sync_msg_t **message_
     zframe_t *frame = herd_sync_msg_encode (*message_p);
     zmsg_append (msg, &frame);
     zmsg_send (&msg, self->router);
+    if (self->reader)
+        herd_reader_check (self->reader);
     herd_sync_msg_destroy (message_p);
 }
 
@@ -257,7 +261,8 @@ herd_snapshot_attach (herd_snapshot_t *self, zloop_t *loop)
 {
     assert (self);
     if (self->router) {
-        zloop_reader (loop, self->router, s_handle_request, self);
+        assert (!self->reader);
+        self->reader = herd_reader_new (loop, self->router, s_handle_request, self);
         herd_keys_watch (self->keys, loop, self->router, "sync");
         zloop_timer (loop, 1000, 0, s_reap_sessions, self);
     }
@@ -418,9 +423,9 @@ herd_snapshot_test (bool verbose)
         zsock_destroy (&askers [index]);
     zhashx_destroy (&seen);
     zsock_destroy (&dealer);
-    zloop_destroy (&loop);
     herd_snapshot_destroy (&snapshot);
     herd_keys_destroy (&keys);
+    zloop_destroy (&loop);
     herd_store_destroy (&store);
     herd_config_destroy (&config);
     printf ("OK\n");

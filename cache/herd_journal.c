@@ -51,6 +51,7 @@ struct _herd_journal_t {
     zloop_t *loop;              //  Borrowed, once attached
     int timer;                  //  The one-second maintenance timer
     zactor_t *syncer;           //  fdatasync off the loop (owned)
+    herd_reader_t *synced_reader;   //  Its answers, in the loop
     bool syncing;               //  A sync is with the syncer
     int64_t sync_asked;         //  zclock_usecs when it was handed over
     uint64_t syncs;             //  fdatasync calls made
@@ -192,7 +193,7 @@ herd_journal_destroy (herd_journal_t **self_p)
             self->syncs++;
         if (self->loop) {
             zloop_timer_end (self->loop, self->timer);
-            zloop_reader_end (self->loop, zactor_sock (self->syncer));
+            herd_reader_destroy (&self->synced_reader);
         }
         zactor_destroy (&self->syncer);
         close (self->fd);
@@ -427,6 +428,7 @@ s_sync_in_background (herd_journal_t *self, int fd)
     self->syncing = true;
     self->sync_asked = zclock_usecs ();
     zsock_send (zactor_sock (self->syncer), "si", "SYNC", fd);
+    herd_reader_check (self->synced_reader);
 }
 
 //  The child is done: the new file replaces the old
@@ -444,6 +446,7 @@ s_rewrite_finish (herd_journal_t *self)
         return;
     }
     zsock_send (zactor_sock (self->syncer), "si", "CLOSE", self->fd);
+    herd_reader_check (self->synced_reader);
     self->fd = self->rewrite_fd;
     self->rewrite_fd = -1;
     self->rewriter = 0;
@@ -530,7 +533,7 @@ herd_journal_attach (herd_journal_t *self, zloop_t *loop, herd_store_t *store)
     self->loop = loop;
     self->store = store;
     self->syncer = zactor_new (s_syncer, NULL);
-    zloop_reader (loop, zactor_sock (self->syncer), s_handle_synced, self);
+    self->synced_reader = herd_reader_new (loop, self->syncer, s_handle_synced, self);
     self->timer = zloop_timer (loop, 1000, 0, s_maintain, self);
 }
 

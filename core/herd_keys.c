@@ -16,6 +16,7 @@ typedef struct {
     herd_keys_t *keys;          //  Parent, not owned
     char *domain;               //  bus, sync or admin
     zactor_t *monitor;          //  zmonitor on the socket
+    herd_reader_t *reader;      //  Reads monitor in the loop
     uint64_t refused;           //  Handshakes refused
 } s_watch_t;
 
@@ -24,6 +25,7 @@ s_watch_destroy (void **item_p)
 {
     s_watch_t *watch = (s_watch_t *) *item_p;
     if (watch) {
+        herd_reader_destroy (&watch->reader);
         zactor_destroy (&watch->monitor);
         freen (watch->domain);
         freen (watch);
@@ -204,7 +206,7 @@ herd_keys_watch (herd_keys_t *self, zloop_t *loop, zsock_t *sock, const char *do
                 "HANDSHAKE_FAILED_NO_DETAIL", NULL);
     zstr_send (watch->monitor, "START");
     zsock_wait (watch->monitor);
-    zloop_reader (loop, (zsock_t *) watch->monitor, s_handle_handshake, watch);
+    watch->reader = herd_reader_new (loop, watch->monitor, s_handle_handshake, watch);
     zlistx_add_end (self->watches, watch);
 }
 

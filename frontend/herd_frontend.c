@@ -56,6 +56,7 @@ struct _herd_frontend_t {
     int idle_timer;             //  zloop timer id, 0 if none
     uint64_t next_id;
     zsock_t *places;            //  DEALER to the places broker
+    herd_reader_t *places_reader;   //  Its answers, in the loop
     size_t max_line;            //  Longest command line
     size_t max_pending;         //  Output bound per client
     size_t max_clients;
@@ -278,6 +279,7 @@ s_handle_whatsat (herd_frontend_t *self, s_client_t *client, herd_command_t *com
         zsys_warning ("client %" PRIu64 ": places broker not taking queries", client->id);
         s_reply_places_error (self, client, "places: broker is not taking queries");
     }
+    herd_reader_check (self->places_reader);
 }
 
 static void
@@ -654,7 +656,7 @@ herd_frontend_new (herd_config_t *config, const char *server, zloop_t *loop,
     zsock_set_rcvhwm (self->places, (int) self->max_clients + 1000);
     zsock_connect (self->places, "%s", endpoint);
     freen (endpoint);
-    zloop_reader (loop, self->places, s_handle_places, self);
+    self->places_reader = herd_reader_new (loop, self->places, s_handle_places, self);
     zmq_pollitem_t item = { NULL, self->epoll_fd, ZMQ_POLLIN, 0 };
     zloop_poller (loop, &item, s_handle_events, self);
     if (self->idle_timeout)
@@ -681,8 +683,7 @@ herd_frontend_destroy (herd_frontend_t **self_p)
         if (self->idle_timer)
             zloop_timer_end (self->loop, self->idle_timer);
         zhashx_destroy (&self->per_address);
-        if (self->places)
-            zloop_reader_end (self->loop, self->places);
+        herd_reader_destroy (&self->places_reader);
         zsock_destroy (&self->places);
         if (self->listener != -1)
             close (self->listener);

@@ -20,6 +20,9 @@ typedef struct {
     zsock_t *admin;             //  ROUTER for STATE and STATS (tcp if configured, and inproc)
     herd_http_t *http;          //  /metrics, /healthz, /readyz, or NULL (owned)
     zsock_t *places_stats;      //  DEALER asking the places broker for its counters
+    herd_reader_t *pipe_reader;     //  The sockets above, read in the loop
+    herd_reader_t *admin_reader;
+    herd_reader_t *places_stats_reader;
     int64_t started;            //  zclock_mono at start, for uptime
     uint64_t updates_in;        //  Accepted from neighbours' streams
     uint64_t updates_caught_up; //  Accepted from catch-up snapshots
@@ -193,6 +196,7 @@ s_handle_admin (zloop_t *loop, zsock_t *reader, void *arg)
         //  does (s_handle_places_stats)
         if (zsock_send (self->places_stats, "fs", asker, "STATS") == -1)
             reply = s_stats (self, NULL);
+        herd_reader_check (self->places_stats_reader);
     }
     else
         reply = strdup ("{\"error\": \"unknown request; try STATE or STATS\"}");
@@ -215,6 +219,7 @@ s_handle_places_stats (zloop_t *loop, zsock_t *reader, void *arg)
     if (zsock_recv (reader, "fs", &asker, &places) == 0 && asker && places) {
         char *stats = s_stats (self, places);
         zsock_send (self->admin, "fs", asker, stats);
+        herd_reader_check (self->admin_reader);
         freen (stats);
     }
     zframe_destroy (&asker);
@@ -284,7 +289,7 @@ s_start (s_node_t *self, char **error_p)
     char *inproc = zsys_sprintf ("inproc://herd-admin-%s", self->server);
     int rc = zsock_bind (self->admin, "%s", inproc);
     assert (rc == 0);
-    zloop_reader (self->loop, self->admin, s_handle_admin, self);
+    self->admin_reader = herd_reader_new (self->loop, self->admin, s_handle_admin, self);
     if (admin)
         herd_keys_watch (self->keys, self->loop, self->admin, "admin");
     char *endpoint = herd_places_endpoint (self->server);
@@ -293,7 +298,7 @@ s_start (s_node_t *self, char **error_p)
     zsock_set_rcvtimeo (self->places_stats, HERD_LOOP_RCVTIMEO);
     zsock_connect (self->places_stats, "%s", endpoint);
     freen (endpoint);
-    zloop_reader (self->loop, self->places_stats, s_handle_places_stats, self);
+    self->places_stats_reader = herd_reader_new (self->loop, self->places_stats, s_handle_places_stats, self);
     if (admin)
         zsys_info ("admin: answering state requests on %s", admin);
     const char *http = herd_config_server_endpoint (self->config, self->server, "http");
@@ -359,7 +364,7 @@ herd_node_actor (zsock_t *pipe, void *args)
     self->loop = zloop_new ();
     //  Signals stop the process through main, which sends us $TERM
     zloop_set_nonstop (self->loop, true);
-    zloop_reader (self->loop, pipe, s_handle_pipe, self);
+    self->pipe_reader = herd_reader_new (self->loop, pipe, s_handle_pipe, self);
     zsock_signal (pipe, 0);
 
     zloop_start (self->loop);
@@ -368,17 +373,19 @@ herd_node_actor (zsock_t *pipe, void *args)
     //  Its thread asks the admin socket: it goes first
     herd_http_destroy (&self->http);
     zsys_info ("node: stopped; %zu clients stored", herd_store_size (self->store));
-    //  The journal leaves the loop it works in: first
     herd_journal_destroy (&self->journal);
-    zloop_destroy (&self->loop);
-    //  The handshake monitors before the sockets they watch
+    //  The handshake monitors before the sockets they watch; every reader
+    //  before the loop it reads in
     herd_keys_destroy (&self->keys);
     zactor_destroy (&self->auth);
+    herd_reader_destroy (&self->places_stats_reader);
+    herd_reader_destroy (&self->admin_reader);
     zsock_destroy (&self->places_stats);
     zsock_destroy (&self->admin);
     herd_bus_destroy (&self->bus);
     herd_snapshot_destroy (&self->snapshot);
-    herd_journal_destroy (&self->journal);
+    herd_reader_destroy (&self->pipe_reader);
+    zloop_destroy (&self->loop);
     herd_store_destroy (&self->store);
     herd_traffic_destroy (&self->traffic);
     freen (self->server);
