@@ -12,6 +12,7 @@
 #include "core/herd_limits.h"
 #include "core/herd_fnv.h"
 #include "core/herd_file.h"
+#include "core/herd_loop.h"
 #include "core/herd_reader.h"
 #include "core/herd_log.h"
 #include "core/herd_traffic.h"

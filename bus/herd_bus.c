@@ -231,15 +231,6 @@ s_on_update (herd_peer_t *peer, const herd_at_t *at, bool caught_up, void *arg)
     return HERD_STORE_STORED;
 }
 
-static int
-s_stop_loop (zloop_t *loop, int timer_id, void *arg)
-{
-    (void) loop;
-    (void) timer_id;
-    (void) arg;
-    return -1;                  //  Ends this round of zloop_start
-}
-
 static void
 s_publish (herd_bus_t *bus, const char *line)
 {
@@ -292,16 +283,14 @@ herd_bus_test (bool verbose)
     const char *line = "AT A +0.1 kiwi +34-118 100";
     for (int attempt = 0; attempt < 200 && !s_received; attempt++) {
         s_publish (a, line);
-        zloop_timer (loop, 10, 1, s_stop_loop, NULL);
-        zloop_start (loop);
+        herd_loop_run_for (loop, 10);
     }
     assert (s_received > 0);
     assert (streq (s_last, line));
     //  An update whose id frame disagrees with its line is dropped
     int received = s_received;
     zstr_sendx (a->pub, "pear", line, "999", NULL);
-    zloop_timer (loop, 20, 1, s_stop_loop, NULL);
-    zloop_start (loop);
+    herd_loop_run_for (loop, 20);
     assert (s_received == received);
     json_t *links = herd_bus_links (b);
     json_t *link = json_object_get (links, "A");
@@ -335,19 +324,15 @@ herd_bus_test (bool verbose)
     //  B's subscriptions are dropped each heartbeat, not kept for us
     zsock_t *listener = zsock_new_sub (">inproc://herd-bus-test-b", "kiwi");
     assert (listener);
-    for (int attempt = 0; attempt < 10; attempt++) {
-        zloop_timer (loop, 20, 1, s_stop_loop, NULL);
-        zloop_start (loop);
-    }
+    for (int attempt = 0; attempt < 10; attempt++)
+        herd_loop_run_for (loop, 20);
     assert (!(zsock_events (b->pub) & ZMQ_POLLIN));
     zsock_destroy (&listener);
 
     //  Silence: A gone quiet for three heartbeats is a lost link
     herd_bus_destroy (&a);
-    for (int attempt = 0; attempt < 30; attempt++) {
-        zloop_timer (loop, 10, 1, s_stop_loop, NULL);
-        zloop_start (loop);
-    }
+    for (int attempt = 0; attempt < 30; attempt++)
+        herd_loop_run_for (loop, 10);
     links = herd_bus_links (b);
     link = json_object_get (links, "A");
     assert (json_is_true (json_object_get (link, "lost")));

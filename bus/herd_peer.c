@@ -516,25 +516,13 @@ s_accept (herd_peer_t *peer, const herd_at_t *at, bool caught_up, void *arg)
     return herd_store_offer (s_store, at);
 }
 
-static int
-s_stop (zloop_t *loop, int timer_id, void *arg)
-{
-    (void) loop;
-    (void) timer_id;
-    (void) arg;
-    return -1;
-}
-
 //  One turn of the peer's loop, and of the snapshot's if it may answer
 static void
 s_turn (zloop_t *peer_loop, zloop_t *snapshot_loop)
 {
-    zloop_timer (peer_loop, 5, 1, s_stop, NULL);
-    zloop_start (peer_loop);
-    if (snapshot_loop) {
-        zloop_timer (snapshot_loop, 5, 1, s_stop, NULL);
-        zloop_start (snapshot_loop);
-    }
+    herd_loop_run_for (peer_loop, 5);
+    if (snapshot_loop)
+        herd_loop_run_for (snapshot_loop, 5);
 }
 
 //  Turns until the peer is in state, or two seconds pass

@@ -288,22 +288,6 @@ herd_snapshot_stats (herd_snapshot_t *self)
 //  --------------------------------------------------------------------------
 //  Selftest: a DEALER asks for a store of 2,600 clients, chunk by chunk
 
-static int
-s_stop (zloop_t *loop, int timer_id, void *arg)
-{
-    (void) loop;
-    (void) timer_id;
-    (void) arg;
-    return -1;
-}
-
-//  Runs loop for msecs, so the snapshot can answer
-static void
-s_run (zloop_t *loop, int msecs)
-{
-    zloop_timer (loop, msecs, 1, s_stop, NULL);
-    zloop_start (loop);
-}
 
 static herd_sync_msg_t *
 s_receive (zsock_t *dealer)
@@ -364,7 +348,7 @@ herd_snapshot_test (bool verbose)
 
     //  SYNC: the first S_CREDIT chunks come at once, then one per MORE
     s_ask (dealer, HERD_SYNC_MSG_SYNC, 77);
-    s_run (loop, 20);
+    herd_loop_run_for (loop, 20);
     zhashx_t *seen = zhashx_new ();
     size_t chunks = 0;
     herd_sync_msg_t *message = NULL;
@@ -393,7 +377,7 @@ herd_snapshot_test (bool verbose)
             zsock_set_rcvtimeo (dealer, 2000);
         }
         s_ask (dealer, HERD_SYNC_MSG_MORE, 77);
-        s_run (loop, 5);
+        herd_loop_run_for (loop, 5);
     }
     assert (chunks == 6);       //  2,600 lines: 5 x 500 + 100
     assert (herd_sync_msg_count (message) == 2600);
@@ -404,7 +388,7 @@ herd_snapshot_test (bool verbose)
     zstr_send (dealer, "SYNC x");
     zstr_send (dealer, "CHUNK 1");
     s_ask (dealer, HERD_SYNC_MSG_MORE, 12345);
-    s_run (loop, 20);
+    herd_loop_run_for (loop, 20);
     assert (herd_snapshot_sessions (snapshot) == 0);
 
     //  One server may have S_SESSIONS_PER_PEER snapshots going out; its
@@ -413,7 +397,7 @@ herd_snapshot_test (bool verbose)
     for (int index = 0; index < 3; index++) {
         askers [index] = zsock_new_dealer ("inproc://herd-snapshot-test");
         s_ask (askers [index], HERD_SYNC_MSG_SYNC, 100 + index);
-        s_run (loop, 10);
+        herd_loop_run_for (loop, 10);
     }
     assert (herd_snapshot_sessions (snapshot) == S_SESSIONS_PER_PEER);
     json_t *stats = herd_snapshot_stats (snapshot);

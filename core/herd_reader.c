@@ -123,22 +123,6 @@ s_take_one (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-static int
-s_stop (zloop_t *loop, int timer_id, void *arg)
-{
-    (void) loop;
-    (void) timer_id;
-    (void) arg;
-    return -1;
-}
-
-static void
-s_run (zloop_t *loop, int msecs)
-{
-    zloop_timer (loop, msecs, 1, s_stop, NULL);
-    zloop_start (loop);
-}
-
 void
 herd_reader_test (bool verbose)
 {
@@ -156,13 +140,13 @@ herd_reader_test (bool verbose)
         zstr_send (writer, "early");
     zclock_sleep (20);
     herd_reader_t *reader = herd_reader_new (loop, reader_sock, s_take_one, NULL);
-    s_run (loop, 30);
+    herd_loop_run_for (loop, 30);
     assert (s_handled == 5);
 
     //  And those that arrive while the loop waits
     for (int count = 0; count < 100; count++)
         zstr_send (writer, "later");
-    s_run (loop, 50);
+    herd_loop_run_for (loop, 50);
     assert (s_handled == 105);
 
     //  A request-reply round: the reply is read though our own send on
@@ -175,7 +159,7 @@ herd_reader_test (bool verbose)
         freen (ping);
         zstr_send (writer, "pong");
     }
-    s_run (loop, 50);
+    herd_loop_run_for (loop, 50);
     assert (s_handled == 155);
 
     //  Nothing waiting: the loop sleeps rather than spins, and no timer
@@ -186,7 +170,7 @@ herd_reader_test (bool verbose)
     herd_reader_destroy (&reader);
     assert (reader == NULL);
     zstr_send (writer, "unread");
-    s_run (loop, 20);
+    herd_loop_run_for (loop, 20);
     assert (s_handled == 155);
 
     zloop_destroy (&loop);

@@ -768,15 +768,6 @@ s_test_commit (void *arg)
     return s_commit_fails-- > 0? -1: 0;
 }
 
-static int
-s_test_stop (zloop_t *loop, int timer_id, void *arg)
-{
-    (void) loop;
-    (void) timer_id;
-    (void) arg;
-    return -1;
-}
-
 //  Turns the loop until the client has read text ending with terminator
 static void
 s_test_exchange (zloop_t *loop, int fd, const char *request, const char *terminator,
@@ -787,8 +778,7 @@ s_test_exchange (zloop_t *loop, int fd, const char *request, const char *termina
     size_t held = 0;
     buffer [0] = 0;
     for (int turn = 0; turn < 500; turn++) {
-        zloop_timer (loop, 5, 1, s_test_stop, NULL);
-        zloop_start (loop);
+        herd_loop_run_for (loop, 5);
         ssize_t got = read (fd, buffer + held, size - 1 - held);
         if (got > 0)
             held += got;

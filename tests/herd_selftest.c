@@ -14,6 +14,7 @@ typedef struct {
 static const s_test_t s_tests [] = {
     { "herd_fnv",      herd_fnv_test },
     { "herd_file",     herd_file_test },
+    { "herd_loop",     herd_loop_test },
     { "herd_reader",   herd_reader_test },
     { "herd_log",      herd_log_test },
     { "herd_traffic",  herd_traffic_test },

@@ -1,0 +1,15 @@
+//  core/herd_loop.h: a zloop run for a bounded time. Selftests turn the
+//  loops of the classes they test this way, between their own steps.
+
+#ifndef HERD_LOOP_H_INCLUDED
+#define HERD_LOOP_H_INCLUDED
+
+//  Runs loop until msecs have passed (or a handler ends it), then returns;
+//  the loop keeps its readers and timers and can be run again
+void
+    herd_loop_run_for (zloop_t *loop, int msecs);
+
+void
+    herd_loop_test (bool verbose);
+
+#endif
