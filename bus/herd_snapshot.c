@@ -288,7 +288,6 @@ herd_snapshot_stats (herd_snapshot_t *self)
 //  --------------------------------------------------------------------------
 //  Selftest: a DEALER asks for a store of 2,600 clients, chunk by chunk
 
-
 static herd_sync_msg_t *
 s_receive (zsock_t *dealer)
 {
