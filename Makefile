@@ -27,7 +27,7 @@ endif
 
 CLASSES := core/herd_fnv core/herd_file core/herd_loop core/herd_reader core/herd_config core/herd_keys core/herd_log core/herd_traffic core/herd_protocol \
            cache/herd_store cache/herd_journal cache/herd_placecache \
-           bus/herd_sync_msg bus/herd_bus_msg bus/herd_peer bus/herd_bus bus/herd_snapshot \
+           bus/herd_sync_msg bus/herd_bus_msg bus/herd_peer bus/herd_bus bus/herd_feed bus/herd_snapshot \
            places/herd_nearby places/herd_google places/herd_offline places/herd_worker places/herd_places \
            frontend/herd_connection frontend/herd_frontend \
            node/herd_http node/herd_node
@@ -43,18 +43,29 @@ data: $(DATA)
 $(DATA): tools/places-data.py
 	python3 tools/places-data.py --download-dir data/download --output $(DATA)
 
+#   Short lines ("CC file.c"); make V=1 prints the whole commands
+ifeq ($(V),1)
+Q       :=
+QUIET_CC =
+QUIET_LD =
+else
+Q       := @
+QUIET_CC = @echo "  CC      $<";
+QUIET_LD = @echo "  LD      $@";
+endif
+
 $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(QUIET_CC)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/herd: $(BUILD)/herd.o $(OBJECTS)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/herd-monitor: $(BUILD)/monitor/herd_monitor.o $(BUILD)/monitor/herd_top.o $(OBJECTS)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/herd_selftest: $(BUILD)/tests/herd_selftest.o $(OBJECTS)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 #   Sanitizer options: leaks fail the run; CZMQ's zsys keeps a few
 #   process-lifetime allocations, listed in tests/lsan.supp
@@ -63,22 +74,22 @@ export LSAN_OPTIONS  := suppressions=$(CURDIR)/tests/lsan.supp:print_suppression
 export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 
 $(BUILD)/herd_bench: $(BUILD)/tests/herd_bench.o $(OBJECTS)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/herd_load: $(BUILD)/tests/herd_load.o
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lpthread -o $@
+	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -lpthread -o $@
 
 $(BUILD)/herd_journal_gen: $(BUILD)/tests/herd_journal_gen.o $(OBJECTS)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/herd_latency: $(BUILD)/tests/herd_latency.o $(OBJECTS)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/herd_relay: $(BUILD)/tests/herd_relay.o $(OBJECTS)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 #   Speed and memory figures, as ratios measured in one run
-bench: $(BUILD)/herd_bench $(BUILD)/herd_latency $(BUILD)/herd_relay $(BUILD)/herd_load $(BUILD)/herd_journal_gen $(BUILD)/herd $(DATA)
+bench: $(BUILD)/herd_bench $(BUILD)/herd_latency $(BUILD)/herd_relay $(BUILD)/herd_load $(BUILD)/herd_journal_gen $(BUILD)/herd $(BUILD)/herd-monitor $(DATA)
 	$(BUILD)/herd_bench $(DATA)
 	@echo
 	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_LATENCY=$(CURDIR)/$(BUILD)/herd_latency \
@@ -88,6 +99,7 @@ bench: $(BUILD)/herd_bench $(BUILD)/herd_latency $(BUILD)/herd_relay $(BUILD)/he
 	tools/install-deps --bench
 	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_LOAD=$(CURDIR)/$(BUILD)/herd_load \
 	    HERD_LATENCY=$(CURDIR)/$(BUILD)/herd_latency HERD_RELAY=$(CURDIR)/$(BUILD)/herd_relay \
+	    HERD_MONITOR=$(CURDIR)/$(BUILD)/herd-monitor \
 	    HERD_JOURNAL_GEN=$(CURDIR)/$(BUILD)/herd_journal_gen \
 	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) python3 tests/bench_redis.py
 
@@ -121,7 +133,7 @@ FUZZ_SECONDS ?= 60
 FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%_replay)
 
 $(BUILD)/fuzz_%_replay: $(BUILD)/tests/fuzz_%.o $(BUILD)/tests/fuzz_replay.o $(OBJECTS)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 fuzz:
 	@mkdir -p build/fuzz

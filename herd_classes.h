@@ -25,6 +25,7 @@
 #include "bus/herd_bus_msg.h"
 #include "bus/herd_peer.h"
 #include "bus/herd_bus.h"
+#include "bus/herd_feed.h"
 #include "bus/herd_snapshot.h"
 #include "places/herd_nearby.h"
 #include "places/herd_google.h"

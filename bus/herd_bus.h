@@ -1,15 +1,13 @@
-//  bus/herd_bus.h: the update bus of one server (PROTOCOL.md section 2):
+//  bus/herd_bus.h: the update bus of one server (docs/PROTOCOL.md section 2):
 //  one publishing socket (an XPUB) bound for neighbours and monitoring tools, and one
 //  herd_peer per neighbour (its stream and its catch-up). It runs inside
 //  the node's loop, the loop that owns the store, so an update needs no
 //  hand-off between threads.
 //
-//  Messages on a server's publishing socket (see README, "The update bus"):
-//      update:     [client id][AT line][sequence]
-//      heartbeat:  [""][HEARTBEAT][server name][sequence]
-//  The sequence counts the updates this server has published since it
-//  started; a heartbeat repeats the last one, so a subscriber sees a gap
-//  even when no update follows it.
+//  Updates go out in batches: herd_bus_publish adds one to the pass's
+//  batch, herd_bus_flush sends it as one message (herd_bus_msg has the
+//  format). The node flushes at the end of each client pass, the bus
+//  after each batch its peers take in, and before each heartbeat.
 
 #ifndef HERD_BUS_H_INCLUDED
 #define HERD_BUS_H_INCLUDED
@@ -30,15 +28,20 @@ void
 void
     herd_bus_attach (herd_bus_t *self, zloop_t *loop, herd_peer_accept_fn *accept, void *arg);
 
-//  Publishes an update the server accepted. Never blocks: past the HWM a
-//  slow subscriber loses messages, and sees the gap. 0 or -1.
-//  Logs every update in and out to traffic (borrowed; NULL: none). Its
-//  owner flushes it each loop pass; the peers flush after each batch.
+//  Logs each batch received to traffic (borrowed; NULL: none). Its owner
+//  flushes it each loop pass; the peers flush after each batch.
 void
     herd_bus_set_traffic (herd_bus_t *self, herd_traffic_t *traffic);
 
-int
+//  Adds an update the server accepted to this pass's batch (a full batch
+//  is sent first)
+void
     herd_bus_publish (herd_bus_t *self, const herd_at_t *at);
+
+//  Sends this pass's batch, if it holds anything. Never blocks: past the
+//  HWM a slow subscriber loses batches, sees the gap and catches up.
+void
+    herd_bus_flush (herd_bus_t *self);
 
 //  True once a first catch-up with some neighbour has completed (or there
 //  is no neighbour to catch up with)
@@ -60,6 +63,10 @@ uint64_t
 //  Updates published since start
 uint64_t
     herd_bus_published (herd_bus_t *self);
+
+//  Batches (bus messages) sent since start
+uint64_t
+    herd_bus_batches (herd_bus_t *self);
 
 void
     herd_bus_test (bool verbose);

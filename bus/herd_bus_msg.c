@@ -1,22 +1,39 @@
-//  bus/herd_bus_msg.c: decoding bus messages.
+//  bus/herd_bus_msg.c: the bus and feed codec.
 
 #include "herd_classes.h"
 
-//  A sequence number: 1 to 20 decimal digits, nothing else
+//  A decimal number: 1 to 20 digits, nothing else, within 64 bits
 static bool
-s_parse_sequence (const herd_bus_frame_t *frame, uint64_t *sequence)
+s_parse_number (const char *text, size_t size, uint64_t *number)
 {
-    if (!frame || frame->size == 0 || frame->size > 20)
+    if (size == 0 || size > 20)
         return false;
-    char text [21];
-    memcpy (text, frame->data, frame->size);
-    text [frame->size] = 0;
-    for (size_t index = 0; text [index]; index++)
-        if (!isdigit ((unsigned char) text [index]))
+    uint64_t value = 0;
+    for (size_t index = 0; index < size; index++) {
+        if (text [index] < '0' || text [index] > '9')
             return false;
-    errno = 0;
-    *sequence = strtoull (text, NULL, 10);
-    return errno == 0;
+        uint64_t digit = (uint64_t) (text [index] - '0');
+        if (value > (UINT64_MAX - digit) / 10)
+            return false;
+        value = value * 10 + digit;
+    }
+    *number = value;
+    return true;
+}
+
+//  Cuts the next space-separated word off [*cursor, end): false if none
+static bool
+s_word (const char **cursor, const char *end, herd_field_t *word)
+{
+    const char *start = *cursor;
+    const char *space = memchr (start, ' ', (size_t) (end - start));
+    const char *stop = space? space: end;
+    if (stop == start)
+        return false;
+    word->start = start;
+    word->size = (size_t) (stop - start);
+    *cursor = space? space + 1: end;
+    return true;
 }
 
 static herd_bus_msg_kind_t
@@ -28,75 +45,230 @@ s_invalid (herd_bus_msg_t *decoded, const char *reason)
 }
 
 herd_bus_msg_kind_t
-herd_bus_msg_decode_frames (const herd_bus_frame_t *frames, size_t count, herd_bus_msg_t *decoded)
+herd_bus_msg_decode (const herd_bus_frame_t *frames, size_t count, herd_bus_msg_t *decoded)
 {
     assert (frames && decoded);
     memset (decoded, 0, sizeof *decoded);
-    if (count < 2)
-        return s_invalid (decoded, "fewer than two frames");
-    const herd_bus_frame_t *first = &frames [0], *second = &frames [1];
-    const herd_bus_frame_t *third = count > 2? &frames [2]: NULL;
-    const herd_bus_frame_t *fourth = count > 3? &frames [3]: NULL;
-    if (first->size == 0) {
-        if (second->size != 9 || memcmp (second->data, "HEARTBEAT", 9) || !third || third->size == 0
-        ||  !s_parse_sequence (fourth, &decoded->sequence) || count > 4)
-            return s_invalid (decoded, "malformed control message");
-        decoded->has_sequence = true;
+    if (count != 1)
+        return s_invalid (decoded, count? "more than one frame": "no frame");
+    const char *text = (const char *) frames [0].data;
+    const char *newline = memchr (text, '\n', frames [0].size);
+    const char *head_end = newline? newline: text + frames [0].size;
+    const char *cursor = text;
+    herd_field_t kind, sequence, lines;
+    if (!s_word (&cursor, head_end, &kind))
+        return s_invalid (decoded, "empty message");
+    bool batch = kind.size == 5 && !memcmp (kind.start, "BATCH", 5);
+    bool heartbeat = kind.size == 9 && !memcmp (kind.start, "HEARTBEAT", 9);
+    if (!batch && !heartbeat)
+        return s_invalid (decoded, "unknown kind of message");
+    if (!s_word (&cursor, head_end, &decoded->server)
+    ||  !s_word (&cursor, head_end, &sequence)
+    ||  !s_parse_number (sequence.start, sequence.size, &decoded->sequence))
+        return s_invalid (decoded, "malformed head (server, sequence)");
+    if (heartbeat) {
+        if (cursor != head_end || newline)
+            return s_invalid (decoded, "malformed heartbeat");
         decoded->kind = HERD_BUS_MSG_HEARTBEAT;
         return decoded->kind;
     }
+    uint64_t lines_count;
+    if (!s_word (&cursor, head_end, &lines) || cursor != head_end || !newline
+    ||  !s_parse_number (lines.start, lines.size, &lines_count) || lines_count == 0)
+        return s_invalid (decoded, "malformed batch head (count)");
+    //  The lines: exactly count of them, each ended by a newline
+    decoded->cursor = newline + 1;
+    decoded->end = text + frames [0].size;
+    if (decoded->cursor == decoded->end || decoded->end [-1] != '\n')
+        return s_invalid (decoded, "batch does not end with a whole line");
+    size_t found = 0;
+    for (const char *line = decoded->cursor; line < decoded->end; found++) {
+        const char *stop = memchr (line, '\n', (size_t) (decoded->end - line));
+        line = stop + 1;
+    }
+    if (found != lines_count)
+        return s_invalid (decoded, "batch holds another number of lines than its head says");
+    decoded->count = found;
+    decoded->kind = HERD_BUS_MSG_BATCH;
+    return decoded->kind;
+}
+
+int
+herd_bus_msg_next (herd_bus_msg_t *decoded, herd_at_t *at)
+{
+    assert (decoded && at);
+    if (decoded->kind != HERD_BUS_MSG_BATCH || decoded->cursor >= decoded->end)
+        return 0;
+    const char *line = decoded->cursor;
+    const char *stop = memchr (line, '\n', (size_t) (decoded->end - line));
+    decoded->cursor = stop + 1;
+    if (herd_protocol_parse_at (line, (size_t) (stop - line), at)) {
+        at->line.start = line;
+        at->line.size = (size_t) (stop - line);
+        return -1;
+    }
+    return 1;
+}
+
+herd_bus_msg_kind_t
+herd_bus_msg_decode_feed (const herd_bus_frame_t *frames, size_t count, herd_bus_msg_t *decoded)
+{
+    assert (frames && decoded);
+    memset (decoded, 0, sizeof *decoded);
+    if (count != 2)
+        return s_invalid (decoded, "a feed message has two frames");
     herd_at_t *at = &decoded->at;
-    if (second->size == 0 || herd_protocol_parse_at ((const char *) second->data, second->size, at))
+    if (frames [1].size == 0
+    ||  herd_protocol_parse_at ((const char *) frames [1].data, frames [1].size, at))
         return s_invalid (decoded, "not an AT line");
-    if (at->client.size != first->size || memcmp (at->client.start, first->data, at->client.size))
+    if (at->client.size != frames [0].size || memcmp (at->client.start, frames [0].data, at->client.size))
         return s_invalid (decoded, "first frame is not the line's client");
-    //  A number that is not one is no number: the update still counts
-    decoded->has_sequence = s_parse_sequence (third, &decoded->sequence);
     decoded->kind = HERD_BUS_MSG_UPDATE;
     return decoded->kind;
 }
 
-herd_bus_msg_kind_t
-herd_bus_msg_decode (zmsg_t *msg, herd_bus_msg_t *decoded)
+size_t
+herd_bus_msg_receive (void *handle, zmq_msg_t *parts)
 {
-    assert (msg && decoded);
-    herd_bus_frame_t frames [HERD_BUS_MSG_FRAMES_MAX];
+    assert (handle && parts);
     size_t count = 0;
-    for (zframe_t *frame = zmsg_first (msg); frame && count < HERD_BUS_MSG_FRAMES_MAX;
-         frame = zmsg_next (msg)) {
-        frames [count].data = zframe_data (frame);
-        frames [count++].size = zframe_size (frame);
+    for (bool more = true; more; ) {
+        zmq_msg_t extra;
+        zmq_msg_t *part = count < HERD_BUS_MSG_FRAMES_MAX? &parts [count]: &extra;
+        zmq_msg_init (part);
+        if (zmq_msg_recv (part, handle, count? 0: ZMQ_DONTWAIT) == -1) {
+            zmq_msg_close (part);
+            break;
+        }
+        more = zmq_msg_more (part);
+        if (part == &extra)
+            zmq_msg_close (part);
+        else
+            count++;
     }
-    return herd_bus_msg_decode_frames (frames, count, decoded);
+    return count;
 }
 
-zmsg_t *
-herd_bus_msg_heartbeat (const char *server, uint64_t sequence)
+int
+herd_bus_msg_send_heartbeat (void *handle, const char *server, uint64_t sequence)
+{
+    assert (handle && server);
+    char text [300];
+    size_t server_size = strlen (server);
+    if (server_size > sizeof text - 40)
+        return -1;
+    memcpy (text, "HEARTBEAT ", 10);
+    memcpy (text + 10, server, server_size);
+    size_t size = 10 + server_size;
+    text [size++] = ' ';
+    size += herd_protocol_format_u64 (text + size, sequence);
+    return zmq_send (handle, text, size, ZMQ_DONTWAIT) == -1? -1: 0;
+}
+
+int
+herd_bus_msg_send_feed (void *handle, const herd_at_t *at)
+{
+    assert (handle && at);
+    if (zmq_send (handle, at->client.start, at->client.size, ZMQ_SNDMORE | ZMQ_DONTWAIT) == -1
+    ||  zmq_send (handle, at->line.start, at->line.size, ZMQ_DONTWAIT) == -1)
+        return -1;
+    return 0;
+}
+
+//  --------------------------------------------------------------------------
+//  A batch: its lines follow room kept at the front for its head, which is
+//  written right before them when it is sent, so nothing is copied twice
+
+struct _herd_bus_batch_t {
+    char *server;               //  Our name, for the head
+    char *buffer;               //  Room for the head, then the lines
+    size_t room;                //  Bytes kept for the head
+    size_t capacity;            //  Of buffer: one bus message at most
+    size_t size;                //  Bytes of lines held
+    size_t count;               //  Lines held
+};
+
+herd_bus_batch_t *
+herd_bus_batch_new (const char *server)
 {
     assert (server);
-    zmsg_t *msg = zmsg_new ();
-    zmsg_addmem (msg, "", 0);
-    zmsg_addstr (msg, "HEARTBEAT");
-    zmsg_addstr (msg, server);
-    zmsg_addstrf (msg, "%" PRIu64, sequence);
-    return msg;
+    herd_bus_batch_t *self = (herd_bus_batch_t *) zmalloc (sizeof (herd_bus_batch_t));
+    self->server = strdup (server);
+    //  "BATCH <server> <20 digits> <20 digits>\n"
+    self->room = 6 + strlen (server) + 1 + 20 + 1 + 20 + 1;
+    self->capacity = HERD_BUS_MAXMSGSIZE;
+    assert (self->room < self->capacity / 2);
+    self->buffer = (char *) zmalloc (self->capacity);
+    return self;
+}
+
+void
+herd_bus_batch_destroy (herd_bus_batch_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        herd_bus_batch_t *self = *self_p;
+        freen (self->buffer);
+        freen (self->server);
+        freen (self);
+        *self_p = NULL;
+    }
+}
+
+bool
+herd_bus_batch_add (herd_bus_batch_t *self, const char *line, size_t size)
+{
+    assert (self && line);
+    //  A line alone may fill a whole message; lines together stop at
+    //  HERD_BUS_BATCH_BYTES
+    size_t limit = self->count? HERD_BUS_BATCH_BYTES: self->capacity - self->room;
+    if (self->size + size + 1 > limit)
+        return false;
+    char *lines = self->buffer + self->room;
+    memcpy (lines + self->size, line, size);
+    lines [self->size + size] = '\n';
+    self->size += size + 1;
+    self->count++;
+    return true;
+}
+
+size_t
+herd_bus_batch_count (herd_bus_batch_t *self)
+{
+    assert (self);
+    return self->count;
+}
+
+int
+herd_bus_batch_send (herd_bus_batch_t *self, void *handle, uint64_t sequence)
+{
+    assert (self && handle && self->count);
+    char head [400];
+    size_t server_size = strlen (self->server);
+    memcpy (head, "BATCH ", 6);
+    memcpy (head + 6, self->server, server_size);
+    size_t size = 6 + server_size;
+    head [size++] = ' ';
+    size += herd_protocol_format_u64 (head + size, sequence);
+    head [size++] = ' ';
+    size += herd_protocol_format_u64 (head + size, self->count);
+    head [size++] = '\n';
+    assert (size <= self->room);
+    char *start = self->buffer + self->room - size;
+    memcpy (start, head, size);
+    int rc = zmq_send (handle, start, size + self->size, ZMQ_DONTWAIT) == -1? -1: 0;
+    self->size = self->count = 0;
+    return rc;
 }
 
 //  --------------------------------------------------------------------------
 //  Selftest
 
 static herd_bus_msg_kind_t
-s_decode (herd_bus_msg_t *decoded, const char *first, ...)
+s_decode_text (const char *text, herd_bus_msg_t *decoded)
 {
-    zmsg_t *msg = zmsg_new ();
-    va_list args;
-    va_start (args, first);
-    for (const char *frame = first; frame; frame = va_arg (args, const char *))
-        zmsg_addstr (msg, frame);
-    va_end (args);
-    herd_bus_msg_kind_t kind = herd_bus_msg_decode (msg, decoded);
-    zmsg_destroy (&msg);
-    return kind;
+    herd_bus_frame_t frame = { text, strlen (text) };
+    return herd_bus_msg_decode (&frame, 1, decoded);
 }
 
 void
@@ -106,39 +278,133 @@ herd_bus_msg_test (bool verbose)
     if (verbose)
         printf ("\n");
     herd_bus_msg_t decoded;
-    zmsg_t *msg = herd_bus_msg_heartbeat ("Bailey", 42);
-    assert (herd_bus_msg_decode (msg, &decoded) == HERD_BUS_MSG_HEARTBEAT);
-    assert (decoded.sequence == 42);
-    zmsg_destroy (&msg);
-    //  Fields point into the message: keep it while they are used
-    msg = zmsg_new ();
-    zmsg_addstr (msg, "kiwi");
-    zmsg_addstr (msg, "AT A +0.1 kiwi +1+1 5");
-    zmsg_addstr (msg, "7");
-    assert (herd_bus_msg_decode (msg, &decoded) == HERD_BUS_MSG_UPDATE);
-    assert (decoded.has_sequence && decoded.sequence == 7);
-    assert (decoded.at.client.size == 4 && !memcmp (decoded.at.client.start, "kiwi", 4));
-    zmsg_destroy (&msg);
-    assert (s_decode (&decoded, "kiwi", "AT A +0.1 kiwi +1+1 5", NULL) == HERD_BUS_MSG_UPDATE);
-    assert (!decoded.has_sequence);
-    //  Malformed, each for its own reason
-    assert (s_decode (&decoded, "kiwi", NULL) == HERD_BUS_MSG_INVALID);
-    assert (s_decode (&decoded, "pear", "AT A +0.1 kiwi +1+1 5", "7", NULL) == HERD_BUS_MSG_INVALID);
+    herd_at_t at;
+    zsock_t *sink = zsock_new_pull ("inproc://herd-bus-msg-test");
+    zsock_t *source = zsock_new_push (">inproc://herd-bus-msg-test");
+    assert (sink && source);
+    void *out = zsock_resolve (source), *in = zsock_resolve (sink);
+    zmq_msg_t parts [HERD_BUS_MSG_FRAMES_MAX];
+    herd_bus_frame_t frames [HERD_BUS_MSG_FRAMES_MAX];
+
+    //  A batch of three, encoded and decoded
+    herd_bus_batch_t *batch = herd_bus_batch_new ("Bailey");
+    const char *lines [] = { "AT Bailey +0.1 kiwi +1+1 5", "AT Bona -0.2 pear +2-2 6.5", "AT X +0.0 fig +3+3 7" };
+    for (size_t index = 0; index < 3; index++)
+        assert (herd_bus_batch_add (batch, lines [index], strlen (lines [index])));
+    assert (herd_bus_batch_count (batch) == 3);
+    assert (herd_bus_batch_send (batch, out, 42) == 0);
+    assert (herd_bus_batch_count (batch) == 0);
+    zclock_sleep (10);
+    size_t count = herd_bus_msg_receive (in, parts);
+    assert (count == 1);
+    frames [0].data = zmq_msg_data (&parts [0]);
+    frames [0].size = zmq_msg_size (&parts [0]);
+    assert (herd_bus_msg_decode (frames, 1, &decoded) == HERD_BUS_MSG_BATCH);
+    assert (decoded.sequence == 42 && decoded.count == 3);
+    assert (decoded.server.size == 6 && !memcmp (decoded.server.start, "Bailey", 6));
+    for (size_t index = 0; index < 3; index++) {
+        assert (herd_bus_msg_next (&decoded, &at) == 1);
+        assert (at.line.size == strlen (lines [index]) && !memcmp (at.line.start, lines [index], at.line.size));
+    }
+    assert (herd_bus_msg_next (&decoded, &at) == 0);
+    zmq_msg_close (&parts [0]);
+
+    //  A full batch says so; the line then starts the next one
+    char line [200];
+    size_t added = 0;
+    while (true) {
+        int size = snprintf (line, sizeof line, "AT Bailey +0.1 client%zu +1+1 5", added);
+        if (!herd_bus_batch_add (batch, line, (size_t) size))
+            break;
+        added++;
+    }
+    assert (added > 500 && herd_bus_batch_count (batch) == added);
+    assert (herd_bus_batch_send (batch, out, 43) == 0);
+    zclock_sleep (10);
+    assert (herd_bus_msg_receive (in, parts) == 1);
+    frames [0].data = zmq_msg_data (&parts [0]);
+    frames [0].size = zmq_msg_size (&parts [0]);
+    assert (frames [0].size <= HERD_BUS_BATCH_BYTES + 64);
+    assert (herd_bus_msg_decode (frames, 1, &decoded) == HERD_BUS_MSG_BATCH);
+    assert (decoded.count == added);
+    size_t seen = 0;
+    while (herd_bus_msg_next (&decoded, &at) == 1)
+        seen++;
+    assert (seen == added);
+    zmq_msg_close (&parts [0]);
+    //  One line bigger than a batch still goes, alone
+    char *big = (char *) zmalloc (HERD_BUS_BATCH_BYTES + 100);
+    memcpy (big, "AT A +0.1 ", 10);
+    memset (big + 10, 'x', HERD_BUS_BATCH_BYTES);
+    memcpy (big + 10 + HERD_BUS_BATCH_BYTES, " +1+1 5", 7);
+    assert (herd_bus_batch_add (batch, big, HERD_BUS_BATCH_BYTES + 17));
+    assert (!herd_bus_batch_add (batch, lines [0], strlen (lines [0])));
+    assert (herd_bus_batch_send (batch, out, 44) == 0);
+    freen (big);
+    zclock_sleep (10);
+    assert (herd_bus_msg_receive (in, parts) == 1);
+    zmq_msg_close (&parts [0]);
+    herd_bus_batch_destroy (&batch);
+    assert (batch == NULL);
+
+    //  Heartbeats
+    assert (herd_bus_msg_send_heartbeat (out, "Bona", 7) == 0);
+    zclock_sleep (10);
+    assert (herd_bus_msg_receive (in, parts) == 1);
+    frames [0].data = zmq_msg_data (&parts [0]);
+    frames [0].size = zmq_msg_size (&parts [0]);
+    assert (herd_bus_msg_decode (frames, 1, &decoded) == HERD_BUS_MSG_HEARTBEAT);
+    assert (decoded.sequence == 7 && decoded.server.size == 4);
+    zmq_msg_close (&parts [0]);
+
+    //  Feed messages: two frames, the client first
+    herd_at_t feed_at;
+    assert (herd_protocol_parse_at (lines [1], strlen (lines [1]), &feed_at) == 0);
+    assert (herd_bus_msg_send_feed (out, &feed_at) == 0);
+    zclock_sleep (10);
+    count = herd_bus_msg_receive (in, parts);
+    assert (count == 2);
+    for (size_t index = 0; index < count; index++) {
+        frames [index].data = zmq_msg_data (&parts [index]);
+        frames [index].size = zmq_msg_size (&parts [index]);
+    }
+    assert (herd_bus_msg_decode_feed (frames, count, &decoded) == HERD_BUS_MSG_UPDATE);
+    assert (decoded.at.client.size == 4 && !memcmp (decoded.at.client.start, "pear", 4));
+    //  A feed message is no server message, and the reverse
+    assert (herd_bus_msg_decode (frames, count, &decoded) == HERD_BUS_MSG_INVALID);
+    for (size_t index = 0; index < count; index++)
+        zmq_msg_close (&parts [index]);
+    herd_bus_frame_t wrong [2] = { { "kiwi", 4 }, { lines [1], strlen (lines [1]) } };
+    assert (herd_bus_msg_decode_feed (wrong, 2, &decoded) == HERD_BUS_MSG_INVALID);
     assert (streq (decoded.reason, "first frame is not the line's client"));
-    assert (s_decode (&decoded, "kiwi", "IAMAT kiwi +1+1 5", NULL) == HERD_BUS_MSG_INVALID);
-    //  A sequence that is not a number (or past 2^64) is ignored
-    assert (s_decode (&decoded, "kiwi", "AT A +0.1 kiwi +1+1 5", "-7", NULL) == HERD_BUS_MSG_UPDATE);
-    assert (!decoded.has_sequence);
-    assert (s_decode (&decoded, "kiwi", "AT A +0.1 kiwi +1+1 5", "99999999999999999999", NULL)
-            == HERD_BUS_MSG_UPDATE);
-    assert (!decoded.has_sequence);
-    assert (s_decode (&decoded, "", "HEARTBEAT", "A", NULL) == HERD_BUS_MSG_INVALID);
-    assert (s_decode (&decoded, "", "HELLO", "A", "1", NULL) == HERD_BUS_MSG_INVALID);
-    assert (s_decode (&decoded, "", "HEARTBEAT", "", "1", NULL) == HERD_BUS_MSG_INVALID);
-    assert (s_decode (&decoded, "", "HEARTBEAT", "A", "1", "more", NULL) == HERD_BUS_MSG_INVALID);
-    //  Further frames of an update are the publisher's business
-    assert (s_decode (&decoded, "kiwi", "AT A +0.1 kiwi +1+1 5", "7", "x", "y", "z", NULL)
-            == HERD_BUS_MSG_UPDATE);
-    assert (decoded.sequence == 7);
+    assert (herd_bus_msg_decode_feed (wrong, 1, &decoded) == HERD_BUS_MSG_INVALID);
+
+    //  Malformed server messages, each for its own reason
+    assert (s_decode_text ("", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("HELLO A 1", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("HEARTBEAT A", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("HEARTBEAT A x", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("HEARTBEAT A 99999999999999999999", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("HEARTBEAT A 1 more", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("HEARTBEAT A 1\n", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("HEARTBEAT  1", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("BATCH A 1 1", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("BATCH A 1 0\n", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("BATCH A 1 2\nAT A +0.1 k +1+1 5\n", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (streq (decoded.reason, "batch holds another number of lines than its head says"));
+    assert (s_decode_text ("BATCH A 1 1\nAT A +0.1 k +1+1 5", &decoded) == HERD_BUS_MSG_INVALID);
+    //  A batch with a bad line: the others still count
+    assert (s_decode_text ("BATCH A 1 3\nAT A +0.1 k +1+1 5\nIAMAT k +1+1 5\nAT A +0.1 j +1+1 5\n", &decoded)
+            == HERD_BUS_MSG_BATCH);
+    assert (herd_bus_msg_next (&decoded, &at) == 1);
+    assert (herd_bus_msg_next (&decoded, &at) == -1);
+    assert (at.line.size == 14);
+    assert (herd_bus_msg_next (&decoded, &at) == 1 && at.client.start [0] == 'j');
+    assert (herd_bus_msg_next (&decoded, &at) == 0);
+    herd_bus_frame_t two [2] = { { "HEARTBEAT A 1", 13 }, { "x", 1 } };
+    assert (herd_bus_msg_decode (two, 2, &decoded) == HERD_BUS_MSG_INVALID);
+
+    zsock_destroy (&source);
+    zsock_destroy (&sink);
     printf ("OK\n");
 }

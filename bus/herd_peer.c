@@ -2,9 +2,9 @@
 
 #include "herd_classes.h"
 
-//  Messages taken from one SUB per wake-up, so one busy neighbour cannot
+//  Batches taken from one SUB per wake-up, so one busy neighbour cannot
 //  starve the clients sharing the loop
-#define S_BATCH_MAX     256
+#define S_BATCH_MAX     16
 //  Heartbeats missed before a link counts as silent
 #define S_SILENCE_BEATS 3
 //  A catch-up with no progress this long is given up, and asked again
@@ -38,6 +38,8 @@ struct _herd_peer_t {
     herd_reader_t *answer_reader;
     herd_peer_accept_fn *accept;
     void *arg;
+    herd_peer_done_fn *done;    //  After each batch handed to accept
+    void *done_arg;
     herd_traffic_t *traffic;    //  Every update in, or NULL (borrowed)
     char *traffic_head;         //  "bus: received from <name>: ", made once
 };
@@ -65,7 +67,7 @@ herd_peer_new (herd_config_t *config, const char *name, herd_keys_t *keys, char 
     assert (config && name && keys && error_p);
     herd_peer_t *self = (herd_peer_t *) zmalloc (sizeof (herd_peer_t));
     self->name = strdup (name);
-    self->traffic_head = zsys_sprintf ("bus: received from %s: ", name);
+    self->traffic_head = zsys_sprintf ("bus: from %s: ", name);
     self->state = HERD_PEER_LOST;           //  We start knowing nothing
     self->heartbeat = (int) herd_config_number (config, "bus/heartbeat");
 
@@ -233,74 +235,78 @@ s_ask_for_snapshot (herd_peer_t *self, const char *why)
 //  --------------------------------------------------------------------------
 //  Its stream
 
-//  Checks the neighbour's numbering: an update must be the next number, a
+//  Checks the neighbour's numbering: a batch must be the next number, a
 //  heartbeat must repeat the last. A number skipped means updates lost.
 static void
-s_check_sequence (herd_peer_t *self, uint64_t sequence, bool is_update)
+s_check_sequence (herd_peer_t *self, uint64_t sequence, bool is_batch)
 {
-    uint64_t expected = self->sequence + (is_update? 1: 0);
+    uint64_t expected = self->sequence + (is_batch? 1: 0);
     if (self->sequence_known && sequence != expected) {
-        zsys_warning ("bus: gap in %s's updates (expected %s%" PRIu64 ", got %" PRIu64 "): catching up",
-                      self->name, is_update? "": "heartbeat at ", expected, sequence);
+        zsys_warning ("bus: gap in %s's batches (expected %s%" PRIu64 ", got %" PRIu64 "): catching up",
+                      self->name, is_batch? "": "heartbeat at ", expected, sequence);
         s_updates_lost (self);
     }
     self->sequence = sequence;
     self->sequence_known = true;
 }
 
+//  Hands a batch's updates to accept, each decoded once; the store's
+//  newer-wins compare is the first thing each meets there
+static void
+s_handle_batch (herd_peer_t *self, herd_bus_msg_t *batch)
+{
+    size_t stored = 0, stale = 0, refused = 0, malformed = 0;
+    herd_at_t at;
+    int next;
+    while ((next = herd_bus_msg_next (batch, &at))) {
+        if (next == -1) {
+            if (!malformed++) {
+                char sample [200];
+                zsys_warning ("bus: dropped a malformed line from %s: %s", self->name,
+                              herd_log_sample (at.line.start, at.line.size, sample, sizeof sample));
+            }
+            continue;
+        }
+        self->streamed++;
+        int outcome = self->accept? self->accept (self, &at, false, self->arg): HERD_STORE_STALE;
+        if (outcome == HERD_STORE_STORED)
+            stored++;
+        else
+        if (outcome == HERD_STORE_STALE)
+            stale++;
+        else
+            refused++;
+    }
+    //  One line a batch: a line an update, at every server, cost the herd
+    //  more than the updates themselves
+    if (self->traffic) {
+        char summary [160];
+        int size = snprintf (summary, sizeof summary,
+                             "batch %" PRIu64 ": %zu updates, %zu stored and flooded, %zu not newer, "
+                             "%zu refused, %zu malformed", batch->sequence, batch->count, stored, stale,
+                             refused, malformed);
+        herd_traffic_line (self->traffic, self->traffic_head, summary, (size_t) size, "");
+    }
+}
+
 static void
 s_handle_message (herd_peer_t *self, const herd_bus_frame_t *frames, size_t count)
 {
     herd_bus_msg_t decoded;
-    herd_bus_msg_kind_t kind = herd_bus_msg_decode_frames (frames, count, &decoded);
-    if (kind == HERD_BUS_MSG_HEARTBEAT) {
+    herd_bus_msg_kind_t kind = herd_bus_msg_decode (frames, count, &decoded);
+    if (kind == HERD_BUS_MSG_HEARTBEAT)
         s_check_sequence (self, decoded.sequence, false);
-        return;
-    }
-    if (kind == HERD_BUS_MSG_INVALID) {
-        char sample [200];
-        zsys_warning ("bus: dropped malformed update from %s (%s): %s", self->name, decoded.reason,
-                      count > 1? herd_log_sample ((const char *) frames [1].data, frames [1].size,
-                                                  sample, sizeof sample): "(one frame)");
-        return;
-    }
-    herd_at_t *at = &decoded.at;
-    self->streamed++;
-    if (decoded.has_sequence)
+    else
+    if (kind == HERD_BUS_MSG_BATCH) {
         s_check_sequence (self, decoded.sequence, true);
-    int stored = self->accept? self->accept (self, at, false, self->arg): HERD_STORE_STALE;
-    if (self->traffic) {
-        herd_traffic_line (self->traffic, self->traffic_head, at->line.start, at->line.size,
-                           stored == HERD_STORE_STORED? "   (stored, flooded)"
-                           : stored == HERD_STORE_STALE? "   (not newer than the stored one: not flooded)"
-                           : "   (refused: not stored)");
+        s_handle_batch (self, &decoded);
     }
-}
-
-//  Takes one whole message off the SUB if one waits: its first frames
-//  into parts, the rest dropped. Returns how many are in parts, 0 if none.
-//  Nothing is allocated, and only an empty SUB costs a syscall: this runs
-//  once for every update every neighbour floods. (A whole message arrives
-//  at once, so only its first frame can be missing.)
-static size_t
-s_receive (void *handle, zmq_msg_t *parts)
-{
-    size_t count = 0;
-    for (bool more = true; more; ) {
-        zmq_msg_t extra;
-        zmq_msg_t *part = count < HERD_BUS_MSG_FRAMES_MAX? &parts [count]: &extra;
-        zmq_msg_init (part);
-        if (zmq_msg_recv (part, handle, count? 0: ZMQ_DONTWAIT) == -1) {
-            zmq_msg_close (part);
-            break;
-        }
-        more = zmq_msg_more (part);
-        if (part == &extra)
-            zmq_msg_close (part);
-        else
-            count++;
+    else {
+        char sample [200];
+        zsys_warning ("bus: dropped a malformed message from %s (%s): %s", self->name, decoded.reason,
+                      count? herd_log_sample ((const char *) frames [0].data, frames [0].size,
+                                              sample, sizeof sample): "(no frame)");
     }
-    return count;
 }
 
 //  Takes what is waiting on the neighbour's SUB
@@ -313,7 +319,7 @@ s_handle_stream (zloop_t *loop, zsock_t *reader, void *arg)
     void *handle = zsock_resolve (self->sub);
     for (int round = 0; round < S_BATCH_MAX; round++) {
         zmq_msg_t parts [HERD_BUS_MSG_FRAMES_MAX];
-        size_t count = s_receive (handle, parts);
+        size_t count = herd_bus_msg_receive (handle, parts);
         if (!count)
             break;
         self->heard = zclock_mono ();
@@ -333,7 +339,9 @@ s_handle_stream (zloop_t *loop, zsock_t *reader, void *arg)
         if (self->state == HERD_PEER_LOST)
             s_ask_for_snapshot (self, first_contact? "first contact": "stream resumed");
     }
-    //  What this batch received and flooded, in one write
+    //  What these batches made us accept goes on in one batch of ours
+    if (self->done)
+        self->done (self->done_arg);
     if (self->traffic)
         herd_traffic_flush (self->traffic);
     return 0;
@@ -383,6 +391,8 @@ s_merge_chunk (herd_peer_t *self, herd_sync_msg_t *chunk)
         self->received++;
     }
     self->progress = zclock_mono ();
+    if (self->done)
+        self->done (self->done_arg);
     if (s_send (self, HERD_SYNC_MSG_MORE) == -1)
         s_catch_up_failed (self, "lost its link (MORE not taken)");
 }
@@ -420,11 +430,14 @@ s_handle_answer (zloop_t *loop, zsock_t *reader, void *arg)
 //  --------------------------------------------------------------------------
 
 void
-herd_peer_attach (herd_peer_t *self, zloop_t *loop, herd_peer_accept_fn *accept, void *arg)
+herd_peer_attach (herd_peer_t *self, zloop_t *loop, herd_peer_accept_fn *accept, void *arg,
+                  herd_peer_done_fn *done, void *done_arg)
 {
     assert (self);
     self->accept = accept;
     self->arg = arg;
+    self->done = done;
+    self->done_arg = done_arg;
     assert (!self->stream_reader);
     self->stream_reader = herd_reader_new (loop, self->sub, s_handle_stream, self);
     self->monitor_reader = herd_reader_new (loop, self->monitor, s_handle_monitor, self);
@@ -525,6 +538,26 @@ s_turn (zloop_t *peer_loop, zloop_t *snapshot_loop)
         herd_loop_run_for (snapshot_loop, 5);
 }
 
+//  Publishes a batch numbered sequence of the AT lines given, as A would
+static void
+s_send_batch (zsock_t *pub, uint64_t sequence, const char *line, ...)
+{
+    herd_bus_batch_t *batch = herd_bus_batch_new ("A");
+    va_list args;
+    va_start (args, line);
+    for (; line; line = va_arg (args, const char *))
+        assert (herd_bus_batch_add (batch, line, strlen (line)));
+    va_end (args);
+    herd_bus_batch_send (batch, zsock_resolve (pub), sequence);
+    herd_bus_batch_destroy (&batch);
+}
+
+static void
+s_send_heartbeat (zsock_t *pub, uint64_t sequence)
+{
+    herd_bus_msg_send_heartbeat (zsock_resolve (pub), "A", sequence);
+}
+
 //  Turns until the peer is in state, or two seconds pass
 static void
 s_run_until (herd_peer_t *peer, herd_peer_state_t state, zloop_t *peer_loop, zloop_t *snapshot_loop)
@@ -582,12 +615,12 @@ herd_peer_test (bool verbose)
     zloop_t *loop = zloop_new ();
     zloop_t *a_loop = zloop_new ();
     herd_snapshot_attach (snapshot, a_loop);
-    herd_peer_attach (peer, loop, s_accept, NULL);
+    herd_peer_attach (peer, loop, s_accept, NULL, NULL, NULL);
 
     //  LOST, message heard -> SYNCING (slow joiner: keep beating until the
     //  subscription carries one)
     for (int round = 0; round < 400 && herd_peer_state (peer) == HERD_PEER_LOST; round++) {
-        zstr_sendx (pub, "", "HEARTBEAT", "A", "0", NULL);
+        s_send_heartbeat (pub, 0);
         s_turn (loop, NULL);
     }
     assert (herd_peer_state (peer) == HERD_PEER_SYNCING);
@@ -601,22 +634,41 @@ herd_peer_test (bool verbose)
     assert (at.server.size == 1 && at.server.start [0] == 'B');
 
     //  Updates in order keep it LIVE
-    zstr_sendx (pub, "new1", "AT A +0.1 new1 +1+1 5", "1", NULL);
-    zstr_sendx (pub, "new2", "AT A +0.1 new2 +1+1 5", "2", NULL);
-    zstr_sendx (pub, "", "HEARTBEAT", "A", "2", NULL);
-    for (int round = 0; round < 100 && s_from_stream < 2; round++)
+    s_send_batch (pub, 1, "AT A +0.1 new1 +1+1 5", NULL);
+    s_send_batch (pub, 2, "AT A +0.1 new2 +1+1 5", "AT A +0.1 new3 +1+1 5", NULL);
+    s_send_heartbeat (pub, 2);
+    for (int round = 0; round < 100 && s_from_stream < 3; round++)
         s_turn (loop, a_loop);
-    assert (s_from_stream == 2);
+    assert (s_from_stream == 3);
     assert (herd_peer_state (peer) == HERD_PEER_LIVE && herd_peer_completed (peer) == 1);
+    //  A stale echo (what B holds, coming back) changes nothing
+    size_t stored = herd_store_size (s_store);
+    s_send_batch (pub, 3, better, "AT A +0.1 new1 +1+1 5", NULL);
+    for (int round = 0; round < 100 && s_from_stream < 5; round++)
+        s_turn (loop, a_loop);
+    assert (s_from_stream == 5 && herd_store_size (s_store) == stored);
+    herd_store_lookup (s_store, "client7", &at);
+    assert (at.server.start [0] == 'B');
+    assert (herd_peer_state (peer) == HERD_PEER_LIVE);
+    //  A malformed batch is dropped whole; the numbering is unharmed
+    zstr_send (pub, "BATCH A 4 2\nAT A +0.1 bad +1+1 5\n");
+    s_send_heartbeat (pub, 3);
+    s_turn (loop, a_loop);
+    s_turn (loop, a_loop);
+    assert (!herd_store_lookup (s_store, "bad", NULL));
+    assert (herd_peer_state (peer) == HERD_PEER_LIVE);
 
     //  LIVE, gap -> LOST, and the same message heard asks: SYNCING
+    //  (a batch cut by a gap: its own updates still count)
     const char *missed = "AT A +0.1 missed +1+1 5";
     herd_store_offer_text (a_store, missed, strlen (missed));
-    zstr_sendx (pub, "new5", "AT A +0.1 new5 +1+1 5", "5", NULL);
+    s_send_batch (pub, 5, "AT A +0.1 new5 +1+1 5", "AT A +0.1 new6 +1+1 5", NULL);
     s_run_until (peer, HERD_PEER_SYNCING, loop, NULL);
     assert (herd_peer_state (peer) == HERD_PEER_SYNCING);
+    assert (herd_store_lookup (s_store, "new5", NULL) && herd_store_lookup (s_store, "new6", NULL));
+    assert (!herd_store_lookup (s_store, "missed", NULL));
     //  SYNCING, gap -> AGAIN
-    zstr_sendx (pub, "", "HEARTBEAT", "A", "9", NULL);
+    s_send_heartbeat (pub, 9);
     s_run_until (peer, HERD_PEER_AGAIN, loop, NULL);
     assert (herd_peer_state (peer) == HERD_PEER_AGAIN);
     //  AGAIN, DONE -> LOST: the snapshot counts, the next message asks again
@@ -624,7 +676,7 @@ herd_peer_test (bool verbose)
     assert (herd_peer_state (peer) == HERD_PEER_LOST);
     assert (herd_peer_completed (peer) == 2);
     assert (herd_store_lookup (s_store, "missed", NULL));
-    zstr_sendx (pub, "", "HEARTBEAT", "A", "9", NULL);
+    s_send_heartbeat (pub, 9);
     s_run_until (peer, HERD_PEER_LIVE, loop, a_loop);
     assert (herd_peer_state (peer) == HERD_PEER_LIVE);
     assert (herd_peer_completed (peer) == 3);
@@ -639,7 +691,7 @@ herd_peer_test (bool verbose)
     json_decref (link);
 
     //  SYNCING with no progress for S_STALL_MSECS -> LOST
-    zstr_sendx (pub, "", "HEARTBEAT", "A", "9", NULL);
+    s_send_heartbeat (pub, 9);
     s_run_until (peer, HERD_PEER_SYNCING, loop, NULL);
     assert (herd_peer_state (peer) == HERD_PEER_SYNCING);
     json_t *catch_up = herd_peer_catch_up (peer);

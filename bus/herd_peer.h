@@ -58,9 +58,15 @@ herd_peer_t *
 void
     herd_peer_destroy (herd_peer_t **self_p);
 
-//  Reads the peer's sockets inside loop, handing updates to accept
+//  Called after the peer handed a batch of updates to accept (a stream
+//  wake-up or a catch-up chunk): the owner sends what they made it accept
+typedef void (herd_peer_done_fn) (void *arg);
+
+//  Reads the peer's sockets inside loop, handing updates to accept (with
+//  arg), and calling done (with done_arg) after each batch of them
 void
-    herd_peer_attach (herd_peer_t *self, zloop_t *loop, herd_peer_accept_fn *accept, void *arg);
+    herd_peer_attach (herd_peer_t *self, zloop_t *loop, herd_peer_accept_fn *accept, void *arg,
+                      herd_peer_done_fn *done, void *done_arg);
 
 //  Called once a heartbeat: notices silence and catch-ups that stalled
 void
@@ -94,8 +100,8 @@ json_t *
 uint64_t
     herd_peer_received (herd_peer_t *self);
 
-//  Logs every update received to traffic (borrowed; NULL: none), and
-//  flushes it after each batch it takes from the stream
+//  Logs one line per batch received to traffic (borrowed; NULL: none),
+//  and flushes it after each wake-up
 void
     herd_peer_set_traffic (herd_peer_t *self, herd_traffic_t *traffic);
 

@@ -1,5 +1,5 @@
 //  cache/herd_store.h: each server's store of the latest AT line of every
-//  client, newer-wins by client time (PROTOCOL.md section 2), bounded.
+//  client, newer-wins by client time (docs/PROTOCOL.md section 2), bounded.
 
 #ifndef HERD_STORE_H_INCLUDED
 #define HERD_STORE_H_INCLUDED

@@ -27,6 +27,7 @@ static const s_number_t s_numbers [] = {
     { "herd/max_future",     HERD_MAX_FUTURE_DEFAULT,  0,                    HERD_MAX_FUTURE_MAX },
     { "bus/hwm",             HERD_BUS_HWM_DEFAULT,     100,                  10000000 },
     { "bus/heartbeat",       1000,                     20,                   60000 },
+    { "bus/feed_hwm",        HERD_FEED_HWM_DEFAULT,    100,                  10000000 },
     { "places/workers",      HERD_PLACES_WORKERS_DEFAULT, 1,                 HERD_PLACES_WORKERS_MAX },
     { "places/queue",        HERD_PLACES_QUEUE_DEFAULT, 1,                   HERD_PLACES_QUEUE_MAX },
     { "places/timeout",      HERD_PLACES_TIMEOUT_DEFAULT, 100,               HERD_PLACES_TIMEOUT_MAX },
@@ -60,7 +61,7 @@ static const s_string_t s_strings [] = {
 
 //  Names allowed under each section; anything else is a typo we report
 static const char *s_sections = "herd bus places servers";
-static const char *s_server_keys = "client bus bus_bind sync sync_bind admin http neighbours";
+static const char *s_server_keys = "client bus bus_bind sync sync_bind feed feed_bind admin http neighbours";
 
 //  One server of the herd
 typedef struct {
@@ -250,8 +251,8 @@ s_load_servers (herd_config_t *self)
         server->bus_bind = strdup (bus_bind? bus_bind: "");
         server->node = node;
         //  Optional endpoints: catch-up (sync) and operators (admin)
-        const char *optional [] = { "sync", "sync_bind", "admin" };
-        for (size_t index = 0; index < 3; index++) {
+        const char *optional [] = { "sync", "sync_bind", "feed", "feed_bind", "admin" };
+        for (size_t index = 0; index < sizeof optional / sizeof optional [0]; index++) {
             const char *value = zconfig_get (node, optional [index], NULL);
             if (value && !strstr (value, "://"))
                 s_fail (self, "server %s: %s = \"%s\": expected a ZeroMQ endpoint, e.g. tcp://127.0.0.1:11201",
@@ -463,6 +464,8 @@ herd_config_server_endpoint (herd_config_t *self, const char *server, const char
     //  A *_bind endpoint defaults to the one neighbours connect to
     if (!value && streq (key, "sync_bind"))
         value = zconfig_get (entry->node, "sync", NULL);
+    if (!value && streq (key, "feed_bind"))
+        value = zconfig_get (entry->node, "feed", NULL);
     return value;
 }
 

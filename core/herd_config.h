@@ -42,8 +42,10 @@ const char *
     herd_config_bus_endpoint (herd_config_t *self, const char *server);
 
 //  An optional endpoint of a server: "sync" (where neighbours ask it for
-//  catch-up), "sync_bind" (what it binds for that; defaults to sync) or
-//  "admin" (state and stats requests). NULL if not configured. Borrowed.
+//  catch-up), "sync_bind" (what it binds for that; defaults to sync),
+//  "feed" (where monitors subscribe to its updates), "feed_bind" (what it
+//  binds for that; defaults to feed), "admin" (state and stats requests)
+//  or "http". NULL if not configured. Borrowed.
 const char *
     herd_config_server_endpoint (herd_config_t *self, const char *server, const char *key);
 

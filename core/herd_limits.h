@@ -48,12 +48,17 @@
 //  by libzmq before it is read (ZMQ_MAXMSGSIZE)
 #define HERD_REQUEST_MAXMSGSIZE     1024
 
-//  Longest client id (PROTOCOL.md section 1)
+//  Longest client id (docs/PROTOCOL.md section 1)
 #define HERD_CLIENT_ID_MAX          255
 
-//  Bus: biggest update message, and queue depths (messages) per socket
+//  Bus: biggest message (a batch of updates), and queue depths (batches)
+//  per socket: a batch holds at most 32 KiB of AT lines, so a subscriber
+//  that stops reading holds at most hwm x 32 KiB before it loses batches
 #define HERD_BUS_MAXMSGSIZE         (64 * 1024)
-#define HERD_BUS_HWM_DEFAULT        100000
+#define HERD_BUS_HWM_DEFAULT        2000
+
+//  Feed: updates queued per monitor before it loses them
+#define HERD_FEED_HWM_DEFAULT       100000
 
 //  Catch-up: AT lines per snapshot chunk, and so the biggest chunk
 #define HERD_SYNC_CHUNK_LINES       500
@@ -82,7 +87,7 @@
 #define HERD_PLACES_CACHE_MIN       (64 * 1024)
 #define HERD_PLACES_CACHE_MAX       (4L * 1024 * 1024 * 1024)
 
-//  WHATSAT ranges (PROTOCOL.md section 1)
+//  WHATSAT ranges (docs/PROTOCOL.md section 1)
 #define HERD_RADIUS_KM_MAX          50
 #define HERD_RESULTS_MAX            20
 

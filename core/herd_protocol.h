@@ -1,4 +1,4 @@
-//  core/herd_protocol.h: the client protocol's grammar (PROTOCOL.md
+//  core/herd_protocol.h: the client protocol's grammar (docs/PROTOCOL.md
 //  section 1) as pure functions: no sockets, no allocation, no state, so
 //  the frontend, the bus and the fuzzer share one definition of a command.
 
@@ -66,7 +66,7 @@ int
 int
     herd_protocol_time_compare (herd_field_t a, herd_field_t b);
 
-//  Formats (receipt - client time) as PROTOCOL.md's skew: a sign, the
+//  Formats (receipt - client time) as docs/PROTOCOL.md's skew: a sign, the
 //  seconds, nine digits after the point, rounded to the nanosecond.
 //  time must be valid. Writes at most 40 bytes; returns buffer.
 //  value in decimal into buffer (21 bytes will do), null-terminated;

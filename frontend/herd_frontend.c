@@ -165,7 +165,7 @@ s_handle_iamat (herd_frontend_t *self, s_client_t *client, herd_command_t *comma
                                         herd_connection_receipt (client->connection), command, &at);
     assert (size > 0);              //  scratch fits max_line and our name
     int stored = self->node.accept (&at, self->node.arg);
-    //  AT is a promise (PROTOCOL.md): where it cannot be kept, "?"
+    //  AT is a promise (docs/PROTOCOL.md): where it cannot be kept, "?"
     if (stored == HERD_STORE_FULL) {
         self->refused_full++;
         s_reply_invalid (self, client, line, line_size, "store full (herd/max_stored): not stored");

@@ -1,9 +1,9 @@
-//  monitor/herd_monitor.c: watch a herd's update bus.
+//  monitor/herd_monitor.c: watch a herd's update feeds.
 //
 //  herd-monitor [OPTIONS] SOURCE...
-//  A SOURCE is a bus endpoint (tcp://host:port) or a server name looked up
-//  in the herd config. Subscribes to each and prints every update as it
-//  arrives, with the server it came from.
+//  A SOURCE is a feed endpoint (tcp://host:port) or a server name looked
+//  up in the herd config. Subscribes to each and prints every update it
+//  accepts as it arrives, with the server it came from.
 
 #include "../herd_classes.h"
 #include "herd_top.h"
@@ -15,12 +15,12 @@ s_usage (FILE *stream)
     fprintf (stream,
         "Usage: herd-monitor [OPTIONS] SOURCE...\n"
         "       herd-monitor [--config FILE] [--cert NAME] --top [NAME...]\n"
-        "Prints the updates the herd's servers publish on their update bus.\n"
-        "A SOURCE is a server name from the config, or a bus endpoint such as\n"
-        "tcp://127.0.0.1:11101.\n"
+        "Prints every update the herd's servers accept, from their update feeds.\n"
+        "A SOURCE is a server name from the config, or a feed endpoint such as\n"
+        "tcp://127.0.0.1:11501.\n"
         "\n"
         "  -c, --config FILE    herd config for server names (default: $HERD_CONFIG, else ./herd.cfg)\n"
-        "  -C, --client PREFIX  only updates for client ids starting with PREFIX\n"
+        "  -p, --client PREFIX  only updates for client ids starting with PREFIX\n"
         "  -j, --json           one JSON object a line instead of plain text\n"
         "  -s, --stats          print update rates per server every second instead\n"
         "  -T, --top            a live view of the servers named (default: all in\n"
@@ -31,23 +31,24 @@ s_usage (FILE *stream)
         "  -K, --cert NAME      connect with the certificate of NAME under the\n"
         "                       config's herd/keys (default: monitor); the server\n"
         "                       must list its public key. A SOURCE given as an\n"
-        "                       endpoint must be one of the config's bus endpoints\n"
+        "                       endpoint must be one of the config's feed endpoints\n"
         "                       (so its server key is known), unless security is off\n"
         "  -n, --count N        exit after N updates\n"
         "  -t, --timeout SECS   exit after SECS seconds\n"
+        "  -V, --version        print the version\n"
         "  -h, --help           show this help\n"
         "\n"
-        "The bus (each server's ZeroMQ PUB socket) carries multipart messages:\n"
-        "  update     [client id][AT line][sequence]\n"
-        "  heartbeat  [\"\" (empty)][HEARTBEAT][server name][sequence]\n"
-        "The AT line is exactly what clients see:\n"
+        "A server's feed (servers/NAME/feed in the config, a ZeroMQ PUB socket)\n"
+        "sends every update the server accepts, from a client or a neighbour,\n"
+        "as one message of two frames: [client id][AT line]. The AT line is\n"
+        "exactly what clients see:\n"
         "  AT <server> <skew> <client> <coordinates> <client time>\n"
-        "The sequence counts the updates that server has published since it\n"
-        "started; a heartbeat, every second, repeats the last. Subscribe with a\n"
-        "client id prefix to get only those clients (and no heartbeats).\n"
+        "Subscribe with a client id prefix to get only those clients. The\n"
+        "server does no work for its feed while nobody subscribes.\n"
         "\n"
-        "Plain output:  <from> <sequence> <AT line>\n"
-        "JSON output:   {\"from\", \"client\", \"at\", \"sequence\", \"received\"}\n");
+        "Plain output:  <from> <AT line>\n"
+        "JSON output:   {\"from\", \"client\", \"at\", \"received\"}\n"
+        "(-C is kept as an old spelling of --client.)\n");
 }
 
 typedef struct {
@@ -100,7 +101,7 @@ main (int argc, char *argv [])
     const char *cert = "monitor";
     static struct option options [] = {
         { "config",  required_argument, NULL, 'c' },
-        { "client",  required_argument, NULL, 'C' },
+        { "client",  required_argument, NULL, 'p' },
         { "json",    no_argument,       NULL, 'j' },
         { "stats",   no_argument,       NULL, 's' },
         { "top",     no_argument,       NULL, 'T' },
@@ -108,13 +109,16 @@ main (int argc, char *argv [])
         { "cert",    required_argument, NULL, 'K' },
         { "timeout", required_argument, NULL, 't' },
         { "help",    no_argument,       NULL, 'h' },
+        { "version", no_argument,       NULL, 'V' },
         { NULL, 0, NULL, 0 }
     };
     int option;
-    while ((option = getopt_long (argc, argv, "c:C:jsTn:t:K:h", options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, "c:C:p:jsTn:t:K:hV", options, NULL)) != -1) {
         switch (option) {
             case 'c': config_file = optarg; break;
-            case 'C': prefix = optarg; break;
+            case 'C':
+            case 'p': prefix = optarg; break;
+            case 'V': printf ("herd-monitor %s\n", HERD_VERSION); return 0;
             case 'j': json = true; break;
             case 's': stats = true; break;
             case 'T': top = true; break;
@@ -156,10 +160,13 @@ main (int argc, char *argv [])
             zlistx_t *names = herd_config_servers (config);
             for (const char *name = (const char *) zlistx_first (names); name && !server;
                  name = (const char *) zlistx_next (names))
-                if (streq (herd_config_bus_endpoint (config, name), endpoint))
+            {
+                const char *feed = herd_config_server_endpoint (config, name, "feed");
+                if (feed && streq (feed, endpoint))
                     server = name;
+            }
             if (!server && herd_keys_secure (keys)) {
-                fprintf (stderr, "herd-monitor: %s is no server's bus in %s, so its key is unknown; "
+                fprintf (stderr, "herd-monitor: %s is no server's feed in %s, so its key is unknown; "
                          "name the server instead\n", endpoint, config_file);
                 rc = 1;
                 break;
@@ -172,13 +179,19 @@ main (int argc, char *argv [])
                 rc = 1;
                 break;
             }
-            endpoint = herd_config_bus_endpoint (config, argv [arg]);
+            endpoint = herd_config_server_endpoint (config, argv [arg], "feed");
+            if (!endpoint) {
+                fprintf (stderr, "herd-monitor: server %s has no feed endpoint in %s "
+                         "(add servers/%s/feed, e.g. tcp://127.0.0.1:11501)\n", argv [arg], config_file, argv [arg]);
+                rc = 1;
+                break;
+            }
         }
         s_source_t *source = (s_source_t *) zmalloc (sizeof (s_source_t));
         source->name = strdup (argv [arg]);
         source->sub = zsock_new (ZMQ_SUB);
         zsock_set_subscribe (source->sub, prefix);
-        zsock_set_rcvhwm (source->sub, HERD_BUS_HWM_DEFAULT);
+        zsock_set_rcvhwm (source->sub, HERD_FEED_HWM_DEFAULT);
         zsock_set_maxmsgsize (source->sub, HERD_BUS_MAXMSGSIZE);
         char *key_error = NULL;
         if (keys && server && herd_keys_apply_client (keys, source->sub, server, &key_error)) {
@@ -228,38 +241,41 @@ main (int argc, char *argv [])
         s_source_t *source = (s_source_t *) zlistx_first (sources);
         while (source && source->sub != which)
             source = (s_source_t *) zlistx_next (sources);
-        zmsg_t *msg = zmsg_recv (which);
-        zframe_t *client = msg? zmsg_first (msg): NULL;
-        zframe_t *line = msg? zmsg_next (msg): NULL;
-        zframe_t *sequence = msg? zmsg_next (msg): NULL;
-        if (!client || zframe_size (client) == 0 || !line) {
-            zmsg_destroy (&msg);            //  Heartbeats and other control
-            continue;
+        zmq_msg_t parts [HERD_BUS_MSG_FRAMES_MAX];
+        size_t frame_count = herd_bus_msg_receive (zsock_resolve (which), parts);
+        herd_bus_frame_t frames [HERD_BUS_MSG_FRAMES_MAX];
+        for (size_t index = 0; index < frame_count; index++) {
+            frames [index].data = zmq_msg_data (&parts [index]);
+            frames [index].size = zmq_msg_size (&parts [index]);
         }
-        source->updates++;
-        source->total++;
-        if (!stats) {
-            char *at = zframe_strdup (line);
-            char *number = sequence? zframe_strdup (sequence): strdup ("");
+        herd_bus_msg_t decoded;
+        bool update = frame_count
+                   && herd_bus_msg_decode_feed (frames, frame_count, &decoded) == HERD_BUS_MSG_UPDATE;
+        if (update) {
+            source->updates++;
+            source->total++;
+        }
+        if (update && !stats) {
+            const herd_at_t *at = &decoded.at;
             if (json) {
-                char *id = zframe_strdup (client);
-                json_t *object = json_pack ("{s:s, s:s, s:s, s:s, s:f}", "from", source->name,
-                                            "client", id, "at", at, "sequence", number,
+                json_t *object = json_pack ("{s:s, s:s#, s:s#, s:f}", "from", source->name,
+                                            "client", at->client.start, (int) at->client.size,
+                                            "at", at->line.start, (int) at->line.size,
                                             "received", zclock_time () / 1000.0);
                 char *text = object? json_dumps (object, JSON_COMPACT): NULL;
                 if (text)
                     printf ("%s\n", text);
                 freen (text);
                 json_decref (object);
-                freen (id);
             }
             else
-                printf ("%s %s %s\n", source->name, number, at);
+                printf ("%s %.*s\n", source->name, (int) at->line.size, at->line.start);
             fflush (stdout);
-            freen (at);
-            freen (number);
         }
-        zmsg_destroy (&msg);
+        for (size_t index = 0; index < frame_count; index++)
+            zmq_msg_close (&parts [index]);
+        if (!update)
+            continue;
         if (count && ++seen >= count)
             break;
     }

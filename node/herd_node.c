@@ -14,6 +14,7 @@ typedef struct {
     herd_store_t *store;        //  Latest AT line per client (owned)
     herd_journal_t *journal;    //  The store on disk, or NULL (owned)
     herd_bus_t *bus;            //  Flooding, and a peer per neighbour (owned)
+    herd_feed_t *feed;          //  Every accepted update, for monitors, or NULL (owned)
     herd_snapshot_t *snapshot;  //  Catch-up for neighbours that ask (owned)
     herd_frontend_t *frontend;  //  The clients (owned)
     herd_traffic_t *traffic;    //  Lines in and out, or NULL (owned)
@@ -64,6 +65,8 @@ s_accept (s_node_t *self, const herd_at_t *at)
         if (self->journal)
             herd_journal_append (self->journal, at->line.start, at->line.size);
         herd_bus_publish (self->bus, at);
+        if (self->feed)
+            herd_feed_publish (self->feed, at);
     }
     return stored;
 }
@@ -114,13 +117,16 @@ s_lookup (const char *client, herd_at_t *at, void *arg)
 }
 
 //  Group commit: what this loop pass accepted goes to the journal in one
-//  write (one fdatasync under "always") before the replies leave. -1 if
-//  it could not: the frontend withdraws the pass's AT replies.
+//  write (one fdatasync under "always") before the replies leave, and to
+//  the neighbours in one batch. -1 if the journal could not take it: the
+//  frontend withdraws the pass's AT replies.
 static int
 s_commit (void *arg)
 {
     s_node_t *self = (s_node_t *) arg;
-    return self->journal? herd_journal_flush (self->journal): 0;
+    int rc = self->journal? herd_journal_flush (self->journal): 0;
+    herd_bus_flush (self->bus);
+    return rc;
 }
 
 //  --------------------------------------------------------------------------
@@ -156,14 +162,17 @@ s_stats (s_node_t *self, const char *places_json)
     json_t *stats = herd_frontend_stats (self->frontend);
     json_t *journal = self->journal? herd_journal_stats (self->journal): json_pack ("{s:s}", "state", "off");
     json_object_set_new (journal, "refused", json_integer ((json_int_t) self->refused_unwritable));
-    json_t *node = json_pack ("{s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I}, s:o, s:I, s:o, s:o, s:o}",
+    json_t *node = json_pack ("{s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:o, s:I, s:o, s:o, s:o}",
         "server", self->server,
         "uptime_s", (json_int_t) ((zclock_mono () - self->started) / 1000),
         "updates", "in", (json_int_t) self->updates_in,
         "from_catch_up", (json_int_t) self->updates_caught_up,
         "out", (json_int_t) herd_bus_published (self->bus),
+        "batches_out", (json_int_t) herd_bus_batches (self->bus),
         "received", (json_int_t) herd_bus_received (self->bus),
         "dropped_future", (json_int_t) self->dropped_future,
+        "feed", "subscriptions", (json_int_t) (self->feed? herd_feed_subscriptions (self->feed): 0),
+        "sent", (json_int_t) (self->feed? herd_feed_sent (self->feed): 0),
         "handshakes_refused", herd_keys_refusals (self->keys),
         "clients_stored", (json_int_t) herd_store_size (self->store),
         "journal", journal,
@@ -269,6 +278,14 @@ s_start (s_node_t *self, char **error_p)
     if (!self->bus)
         return -1;
     herd_bus_set_traffic (self->bus, self->traffic);
+    const char *feed = herd_config_server_endpoint (self->config, self->server, "feed_bind");
+    if (feed) {
+        self->feed = herd_feed_new (feed, (int) herd_config_number (self->config, "bus/feed_hwm"),
+                                    self->keys, error_p);
+        if (!self->feed)
+            return -1;
+        herd_feed_attach (self->feed, self->loop);
+    }
     herd_snapshot_attach (self->snapshot, self->loop);
     herd_bus_attach (self->bus, self->loop, s_accept_from_peer, self);
     if (!herd_bus_caught_up (self->bus))
@@ -382,6 +399,7 @@ herd_node_actor (zsock_t *pipe, void *args)
     herd_reader_destroy (&self->admin_reader);
     zsock_destroy (&self->places_stats);
     zsock_destroy (&self->admin);
+    herd_feed_destroy (&self->feed);
     herd_bus_destroy (&self->bus);
     herd_snapshot_destroy (&self->snapshot);
     herd_reader_destroy (&self->pipe_reader);

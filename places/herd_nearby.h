@@ -1,5 +1,5 @@
 //  places/herd_nearby.h: the Google Places Nearby Search response shape
-//  that every provider answers in (PROTOCOL.md section 1), and the query
+//  that every provider answers in (docs/PROTOCOL.md section 1), and the query
 //  the frontend asks.
 
 #ifndef HERD_NEARBY_H_INCLUDED

@@ -37,6 +37,17 @@ _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
 
 
+def bus_batch(server, sequence, *lines):
+    """A bus message as a server sends its neighbours (docs/PROTOCOL.md):
+    one frame, a head, then the AT lines."""
+    head = f"BATCH {server} {sequence} {len(lines)}\n".encode()
+    return head + b"".join(line + b"\n" for line in lines)
+
+
+def bus_heartbeat(server, sequence):
+    return f"HEARTBEAT {server} {sequence}".encode()
+
+
 def free_ports(count):
     """Ports free right now on 127.0.0.1 (held open together so they differ)."""
     sockets = []
@@ -136,13 +147,14 @@ class Herd:
         self.env = dict(os.environ)
         self.env.pop("HERD_GOOGLE_API_KEY", None)
         names = list(self.graph)
-        ports = free_ports(5 * len(names))
+        ports = free_ports(6 * len(names))
         count = len(names)
         self.client_ports = dict(zip(names, ports[:count]))
         self.bus_ports = dict(zip(names, ports[count:2 * count]))
         self.sync_ports = dict(zip(names, ports[2 * count:3 * count]))
         self.admin_ports = dict(zip(names, ports[3 * count:4 * count]))
-        self.http_ports = dict(zip(names, ports[4 * count:]))
+        self.http_ports = dict(zip(names, ports[4 * count:5 * count]))
+        self.feed_ports = dict(zip(names, ports[5 * count:]))
         self.hosts = {name: "127.0.0.1" for name in names}
         self.processes = {}
         self.config = os.path.join(folder, "herd.cfg")
@@ -198,6 +210,7 @@ class Herd:
                           f"        sync = tcp://{host}:{self.sync_ports[name]}",
                           f"        admin = tcp://{host}:{self.admin_ports[name]}",
                           f"        http = {host}:{self.http_ports[name]}",
+                          f"        feed = tcp://{host}:{self.feed_ports[name]}",
                           f'        neighbours = "{" ".join(neighbours)}"']
             text = "\n".join(lines) + "\n"
         with open(self.config, "w") as file:

@@ -97,11 +97,14 @@ def test_iamat_at_one_whatsat_two_hops_away_monitor_on_a_third(cluster):
     monitor = subprocess.Popen(["docker", "exec", container("campbell"), "/usr/bin/herd-monitor",
                                 "--config", "/etc/herd/herd.cfg", "--count", "1", "--timeout", "30",
                                 "--client", "dock", "Campbell"], stdout=subprocess.PIPE, text=True)
-    #   An outsider on the published bus port, with no key, hears nothing
-    outsider = zmq.Context.instance().socket(zmq.SUB)
-    outsider.setsockopt(zmq.SUBSCRIBE, b"")
-    outsider.setsockopt(zmq.LINGER, 0)
-    outsider.connect("tcp://127.0.0.1:12103")
+    #   An outsider on the published bus and feed ports, with no key, hears nothing
+    outsiders = []
+    for port in (12103, 12503):
+        outsider = zmq.Context.instance().socket(zmq.SUB)
+        outsider.setsockopt(zmq.SUBSCRIBE, b"")
+        outsider.setsockopt(zmq.LINGER, 0)
+        outsider.connect(f"tcp://127.0.0.1:{port}")
+        outsiders.append(outsider)
     line = None
     deadline = time.monotonic() + 30
     n = 0
@@ -112,8 +115,9 @@ def test_iamat_at_one_whatsat_two_hops_away_monitor_on_a_third(cluster):
     out, _ = monitor.communicate(timeout=10)
     assert monitor.returncode == 0
     assert out.startswith("Campbell ") and "AT Bailey " in out
-    assert outsider.poll(1000) == 0
-    outsider.close()
+    for outsider in outsiders:
+        assert outsider.poll(1000) == 0
+        outsider.close()
     assert AT_PATTERN.match(line)
     deadline = time.monotonic() + 10
     while True:

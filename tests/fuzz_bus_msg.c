@@ -1,31 +1,49 @@
-//  tests/fuzz_bus_msg.c: libFuzzer target for bus messages. The input is
-//  cut into frames, each a length byte and that many bytes (the rest if
-//  fewer remain); whatever a neighbour publishes must decode to an update,
-//  a heartbeat or a reason, never crash.
+//  tests/fuzz_bus_msg.c: libFuzzer target for the bus and feed codec. The
+//  input is cut into frames, each a length byte and that many bytes (the
+//  rest if fewer remain); whatever a neighbour sends on the bus, or a
+//  server on its feed, must decode to a message or a reason, never crash,
+//  and every line a batch yields must parse again the same.
 
 #include "../herd_classes.h"
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
-    zmsg_t *msg = zmsg_new ();
-    while (size) {
+    herd_bus_frame_t frames [8];
+    size_t count = 0;
+    while (size && count < 8) {
         size_t frame_size = data [0] < size - 1? data [0]: size - 1;
-        zmsg_addmem (msg, data + 1, frame_size);
+        //  One byte 255 means: the rest is one frame (batches are long)
+        if (data [0] == 255)
+            frame_size = size - 1;
+        frames [count].data = data + 1;
+        frames [count++].size = frame_size;
         data += 1 + frame_size;
         size -= 1 + frame_size;
     }
     herd_bus_msg_t decoded;
-    herd_bus_msg_kind_t kind = herd_bus_msg_decode (msg, &decoded);
-    if (kind == HERD_BUS_MSG_UPDATE) {
-        //  What the store will take: a line that parses again the same
-        herd_at_t again;
-        assert (herd_protocol_parse_at (decoded.at.line.start, decoded.at.line.size, &again) == 0);
-        assert (again.client.size == decoded.at.client.size);
+    herd_bus_msg_kind_t kind = herd_bus_msg_decode (frames, count, &decoded);
+    if (kind == HERD_BUS_MSG_BATCH) {
+        herd_at_t at;
+        int next;
+        size_t lines = 0;
+        while ((next = herd_bus_msg_next (&decoded, &at))) {
+            if (next == 1) {
+                herd_at_t again;
+                assert (herd_protocol_parse_at (at.line.start, at.line.size, &again) == 0);
+                assert (again.client.size == at.client.size);
+            }
+            lines++;
+        }
+        assert (lines == decoded.count);
     }
     else
     if (kind == HERD_BUS_MSG_INVALID)
         assert (decoded.reason && *decoded.reason);
-    zmsg_destroy (&msg);
+    kind = herd_bus_msg_decode_feed (frames, count, &decoded);
+    if (kind == HERD_BUS_MSG_UPDATE)
+        assert (decoded.at.client.size == frames [0].size);
+    else
+        assert (kind == HERD_BUS_MSG_INVALID && decoded.reason && *decoded.reason);
     return 0;
 }

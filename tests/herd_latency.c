@@ -1,12 +1,12 @@
 //  tests/herd_latency.c: propagation latency probe for make bench.
 //
-//  herd_latency HOST PORT BUS_ENDPOINT RATE SECONDS [CERT SERVER_CERT]
+//  herd_latency HOST PORT FEED_ENDPOINT RATE SECONDS [CERT SERVER_CERT]
 //  Sends IAMATs to one server's client port at RATE a second (in batches
 //  every millisecond, from a zloop timer), subscribes to another server's
-//  bus, and prints p50/p99 of the time from sending an IAMAT to seeing its
-//  update there. In C so the probe adds little of its own to the figure.
-//  With CERT (a secret certificate, as herd --keygen writes) and
-//  SERVER_CERT (the far server's public one) the bus link is CURVE.
+//  update feed, and prints p50/p99 of the time from sending an IAMAT to
+//  seeing its update accepted there. In C so the probe adds little of its
+//  own to the figure. With CERT (a secret certificate, as herd --keygen
+//  writes) and SERVER_CERT (the far server's public one) the link is CURVE.
 
 #include "../herd_classes.h"
 #include <netdb.h>
@@ -65,17 +65,27 @@ s_receive (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     s_probe_t *self = (s_probe_t *) arg;
-    char *client = NULL;
-    zmsg_t *msg = zmsg_recv (reader);
-    if (msg && (client = zmsg_popstr (msg)) && !strncmp (client, "lat", 3)) {
-        size_t n = strtoul (client + 3, NULL, 10);
+    zmq_msg_t parts [HERD_BUS_MSG_FRAMES_MAX];
+    size_t count = herd_bus_msg_receive (zsock_resolve (reader), parts);
+    herd_bus_frame_t frames [HERD_BUS_MSG_FRAMES_MAX];
+    for (size_t index = 0; index < count; index++) {
+        frames [index].data = zmq_msg_data (&parts [index]);
+        frames [index].size = zmq_msg_size (&parts [index]);
+    }
+    herd_bus_msg_t update;
+    if (count && herd_bus_msg_decode_feed (frames, count, &update) == HERD_BUS_MSG_UPDATE
+    &&  update.at.client.size > 3 && update.at.client.size < 24 && !memcmp (update.at.client.start, "lat", 3)) {
+        char number [24];
+        memcpy (number, update.at.client.start + 3, update.at.client.size - 3);
+        number [update.at.client.size - 3] = 0;
+        size_t n = strtoul (number, NULL, 10);
         if (n < self->total && self->latency [n] < 0) {
             self->latency [n] = zclock_usecs () - self->sent [n];
             self->seen++;
         }
     }
-    freen (client);
-    zmsg_destroy (&msg);
+    for (size_t index = 0; index < count; index++)
+        zmq_msg_close (&parts [index]);
     return self->seen == self->total? -1: 0;
 }
 
@@ -99,7 +109,7 @@ int
 main (int argc, char *argv [])
 {
     if (argc != 6 && argc != 8) {
-        fprintf (stderr, "usage: herd_latency HOST PORT BUS_ENDPOINT RATE SECONDS [CERT SERVER_CERT]\n");
+        fprintf (stderr, "usage: herd_latency HOST PORT FEED_ENDPOINT RATE SECONDS [CERT SERVER_CERT]\n");
         return 2;
     }
     zsys_init ();

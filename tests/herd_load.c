@@ -1,7 +1,7 @@
 //  tests/herd_load.c: a load generator for herd's client port (make bench,
 //  make soak, the soak test).
 //
-//  herd_load [--redis-geoadd | --redis-ping] HOST PORT CONNECTIONS DEPTH SECONDS [PREFIX]
+//  herd_load [--distinct TOTAL] [--redis-geoadd | --redis-ping] HOST PORT CONNECTIONS DEPTH SECONDS [PREFIX]
 //  Each connection (a thread) keeps DEPTH commands in flight: it writes
 //  DEPTH lines in one write, reads DEPTH replies, and again, until SECONDS
 //  pass. IAMATs by default: client ids cycle through S_CLIENTS per
@@ -10,7 +10,10 @@
 //  inline GEOADD commands (the work Redis does that IAMAT does: a point
 //  per member), with --redis-ping as PINGs (a line server's ceiling); make
 //  bench drives both servers with this one client. Every reply is one
-//  line; a reply starting "?" (herd) or "-" (Redis) is an error. Prints:
+//  line; a reply starting "?" (herd) or "-" (Redis) is an error. With
+//  --distinct TOTAL the connections send TOTAL commands in all, each for a
+//  client id of its own (none repeats, so newer-wins merges nothing), and
+//  stop then (or after SECONDS). Prints:
 //      <replies> replies in <secs> s: <rate>/s, p50 <us> us, p99 <us> us, <errors> errors
 //  (latency is per round trip of a batch). Exit 1 if a connection failed.
 
@@ -30,6 +33,7 @@ typedef struct {
     int number;                 //  Connection number
     int depth;
     double seconds;
+    uint64_t limit;             //  Commands to send, each a distinct id; 0: cycle ids until SECONDS
     uint64_t replies;
     uint64_t errors;
     int64_t *latency;           //  usecs per batch (owned)
@@ -63,26 +67,29 @@ s_run (void *arg)
     char *input = (char *) malloc (65536);
     uint64_t sequence = 0;
     int64_t deadline = zclock_usecs () + (int64_t) (self->seconds * 1e6);
-    while (zclock_usecs () < deadline) {
+    while (zclock_usecs () < deadline && (!self->limit || sequence < self->limit)) {
         size_t used = 0;
-        for (int line = 0; line < self->depth; line++, sequence++)
+        int lines = 0;
+        for (; lines < self->depth && (!self->limit || sequence < self->limit); lines++, sequence++) {
+            uint64_t id = self->limit? sequence: sequence % S_CLIENTS;
             if (self->command == S_IAMAT)
                 used += snprintf (batch + used, size - used, "IAMAT %s%d.%" PRIu64 " +%d.5-%d.25 %" PRIu64 ".%09d\n",
-                                  self->prefix, self->number, sequence % S_CLIENTS, (int) (sequence % 80),
+                                  self->prefix, self->number, id, (int) (sequence % 80),
                                   (int) (sequence % 170), 1000000 + sequence, self->number);
             else
             if (self->command == S_GEOADD)
                 used += snprintf (batch + used, size - used, "GEOADD %s -%d.25 %d.5 %d.%" PRIu64 "\r\n",
                                   self->prefix, (int) (sequence % 170), (int) (sequence % 80),
-                                  self->number, sequence % S_CLIENTS);
+                                  self->number, id);
             else
                 used += snprintf (batch + used, size - used, "PING\r\n");
+        }
         int64_t started = zclock_usecs ();
         if (write (fd, batch, used) != (ssize_t) used) {
             self->failed = true;
             break;
         }
-        int pending = self->depth;
+        int pending = lines;
         bool line_start = true;
         while (pending > 0) {
             ssize_t got = read (fd, input, 65536);
@@ -125,18 +132,27 @@ int
 main (int argc, char *argv [])
 {
     s_command_t command = S_IAMAT;
-    if (argc > 1 && streq (argv [1], "--redis-geoadd"))
-        command = S_GEOADD;
-    else
-    if (argc > 1 && streq (argv [1], "--redis-ping"))
-        command = S_PING;
-    if (command != S_IAMAT) {
+    uint64_t total = 0;
+    while (argc > 1 && !strncmp (argv [1], "--", 2)) {
+        if (streq (argv [1], "--redis-geoadd"))
+            command = S_GEOADD;
+        else
+        if (streq (argv [1], "--redis-ping"))
+            command = S_PING;
+        else
+        if (streq (argv [1], "--distinct") && argc > 2) {
+            total = strtoull (argv [2], NULL, 10);
+            argc--;
+            argv++;
+        }
+        else
+            break;
         argc--;
         argv++;
     }
     if (argc < 6) {
-        fprintf (stderr, "usage: herd_load [--redis-geoadd | --redis-ping] HOST PORT CONNECTIONS DEPTH "
-                         "SECONDS [PREFIX]\n");
+        fprintf (stderr, "usage: herd_load [--distinct TOTAL] [--redis-geoadd | --redis-ping] HOST PORT "
+                         "CONNECTIONS DEPTH SECONDS [PREFIX]\n");
         return 2;
     }
     int count = atoi (argv [3]);
@@ -152,12 +168,18 @@ main (int argc, char *argv [])
         connection->number = index;
         connection->depth = atoi (argv [4]);
         connection->seconds = atof (argv [5]);
+        //  TOTAL shared out: the first connections take one more
+        connection->limit = total? total / count + ((uint64_t) index < total % count): 0;
+        if (total && !connection->limit)
+            continue;
         pthread_create (&threads [index], NULL, s_run, &connections [index]);
     }
     uint64_t replies = 0, errors = 0;
     size_t batches = 0;
     int failed = 0;
     for (int index = 0; index < count; index++) {
+        if (total && !connections [index].limit)
+            continue;
         pthread_join (threads [index], NULL);
         replies += connections [index].replies;
         errors += connections [index].errors;

@@ -7,7 +7,7 @@ log off, journal without fsync) and secure as shipped. Per size and
 topology it measures:
 
   - propagation: SCALE_UPDATES IAMATs, one at a time, at one server; a
-    monitor SUB on every server's bus records when each update is
+    monitor SUB on every server's feed records when each update is
     published there; the time for an update to reach every server is the
     last of those minus the moment it was sent (p50, p99, max)
   - amplification: bus messages per update, the sum over servers of the
@@ -68,7 +68,7 @@ def propagation(herd, graph):
         sub = herd.curve_client(context.socket(zmq.SUB), name)
         sub.setsockopt(zmq.SUBSCRIBE, b"scale")
         sub.setsockopt(zmq.LINGER, 0)
-        sub.connect(f"tcp://127.0.0.1:{herd.bus_ports[name]}")
+        sub.connect(f"tcp://127.0.0.1:{herd.feed_ports[name]}")
         subs[name] = sub
     poller = zmq.Poller()
     for sub in subs.values():

@@ -107,7 +107,7 @@ def test_bus_port_in_use(make_herd):
     blocker.bind(("127.0.0.1", herd.bus_ports["Bailey"]))
     blocker.listen()
     error = one_line_error(run("--config", herd.config, "Bailey"))
-    assert "cannot bind bus PUB to tcp://127.0.0.1:" in error
+    assert "cannot bind the bus to tcp://127.0.0.1:" in error and "(servers/Bailey/bus)" in error
     assert "Address already in use" in error
     blocker.close()
 

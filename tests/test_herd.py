@@ -1,4 +1,4 @@
-"""Five real servers flooding updates over ZeroMQ (PROTOCOL.md sections 2-3)."""
+"""Five real servers flooding updates over ZeroMQ (docs/PROTOCOL.md sections 2-3)."""
 
 import os
 import signal
@@ -44,63 +44,184 @@ def test_equal_client_times_converge_on_the_same_line(herd):
     assert next(iter(lines.values())).startswith(b"AT Jaquez ")
 
 
-def receive_update(sub, deadline):
-    """The next update on a SUB socket, skipping heartbeats, or None."""
+def feed_socket(herd, name, prefix=b""):
+    """A monitor's SUB on a server's update feed, with the monitor key."""
+    sub = herd.curve_client(zmq.Context.instance().socket(zmq.SUB), name)
+    sub.setsockopt(zmq.SUBSCRIBE, prefix)
+    sub.setsockopt(zmq.RCVTIMEO, 200)
+    sub.connect(f"tcp://127.0.0.1:{herd.feed_ports[name]}")
+    return sub
+
+
+def receive(sub, deadline):
+    """The next message on a SUB socket, or None at the deadline."""
     while time.monotonic() < deadline:
         try:
-            frames = sub.recv_multipart()
+            return sub.recv_multipart()
         except zmq.Again:
             continue
-        if frames[0] == b"":
-            assert frames[1] == b"HEARTBEAT" and frames[3].isdigit()
-            continue
-        return frames
     return None
 
 
-def test_a_subscriber_receives_update_frames(herd):
-    context = zmq.Context.instance()
-    sub = herd.curve_client(context.socket(zmq.SUB), "Campbell")
-    sub.setsockopt(zmq.SUBSCRIBE, b"")
-    sub.setsockopt(zmq.RCVTIMEO, 200)
-    sub.connect(f"tcp://127.0.0.1:{herd.bus_ports['Campbell']}")
+def test_the_feed_carries_every_update_a_server_accepts(herd):
+    sub = feed_socket(herd, "Campbell")
     #   Slow joiner: keep updating until the first one arrives
     frames = None
     for attempt in range(100):
         herd.iamat("Clark", "watched", "+5-5", f"{9000 + attempt}")
-        frames = receive_update(sub, time.monotonic() + 0.2)
+        frames = receive(sub, time.monotonic() + 0.2)
         if frames:
             break
-    assert frames, "no update reached the subscriber"
-    assert frames[0] == b"watched"
-    assert AT_PATTERN.match(frames[1])
-    assert frames[1].startswith(b"AT Clark ")
-    first_sequence = int(frames[2])
-    #   Later updates arrive too, exactly as clients see them, numbered on
+    assert frames, "no update reached the feed's subscriber"
+    #   Two frames: the client id, then the AT line as clients see it
+    assert len(frames) == 2 and frames[0] == b"watched"
+    assert AT_PATTERN.match(frames[1]) and frames[1].startswith(b"AT Clark ")
+    #   Later updates arrive too, from clients of its own and of others
     sent = herd.iamat("Bailey", "watched", "+6-6", "99999")
-    deadline = time.monotonic() + 5
-    while frames and frames[1] != sent:
-        frames = receive_update(sub, deadline)
-    assert frames and frames[:2] == [b"watched", sent]
-    assert int(frames[2]) > first_sequence
-    #   A subscriber can filter by client id prefix
-    filtered = herd.curve_client(context.socket(zmq.SUB), "Campbell")
-    filtered.setsockopt(zmq.SUBSCRIBE, b"only")
-    filtered.setsockopt(zmq.RCVTIMEO, 200)
-    filtered.connect(f"tcp://127.0.0.1:{herd.bus_ports['Campbell']}")
-    got = None
+    mine = herd.iamat("Campbell", "local", "+6-6", "1")
+    seen = set()
+    deadline = time.monotonic() + 10
+    while {sent, mine} - seen and time.monotonic() < deadline:
+        frames = receive(sub, deadline)
+        if frames:
+            assert len(frames) == 2 and AT_PATTERN.match(frames[1]).group(3) == frames[0]
+            seen.add(frames[1])
+    assert {sent, mine} <= seen
+    sub.close(linger=0)
+
+
+def test_a_feed_prefix_subscription_gets_exactly_its_client(herd):
+    filtered = feed_socket(herd, "Campbell", b"only.me")
+    got = []
     for attempt in range(100):
         herd.iamat("Clark", "other", "+5-5", f"{20000 + attempt}")
         herd.iamat("Clark", "only.me", "+5-5", f"{20000 + attempt}")
-        got = receive_update(filtered, time.monotonic() + 0.2)
-        if got:
+        frames = receive(filtered, time.monotonic() + 0.2)
+        if frames:
+            got.append(frames)
             break
-    assert got and got[0] == b"only.me"
-    sub.close(linger=0)
+    assert got, "the filtered subscriber heard nothing"
+    #   Many more of both, from two servers: only only.me's arrive, all of them
+    expected = set()
+    for attempt in range(50):
+        herd.iamat("Bailey", "other", "+5-5", f"{30000 + attempt}")
+        expected.add(herd.iamat("Jaquez", "only.me", "+5-5", f"{30000 + attempt}.5"))
+    deadline = time.monotonic() + 10
+    heard = set()
+    while expected - heard and time.monotonic() < deadline:
+        frames = receive(filtered, deadline)
+        if frames:
+            got.append(frames)
+            heard.add(frames[1])
+    assert expected <= heard
+    assert all(frames[0] == b"only.me" and AT_PATTERN.match(frames[1]).group(3) == b"only.me"
+               for frames in got)
     filtered.close(linger=0)
 
 
-def test_bus_drops_malformed_updates(make_herd):
+def test_a_monitor_that_joins_mid_stream_gets_whole_updates(herd):
+    """While Bailey takes thousands of updates a second, monitors join and
+    leave Bona's feed: each message they get is one whole update, and the
+    herd loses nothing meanwhile."""
+    import threading
+    stop = threading.Event()
+    sent = []
+
+    def traffic():
+        connection = herd.client("Bailey")
+        batch = 0
+        while not stop.is_set() and batch < 200:
+            lines = "".join(f"IAMAT mid{batch}x{index} +1+1 {1000 + batch}\n" for index in range(50))
+            connection.send(lines)
+            for _ in range(50):
+                assert connection.line().startswith(b"AT Bailey ")
+            sent.append(batch)
+            batch += 1
+        connection.close()
+
+    feeder = threading.Thread(target=traffic)
+    feeder.start()
+    messages = 0
+    try:
+        for attempt in range(10):
+            sub = feed_socket(herd, "Bona")
+            deadline = time.monotonic() + 0.5
+            while time.monotonic() < deadline:
+                frames = receive(sub, deadline)
+                if frames:
+                    assert len(frames) == 2, frames
+                    match = AT_PATTERN.match(frames[1])
+                    assert match and match.group(3) == frames[0], frames
+                    messages += 1
+            sub.close(linger=0)
+    finally:
+        stop.set()
+        feeder.join(timeout=60)
+    assert messages > 0, "no monitor heard anything"
+    total = 50 * len(sent)
+    states = herd.wait_converged(timeout=60)
+    assert all(state["clients"] == total for state in states.values()), states
+
+
+def test_neighbours_get_a_pass_in_one_batch(herd):
+    """One write of 200 IAMATs is one pass at Bailey: its neighbours get the
+    updates in a few bus messages, not 200, and numbered in order."""
+    bus = herd.curve_client(zmq.Context.instance().socket(zmq.SUB), "Bailey")
+    bus.setsockopt(zmq.SUBSCRIBE, b"")
+    bus.setsockopt(zmq.RCVTIMEO, 200)
+    bus.connect(f"tcp://127.0.0.1:{herd.bus_ports['Bailey']}")
+    #   Slow joiner: wait for a heartbeat first
+    first = receive(bus, time.monotonic() + 10)
+    assert first and first[0].startswith(b"HEARTBEAT Bailey ")
+    connection = herd.client("Bailey")
+    connection.send("".join(f"IAMAT batch{index} +1+1 {index + 1}\n" for index in range(200)))
+    replies = {connection.line() for _ in range(200)}
+    lines, batches, sequences = set(), 0, []
+    deadline = time.monotonic() + 10
+    while len(lines) < 200 and time.monotonic() < deadline:
+        frames = receive(bus, deadline)
+        if not frames or frames[0].startswith(b"HEARTBEAT"):
+            continue
+        assert len(frames) == 1
+        head, _, body = frames[0].partition(b"\n")
+        kind, server, sequence, count = head.split(b" ")
+        assert kind == b"BATCH" and server == b"Bailey"
+        batch = body.split(b"\n")
+        assert batch[-1] == b"" and len(batch) - 1 == int(count)
+        lines.update(batch[:-1])
+        sequences.append(int(sequence))
+        batches += 1
+    assert lines == replies
+    assert batches < 20, f"{batches} messages for one pass of 200 updates"
+    assert sequences == list(range(sequences[0], sequences[0] + batches))
+    bus.close(linger=0)
+
+
+def test_a_flood_ends_each_server_stores_and_sends_an_update_once(herd):
+    """Newer-wins ends every flood: an echo of what a server holds is not
+    sent on. One update reaches all five, each publishes it once, and each
+    server hears it from every neighbour that stored it (12 in all)."""
+    before = {name: herd.stats(name)["updates"] for name in herd.graph}
+    line = herd.iamat("Bailey", "echo", "+1+1", "4242")
+    for name in herd.graph:
+        herd.wait_stored(name, "echo", line)
+    deadline = time.monotonic() + 10
+    while True:
+        after = {name: herd.stats(name)["updates"] for name in herd.graph}
+        out = sum(after[name]["out"] - before[name]["out"] for name in herd.graph)
+        received = sum(after[name]["received"] - before[name]["received"] for name in herd.graph)
+        links = sum(len(neighbours) for neighbours in herd.graph.values())
+        if received == links or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert out == 5, after
+    assert received == links, after
+    time.sleep(0.5)
+    again = {name: herd.stats(name)["updates"] for name in herd.graph}
+    assert sum(again[name]["out"] - before[name]["out"] for name in herd.graph) == 5
+
+
+def test_bus_drops_malformed_messages(make_herd):
     herd = make_herd(graph={"Bailey": ["Bona"], "Bona": ["Bailey"]}, start=False)
     #   Play Bona: a PUB on Bona's bus port, with a real Bailey listening
     context = zmq.Context.instance()
@@ -113,18 +234,20 @@ def test_bus_drops_malformed_updates(make_herd):
     herd.start("Bailey")
     good = b"AT Bona +0.100000000 goodclient +1+1 1"
     for attempt in range(100):
-        pub.send_multipart([b"junk"])
-        pub.send_multipart([b"evil", b"AT Bona +0.1 other +1+1 2"])     # id mismatch
-        pub.send_multipart([b"bad", b"AT Bona nope bad +1+1 2"])
-        pub.send_multipart([b"goodclient", good])
+        pub.send(b"junk")
+        pub.send_multipart([b"evil", b"AT Bona +0.1 evil +1+1 2"])            # the old, per-update format
+        pub.send(b"BATCH Bona %d 2\nAT Bona +0.1 short +1+1 2\n" % (3 * attempt))   # count is wrong
+        pub.send(b"BATCH Bona %d 2\nAT Bona nope bad +1+1 2\n%s\n" % (3 * attempt + 1, good))
+        pub.send(b"HEARTBEAT Bona %d" % (3 * attempt + 2))
         time.sleep(0.05)
         if herd.stored_line("Bailey", "goodclient") == good:
             break
     assert herd.stored_line("Bailey", "goodclient") == good
-    assert herd.stored_line("Bailey", "evil") is None
-    assert herd.stored_line("Bailey", "other") is None
-    assert herd.stored_line("Bailey", "bad") is None
-    assert "dropped malformed update from Bona" in herd.log("Bailey")
+    for client in ("evil", "short", "bad"):
+        assert herd.stored_line("Bailey", client) is None
+    log = herd.log("Bailey")
+    assert "dropped a malformed message from Bona" in log
+    assert "dropped a malformed line from Bona" in log
     pub.close(linger=0)
 
 

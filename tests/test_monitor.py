@@ -1,4 +1,4 @@
-"""herd-monitor on the update bus, and the stats request."""
+"""herd-monitor on the servers' update feeds, and the stats request."""
 
 import json
 import os
@@ -29,11 +29,13 @@ def feed_until_done(herd, process, server="Bailey", client="watch", seconds=15):
     return out.splitlines()
 
 
-def test_help_documents_the_bus_format():
+def test_help_documents_the_feed_format_and_version():
     result = subprocess.run([HERD_MONITOR, "--help"], capture_output=True, text=True)
     assert result.returncode == 0
-    assert "update     [client id][AT line][sequence]" in result.stdout
-    assert "HEARTBEAT" in result.stdout
+    assert "[client id][AT line]" in result.stdout
+    assert "feed" in result.stdout
+    version = subprocess.run([HERD_MONITOR, "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("herd-monitor ")
 
 
 def test_plain_output_names_the_server_it_came_from(herd):
@@ -41,15 +43,14 @@ def test_plain_output_names_the_server_it_came_from(herd):
     lines = feed_until_done(herd, process)
     assert len(lines) == 3
     for line in lines:
-        source, sequence, at = line.split(" ", 2)
+        source, at = line.split(" ", 1)
         assert source in ("Campbell", "Clark")
-        assert sequence.isdigit()
         assert AT_PATTERN.match(at.encode())
         assert at.startswith("AT Bailey ")
 
 
 def test_json_lines_and_client_filter(herd):
-    endpoint = f"tcp://127.0.0.1:{herd.bus_ports['Jaquez']}"
+    endpoint = f"tcp://127.0.0.1:{herd.feed_ports['Jaquez']}"
     process = monitor(herd, "--json", "--client", "watch1", "--count", "2", "--timeout", "20", endpoint)
     lines = feed_until_done(herd, process)
     assert len(lines) == 2
@@ -58,7 +59,7 @@ def test_json_lines_and_client_filter(herd):
         assert update["from"] == endpoint
         assert update["client"] == "watch1"
         assert update["at"].split()[3] == "watch1"
-        assert int(update["sequence"]) > 0
+        assert set(update) == {"from", "client", "at", "received"}
 
 
 def feed_for_three_seconds(herd, process):
@@ -99,6 +100,16 @@ def test_unknown_server_is_a_clear_error(herd):
                             capture_output=True, text=True, timeout=10)
     assert result.returncode == 1
     assert "no server named 'Nobody'" in result.stderr
+
+
+def test_a_server_without_a_feed_is_a_clear_error(herd):
+    text = open(herd.config).read()
+    text = text.replace(f"        feed = tcp://127.0.0.1:{herd.feed_ports['Clark']}\n", "")
+    herd.write_config(text)
+    result = subprocess.run([HERD_MONITOR, "--config", herd.config, "Clark"],
+                            capture_output=True, text=True, timeout=10)
+    assert result.returncode == 1
+    assert "server Clark has no feed endpoint" in result.stderr
 
 
 def test_stats_request_counts(make_herd):

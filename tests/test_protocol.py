@@ -1,4 +1,4 @@
-"""The client protocol, byte for byte (PROTOCOL.md section 1), against one
+"""The client protocol, byte for byte (docs/PROTOCOL.md section 1), against one
 real server."""
 
 import json

@@ -10,7 +10,7 @@ import time
 import zmq
 import zmq.auth
 
-from conftest import AT_PATTERN, HERD_BIN
+from conftest import AT_PATTERN, HERD_BIN, bus_batch, bus_heartbeat
 
 HERD_MONITOR = os.path.abspath(os.environ.get(
     "HERD_MONITOR", os.path.join(os.path.dirname(__file__), "..", "build", "herd-monitor")))
@@ -34,17 +34,20 @@ def rss_kib(pid):
     raise AssertionError("no VmRSS")
 
 
-def test_an_outsider_gets_nothing_from_bus_sync_or_admin(herd):
+def test_an_outsider_gets_nothing_from_bus_feed_sync_or_admin(herd):
     server_key = zmq.auth.load_certificate(os.path.join(herd.keys, "public", "Bailey.key"))[0]
     for curve in (True, False):
         bus = outsider_socket(zmq.SUB, curve)
+        feed = outsider_socket(zmq.SUB, curve)
         sync = outsider_socket(zmq.DEALER, curve)
         admin = outsider_socket(zmq.DEALER, curve)
-        for sock in (bus, sync, admin):
+        for sock in (bus, feed, sync, admin):
             if curve:
                 sock.curve_serverkey = server_key
         bus.setsockopt(zmq.SUBSCRIBE, b"")
         bus.connect(f"tcp://127.0.0.1:{herd.bus_ports['Bailey']}")
+        feed.setsockopt(zmq.SUBSCRIBE, b"")
+        feed.connect(f"tcp://127.0.0.1:{herd.feed_ports['Bailey']}")
         sync.connect(f"tcp://127.0.0.1:{herd.sync_ports['Bailey']}")
         admin.connect(f"tcp://127.0.0.1:{herd.admin_ports['Bailey']}")
         time.sleep(0.3)
@@ -55,16 +58,18 @@ def test_an_outsider_gets_nothing_from_bus_sync_or_admin(herd):
         #   Bounded wait: heartbeats come every second, snapshots at once
         deadline = time.monotonic() + 2.5
         while time.monotonic() < deadline:
-            for sock in (bus, sync, admin):
+            for sock in (bus, feed, sync, admin):
                 assert sock.poll(50) == 0, f"an outsider (curve={curve}) got a message"
-        for sock in (bus, sync, admin):
+        for sock in (bus, feed, sync, admin):
             sock.close()
     log = herd.log("Bailey")
-    for domain in ("bus", "sync", "admin"):
+    for domain in ("bus", "feed", "sync", "admin"):
         assert f"security: refused a handshake on {domain} " in log
     stats = herd.stats("Bailey")
     refused = stats["handshakes_refused"]
-    assert refused["bus"] >= 2 and refused["sync"] >= 2 and refused["admin"] >= 2, refused
+    assert all(refused[domain] >= 2 for domain in ("bus", "feed", "sync", "admin")), refused
+    #   Nobody got in, so the feed never had anything to send
+    assert stats["feed"] == {"subscriptions": 0, "sent": 0}
 
 
 def test_a_monitor_with_a_listed_key_sees_updates_an_unlisted_one_none(herd):
@@ -112,8 +117,8 @@ def test_an_impostor_at_a_dead_neighbours_address_is_never_believed(herd):
     sequence = 0
     while time.monotonic() < deadline:
         sequence += 1
-        pub.send_multipart([b"victim", fake, str(sequence).encode()])
-        pub.send_multipart([b"", b"HEARTBEAT", b"Bona", str(sequence).encode()])
+        pub.send(bus_batch("Bona", sequence, fake))
+        pub.send(bus_heartbeat("Bona", sequence))
         #   A snapshot full of fakes for whoever asks
         if router.poll(0):
             identity, request = router.recv_multipart()
@@ -197,8 +202,7 @@ def test_an_update_from_the_future_on_the_bus_is_dropped_and_counted(make_herd):
     future = b"AT Bona +0.000000000 pinned +1+1 99999999999"
     good = b"AT Bona +0.000000000 fine +1+1 100"
     for attempt in range(100):
-        pub.send_multipart([b"pinned", future])
-        pub.send_multipart([b"fine", good])
+        pub.send(bus_batch("Bona", attempt + 1, future, good))
         time.sleep(0.05)
         if herd.stored_line("Bailey", "fine") == good:
             break

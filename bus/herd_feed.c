@@ -1,0 +1,184 @@
+//  bus/herd_feed.c: the update feed for monitoring tools.
+
+#include "herd_classes.h"
+
+struct _herd_feed_t {
+    zsock_t *xpub;              //  Bound; monitors subscribe
+    herd_reader_t *reader;      //  Its subscriptions, once attached
+    herd_keys_t *keys;          //  Borrowed
+    size_t subscriptions;       //  Distinct prefixes subscribed now
+    uint64_t sent;              //  Updates sent
+    uint64_t refused;           //  Updates the socket would not take
+    char *endpoint;
+};
+
+herd_feed_t *
+herd_feed_new (const char *endpoint, int hwm, herd_keys_t *keys, char **error_p)
+{
+    assert (endpoint && keys && error_p);
+    herd_feed_t *self = (herd_feed_t *) zmalloc (sizeof (herd_feed_t));
+    self->keys = keys;
+    self->endpoint = strdup (endpoint);
+    self->xpub = zsock_new (ZMQ_XPUB);
+    assert (self->xpub);
+    zsock_set_sndhwm (self->xpub, hwm);
+    zsock_set_linger (self->xpub, 0);
+    zsock_set_rcvtimeo (self->xpub, HERD_LOOP_RCVTIMEO);
+    //  It reads only subscriptions: a monitor's big frames are refused
+    zsock_set_maxmsgsize (self->xpub, HERD_REQUEST_MAXMSGSIZE);
+    herd_keys_apply_server (keys, self->xpub, "feed");
+    if (zsock_bind (self->xpub, "%s", endpoint) == -1) {
+        *error_p = zsys_sprintf ("cannot bind the feed to %s (servers/NAME/feed): %s",
+                                 endpoint, zmq_strerror (zmq_errno ()));
+        herd_feed_destroy (&self);
+        return NULL;
+    }
+    zsys_info ("feed: publishing every accepted update on %s", endpoint);
+    return self;
+}
+
+void
+herd_feed_destroy (herd_feed_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        herd_feed_t *self = *self_p;
+        herd_reader_destroy (&self->reader);
+        zsock_destroy (&self->xpub);
+        freen (self->endpoint);
+        freen (self);
+        *self_p = NULL;
+    }
+}
+
+//  [1 + prefix] subscribes, [0 + prefix] cancels; the XPUB hands up the
+//  first subscription to a prefix and its last cancellation only
+static int
+s_handle_subscriptions (zloop_t *loop, zsock_t *reader, void *arg)
+{
+    (void) loop;
+    herd_feed_t *self = (herd_feed_t *) arg;
+    void *handle = zsock_resolve (reader);
+    char message [HERD_REQUEST_MAXMSGSIZE];
+    int size;
+    while ((size = zmq_recv (handle, message, sizeof message, ZMQ_DONTWAIT)) > 0) {
+        size_t before = self->subscriptions;
+        if (message [0] == 1)
+            self->subscriptions++;
+        else
+        if (message [0] == 0 && self->subscriptions)
+            self->subscriptions--;
+        if (before == 0 && self->subscriptions)
+            zsys_info ("feed: a monitor subscribed; sending updates");
+        else
+        if (before && self->subscriptions == 0)
+            zsys_info ("feed: nobody subscribed any more; sending nothing");
+    }
+    return 0;
+}
+
+void
+herd_feed_attach (herd_feed_t *self, zloop_t *loop)
+{
+    assert (self && !self->reader);
+    self->reader = herd_reader_new (loop, self->xpub, s_handle_subscriptions, self);
+    herd_keys_watch (self->keys, loop, self->xpub, "feed");
+}
+
+void
+herd_feed_publish (herd_feed_t *self, const herd_at_t *at)
+{
+    assert (self && at);
+    if (!self->subscriptions)
+        return;
+    if (herd_bus_msg_send_feed (zsock_resolve (self->xpub), at) == 0)
+        self->sent++;
+    else
+        self->refused++;
+    //  A send may take the signal of a subscription that just came
+    if (self->reader)
+        herd_reader_check (self->reader);
+}
+
+size_t
+herd_feed_subscriptions (herd_feed_t *self)
+{
+    assert (self);
+    return self->subscriptions;
+}
+
+uint64_t
+herd_feed_sent (herd_feed_t *self)
+{
+    assert (self);
+    return self->sent;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: a feed over inproc, a monitor that filters by prefix
+
+void
+herd_feed_test (bool verbose)
+{
+    printf (" * herd_feed: ");
+    if (verbose)
+        printf ("\n");
+    const char *text = "herd\n    security = off\n"
+                       "servers\n    A\n        client = 127.0.0.1:1\n        bus = inproc://x\n";
+    char *error = NULL;
+    herd_config_t *config = herd_config_load_text (text, "feed-test", &error);
+    assert (config);
+    herd_keys_t *keys = herd_keys_new (config, "A", &error);
+    assert (keys);
+    herd_feed_t *feed = herd_feed_new ("inproc://herd-feed-test", 1000, keys, &error);
+    assert (feed);
+    herd_feed_t *again = herd_feed_new ("inproc://herd-feed-test", 1000, keys, &error);
+    assert (!again && strstr (error, "cannot bind the feed to inproc://herd-feed-test"));
+    freen (error);
+    zloop_t *loop = zloop_new ();
+    herd_feed_attach (feed, loop);
+    herd_at_t kiwi, pear;
+    const char *kiwi_line = "AT A +0.1 kiwi +1+1 5", *pear_line = "AT A +0.1 pear +1+1 5";
+    assert (herd_protocol_parse_at (kiwi_line, strlen (kiwi_line), &kiwi) == 0);
+    assert (herd_protocol_parse_at (pear_line, strlen (pear_line), &pear) == 0);
+    //  Nobody listens: nothing is sent
+    herd_feed_publish (feed, &kiwi);
+    assert (herd_feed_sent (feed) == 0 && herd_feed_subscriptions (feed) == 0);
+    //  A monitor for kiwi only
+    zsock_t *monitor = zsock_new_sub (">inproc://herd-feed-test", "kiwi");
+    assert (monitor);
+    for (int round = 0; round < 100 && !herd_feed_subscriptions (feed); round++)
+        herd_loop_run_for (loop, 10);
+    assert (herd_feed_subscriptions (feed) == 1);
+    herd_feed_publish (feed, &pear);
+    herd_feed_publish (feed, &kiwi);
+    assert (herd_feed_sent (feed) == 2);
+    zsock_set_rcvtimeo (monitor, 1000);
+    zmsg_t *msg = zmsg_recv (monitor);
+    assert (msg && zmsg_size (msg) == 2);
+    herd_bus_frame_t frames [2];
+    zframe_t *frame = zmsg_first (msg);
+    for (size_t index = 0; index < 2; index++, frame = zmsg_next (msg)) {
+        frames [index].data = zframe_data (frame);
+        frames [index].size = zframe_size (frame);
+    }
+    herd_bus_msg_t decoded;
+    assert (herd_bus_msg_decode_feed (frames, 2, &decoded) == HERD_BUS_MSG_UPDATE);
+    assert (decoded.at.client.size == 4 && !memcmp (decoded.at.client.start, "kiwi", 4));
+    zmsg_destroy (&msg);
+    zsock_set_rcvtimeo (monitor, 50);
+    assert (zmsg_recv (monitor) == NULL);      //  pear never came
+    //  The monitor leaves: the feed goes quiet again
+    zsock_destroy (&monitor);
+    for (int round = 0; round < 100 && herd_feed_subscriptions (feed); round++)
+        herd_loop_run_for (loop, 10);
+    assert (herd_feed_subscriptions (feed) == 0);
+    herd_feed_publish (feed, &kiwi);
+    assert (herd_feed_sent (feed) == 2);
+    herd_feed_destroy (&feed);
+    assert (feed == NULL);
+    herd_keys_destroy (&keys);
+    zloop_destroy (&loop);
+    herd_config_destroy (&config);
+    printf ("OK\n");
+}

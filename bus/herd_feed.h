@@ -1,0 +1,43 @@
+//  bus/herd_feed.h: a server's update feed for monitoring tools
+//  (docs/PROTOCOL.md section 3): an XPUB on which every update the server
+//  accepts is one message [client id][AT line], so a prefix subscription
+//  gets one client. The XPUB hands up each subscription and the last
+//  cancellation of each, so the feed knows whether anyone listens, and
+//  does no work while nobody does. Monitors read it with their own key;
+//  it takes nothing from them but subscriptions.
+
+#ifndef HERD_FEED_H_INCLUDED
+#define HERD_FEED_H_INCLUDED
+
+typedef struct _herd_feed_t herd_feed_t;
+
+//  Binds the feed at endpoint, a CURVE server with keys (borrowed, must
+//  outlive the feed) in the zauth domain "feed". NULL and *error_p on
+//  failure.
+herd_feed_t *
+    herd_feed_new (const char *endpoint, int hwm, herd_keys_t *keys, char **error_p);
+
+void
+    herd_feed_destroy (herd_feed_t **self_p);
+
+//  Reads the subscriptions inside loop
+void
+    herd_feed_attach (herd_feed_t *self, zloop_t *loop);
+
+//  Sends an accepted update to whoever subscribed; nothing when nobody
+//  did. Never blocks: past the HWM a slow monitor loses updates.
+void
+    herd_feed_publish (herd_feed_t *self, const herd_at_t *at);
+
+//  Subscriptions held now (distinct prefixes: 0 when nobody listens)
+size_t
+    herd_feed_subscriptions (herd_feed_t *self);
+
+//  Updates sent since start, and updates the socket refused
+uint64_t
+    herd_feed_sent (herd_feed_t *self);
+
+void
+    herd_feed_test (bool verbose);
+
+#endif
