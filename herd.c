@@ -56,11 +56,8 @@ static int
 s_start_actor (zactor_t *actor, const char *server, const char *what)
 {
     zstr_send (actor, "START");
-    //  A signal while the actor starts interrupts our wait, not its start:
-    //  wait on for its answer, then stop cleanly (main sees the signal)
+    //  Signals wait, blocked, until main takes them: nothing interrupts this
     char *reply = zstr_recv (actor);
-    while (!reply && zmq_errno () == EINTR)
-        reply = zstr_recv (actor);
     int rc = reply && streq (reply, "OK")? 0: -1;
     if (rc) {
         const char *reason = reply && strlen (reply) > 6? reply + 6: "no reply";
@@ -373,6 +370,18 @@ main (int argc, char *argv [])
         return 2;
     }
     const char *server = argv [optind];
+    //  From here on, SIGINT, SIGTERM and SIGHUP are taken by the main loop
+    //  alone, with sigwaitinfo, whenever they come: blocked in every
+    //  thread (actors inherit the mask), pending until main asks. A signal
+    //  during start-up waits until the actors are whole, then stops them
+    //  cleanly: CZMQ's own handler would set zsys_interrupted, which ends
+    //  every CZMQ actor's loop (zauth, zmonitor) by itself, mid-start.
+    sigset_t signals;
+    sigemptyset (&signals);
+    sigaddset (&signals, SIGINT);
+    sigaddset (&signals, SIGTERM);
+    sigaddset (&signals, SIGHUP);
+    pthread_sigmask (SIG_BLOCK, &signals, NULL);
 
     herd_config_t *config = s_load_config (config_file);
     if (!config)
@@ -395,6 +404,29 @@ main (int argc, char *argv [])
         zsys_shutdown ();
         return rc;
     }
+    //  One process per server's state, before its log or journal is
+    //  touched: a second "herd NAME" would replay a live journal, write
+    //  into it and into the log, then fail on a port (or, with others,
+    //  run beside the first)
+    int lock = -1;
+    if (herd_config_number (config, "herd/journal")) {
+        char *lock_path = zsys_sprintf ("%s/%s.lock", herd_config_string (config, "herd/data_dir"), server);
+        pid_t holder = 0;
+        lock = herd_file_lock (lock_path, &holder);
+        if (lock == -1) {
+            if (holder)
+                fprintf (stderr, "herd: %s: %s is held by process %d, a herd %s on the same herd/data_dir; "
+                         "stop it first (or give this one another data_dir in %s)\n",
+                         server, lock_path, (int) holder, server, config_file);
+            else
+                fprintf (stderr, "herd: %s: cannot lock %s (herd/data_dir in %s): %s\n",
+                         server, lock_path, config_file, strerror (errno));
+            freen (lock_path);
+            herd_config_destroy (&config);
+            return 1;
+        }
+        freen (lock_path);
+    }
     char *default_log = zsys_sprintf ("%s/%s.log", herd_config_string (config, "herd/log_dir"), server);
     if (!log_file)
         log_file = default_log;
@@ -408,41 +440,26 @@ main (int argc, char *argv [])
     herd_log_set_format (log_format? log_format: herd_config_string (config, "herd/log_format"),
                          herd_config_string (config, "herd/log_level"));
     zsys_init ();
+    zsys_handler_set (NULL);
     zsys_set_logident (server);
     zsys_info ("herd %s: starting server %s from %s, logging to %s", HERD_VERSION, server,
                config_file, log_file);
     s_raise_fd_limit ();
-    //  SIGHUP asks for the log file to be reopened (log rotation). It is
-    //  blocked in every thread (actors inherit the mask) and taken only by
-    //  the main loop below: delivered to an actor, it would interrupt its
-    //  zloop's poll, and zloop ends on an interrupted poll
-    sigset_t hangup;
-    sigemptyset (&hangup);
-    sigaddset (&hangup, SIGHUP);
-    pthread_sigmask (SIG_BLOCK, &hangup, NULL);
-    //  SIGINT and SIGTERM too are for the main thread alone: one that
-    //  lands in an actor while it starts interrupts its waits there.
-    //  Blocked while the actors are made (they inherit the mask), then
-    //  taken again here; main stops the actors with $TERM.
-    sigset_t stopping;
-    sigemptyset (&stopping);
-    sigaddset (&stopping, SIGINT);
-    sigaddset (&stopping, SIGTERM);
-    pthread_sigmask (SIG_BLOCK, &stopping, NULL);
     curl_global_init (CURL_GLOBAL_DEFAULT);
 
     herd_places_args_t places_args = { config, server };
     zactor_t *places = zactor_new (herd_places_actor, &places_args);
     herd_node_args_t node_args = { config, server };
     zactor_t *node = zactor_new (herd_node_actor, &node_args);
-    pthread_sigmask (SIG_UNBLOCK, &stopping, NULL);
     int rc = 1;
     if (s_start_actor (places, server, "places") == 0
     &&  s_start_actor (node, server, "node") == 0) {
         zsys_info ("server %s is up", server);
-        while (!zsys_interrupted) {
-            struct timespec tick = { 0, 100 * 1000 * 1000 };
-            if (sigtimedwait (&hangup, NULL, &tick) == SIGHUP) {
+        int signal_number = 0;
+        while (signal_number != SIGINT && signal_number != SIGTERM) {
+            signal_number = sigwaitinfo (&signals, NULL);
+            //  SIGHUP asks for the log file to be reopened (log rotation)
+            if (signal_number == SIGHUP) {
                 if (herd_log_reopen () == 0)
                     zsys_info ("SIGHUP: log file reopened");
                 else
@@ -450,7 +467,7 @@ main (int argc, char *argv [])
                                 log_file, strerror (errno));
             }
         }
-        zsys_info ("server %s: signal received, shutting down", server);
+        zsys_info ("server %s: signal received, shutting down (%s)", server, strsignal (signal_number));
         rc = 0;
     }
     zactor_destroy (&node);
@@ -461,5 +478,7 @@ main (int argc, char *argv [])
     zsys_shutdown ();
     herd_log_close ();
     freen (default_log);
+    if (lock != -1)
+        close (lock);
     return rc;
 }

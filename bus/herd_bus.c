@@ -54,9 +54,9 @@ herd_bus_new (herd_config_t *config, const char *server, herd_keys_t *keys, char
     //  The subscriber side pings, and drops links that went silent.
     const char *bind = herd_config_bus_bind (config, server);
     if (zsock_bind (self->pub, "%s", bind) == -1) {
-        *error_p = zsys_sprintf ("cannot bind the bus to %s (servers/%s/bus%s): %s", bind, server,
+        *error_p = zsys_sprintf ("cannot bind the bus to %s (servers/%s/bus%s in %s): %s", bind, server,
                                  herd_config_server_endpoint (config, server, "bus_bind")? "_bind": "",
-                                 zmq_strerror (zmq_errno ()));
+                                 herd_config_filename (config), zmq_strerror (zmq_errno ()));
         herd_bus_destroy (&self);
         return NULL;
     }
@@ -253,14 +253,14 @@ static int s_received = 0;
 static char s_last [256];
 
 static int
-s_on_update (herd_peer_t *peer, const herd_at_t *at, bool caught_up, void *arg)
+s_on_update (herd_peer_t *peer, const char *line, size_t size, bool caught_up, void *arg)
 {
     (void) arg;
     assert (streq (herd_peer_name (peer), "A"));
     assert (!caught_up);
-    assert (at->line.size < sizeof s_last);
-    memcpy (s_last, at->line.start, at->line.size);
-    s_last [at->line.size] = 0;
+    assert (size < sizeof s_last);
+    memcpy (s_last, line, size);
+    s_last [size] = 0;
     s_received++;
     return HERD_STORE_STORED;
 }
@@ -307,7 +307,7 @@ herd_bus_test (bool verbose)
     //  Binding the same endpoint twice fails with a clear message
     herd_bus_t *again = herd_bus_new (config, "A", keys, &error);
     assert (!again);
-    assert (strstr (error, "cannot bind the bus to inproc://herd-bus-test-a (servers/A/bus)"));
+    assert (strstr (error, "cannot bind the bus to inproc://herd-bus-test-a (servers/A/bus in bus-test)"));
     freen (error);
     //  No neighbour has a sync endpoint: nobody to wait for
     assert (herd_bus_caught_up (b));

@@ -58,11 +58,12 @@ typedef struct {
 herd_bus_msg_kind_t
     herd_bus_msg_decode (const herd_bus_frame_t *frames, size_t count, herd_bus_msg_t *decoded);
 
-//  A BATCH's next AT line, parsed into *at (fields pointing into the
-//  frame). 1 if at holds one; 0 past the last; -1 if the next line is not
-//  an AT line (at->line holds it raw, for the log; go on with the next).
+//  A BATCH's next line, into *line (pointing into the frame): 1, or 0
+//  past the last. Not parsed: a receiver compares it newer-wins first,
+//  and parses only what it will store (herd_protocol_peek_at, then
+//  herd_protocol_parse_at).
 int
-    herd_bus_msg_next (herd_bus_msg_t *decoded, herd_at_t *at);
+    herd_bus_msg_next (herd_bus_msg_t *decoded, herd_field_t *line);
 
 //  Decodes a feed message ([client id][AT line]; server input for a
 //  monitor: never asserts). Returns HERD_BUS_MSG_UPDATE or INVALID.

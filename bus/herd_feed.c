@@ -5,6 +5,8 @@
 struct _herd_feed_t {
     zsock_t *xpub;              //  Bound; monitors subscribe
     herd_reader_t *reader;      //  Its subscriptions, once attached
+    zloop_t *loop;              //  Once attached (borrowed), and our timer in it
+    int timer_id;
     herd_keys_t *keys;          //  Borrowed
     size_t subscriptions;       //  Distinct prefixes subscribed now
     uint64_t sent;              //  Updates sent
@@ -28,7 +30,7 @@ herd_feed_new (const char *endpoint, int hwm, herd_keys_t *keys, char **error_p)
     zsock_set_maxmsgsize (self->xpub, HERD_REQUEST_MAXMSGSIZE);
     herd_keys_apply_server (keys, self->xpub, "feed");
     if (zsock_bind (self->xpub, "%s", endpoint) == -1) {
-        *error_p = zsys_sprintf ("cannot bind the feed to %s (servers/NAME/feed): %s",
+        *error_p = zsys_sprintf ("cannot bind the feed to %s: %s",
                                  endpoint, zmq_strerror (zmq_errno ()));
         herd_feed_destroy (&self);
         return NULL;
@@ -44,6 +46,8 @@ herd_feed_destroy (herd_feed_t **self_p)
     if (*self_p) {
         herd_feed_t *self = *self_p;
         herd_reader_destroy (&self->reader);
+        if (self->loop)
+            zloop_timer_end (self->loop, self->timer_id);
         zsock_destroy (&self->xpub);
         freen (self->endpoint);
         freen (self);
@@ -77,11 +81,26 @@ s_handle_subscriptions (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
+//  A send may take the signal of a subscription that came meanwhile (see
+//  core/herd_reader.h): look a few times a second rather than after each
+//  of thousands of sends. Sends happen only while someone subscribes, so
+//  the first subscription is always seen at once.
+static int
+s_check_subscriptions (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    herd_reader_check (((herd_feed_t *) arg)->reader);
+    return 0;
+}
+
 void
 herd_feed_attach (herd_feed_t *self, zloop_t *loop)
 {
     assert (self && !self->reader);
     self->reader = herd_reader_new (loop, self->xpub, s_handle_subscriptions, self);
+    self->loop = loop;
+    self->timer_id = zloop_timer (loop, 200, 0, s_check_subscriptions, self);
     herd_keys_watch (self->keys, loop, self->xpub, "feed");
 }
 
@@ -95,9 +114,6 @@ herd_feed_publish (herd_feed_t *self, const herd_at_t *at)
         self->sent++;
     else
         self->refused++;
-    //  A send may take the signal of a subscription that just came
-    if (self->reader)
-        herd_reader_check (self->reader);
 }
 
 size_t

@@ -9,6 +9,10 @@
 #define S_SILENCE_BEATS 3
 //  A catch-up with no progress this long is given up, and asked again
 #define S_STALL_MSECS   5000
+//  Heartbeats with nothing heard before the link is rebuilt from new
+//  sockets, and between rebuilds while it stays silent
+#define S_REBUILD_BEATS 5
+#define S_REBUILD_AGAIN_BEATS 30
 
 static const char *s_state_names [] = { "lost", "syncing", "again", "live" };
 
@@ -16,6 +20,17 @@ struct _herd_peer_t {
     char *name;                 //  The neighbour's server name
     herd_peer_state_t state;    //  Where our copy of its updates stands
     int heartbeat;              //  msecs between its heartbeats
+    //  How to make its link again: a link is rebuilt from scratch when it
+    //  stays silent, whatever libzmq did (a connecter it gave up on after
+    //  a mechanism mismatch never comes back by itself)
+    char *bus_endpoint;         //  Its bus, as the config says
+    char *sync_endpoint;        //  Its sync endpoint, or NULL
+    int hwm;                    //  bus/hwm
+    herd_keys_t *keys;          //  Borrowed
+    zloop_t *loop;              //  Once attached (borrowed)
+    int64_t built;              //  zclock_mono when the link was last made
+    uint64_t rebuilds;          //  Links made again since start
+    uint64_t rebuilds_silent;   //  Of those, since it was last heard
     //  Its stream
     zsock_t *sub;               //  SUB connected to its PUB
     zactor_t *monitor;          //  zmonitor on sub: CONNECTED, DISCONNECTED
@@ -61,35 +76,25 @@ herd_peer_set_traffic (herd_peer_t *self, herd_traffic_t *traffic)
 //  Request ids: seeded by time, so ids from before a restart don't collide
 static uint64_t s_next_request_id = 0;
 
-herd_peer_t *
-herd_peer_new (herd_config_t *config, const char *name, herd_keys_t *keys, char **error_p)
+//  Makes the link's sockets: the SUB and its monitor, the DEALER. 0, or
+//  -1 and *error_p.
+static int
+s_link_make (herd_peer_t *self, char **error_p)
 {
-    assert (config && name && keys && error_p);
-    herd_peer_t *self = (herd_peer_t *) zmalloc (sizeof (herd_peer_t));
-    self->name = strdup (name);
-    self->traffic_head = zsys_sprintf ("bus: from %s: ", name);
-    self->state = HERD_PEER_LOST;           //  We start knowing nothing
-    self->heartbeat = (int) herd_config_number (config, "bus/heartbeat");
-
     self->sub = zsock_new (ZMQ_SUB);
     assert (self->sub);
-    zsock_set_rcvhwm (self->sub, (int) herd_config_number (config, "bus/hwm"));
+    zsock_set_rcvhwm (self->sub, self->hwm);
     zsock_set_maxmsgsize (self->sub, HERD_BUS_MAXMSGSIZE);
     zsock_set_linger (self->sub, 0);
     zsock_set_rcvtimeo (self->sub, HERD_LOOP_RCVTIMEO);
     //  No ZMTP heartbeats on this link. They would replace the connection
     //  after a silence, and a SUB whose input stopped on a full pipe (we
     //  fell behind a busy neighbour) can then meet libzmq 4.3's
-    //  "_input_stopped" assertion (stream_engine_base.cpp:417, libzmq
-    //  issue 3937): the new engine gets the old pipe's stale "activate
-    //  write" command. Without them no engine is ever replaced while its
-    //  pipe is full: a slow link only falls behind, loses what passes the
-    //  HWM, and catches up. Silence is the herd's own business instead:
-    //  three missed HEARTBEAT messages make the peer LOST (herd_peer_check),
-    //  which needs no reconnect. A dead host (no reset ever comes) is
-    //  found by TCP keepalive, in the kernel, which never stalls on a pipe:
-    //  probes after 5 s idle, 5 unanswered 1 s apart close the link, and
-    //  ZeroMQ reconnects.
+    //  "_input_stopped" assertion (libzmq issue 3937). Silence is the
+    //  herd's own business instead: three missed heartbeats make the peer
+    //  LOST (herd_peer_check), five make a new link. A dead host is found
+    //  by TCP keepalive, in the kernel: probes after 5 s idle, 5
+    //  unanswered 1 s apart close the link, and ZeroMQ reconnects.
     zsock_set_tcp_keepalive (self->sub, 1);
     zsock_set_tcp_keepalive_idle (self->sub, 5);
     zsock_set_tcp_keepalive_intvl (self->sub, 1);
@@ -99,32 +104,24 @@ herd_peer_new (herd_config_t *config, const char *name, herd_keys_t *keys, char 
     zsock_set_subscribe (self->sub, "");
     //  Only the neighbour's own key completes the handshake: an impostor
     //  bound at its address while it is down is never heard
-    if (herd_keys_apply_client (keys, self->sub, name, error_p)) {
-        herd_peer_destroy (&self);
-        return NULL;
-    }
+    if (herd_keys_apply_client (self->keys, self->sub, self->name, error_p))
+        return -1;
     self->monitor = zactor_new (zmonitor, self->sub);
     if (!self->monitor) {
-        *error_p = zsys_sprintf ("cannot watch the bus link to %s (interrupted)", name);
-        herd_peer_destroy (&self);
-        return NULL;
+        *error_p = zsys_sprintf ("cannot watch the bus link to %s (interrupted)", self->name);
+        return -1;
     }
     zstr_sendx (self->monitor, "LISTEN", "CONNECTED", "DISCONNECTED", NULL);
     zstr_send (self->monitor, "START");
     zsock_wait (self->monitor);
-    const char *endpoint = herd_config_bus_endpoint (config, name);
     //  Connect succeeds whether or not the neighbour is up; ZeroMQ
     //  reconnects by itself when it comes (back)
-    if (zsock_connect (self->sub, "%s", endpoint) == -1) {
+    if (zsock_connect (self->sub, "%s", self->bus_endpoint) == -1) {
         *error_p = zsys_sprintf ("cannot connect bus SUB to %s at %s: %s",
-                                 name, endpoint, zmq_strerror (zmq_errno ()));
-        herd_peer_destroy (&self);
-        return NULL;
+                                 self->name, self->bus_endpoint, zmq_strerror (zmq_errno ()));
+        return -1;
     }
-    zsys_info ("bus: subscribed to %s at %s", name, endpoint);
-
-    const char *sync = herd_config_server_endpoint (config, name, "sync");
-    if (sync) {
+    if (self->sync_endpoint) {
         self->dealer = zsock_new (ZMQ_DEALER);
         zsock_set_linger (self->dealer, 0);
         zsock_set_sndtimeo (self->dealer, 0);
@@ -136,13 +133,60 @@ herd_peer_new (herd_config_t *config, const char *name, herd_keys_t *keys, char 
         zsock_set_heartbeat_timeout (self->dealer, 3000);
         zsock_set_connect_timeout (self->dealer, 2000);
         zsock_set_maxmsgsize (self->dealer, HERD_SYNC_MAXMSGSIZE);
-        if (herd_keys_apply_client (keys, self->dealer, name, error_p)) {
-            herd_peer_destroy (&self);
-            return NULL;
-        }
-        zsock_connect (self->dealer, "%s", sync);
+        if (herd_keys_apply_client (self->keys, self->dealer, self->name, error_p))
+            return -1;
+        zsock_connect (self->dealer, "%s", self->sync_endpoint);
     }
-    else
+    self->built = zclock_mono ();
+    return 0;
+}
+
+//  Takes the link's sockets out of the loop and destroys them
+static void
+s_link_break (herd_peer_t *self)
+{
+    herd_reader_destroy (&self->stream_reader);
+    herd_reader_destroy (&self->monitor_reader);
+    herd_reader_destroy (&self->answer_reader);
+    zactor_destroy (&self->monitor);
+    zsock_destroy (&self->sub);
+    zsock_destroy (&self->dealer);
+    self->connected = false;
+}
+
+static int s_handle_stream (zloop_t *loop, zsock_t *reader, void *arg);
+static int s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg);
+static int s_handle_answer (zloop_t *loop, zsock_t *reader, void *arg);
+
+static void
+s_link_attach (herd_peer_t *self)
+{
+    self->stream_reader = herd_reader_new (self->loop, self->sub, s_handle_stream, self);
+    self->monitor_reader = herd_reader_new (self->loop, self->monitor, s_handle_monitor, self);
+    if (self->dealer)
+        self->answer_reader = herd_reader_new (self->loop, self->dealer, s_handle_answer, self);
+}
+
+herd_peer_t *
+herd_peer_new (herd_config_t *config, const char *name, herd_keys_t *keys, char **error_p)
+{
+    assert (config && name && keys && error_p);
+    herd_peer_t *self = (herd_peer_t *) zmalloc (sizeof (herd_peer_t));
+    self->name = strdup (name);
+    self->traffic_head = zsys_sprintf ("bus: from %s: ", name);
+    self->state = HERD_PEER_LOST;           //  We start knowing nothing
+    self->heartbeat = (int) herd_config_number (config, "bus/heartbeat");
+    self->hwm = (int) herd_config_number (config, "bus/hwm");
+    self->keys = keys;
+    self->bus_endpoint = strdup (herd_config_bus_endpoint (config, name));
+    const char *sync = herd_config_server_endpoint (config, name, "sync");
+    self->sync_endpoint = sync? strdup (sync): NULL;
+    if (s_link_make (self, error_p)) {
+        herd_peer_destroy (&self);
+        return NULL;
+    }
+    zsys_info ("bus: subscribed to %s at %s", name, self->bus_endpoint);
+    if (!sync)
         zsys_warning ("sync: %s has no sync endpoint; cannot catch up with it", name);
     if (!s_next_request_id)
         s_next_request_id = (uint64_t) zclock_time () << 16;
@@ -155,12 +199,9 @@ herd_peer_destroy (herd_peer_t **self_p)
     assert (self_p);
     if (*self_p) {
         herd_peer_t *self = *self_p;
-        herd_reader_destroy (&self->stream_reader);
-        herd_reader_destroy (&self->monitor_reader);
-        herd_reader_destroy (&self->answer_reader);
-        zactor_destroy (&self->monitor);
-        zsock_destroy (&self->sub);
-        zsock_destroy (&self->dealer);
+        s_link_break (self);
+        freen (self->bus_endpoint);
+        freen (self->sync_endpoint);
         freen (self->traffic_head);
         freen (self->name);
         freen (self);
@@ -256,25 +297,24 @@ static void
 s_handle_batch (herd_peer_t *self, herd_bus_msg_t *batch)
 {
     size_t stored = 0, stale = 0, refused = 0, malformed = 0;
-    herd_at_t at;
-    int next;
-    while ((next = herd_bus_msg_next (batch, &at))) {
-        if (next == -1) {
-            if (!malformed++) {
-                char sample [200];
-                zsys_warning ("bus: dropped a malformed line from %s: %s", self->name,
-                              herd_log_sample (at.line.start, at.line.size, sample, sizeof sample));
-            }
-            continue;
-        }
+    herd_field_t line;
+    while (herd_bus_msg_next (batch, &line)) {
         self->streamed++;
-        int outcome = self->accept? self->accept (self, &at, false, self->arg): HERD_STORE_STALE;
+        int outcome = self->accept? self->accept (self, line.start, line.size, false, self->arg)
+                                  : HERD_STORE_STALE;
         if (outcome == HERD_STORE_STORED)
             stored++;
         else
         if (outcome == HERD_STORE_STALE)
             stale++;
         else
+        if (outcome == HERD_STORE_INVALID && !malformed++) {
+            char sample [200];
+            zsys_warning ("bus: dropped a malformed line from %s: %s", self->name,
+                          herd_log_sample (line.start, line.size, sample, sizeof sample));
+        }
+        else
+        if (outcome != HERD_STORE_INVALID)
             refused++;
     }
     //  One line a batch: a line an update, at every server, cost the herd
@@ -323,6 +363,7 @@ s_handle_stream (zloop_t *loop, zsock_t *reader, void *arg)
         if (!count)
             break;
         self->heard = zclock_mono ();
+        self->rebuilds_silent = 0;
         if (self->silent) {
             zsys_info ("bus: %s is heard again", self->name);
             self->silent = false;
@@ -380,13 +421,13 @@ s_merge_chunk (herd_peer_t *self, herd_sync_msg_t *chunk)
     const char *line;
     char sample [200];
     while ((line = herd_sync_msg_next_line (chunk, &size))) {
-        herd_at_t at;
-        if (herd_protocol_parse_at (line, size, &at)) {
+        int outcome = self->accept? self->accept (self, line, size, true, self->arg): HERD_STORE_STALE;
+        if (outcome == HERD_STORE_INVALID) {
             zsys_warning ("sync: dropped a malformed line from %s: %s", self->name,
                           herd_log_sample (line, size, sample, sizeof sample));
             continue;
         }
-        if (self->accept && self->accept (self, &at, true, self->arg) == HERD_STORE_STORED)
+        if (outcome == HERD_STORE_STORED)
             self->fresh++;
         self->received++;
     }
@@ -439,16 +480,60 @@ herd_peer_attach (herd_peer_t *self, zloop_t *loop, herd_peer_accept_fn *accept,
     self->done = done;
     self->done_arg = done_arg;
     assert (!self->stream_reader);
-    self->stream_reader = herd_reader_new (loop, self->sub, s_handle_stream, self);
-    self->monitor_reader = herd_reader_new (loop, self->monitor, s_handle_monitor, self);
-    if (self->dealer)
-        self->answer_reader = herd_reader_new (loop, self->dealer, s_handle_answer, self);
+    self->loop = loop;
+    s_link_attach (self);
+}
+
+//  A link silent for S_REBUILD_BEATS is made again from new sockets, and
+//  again every S_REBUILD_AGAIN_BEATS while it stays silent
+static void
+s_rebuild_if_silent (herd_peer_t *self, int64_t now)
+{
+    int64_t last = self->heard > self->built? self->heard: self->built;
+    int64_t wait = (int64_t) (self->rebuilds_silent? S_REBUILD_AGAIN_BEATS: S_REBUILD_BEATS) * self->heartbeat;
+    if (!self->loop || now - last <= wait)
+        return;
+    zsys_warning ("bus: nothing from %s for %" PRId64 " ms: making its link again from new sockets",
+                  self->name, now - (self->heard? self->heard: self->built));
+    s_link_break (self);
+    char *error = NULL;
+    if (s_link_make (self, &error)) {
+        //  Our own keys and endpoints did not change: only a vanished
+        //  public certificate can fail here; try again at the next beat
+        zsys_error ("bus: cannot make the link to %s again: %s", self->name, error);
+        freen (error);
+        s_link_break (self);
+        self->built = now;
+        self->sub = NULL;
+        return;
+    }
+    s_link_attach (self);
+    self->rebuilds++;
+    self->rebuilds_silent++;
+    //  What it sent meanwhile is lost to us, and so is a catch-up underway
+    if (self->state == HERD_PEER_SYNCING || self->state == HERD_PEER_AGAIN)
+        s_set_state (self, HERD_PEER_LOST);
+    else
+        s_updates_lost (self);
 }
 
 void
 herd_peer_check (herd_peer_t *self, int64_t now)
 {
     assert (self);
+    if (!self->sub && self->loop) {
+        //  A rebuild that failed: try again
+        char *error = NULL;
+        if (s_link_make (self, &error) == 0) {
+            s_link_attach (self);
+            self->rebuilds++;
+        }
+        else
+            s_link_break (self);
+        freen (error);
+        return;
+    }
+    s_rebuild_if_silent (self, now);
     if (self->heard && !self->silent && now - self->heard > S_SILENCE_BEATS * self->heartbeat) {
         self->silent = true;
         zsys_warning ("bus: nothing from %s for %" PRId64 " ms: link lost, will catch up when it is back",
@@ -485,19 +570,20 @@ bool
 herd_peer_syncable (herd_peer_t *self)
 {
     assert (self);
-    return self->dealer != NULL;
+    return self->sync_endpoint != NULL;
 }
 
 json_t *
 herd_peer_link (herd_peer_t *self, int64_t now)
 {
     assert (self);
-    return json_pack ("{s:b, s:b, s:o, s:I, s:s}",
+    return json_pack ("{s:b, s:b, s:o, s:I, s:s, s:I}",
         "connected", self->connected,
         "lost", self->silent,
         "heard_ms_ago", self->heard? json_integer (now - self->heard): json_null (),
         "sequence", (json_int_t) self->sequence,
-        "state", s_state_names [self->state]);
+        "state", s_state_names [self->state],
+        "rebuilt", (json_int_t) self->rebuilds);
 }
 
 json_t *
@@ -518,7 +604,7 @@ static size_t s_from_stream = 0;
 static size_t s_from_snapshot = 0;
 
 static int
-s_accept (herd_peer_t *peer, const herd_at_t *at, bool caught_up, void *arg)
+s_accept (herd_peer_t *peer, const char *line, size_t size, bool caught_up, void *arg)
 {
     (void) peer;
     (void) arg;
@@ -526,7 +612,7 @@ s_accept (herd_peer_t *peer, const herd_at_t *at, bool caught_up, void *arg)
         s_from_snapshot++;
     else
         s_from_stream++;
-    return herd_store_offer (s_store, at);
+    return herd_store_offer_text (s_store, line, size);
 }
 
 //  One turn of the peer's loop, and of the snapshot's if it may answer
@@ -682,17 +768,27 @@ herd_peer_test (bool verbose)
     assert (herd_peer_completed (peer) == 3);
 
     //  LIVE, silence past three heartbeats -> LOST, and the link says so
-    int64_t later = zclock_mono () + 10 * 50;
+    int64_t later = zclock_mono () + 4 * 50;
     herd_peer_check (peer, later);
     assert (herd_peer_state (peer) == HERD_PEER_LOST);
     json_t *link = herd_peer_link (peer, later);
     assert (json_is_true (json_object_get (link, "lost")));
     assert (streq (json_string_value (json_object_get (link, "state")), "lost"));
+    assert (json_integer_value (json_object_get (link, "rebuilt")) == 0);
+    json_decref (link);
+    //  Silent past S_REBUILD_BEATS: the link is made again, new sockets,
+    //  and it is heard on them (slow joiner: beat until it is)
+    later = zclock_mono () + (S_REBUILD_BEATS + 1) * 50;
+    herd_peer_check (peer, later);
+    link = herd_peer_link (peer, later);
+    assert (json_integer_value (json_object_get (link, "rebuilt")) == 1);
     json_decref (link);
 
     //  SYNCING with no progress for S_STALL_MSECS -> LOST
-    s_send_heartbeat (pub, 9);
-    s_run_until (peer, HERD_PEER_SYNCING, loop, NULL);
+    for (int round = 0; round < 400 && herd_peer_state (peer) != HERD_PEER_SYNCING; round++) {
+        s_send_heartbeat (pub, 9);
+        s_turn (loop, NULL);
+    }
     assert (herd_peer_state (peer) == HERD_PEER_SYNCING);
     json_t *catch_up = herd_peer_catch_up (peer);
     assert (json_is_true (json_object_get (catch_up, "syncing")));

@@ -44,9 +44,11 @@ typedef enum {
     HERD_PEER_LIVE
 } herd_peer_state_t;
 
-//  Where a peer hands an update it received, already parsed once: from
-//  its stream, or from a snapshot (caught_up). Returns HERD_STORE_*.
-typedef int (herd_peer_accept_fn) (herd_peer_t *peer, const herd_at_t *at,
+//  Where a peer hands each line it received, not parsed (the receiver
+//  compares it newer-wins before any other work): from its stream, or
+//  from a snapshot (caught_up). Returns HERD_STORE_*; HERD_STORE_INVALID
+//  for a line that is no AT line.
+typedef int (herd_peer_accept_fn) (herd_peer_t *peer, const char *line, size_t size,
                                    bool caught_up, void *arg);
 
 //  Connects to neighbour name's bus and sync endpoints as config says,

@@ -76,7 +76,8 @@ herd_snapshot_new (herd_config_t *config, const char *server, herd_store_t *stor
         //  Only listed keys may ask (zauth, domain "sync")
         herd_keys_apply_server (keys, self->router, "sync");
         if (zsock_bind (self->router, "%s", bind) == -1) {
-            *error_p = zsys_sprintf ("cannot bind sync endpoint %s: %s", bind, zmq_strerror (zmq_errno ()));
+            *error_p = zsys_sprintf ("cannot bind sync endpoint %s (servers/%s/sync in %s): %s", bind, server,
+                                     herd_config_filename (config), zmq_strerror (zmq_errno ()));
             herd_snapshot_destroy (&self);
             return NULL;
         }

@@ -461,6 +461,15 @@ s_rewrite_finish (herd_journal_t *self)
     s_recover (self);
 }
 
+//  True if path names the file our fd writes
+static bool
+s_is_ours (herd_journal_t *self)
+{
+    struct stat at_path, ours;
+    return stat (self->path, &at_path) == 0 && fstat (self->fd, &ours) == 0
+        && at_path.st_dev == ours.st_dev && at_path.st_ino == ours.st_ino;
+}
+
 //  Once a second: reap a rewrite, sync under everysec, start a rewrite
 //  when the journal is twice what the store holds or has failed
 static int
@@ -491,6 +500,11 @@ s_maintain (zloop_t *loop, int timer_id, void *arg)
             }
         }
     }
+    //  The file we write must be the one at our path: one replaced or
+    //  removed under us would take acknowledged updates with it when we
+    //  stop. That is a failure like a full disk: refuse, and rewrite.
+    if (!self->rewriter && !self->failed && !s_is_ours (self))
+        s_fail (self, "the file at its path is not the one being written (replaced or removed)", ESTALE);
     if (self->policy == S_EVERYSEC && self->dirty && !self->syncing && !self->failed) {
         self->dirty = false;
         s_sync_in_background (self, dup (self->fd));

@@ -78,6 +78,35 @@ herd_store_destroy (herd_store_t **self_p)
     }
 }
 
+//  The total order every server applies alike: the later client time,
+//  exactly; for equal times the bytewise greater line
+static bool
+s_newer (const char *line, size_t size, herd_field_t time, s_entry_t *held)
+{
+    const char *held_line = s_line (held);
+    int order = herd_protocol_time_compare (time, s_time_of (held_line, held->size));
+    if (order == 0) {
+        size_t common = size < held->size? size: held->size;
+        order = memcmp (line, held_line, common);
+        if (order == 0)
+            order = size < held->size? -1: size > held->size? 1: 0;
+    }
+    return order > 0;
+}
+
+bool
+herd_store_newer (herd_store_t *self, herd_field_t client, herd_field_t time, const char *line, size_t size)
+{
+    assert (self && line);
+    if (client.size > HERD_CLIENT_ID_MAX)
+        return false;
+    char key [HERD_CLIENT_ID_MAX + 1];
+    memcpy (key, client.start, client.size);
+    key [client.size] = 0;
+    s_entry_t *held = (s_entry_t *) zhashx_lookup (self->entries, key);
+    return !held || s_newer (line, size, time, held);
+}
+
 int
 herd_store_offer (herd_store_t *self, const herd_at_t *at)
 {
@@ -92,15 +121,7 @@ herd_store_offer (herd_store_t *self, const herd_at_t *at)
     s_entry_t *held = (s_entry_t *) zhashx_lookup (self->entries, client);
     if (held) {
         const char *held_line = s_line (held);
-        int order = herd_protocol_time_compare (at->time, s_time_of (held_line, held->size));
-        if (order == 0) {
-            //  Same client time: the bytewise greater line wins everywhere
-            size_t common = size < held->size? size: held->size;
-            order = memcmp (line, held_line, common);
-            if (order == 0)
-                order = size < held->size? -1: size > held->size? 1: 0;
-        }
-        if (order <= 0)
+        if (!s_newer (line, size, at->time, held))
             return HERD_STORE_STALE;
         self->digest ^= herd_fnv64 (held_line, held->size, HERD_FNV64_SEED);
         self->bytes -= held->size;
@@ -261,10 +282,20 @@ herd_store_test (bool verbose)
     const char *line = herd_store_lookup (store, "kiwi", &at);
     assert (streq (line, "AT B +0.1 kiwi +34-118 100.50"));
     assert (at.server.start == line + 3 && at.server.size == 1);
-    assert (at.latitude == 34 && at.longitude == -118);
+    double latitude, longitude;
+    herd_protocol_at_position (&at, &latitude, &longitude);
+    assert (latitude == 34 && longitude == -118);
+    //  The compare alone, before any parse: what a neighbour's line meets first
+    herd_field_t client = { "kiwi", 4 }, earlier = { "99", 2 }, later = { "101", 3 }, same = { "100.50", 6 };
+    assert (!herd_store_newer (store, client, earlier, "AT Z +0.1 kiwi +1+1 99", 22));
+    assert (herd_store_newer (store, client, later, "AT Z +0.1 kiwi +1+1 101", 23));
+    assert (!herd_store_newer (store, client, same, "AT A +0.1 kiwi +34-118 100.50", 29));
+    herd_field_t stranger = { "nobody", 6 };
+    assert (herd_store_newer (store, stranger, earlier, "AT Z +0.1 nobody +1+1 99", 24));
     assert (s_offer (store, "AT C -5.0 kiwi +1+2 100.500000001") == HERD_STORE_STORED);
     assert (herd_store_lookup (store, "kiwi", &at));
-    assert (at.latitude == 1 && at.longitude == 2);
+    herd_protocol_at_position (&at, &latitude, &longitude);
+    assert (latitude == 1 && longitude == 2);
     assert (!herd_store_lookup (store, "nobody", NULL));
     assert (s_offer (store, "IAMAT kiwi +1+2 200") == HERD_STORE_INVALID);
     assert (s_offer (store, "AT C -5.0 kiwi 1+2 200") == HERD_STORE_INVALID);
@@ -305,7 +336,8 @@ herd_store_test (bool verbose)
     assert (s_offer (growing, long_line) == HERD_STORE_STALE);
     assert (herd_store_size (growing) == 1);
     assert (streq (herd_store_lookup (growing, "fig", &at), "AT A +0.1 fig +1+1 4"));
-    assert (at.time.size == 1 && at.time.start [0] == '4' && at.latitude == 1);
+    herd_protocol_at_position (&at, &latitude, &longitude);
+    assert (at.time.size == 1 && at.time.start [0] == '4' && latitude == 1);
     herd_store_t *fresh = herd_store_new (10);
     s_offer (fresh, "AT A +0.1 fig +1+1 4");
     assert (herd_store_digest (fresh) == herd_store_digest (growing));

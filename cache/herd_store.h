@@ -27,6 +27,12 @@ void
 int
     herd_store_offer (herd_store_t *self, const herd_at_t *at);
 
+//  True if an AT line for client at time (line, whole) would be stored
+//  because it is newer than what is held, or nothing is: the compare that
+//  comes before any other work on a neighbour's line. Nothing is parsed.
+bool
+    herd_store_newer (herd_store_t *self, herd_field_t client, herd_field_t time, const char *line, size_t size);
+
 //  Parses line (an AT line, without its line ending) and offers it: for
 //  what comes as text (journal replay, tests). HERD_STORE_INVALID if it is
 //  not an AT line.

@@ -20,6 +20,7 @@ static const s_number_t s_numbers [] = {
     { "herd/max_clients",    HERD_MAX_CLIENTS_DEFAULT, 1,                    HERD_MAX_CLIENTS_MAX },
     { "herd/max_stored",     HERD_MAX_STORED_DEFAULT,  1,                    HERD_MAX_STORED_MAX },
     { "herd/idle_timeout",   HERD_IDLE_TIMEOUT_DEFAULT, 0,                   HERD_IDLE_TIMEOUT_MAX },
+    { "herd/first_line_timeout", HERD_FIRST_LINE_TIMEOUT_DEFAULT, 0,          HERD_IDLE_TIMEOUT_MAX },
     { "herd/max_per_address", HERD_MAX_PER_ADDRESS_DEFAULT, 0,               HERD_MAX_CLIENTS_MAX },
     { "herd/max_output_total", HERD_MAX_OUTPUT_TOTAL_DEFAULT, HERD_MAX_PENDING_MIN, HERD_MAX_OUTPUT_TOTAL_MAX },
     { "herd/log_traffic",    1,                        0,                    1 },

@@ -76,15 +76,34 @@ herd_keys_new (herd_config_t *config, const char *name, char **error_p)
     self->logged = zhashx_new ();
     if (self->secure) {
         char *path = s_secret_path (self->folder, name);
-        self->cert = herd_keys_load (path);
-        if (!self->cert || !*zcert_secret_txt (self->cert)
-        ||  streq (zcert_secret_txt (self->cert), "0000000000000000000000000000000000000000")) {
-            *error_p = zsys_sprintf ("%s: %s; make it with: herd --config %s --keygen %s",
-                                     path, zsys_file_exists (path)? "not a readable secret certificate"
-                                                                  : "no such key file",
-                                     herd_config_filename (config), name);
-            zcert_destroy (&self->cert);
+        //  As ssh does with a private key: one that group or others may
+        //  read is no secret any more, and is not used
+        struct stat status;
+        int fd = open (path, O_RDONLY | O_CLOEXEC);
+        int error = fd == -1? errno: 0;
+        if (fd != -1 && fstat (fd, &status) == 0 && (status.st_mode & 077))
+            *error_p = zsys_sprintf ("%s: mode %04o lets others read this secret key; it is not used. "
+                                     "Fix it with: chmod 600 %s", path, (unsigned) (status.st_mode & 07777), path);
+        else
+        if (fd == -1 && error == ENOENT)
+            *error_p = zsys_sprintf ("%s: no such key file; make it with: herd --config %s --keygen %s",
+                                     path, herd_config_filename (config), name);
+        else
+        if (fd == -1)
+            *error_p = zsys_sprintf ("%s: cannot read it: %s (it must be readable by the user herd runs as, "
+                                     "and by nobody else)", path, strerror (error));
+        else {
+            self->cert = herd_keys_load (path);
+            if (!self->cert || !*zcert_secret_txt (self->cert)
+            ||  streq (zcert_secret_txt (self->cert), "0000000000000000000000000000000000000000")) {
+                *error_p = zsys_sprintf ("%s: not a secret certificate; make a new one with: "
+                                         "herd --config %s --keygen %s (after moving this file away)",
+                                         path, herd_config_filename (config), name);
+                zcert_destroy (&self->cert);
+            }
         }
+        if (fd != -1)
+            close (fd);
         freen (path);
         if (!self->cert) {
             herd_keys_destroy (&self);
@@ -328,12 +347,18 @@ herd_keys_test (bool verbose)
     herd_keys_destroy (&monitor);
     herd_keys_destroy (&keys);
     assert (keys == NULL);
+    //  A secret others may read is refused, saying how to fix it
+    assert (chmod (secret, 0644) == 0);
+    keys = herd_keys_new (config, "A", &error);
+    assert (!keys && strstr (error, "mode 0644 lets others read this secret key") && strstr (error, "chmod 600"));
+    freen (error);
     //  A corrupt secret file is refused in one line too
     FILE *file = fopen (secret, "w");
     fprintf (file, "metadata\n    name = \"A\"\n");      //  ZPL, but no keys
     fclose (file);
+    assert (chmod (secret, 0600) == 0);
     keys = herd_keys_new (config, "A", &error);
-    assert (!keys && strstr (error, "not a readable secret certificate"));
+    assert (!keys && strstr (error, "not a secret certificate"));
     freen (error);
     herd_config_destroy (&config);
     char *command = zsys_sprintf ("rm -rf %s", folder);

@@ -25,6 +25,11 @@
 #define HERD_IDLE_TIMEOUT_DEFAULT   120
 #define HERD_IDLE_TIMEOUT_MAX       86400
 
+//  Seconds a new connection may go without its first whole line (0:
+//  never); when every slot is taken, such connections are closed first,
+//  oldest first, to make room
+#define HERD_FIRST_LINE_TIMEOUT_DEFAULT 10
+
 //  Connections from one client address at once (0: no limit), so one
 //  host cannot take every one of max_clients
 #define HERD_MAX_PER_ADDRESS_DEFAULT 2000

@@ -7,12 +7,16 @@
 #define S_TIME_DIGITS_MAX   18
 #define S_FIELDS_MAX        6
 
-//  C's isspace in the C locale, without depending on the locale
+//  C's isspace in the C locale, without depending on the locale: a table,
+//  since every byte of every line a server parses goes through it
+static const bool s_space [256] = {
+    [' '] = true, ['\t'] = true, ['\n'] = true, ['\v'] = true, ['\f'] = true, ['\r'] = true
+};
+
 static inline bool
 s_is_space (char byte)
 {
-    return byte == ' ' || byte == '\t' || byte == '\n'
-        || byte == '\v' || byte == '\f' || byte == '\r';
+    return s_space [(unsigned char) byte];
 }
 
 static inline bool
@@ -126,8 +130,10 @@ s_coordinates_parse (herd_field_t field, double *latitude, double *longitude)
     || !s_within (second + 1, longitude_size, integer_digits, 180))
         return false;
     //  Both parts are now plain decimals; strtod stops at the second sign
-    *latitude = strtod (cursor, NULL);
-    *longitude = strtod (second, NULL);
+    if (latitude)
+        *latitude = strtod (cursor, NULL);
+    if (longitude)
+        *longitude = strtod (second, NULL);
     return true;
 }
 
@@ -232,7 +238,7 @@ herd_protocol_parse_at (const char *line, size_t size, herd_at_t *at)
     || !s_field_is (fields [0], "AT")
     || !s_client_valid (fields [1])
     || !s_client_valid (fields [3])
-    || !s_coordinates_parse (fields [4], &at->latitude, &at->longitude)
+    || !s_coordinates_parse (fields [4], NULL, NULL)
     || !s_time_valid (fields [5]))
         return -1;
     herd_field_t skew = fields [2];
@@ -293,9 +299,33 @@ herd_protocol_format_at (char *buffer, size_t buffer_size, const char *server,
     at->client = fields [2];
     at->coordinates = fields [3];
     at->time = fields [4];
-    at->latitude = iamat->latitude;
-    at->longitude = iamat->longitude;
     return (int) size;
+}
+
+void
+herd_protocol_at_position (const herd_at_t *at, double *latitude, double *longitude)
+{
+    assert (at && latitude && longitude);
+    //  Checked when parsed: a sign, a decimal, a sign, a decimal
+    const char *start = at->coordinates.start;
+    const char *second = start + 1;
+    while (*second != '+' && *second != '-')
+        second++;
+    *latitude = strtod (start, NULL);
+    *longitude = strtod (second, NULL);
+}
+
+int
+herd_protocol_peek_at (const char *line, size_t size, herd_field_t *client, herd_field_t *time)
+{
+    assert (line && client && time);
+    herd_field_t fields [S_FIELDS_MAX];
+    if (s_split (line, size, fields, S_FIELDS_MAX) != 6
+    || !s_client_valid (fields [3]) || !s_time_valid (fields [5]))
+        return -1;
+    *client = fields [3];
+    *time = fields [5];
+    return 0;
 }
 
 size_t
@@ -513,7 +543,16 @@ herd_protocol_test (bool verbose)
     for (size_t index = 0; index < 6; index++)
         assert (made_fields [index]->start == parsed_fields [index]->start
             &&  made_fields [index]->size == parsed_fields [index]->size);
-    assert (made.latitude == parsed.latitude && made.longitude == parsed.longitude);
+    double made_latitude, made_longitude, parsed_latitude, parsed_longitude;
+    herd_protocol_at_position (&made, &made_latitude, &made_longitude);
+    herd_protocol_at_position (&parsed, &parsed_latitude, &parsed_longitude);
+    assert (made_latitude == parsed_latitude && made_longitude == parsed_longitude);
+    assert (made_latitude == 34.068930 && made_longitude == -118.445127);
+    herd_field_t peeked_client, peeked_time;
+    assert (herd_protocol_peek_at (made.line.start, made.line.size, &peeked_client, &peeked_time) == 0);
+    assert (peeked_client.start == made.client.start && peeked_time.size == made.time.size);
+    assert (herd_protocol_peek_at ("AT A +0.1 kiwi +1+1", 19, &peeked_client, &peeked_time) == -1);
+    assert (herd_protocol_peek_at ("AT A +0.1 kiwi +1+1 x5", 22, &peeked_client, &peeked_time) == -1);
     assert (herd_protocol_format_at (built, 20, "Clark", &receipt, &command, &made) == -1);
 
     //  Random lines built from the grammar's own pieces never crash the

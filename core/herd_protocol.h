@@ -39,8 +39,6 @@ typedef struct {
     herd_field_t client;
     herd_field_t coordinates;
     herd_field_t time;
-    double latitude;
-    double longitude;
 } herd_at_t;
 
 //  Parses one line (without its \n) into command. Never fails: a line
@@ -48,9 +46,22 @@ typedef struct {
 void
     herd_protocol_parse (const char *line, size_t size, herd_command_t *command);
 
-//  Parses and checks an AT line. Returns 0, or -1 if it is not one.
+//  Parses and checks an AT line. Returns 0, or -1 if it is not one. The
+//  position is checked, not converted (herd_protocol_at_position does):
+//  most lines a server parses come from neighbours and are only stored.
 int
     herd_protocol_parse_at (const char *line, size_t size, herd_at_t *at);
+
+//  The position of a parsed AT line, in degrees
+void
+    herd_protocol_at_position (const herd_at_t *at, double *latitude, double *longitude);
+
+//  Finds an AT line's client and client time, checked, and nothing else:
+//  for the newer-wins compare that comes before any other work on a
+//  neighbour's line. 0, or -1 if the line has not six fields or those two
+//  are not valid (a 0 does not make it an AT line: parse it before use).
+int
+    herd_protocol_peek_at (const char *line, size_t size, herd_field_t *client, herd_field_t *time);
 
 //  Builds the AT line that answers a valid IAMAT received at receipt by
 //  server into buffer, and fills at with its fields (pointing into

@@ -14,7 +14,7 @@
 #define S_ACCEPT_RETRY      100     //  msecs to pause accepting on EMFILE
 
 //  One client: its connection, and where its commands stand
-typedef struct {
+typedef struct _s_client_t {
     uint64_t id;                //  Unique for the server's lifetime
     herd_connection_t *connection;  //  Buffers and socket (owned)
     char peer [64];             //  "address:port", for the log
@@ -25,6 +25,9 @@ typedef struct {
     bool waiting;               //  A WHATSAT is at the places broker
     char *whatsat_line;         //  That WHATSAT's AT line (owned)
     uint32_t events;            //  What epoll watches for now
+    bool touched;               //  In this pass's touched list: not to be closed before settling
+    bool lineless;              //  No whole line yet: in the lineless list, oldest first
+    struct _s_client_t *older, *newer;  //  Its neighbours in that list
 } s_client_t;
 
 //  An AT reply queued in this pass, until the node commits the pass: if
@@ -48,6 +51,7 @@ struct _herd_frontend_t {
     herd_frontend_node_t node;  //  The node's calls
     char *server;               //  Our name, first field of AT replies
     char *bind;                 //  HOST:PORT we listen on
+    char *setting;              //  Where the config says so, for errors
     int listener;               //  Listening TCP socket, or -1
     int epoll_fd;               //  Client fds and the listener
     s_client_t **clients;       //  Indexed by fd (owned)
@@ -81,6 +85,10 @@ struct _herd_frontend_t {
     uint64_t refused;           //  Connections refused at max_clients
     uint64_t refused_address;   //  Connections refused at max_per_address
     uint64_t idle_closed;       //  Connections closed for idling
+    uint64_t evicted;           //  Connections with no line yet closed to make room
+    int64_t first_line_timeout; //  msecs a connection may go without a first line, 0: never
+    s_client_t *oldest_lineless;    //  Connections with no whole line yet,
+    s_client_t *newest_lineless;    //  oldest first (evicted first when full)
     uint64_t output_dropped;    //  Clients dropped at max_output_total
     uint64_t uncommitted;       //  AT replies turned to "?" by a failed commit
     uint64_t refused_full;      //  IAMATs answered "?": store full
@@ -99,9 +107,43 @@ s_epoll_tag (s_client_t *client)
          | (uint32_t) herd_connection_fd (client->connection);
 }
 
+//  The connections that have sent no whole line yet, oldest first: when
+//  every slot is taken they make room, oldest first, as a web server
+//  times out a request header before a request
+static void
+s_lineless_add (herd_frontend_t *self, s_client_t *client)
+{
+    client->lineless = true;
+    client->older = self->newest_lineless;
+    client->newer = NULL;
+    if (self->newest_lineless)
+        self->newest_lineless->newer = client;
+    else
+        self->oldest_lineless = client;
+    self->newest_lineless = client;
+}
+
+static void
+s_lineless_remove (herd_frontend_t *self, s_client_t *client)
+{
+    if (!client->lineless)
+        return;
+    client->lineless = false;
+    if (client->older)
+        client->older->newer = client->newer;
+    else
+        self->oldest_lineless = client->newer;
+    if (client->newer)
+        client->newer->older = client->older;
+    else
+        self->newest_lineless = client->older;
+    client->older = client->newer = NULL;
+}
+
 static void
 s_client_close (herd_frontend_t *self, s_client_t *client, const char *reason)
 {
+    s_lineless_remove (self, client);
     int fd = herd_connection_fd (client->connection);
     epoll_ctl (self->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
     self->clients [fd] = NULL;
@@ -272,8 +314,8 @@ s_handle_whatsat (herd_frontend_t *self, s_client_t *client, herd_command_t *com
     client->whatsat_line = strdup (stored);
     client->waiting = true;
     s_request_t request = { client->id, herd_connection_fd (client->connection) };
-    herd_query_t query = { at.latitude, at.longitude, command->radius_km * 1000,
-                           (uint32_t) command->max_results };
+    herd_query_t query = { 0, 0, command->radius_km * 1000, (uint32_t) command->max_results };
+    herd_protocol_at_position (&at, &query.latitude, &query.longitude);
     //  The DEALER has a send timeout of 0: a full queue fails, never blocks
     if (zsock_send (self->places, "bb", &request, sizeof request, &query, sizeof query) == -1) {
         zsys_warning ("client %" PRIu64 ": places broker not taking queries", client->id);
@@ -320,6 +362,7 @@ s_process_input (herd_frontend_t *self, s_client_t *client)
         if (found == HERD_CONNECTION_NONE)
             break;
         client->active = zclock_mono ();
+        s_lineless_remove (self, client);
         if (found == HERD_CONNECTION_LINE)
             s_handle_line (self, client, line, size);
         else {
@@ -397,7 +440,13 @@ s_close_idle (zloop_t *loop, int timer_id, void *arg)
     (void) timer_id;
     herd_frontend_t *self = (herd_frontend_t *) arg;
     int64_t now = zclock_mono ();
-    for (size_t fd = 0; fd < self->clients_capacity; fd++) {
+    //  No first line within first_line_timeout: closed, oldest first
+    while (self->first_line_timeout && self->oldest_lineless
+    &&     now - self->oldest_lineless->active > self->first_line_timeout) {
+        self->idle_closed++;
+        s_client_close (self, self->oldest_lineless, "no command within herd/first_line_timeout");
+    }
+    for (size_t fd = 0; fd < self->clients_capacity && self->idle_timeout; fd++) {
         s_client_t *client = self->clients [fd];
         //  A client waiting on the places broker waits on us, not idles
         if (client && !client->waiting && now - client->active > self->idle_timeout) {
@@ -441,6 +490,7 @@ s_client_new (herd_frontend_t *self, int fd, struct sockaddr_storage *address)
     struct epoll_event event = { client->events, { .u64 = s_epoll_tag (client) } };
     epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, fd, &event);
     self->clients [fd] = client;
+    s_lineless_add (self, client);
     self->client_count++;
     self->connections++;
     zsys_info ("client %" PRIu64 " %s opened (%zu open)", client->id, client->peer,
@@ -456,6 +506,24 @@ s_resume_accepting (zloop_t *loop, int timer_id, void *arg)
     struct epoll_event event = { EPOLLIN, { .u64 = S_LISTENER_TAG } };
     epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, self->listener, &event);
     zsys_info ("accept: resumed (%zu clients open)", self->client_count);
+    return 0;
+}
+
+//  Every slot is taken: closes the oldest connection that has sent no
+//  whole line yet (and is not in the middle of this pass). 0, or -1 if
+//  there is none.
+static int
+s_make_room (herd_frontend_t *self)
+{
+    s_client_t *victim = self->oldest_lineless;
+    for (int skipped = 0; victim && victim->touched && skipped < 64; skipped++)
+        victim = victim->newer;
+    if (!victim || victim->touched)
+        return -1;
+    if (self->evicted++ % 1000 == 0)
+        zsys_warning ("full (herd/max_clients = %zu): closing connections that sent no command yet, "
+                      "oldest first, to make room (1 in 1000 is logged)", self->max_clients);
+    s_client_close (self, victim, "no command yet, and the server is full: made room (herd/max_clients)");
     return 0;
 }
 
@@ -477,9 +545,9 @@ s_accept (herd_frontend_t *self)
             }
             return;                 //  EAGAIN: no more waiting
         }
-        if (self->client_count >= self->max_clients) {
-            zsys_warning ("refused a connection: %zu clients open (herd/max_clients)",
-                          self->client_count);
+        if (self->client_count >= self->max_clients && s_make_room (self) == -1) {
+            zsys_warning ("refused a connection: %zu clients open (herd/max_clients), "
+                          "every one of them has sent a command", self->client_count);
             self->refused++;
             close (fd);
             continue;
@@ -530,11 +598,16 @@ s_handle_events (zloop_t *loop, zmq_pollitem_t *item, void *arg)
             s_process_input (self, client);
         if (what & (EPOLLERR | EPOLLHUP))
             herd_connection_kill (client->connection, "connection reset");
-        self->touched [self->touched_count++] = client;
+        if (!client->touched) {
+            client->touched = true;
+            self->touched [self->touched_count++] = client;
+        }
     }
     s_commit (self);
-    for (size_t index = 0; index < self->touched_count; index++)
+    for (size_t index = 0; index < self->touched_count; index++) {
+        self->touched [index]->touched = false;
         s_client_settle (self, self->touched [index]);
+    }
     s_bound_output (self);
     return 0;
 }
@@ -593,7 +666,7 @@ s_listen (herd_frontend_t *self, char **error_p)
     hints.ai_flags = AI_PASSIVE;
     int rc = getaddrinfo (node, port, &hints, &addresses);
     if (rc) {
-        *error_p = zsys_sprintf ("cannot listen on %s: %s", self->bind, gai_strerror (rc));
+        *error_p = zsys_sprintf ("cannot listen on %s (%s): %s", self->bind, self->setting, gai_strerror (rc));
         freen (host);
         return -1;
     }
@@ -603,7 +676,7 @@ s_listen (herd_frontend_t *self, char **error_p)
     if (fd == -1
     ||  bind (fd, addresses->ai_addr, addresses->ai_addrlen) == -1
     ||  listen (fd, SOMAXCONN) == -1) {
-        *error_p = zsys_sprintf ("cannot listen on %s: %s", self->bind, strerror (errno));
+        *error_p = zsys_sprintf ("cannot listen on %s (%s): %s", self->bind, self->setting, strerror (errno));
         if (fd != -1)
             close (fd);
         fd = -1;
@@ -628,12 +701,14 @@ herd_frontend_new (herd_config_t *config, const char *server, zloop_t *loop,
     self->node = *node;
     self->server = strdup (server);
     self->bind = strdup (herd_config_client_bind (config, server));
+    self->setting = zsys_sprintf ("servers/%s/client in %s", server, herd_config_filename (config));
     self->listener = -1;
     self->max_line = herd_config_number (config, "herd/max_line");
     self->max_pending = herd_config_number (config, "herd/max_pending");
     self->max_clients = herd_config_number (config, "herd/max_clients");
     self->max_per_address = herd_config_number (config, "herd/max_per_address");
     self->idle_timeout = herd_config_number (config, "herd/idle_timeout") * 1000;
+    self->first_line_timeout = herd_config_number (config, "herd/first_line_timeout") * 1000;
     self->max_output_total = herd_config_number (config, "herd/max_output_total");
     self->per_address = zhashx_new ();
     self->traffic = node->traffic;
@@ -659,7 +734,7 @@ herd_frontend_new (herd_config_t *config, const char *server, zloop_t *loop,
     self->places_reader = herd_reader_new (loop, self->places, s_handle_places, self);
     zmq_pollitem_t item = { NULL, self->epoll_fd, ZMQ_POLLIN, 0 };
     zloop_poller (loop, &item, s_handle_events, self);
-    if (self->idle_timeout)
+    if (self->idle_timeout || self->first_line_timeout)
         self->idle_timer = zloop_timer (loop, 1000, 0, s_close_idle, self);
     zsys_info ("frontend: %s listening for clients on %s (port %d)", server, self->bind,
                herd_frontend_port (self));
@@ -693,6 +768,7 @@ herd_frontend_destroy (herd_frontend_t **self_p)
         freen (self->acks);
         freen (self->scratch);
         freen (self->bind);
+        freen (self->setting);
         freen (self->server);
         freen (self);
         *self_p = NULL;
@@ -715,12 +791,13 @@ json_t *
 herd_frontend_stats (herd_frontend_t *self)
 {
     assert (self);
-    return json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I}, s:I, s:I, s:{s:I, s:I, s:I}}",
+    return json_pack ("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:{s:I, s:I}, s:I, s:I, s:{s:I, s:I, s:I}}",
         "connections_open", (json_int_t) self->client_count,
         "connections_total", (json_int_t) self->connections,
         "connections_refused", (json_int_t) self->refused,
         "connections_refused_per_address", (json_int_t) self->refused_address,
         "connections_idle_closed", (json_int_t) self->idle_closed,
+        "connections_evicted", (json_int_t) self->evicted,
         "clients_dropped_output_total", (json_int_t) self->output_dropped,
         "output_bytes", (json_int_t) self->output_total,
         "commands", "IAMAT", (json_int_t) self->iamats, "WHATSAT", (json_int_t) self->whatsats,
@@ -849,20 +926,35 @@ herd_frontend_test (bool verbose)
     s_test_exchange (loop, fd, "IAMAT fig +1+1 3.5\n", "\n", buffer, sizeof buffer);
     assert (!strncmp (buffer, "AT F +", 6));
 
-    //  max_clients = 2: the third connection is refused, not served
+    //  max_clients = 2, both taken: a third connection makes room by
+    //  closing the oldest that sent no line yet (second), and is served
     int second = socket (AF_INET, SOCK_STREAM, 0);
     assert (connect (second, (struct sockaddr *) &address, sizeof address) == 0);
+    for (int round = 0; round < 100 && herd_frontend_connections (frontend) < 2; round++)
+        herd_loop_run_for (loop, 10);
+    assert (herd_frontend_connections (frontend) == 2);
     int third = socket (AF_INET, SOCK_STREAM, 0);
     assert (connect (third, (struct sockaddr *) &address, sizeof address) == 0);
     fcntl (third, F_SETFL, O_NONBLOCK);
     s_test_exchange (loop, third, "HELLO\n", "\n", buffer, sizeof buffer);
+    assert (streq (buffer, "? HELLO\n"));
+    fcntl (second, F_SETFL, O_NONBLOCK);
+    s_test_exchange (loop, second, "", "never", buffer, sizeof buffer);
+    assert (read (second, buffer, sizeof buffer) == 0);     //  Closed to make room
+    //  Both that remain have sent a line: a fourth is refused, not served
+    int fourth = socket (AF_INET, SOCK_STREAM, 0);
+    assert (connect (fourth, (struct sockaddr *) &address, sizeof address) == 0);
+    fcntl (fourth, F_SETFL, O_NONBLOCK);
+    s_test_exchange (loop, fourth, "HELLO\n", "\n", buffer, sizeof buffer);
     assert (streq (buffer, ""));                //  Closed without a reply
     assert (herd_frontend_connections (frontend) == 2);
     json_t *stats = herd_frontend_stats (frontend);
     assert (json_integer_value (json_object_get (stats, "connections_refused")) == 1);
-    assert (json_integer_value (json_object_get (stats, "connections_total")) == 2);
+    assert (json_integer_value (json_object_get (stats, "connections_evicted")) == 1);
+    assert (json_integer_value (json_object_get (stats, "connections_total")) == 3);
     assert (json_integer_value (json_object_get (json_object_get (stats, "commands"), "WHATSAT")) == 2);
     json_decref (stats);
+    close (fourth);
     close (third);
     close (second);
 

@@ -241,42 +241,47 @@ main (int argc, char *argv [])
         s_source_t *source = (s_source_t *) zlistx_first (sources);
         while (source && source->sub != which)
             source = (s_source_t *) zlistx_next (sources);
-        zmq_msg_t parts [HERD_BUS_MSG_FRAMES_MAX];
-        size_t frame_count = herd_bus_msg_receive (zsock_resolve (which), parts);
-        herd_bus_frame_t frames [HERD_BUS_MSG_FRAMES_MAX];
-        for (size_t index = 0; index < frame_count; index++) {
-            frames [index].data = zmq_msg_data (&parts [index]);
-            frames [index].size = zmq_msg_size (&parts [index]);
-        }
-        herd_bus_msg_t decoded;
-        bool update = frame_count
-                   && herd_bus_msg_decode_feed (frames, frame_count, &decoded) == HERD_BUS_MSG_UPDATE;
-        if (update) {
-            source->updates++;
-            source->total++;
-        }
-        if (update && !stats) {
-            const herd_at_t *at = &decoded.at;
-            if (json) {
-                json_t *object = json_pack ("{s:s, s:s#, s:s#, s:f}", "from", source->name,
-                                            "client", at->client.start, (int) at->client.size,
-                                            "at", at->line.start, (int) at->line.size,
-                                            "received", zclock_time () / 1000.0);
-                char *text = object? json_dumps (object, JSON_COMPACT): NULL;
-                if (text)
-                    printf ("%s\n", text);
-                freen (text);
-                json_decref (object);
+        //  All that waits, up to a bound: a poll per message cost more
+        //  than the message
+        bool done = false;
+        for (int round = 0; round < 1000 && !done; round++) {
+            zmq_msg_t parts [HERD_BUS_MSG_FRAMES_MAX];
+            size_t frame_count = herd_bus_msg_receive (zsock_resolve (which), parts);
+            if (!frame_count)
+                break;
+            herd_bus_frame_t frames [HERD_BUS_MSG_FRAMES_MAX];
+            for (size_t index = 0; index < frame_count; index++) {
+                frames [index].data = zmq_msg_data (&parts [index]);
+                frames [index].size = zmq_msg_size (&parts [index]);
             }
-            else
-                printf ("%s %.*s\n", source->name, (int) at->line.size, at->line.start);
-            fflush (stdout);
+            herd_bus_msg_t decoded;
+            bool update = herd_bus_msg_decode_feed (frames, frame_count, &decoded) == HERD_BUS_MSG_UPDATE;
+            if (update) {
+                source->updates++;
+                source->total++;
+            }
+            if (update && !stats) {
+                const herd_at_t *at = &decoded.at;
+                if (json) {
+                    json_t *object = json_pack ("{s:s, s:s#, s:s#, s:f}", "from", source->name,
+                                                "client", at->client.start, (int) at->client.size,
+                                                "at", at->line.start, (int) at->line.size,
+                                                "received", zclock_time () / 1000.0);
+                    char *text = object? json_dumps (object, JSON_COMPACT): NULL;
+                    if (text)
+                        printf ("%s\n", text);
+                    freen (text);
+                    json_decref (object);
+                }
+                else
+                    printf ("%s %.*s\n", source->name, (int) at->line.size, at->line.start);
+            }
+            for (size_t index = 0; index < frame_count; index++)
+                zmq_msg_close (&parts [index]);
+            done = update && count && ++seen >= count;
         }
-        for (size_t index = 0; index < frame_count; index++)
-            zmq_msg_close (&parts [index]);
-        if (!update)
-            continue;
-        if (count && ++seen >= count)
+        fflush (stdout);
+        if (done)
             break;
     }
     zpoller_destroy (&poller);

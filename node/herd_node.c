@@ -90,9 +90,20 @@ s_accept_from_client (const herd_at_t *at, void *arg)
 //  waits on a neighbour's update, and what a crash loses of it the next
 //  catch-up brings back. The next reply or the one-second timer writes it.
 static int
-s_accept_from_peer (herd_peer_t *peer, const herd_at_t *at, bool caught_up, void *arg)
+s_accept_from_peer (herd_peer_t *peer, const char *line, size_t size, bool caught_up, void *arg)
 {
     s_node_t *self = (s_node_t *) arg;
+    //  Newer-wins first: most of what neighbours send is an echo of what
+    //  we hold (each server hears an update from every neighbour that
+    //  stored it), and an echo costs a lookup, not a parse
+    herd_field_t client, time;
+    if (herd_protocol_peek_at (line, size, &client, &time))
+        return HERD_STORE_INVALID;
+    if (!herd_store_newer (self->store, client, time, line, size))
+        return HERD_STORE_STALE;
+    herd_at_t parsed, *at = &parsed;
+    if (herd_protocol_parse_at (line, size, at))
+        return HERD_STORE_INVALID;
     int stored = s_accept (self, at);
     if (stored == HERD_STORE_FUTURE) {
         if (!self->dropped_future)
@@ -160,6 +171,9 @@ s_stats (s_node_t *self, const char *places_json)
 {
     json_t *places = places_json? json_loads (places_json, 0, NULL): NULL;
     json_t *stats = herd_frontend_stats (self->frontend);
+    //  A format that does not match its arguments is a bug: the selftest
+    //  and test_http catch it, never a server
+    assert (stats);
     json_t *journal = self->journal? herd_journal_stats (self->journal): json_pack ("{s:s}", "state", "off");
     json_object_set_new (journal, "refused", json_integer ((json_int_t) self->refused_unwritable));
     json_t *node = json_pack ("{s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:o, s:I, s:o, s:o, s:o}",
@@ -178,6 +192,7 @@ s_stats (s_node_t *self, const char *places_json)
         "journal", journal,
         "snapshots", herd_snapshot_stats (self->snapshot),
         "places", places? places: json_object ());
+    assert (node);
     json_object_update (stats, node);
     json_decref (node);
     char *text = json_dumps (stats, JSON_COMPACT);
@@ -282,8 +297,13 @@ s_start (s_node_t *self, char **error_p)
     if (feed) {
         self->feed = herd_feed_new (feed, (int) herd_config_number (self->config, "bus/feed_hwm"),
                                     self->keys, error_p);
-        if (!self->feed)
+        if (!self->feed) {
+            char *error = *error_p;
+            *error_p = zsys_sprintf ("%s (servers/%s/feed in %s)", error, self->server,
+                                     herd_config_filename (self->config));
+            freen (error);
             return -1;
+        }
         herd_feed_attach (self->feed, self->loop);
     }
     herd_snapshot_attach (self->snapshot, self->loop);
@@ -300,7 +320,8 @@ s_start (s_node_t *self, char **error_p)
     //  Servers and monitors may ask; nobody else (zauth, domain "admin")
     herd_keys_apply_server (self->keys, self->admin, "admin");
     if (admin && zsock_bind (self->admin, "%s", admin) == -1) {
-        *error_p = zsys_sprintf ("cannot bind admin endpoint %s: %s", admin, zmq_strerror (zmq_errno ()));
+        *error_p = zsys_sprintf ("cannot bind admin endpoint %s (servers/%s/admin in %s): %s", admin,
+                                 self->server, herd_config_filename (self->config), zmq_strerror (zmq_errno ()));
         return -1;
     }
     char *inproc = zsys_sprintf ("inproc://herd-admin-%s", self->server);
@@ -322,8 +343,13 @@ s_start (s_node_t *self, char **error_p)
     if (http)
         self->http = herd_http_new (self->server, http, inproc, error_p);
     freen (inproc);
-    if (http && !self->http)
+    if (http && !self->http) {
+        char *error = *error_p;
+        *error_p = zsys_sprintf ("%s (servers/%s/http in %s)", error, self->server,
+                                 herd_config_filename (self->config));
+        freen (error);
         return -1;
+    }
     //  Clients last: once the port takes connections the node is whole,
     //  so nobody who sees it listening can catch it half started
     herd_frontend_node_t calls = { s_accept_from_client, s_lookup, s_commit, self, self->traffic };
@@ -523,6 +549,9 @@ herd_node_test (bool verbose)
     assert (stats);
     assert (json_integer_value (json_object_get (json_object_get (stats, "commands"), "IAMAT")) == 1);
     assert (json_integer_value (json_object_get (stats, "bad_lines")) == 1);
+    assert (json_is_integer (json_object_get (stats, "connections_evicted")));
+    assert (json_is_integer (json_object_get (json_object_get (stats, "updates"), "batches_out")));
+    assert (json_is_integer (json_object_get (json_object_get (stats, "feed"), "subscriptions")));
     assert (json_integer_value (json_object_get (json_object_get (stats, "updates"), "out")) == 1);
     assert (json_object_get (json_object_get (stats, "places"), "requests"));
     json_decref (stats);

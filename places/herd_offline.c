@@ -152,7 +152,9 @@ herd_offline_load (const char *path, char **error_p)
     int fd = open (path, O_RDONLY | O_CLOEXEC);
     struct stat status;
     if (fd == -1 || fstat (fd, &status) == -1) {
-        *error_p = zsys_sprintf ("places file %s: %s (build it with make data)", path, strerror (errno));
+        *error_p = zsys_sprintf ("places file %s (places/offline/data): %s%s", path, strerror (errno),
+                                 errno == ENOENT? " (build it with make data)"
+                                 : errno == EACCES? " (make it readable by the user herd runs as)": "");
         if (fd != -1)
             close (fd);
         return NULL;

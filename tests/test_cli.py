@@ -97,7 +97,8 @@ def test_client_port_in_use(make_herd):
     blocker.bind(("127.0.0.1", herd.client_ports["Bailey"]))
     blocker.listen()
     error = one_line_error(run("--config", herd.config, "Bailey"))
-    assert error == f"herd: Bailey: cannot listen on 127.0.0.1:{herd.client_ports['Bailey']}: Address already in use"
+    assert error == (f"herd: Bailey: cannot listen on 127.0.0.1:{herd.client_ports['Bailey']} "
+                     f"(servers/Bailey/client in {herd.config}): Address already in use")
     blocker.close()
 
 
@@ -107,7 +108,7 @@ def test_bus_port_in_use(make_herd):
     blocker.bind(("127.0.0.1", herd.bus_ports["Bailey"]))
     blocker.listen()
     error = one_line_error(run("--config", herd.config, "Bailey"))
-    assert "cannot bind the bus to tcp://127.0.0.1:" in error and "(servers/Bailey/bus)" in error
+    assert "cannot bind the bus to tcp://127.0.0.1:" in error and f"(servers/Bailey/bus in {herd.config})" in error
     assert "Address already in use" in error
     blocker.close()
 

@@ -28,10 +28,13 @@ def test_max_clients_refuses_past_the_bound_and_serves_again_below(make_herd):
     herd = make_herd(graph={"Bailey": []}, settings={"herd/max_clients": 20})
     wait_connections(herd, lambda open_now: open_now == 0)     #   wait_ready's probe is gone
     held = [herd.client("Bailey") for _ in range(20)]
-    assert served(held[-1], "inside")
+    #   Each has sent a command, so none of them is closed to make room
+    for n, connection in enumerate(held):
+        assert served(connection, f"inside{n}")
     refused = herd.client("Bailey")
     assert refused.closed()                 #   Closed with no reply
     assert "refused a connection: 20 clients open (herd/max_clients)" in herd.log("Bailey")
+    assert all(served(connection, "still") for connection in held)
     held.pop().close()
     wait_connections(herd, lambda open_now: open_now < 20)
     assert served(herd.client("Bailey"), "again")

@@ -164,8 +164,8 @@ def test_missing_data_forced_offline_is_a_clear_start_error(make_herd, tmp_path)
     process = herd.spawn("Bailey")
     _, stderr = process.communicate(timeout=20)
     assert process.returncode == 1
-    assert stderr.decode().strip() == (f"herd: Bailey: places file {tmp_path / 'none.bin'}: "
-                                       "No such file or directory (build it with make data)")
+    assert stderr.decode().strip() == (f"herd: Bailey: places file {tmp_path / 'none.bin'} "
+                                       "(places/offline/data): No such file or directory (build it with make data)")
 
 
 def test_corrupt_data_forced_offline_is_a_clear_start_error(make_herd, tmp_path):

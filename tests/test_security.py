@@ -152,10 +152,11 @@ def test_a_server_without_its_keys_stops_with_one_line(make_herd):
     #   A file that is no certificate is refused the same way
     with open(secret, "w") as file:
         file.write("metadata\n")
+    os.chmod(secret, 0o600)
     process = herd.spawn("Bailey")
     _, stderr = process.communicate(timeout=20)
     assert process.returncode == 1
-    assert "not a readable secret certificate" in stderr.decode()
+    assert f"{secret}: not a secret certificate" in stderr.decode()
     #   And so is asking a server without a monitor key
     os.unlink(os.path.join(herd.keys, "secret", "monitor.key_secret"))
     result = subprocess.run([HERD_BIN, "--config", herd.config, "--state", "Bailey"],
@@ -232,3 +233,18 @@ def test_an_oversized_frame_is_refused_before_it_costs_memory(herd):
     assert after - before < 32 * 1024, (before, after)
     #   And the server is fine
     assert herd.state("Bailey")["server"] == "Bailey"
+
+
+def test_a_secret_key_others_can_read_is_refused_with_the_fix(make_herd):
+    herd = make_herd(graph={"Bailey": []}, start=False)
+    secret = os.path.join(herd.keys, "secret", "Bailey.key_secret")
+    os.chmod(secret, 0o644)
+    process = herd.spawn("Bailey")
+    _, stderr = process.communicate(timeout=20)
+    assert process.returncode == 1
+    lines = stderr.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert f"{secret}: mode 0644 lets others read this secret key" in lines[0]
+    assert f"chmod 600 {secret}" in lines[0]
+    os.chmod(secret, 0o600)
+    herd.start("Bailey")

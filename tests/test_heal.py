@@ -1,0 +1,65 @@
+"""Links that come back whatever a peer did: libzmq gives a connecter up
+for good after a ZMTP mechanism mismatch (a plain socket where a CURVE one
+was, a neighbour left on security = off), and herd then makes the link
+again from new sockets once it has been silent for a few heartbeats."""
+
+import signal
+import subprocess
+import time
+
+import zmq
+
+from conftest import HERD_BIN
+
+
+def wait_live(herd, names, neighbour, timeout=60):
+    deadline = time.monotonic() + timeout
+    while True:
+        links = {name: herd.state(name)["links"][neighbour] for name in names}
+        if all(link["state"] == "live" for link in links.values()):
+            return links
+        assert time.monotonic() < deadline, f"links to {neighbour} never came back: {links}"
+        time.sleep(0.2)
+
+
+def test_links_come_back_after_a_plain_impostor_held_a_dead_neighbours_address(herd):
+    herd.kill("Bona", signal.SIGKILL)
+    #   A plain socket (no CURVE at all) binds Bona's bus and sync for 3 s
+    context = zmq.Context.instance()
+    pub, router = context.socket(zmq.PUB), context.socket(zmq.ROUTER)
+    pub.bind(f"tcp://127.0.0.1:{herd.bus_ports['Bona']}")
+    router.bind(f"tcp://127.0.0.1:{herd.sync_ports['Bona']}")
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        pub.send(b"HEARTBEAT Bona 1")
+        time.sleep(0.1)
+    pub.close(linger=0)
+    router.close(linger=0)
+    herd.start("Bona", wait=False)
+    herd.wait_ready("Bona")
+    links = wait_live(herd, ["Bailey", "Campbell", "Clark"], "Bona")
+    assert any(link["rebuilt"] >= 1 for link in links.values()), links
+    assert "making its link again from new sockets" in herd.log("Bailey")
+    #   And Bona's updates reach everyone again
+    line = herd.iamat("Bona", "back", "+1+1", f"{time.time():.9f}")
+    for name in herd.graph:
+        herd.wait_stored(name, "back", line, timeout=30)
+
+
+def test_links_come_back_after_a_neighbour_ran_with_security_off(make_herd):
+    herd = make_herd(graph={"Bailey": ["Bona"], "Bona": ["Bailey"]})
+    herd.kill("Bona", signal.SIGKILL)
+    plain = herd.config + ".plain"
+    with open(herd.config) as source, open(plain, "w") as target:
+        target.write(source.read().replace("herd\n", 'herd\n    security = "off"\n', 1))
+    mistaken = subprocess.Popen([HERD_BIN, "--config", plain, "Bona"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+    time.sleep(4)
+    mistaken.send_signal(signal.SIGTERM)
+    assert mistaken.wait(timeout=20) == 0
+    herd.start("Bona", wait=False)
+    herd.wait_ready("Bona")
+    links = wait_live(herd, ["Bailey"], "Bona")
+    assert links["Bailey"]["rebuilt"] >= 1, links
+    line = herd.iamat("Bona", "secure.again", "+1+1", f"{time.time():.9f}")
+    herd.wait_stored("Bailey", "secure.again", line, timeout=30)
