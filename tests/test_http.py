@@ -105,3 +105,52 @@ def test_links_health_and_readiness(make_herd):
     result = subprocess.run([HERD_BIN, "--config", pair.config, "--ready", "Bailey"],
                             capture_output=True, text=True, timeout=10)
     assert result.returncode == 1 and "503 not caught up yet" in result.stderr
+
+
+def test_health_answers_during_a_flood_of_connections_and_slow_ones(make_herd):
+    """5,000 connections from 50 addresses and 40 that send a byte every
+    2 s (never finishing a request) do not keep /healthz from answering:
+    a per-address limit, room for a thousand, and a total time for a
+    connection that each byte does not reset."""
+    import socket
+    import threading
+    herd = make_herd(graph={"Bailey": []})
+    port = herd.http_ports["Bailey"]
+    held, stop = [], threading.Event()
+
+    def slow(source):
+        sock = socket.socket()
+        sock.bind((source, 0))
+        sock.connect(("127.0.0.1", port))
+        held.append(sock)
+        try:
+            sock.send(b"G")
+            while not stop.wait(2):
+                sock.send(b"E")
+        except OSError:
+            pass                    #   Cut off by the server, as it should be
+
+    slow_ones = [threading.Thread(target=slow, args=(f"127.0.1.{n % 4 + 1}",)) for n in range(40)]
+    for thread in slow_ones:
+        thread.start()
+    for n in range(5000):
+        sock = socket.socket()
+        try:
+            sock.bind((f"127.0.2.{n % 50 + 1}", 0))
+            sock.connect(("127.0.0.1", port))
+        except OSError:
+            sock.close()
+            continue
+        held.append(sock)
+    try:
+        for attempt in range(8):
+            status, body = get(herd, "Bailey", "/healthz")
+            assert (status, body) == (200, "alive\n")
+            time.sleep(1)           #   Past S_TOTAL_SECONDS the slow ones are gone too
+        assert herd.processes["Bailey"].poll() is None
+    finally:
+        stop.set()
+        for thread in slow_ones:
+            thread.join(timeout=10)
+        for sock in held:
+            sock.close()
