@@ -12,6 +12,10 @@
 #   make clean
 
 CC      ?= gcc
+#   The Python that runs the tests and benchmarks: .venv (made by
+#   tools/install-deps --test: Debian's python3 and its packages, plus what
+#   Debian lacks) if it is there, else python3
+PYTHON  ?= $(if $(wildcard .venv/bin/python3),$(CURDIR)/.venv/bin/python3,python3)
 PKGS    := libczmq libzmq libcurl jansson libmicrohttpd
 CFLAGS  += -std=gnu99 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 -I. $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
@@ -94,28 +98,28 @@ bench: $(BUILD)/herd_bench $(BUILD)/herd_latency $(BUILD)/herd_relay $(BUILD)/he
 	@echo
 	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_LATENCY=$(CURDIR)/$(BUILD)/herd_latency \
 	    HERD_LOAD=$(CURDIR)/$(BUILD)/herd_load HERD_JOURNAL_GEN=$(CURDIR)/$(BUILD)/herd_journal_gen \
-	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) python3 tests/bench_herd.py
+	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) $(PYTHON) tests/bench_herd.py
 	@echo
 	tools/install-deps --bench
 	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_LOAD=$(CURDIR)/$(BUILD)/herd_load \
 	    HERD_LATENCY=$(CURDIR)/$(BUILD)/herd_latency HERD_RELAY=$(CURDIR)/$(BUILD)/herd_relay \
 	    HERD_MONITOR=$(CURDIR)/$(BUILD)/herd-monitor \
 	    HERD_JOURNAL_GEN=$(CURDIR)/$(BUILD)/herd_journal_gen \
-	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) python3 tests/bench_redis.py
+	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) $(PYTHON) tests/bench_redis.py
 
 #   Herds of 5 to 50 servers on this machine: propagation, amplification,
 #   catch-up, as a table and build/scale.png (tests/scale_herd.py)
 scale: $(BUILD)/herd $(BUILD)/herd_journal_gen
 	tools/install-deps --bench
 	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_JOURNAL_GEN=$(CURDIR)/$(BUILD)/herd_journal_gen \
-	    SCALE_PLOT=$(CURDIR)/$(BUILD)/scale.png python3 tests/scale_herd.py
+	    SCALE_PLOT=$(CURDIR)/$(BUILD)/scale.png $(PYTHON) tests/scale_herd.py
 
 #   The five-server herd under saturation load at two servers for
 #   SOAK_SECONDS, neighbours killed, restarted, frozen and thawed meanwhile
 SOAK_SECONDS ?= 300
 soak: $(BUILD)/herd $(BUILD)/herd_load
 	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_LOAD=$(CURDIR)/$(BUILD)/herd_load \
-	    python3 tests/soak.py --seconds $(SOAK_SECONDS)
+	    $(PYTHON) tests/soak.py --seconds $(SOAK_SECONDS)
 
 #   The herd image, built with no registry (docker/build-image)
 docker: build/herd build/herd-monitor $(DATA)
@@ -123,7 +127,7 @@ docker: build/herd build/herd-monitor $(DATA)
 
 #   The docker-compose cluster tests (need a Docker engine)
 test-docker: docker
-	HERD_MONITOR=$(CURDIR)/build/herd-monitor tests/run-tests docker_cluster.py docker_swarm.py
+	PYTHON=$(PYTHON) HERD_MONITOR=$(CURDIR)/build/herd-monitor tests/run-tests docker_cluster.py docker_swarm.py
 
 #   Fuzz targets (tests/fuzz_X.c, corpus in tests/corpus/X): libFuzzer
 #   with clang (apt-get install clang libclang-rt-14-dev) for FUZZ_SECONDS
@@ -154,7 +158,7 @@ test: all $(DATA) $(FUZZ_REPLAYS) $(BUILD)/herd_load $(BUILD)/herd_journal_gen
 	    HERD_LOAD=$(CURDIR)/$(BUILD)/herd_load HERD_JOURNAL_GEN=$(CURDIR)/$(BUILD)/herd_journal_gen \
 	    HERD_FUZZ_REPLAY="$(FUZZ_REPLAYS:%=$(CURDIR)/%)" \
 	    HERD_MONITOR=$(CURDIR)/$(BUILD)/herd-monitor \
-	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) tests/run-tests
+	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) PYTHON=$(PYTHON) tests/run-tests
 
 #   Install like any C daemon: make install [PREFIX=/usr/local] [DESTDIR=]
 PREFIX     ?= /usr/local
@@ -170,7 +174,9 @@ install: $(BUILD)/herd $(BUILD)/herd-monitor $(DATA)
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(DATADIR) \
 	    $(DESTDIR)$(SYSCONFDIR)/herd $(DESTDIR)$(SYSTEMDDIR)
 	install -m 755 $(BUILD)/herd $(BUILD)/herd-monitor $(DESTDIR)$(BINDIR)/
-	install -m 644 man/herd.1 man/herd-monitor.1 $(DESTDIR)$(MANDIR)/man1/
+	#   The man pages name the config where this install puts it
+	sed -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' man/herd.1 > $(DESTDIR)$(MANDIR)/man1/herd.1
+	install -m 644 man/herd-monitor.1 $(DESTDIR)$(MANDIR)/man1/
 	install -m 644 $(DATA) $(DESTDIR)$(DATADIR)/places.bin
 	#   The example config, with a system's paths; an edited one is kept
 	test -e $(DESTDIR)$(SYSCONFDIR)/herd/herd.cfg || \

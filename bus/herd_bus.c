@@ -365,7 +365,7 @@ herd_bus_test (bool verbose)
         herd_loop_run_for (loop, 10);
     links = herd_bus_links (b);
     link = json_object_get (links, "A");
-    assert (json_is_true (json_object_get (link, "lost")));
+    assert (json_is_true (json_object_get (link, "silent")));
     assert (streq (json_string_value (json_object_get (link, "state")), "lost"));
     json_decref (links);
     herd_bus_destroy (&b);

@@ -579,7 +579,7 @@ herd_peer_link (herd_peer_t *self, int64_t now)
     assert (self);
     return json_pack ("{s:b, s:b, s:o, s:I, s:s, s:I}",
         "connected", self->connected,
-        "lost", self->silent,
+        "silent", self->silent,
         "heard_ms_ago", self->heard? json_integer (now - self->heard): json_null (),
         "sequence", (json_int_t) self->sequence,
         "state", s_state_names [self->state],
@@ -772,7 +772,7 @@ herd_peer_test (bool verbose)
     herd_peer_check (peer, later);
     assert (herd_peer_state (peer) == HERD_PEER_LOST);
     json_t *link = herd_peer_link (peer, later);
-    assert (json_is_true (json_object_get (link, "lost")));
+    assert (json_is_true (json_object_get (link, "silent")));
     assert (streq (json_string_value (json_object_get (link, "state")), "lost"));
     assert (json_integer_value (json_object_get (link, "rebuilt")) == 0);
     json_decref (link);

@@ -88,7 +88,7 @@ size_t
 bool
     herd_peer_syncable (herd_peer_t *self);
 
-//  The link as JSON: {"connected", "lost" (silent), "heard_ms_ago",
+//  The link as JSON: {"connected", "silent", "heard_ms_ago",
 //  "sequence", "state"}. Caller owns.
 json_t *
     herd_peer_link (herd_peer_t *self, int64_t now);

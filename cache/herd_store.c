@@ -1,7 +1,14 @@
 //  cache/herd_store.c: client id -> latest AT line, in a zhashx, and
-//  every client in a slot of its own, in the order they came: clients are
+//  every client in a slot of its own, in the order they came: slots are
 //  never removed, so a slot number is a cursor that stays valid while the
 //  store changes (incremental snapshots and rewrites scan by slot).
+//
+//  A full store keeps the max_entries newest clients by the order every
+//  server applies to updates (client time, then the line's bytes): a new
+//  client newer than the oldest held takes its place (and its slot), an
+//  older one is refused. Every server applies the same rule to what the
+//  herd floods, so full servers still end with the same clients. The
+//  oldest is found in a min-heap, made the first time the store fills.
 
 #include "herd_classes.h"
 #include <malloc.h>
@@ -17,6 +24,7 @@
 typedef struct {
     uint32_t slot;              //  Its index in slots
     uint32_t size;              //  Length of the line
+    uint32_t heap_index;        //  Its place in the heap, once there is one
     char data [];               //  "<client>\0<AT line>\0"
 } s_entry_t;
 
@@ -27,7 +35,10 @@ struct _herd_store_t {
     size_t bytes;               //  Sum of the lines' sizes
     uint64_t digest;            //  XOR of every line's FNV-1a 64
     size_t max_entries;         //  Hard cap bounds memory
-    bool warned_full;           //  Log "full" once, re-armed below 90%
+    bool warned_full;           //  Log "full" once
+    s_entry_t **heap;           //  Once full: every entry, the oldest first
+    uint64_t evicted;           //  Clients that made room for newer ones
+    uint64_t refused;           //  New clients older than every one held
 };
 
 static char *
@@ -73,6 +84,7 @@ herd_store_destroy (herd_store_t **self_p)
         herd_store_t *self = *self_p;
         zhashx_destroy (&self->entries);
         freen (self->slots);
+        freen (self->heap);
         freen (self);
         *self_p = NULL;
     }
@@ -92,6 +104,55 @@ s_newer (const char *line, size_t size, herd_field_t time, s_entry_t *held)
             order = size < held->size? -1: size > held->size? 1: 0;
     }
     return order > 0;
+}
+
+//  The same order between two entries held: true if a is older than b
+static bool
+s_older (s_entry_t *a, s_entry_t *b)
+{
+    const char *line = s_line (a);
+    return !s_newer (line, a->size, s_time_of (line, a->size), b)
+        && !(a->size == b->size && memcmp (line, s_line (b), a->size) == 0);
+}
+
+//  The heap of a full store: heap [0] is the oldest entry held
+
+static void
+s_heap_place (herd_store_t *self, size_t index, s_entry_t *entry)
+{
+    self->heap [index] = entry;
+    entry->heap_index = (uint32_t) index;
+}
+
+static void
+s_heap_down (herd_store_t *self, size_t index)
+{
+    size_t size = zhashx_size (self->entries);
+    s_entry_t *entry = self->heap [index];
+    while (true) {
+        size_t child = 2 * index + 1;
+        if (child >= size)
+            break;
+        if (child + 1 < size && s_older (self->heap [child + 1], self->heap [child]))
+            child++;
+        if (!s_older (self->heap [child], entry))
+            break;
+        s_heap_place (self, index, self->heap [child]);
+        index = child;
+    }
+    s_heap_place (self, index, entry);
+}
+
+static void
+s_heap_make (herd_store_t *self)
+{
+    size_t size = zhashx_size (self->entries);
+    self->heap = (s_entry_t **) malloc ((size? size: 1) * sizeof (s_entry_t *));
+    assert (self->heap);
+    for (size_t index = 0; index < size; index++)
+        s_heap_place (self, index, self->slots [index]);
+    for (size_t index = size / 2; index-- > 0;)
+        s_heap_down (self, index);
 }
 
 bool
@@ -129,20 +190,35 @@ herd_store_offer (herd_store_t *self, const herd_at_t *at)
     else
     if (zhashx_size (self->entries) >= self->max_entries) {
         if (!self->warned_full)
-            zsys_warning ("store: full at %zu clients, new clients are not stored (herd/max_stored)",
+            zsys_warning ("store: full at %zu clients (herd/max_stored); from now on a new client "
+                          "takes the place of the one with the oldest update, if its own is newer",
                           self->max_entries);
         self->warned_full = true;
-        return HERD_STORE_FULL;
+        if (!self->heap)
+            s_heap_make (self);
+        s_entry_t *oldest = self->heap [0];
+        if (!s_newer (line, size, at->time, oldest)) {
+            self->refused++;
+            return HERD_STORE_FULL;
+        }
+        //  The oldest goes; the new client takes its slot and heap place
+        self->evicted++;
+        held = oldest;
+        self->digest ^= herd_fnv64 (s_line (oldest), oldest->size, HERD_FNV64_SEED);
+        self->bytes -= oldest->size;
     }
     self->digest ^= herd_fnv64 (line, size, HERD_FNV64_SEED);
     self->bytes += size;
     size_t head = sizeof (s_entry_t) + at->client.size + 1;
-    if (held && malloc_usable_size (held) >= head + size + 1) {
+    bool same_client = held && streq (held->data, client);
+    if (same_client && malloc_usable_size (held) >= head + size + 1) {
         //  In place: the key and the slot stay as they are
         char *held_line = s_line (held);
         memcpy (held_line, line, size);
         held_line [size] = 0;
         held->size = (uint32_t) size;
+        if (self->heap)
+            s_heap_down (self, held->heap_index);      //  Newer: it moves away from the top
         return HERD_STORE_STORED;
     }
     s_entry_t *entry = (s_entry_t *) malloc (head + size + 1);
@@ -152,9 +228,11 @@ herd_store_offer (herd_store_t *self, const herd_at_t *at)
     entry->data [at->client.size + 1 + size] = 0;
     entry->size = (uint32_t) size;
     if (held) {
-        //  The table item points at the old block's key: a new item
+        //  The table item points at the old block's key: a new item (for
+        //  the same client, or for one that takes an evicted one's place)
         entry->slot = held->slot;
-        zhashx_delete (self->entries, client);
+        entry->heap_index = held->heap_index;
+        zhashx_delete (self->entries, held->data);
     }
     else {
         entry->slot = (uint32_t) zhashx_size (self->entries);
@@ -166,8 +244,10 @@ herd_store_offer (herd_store_t *self, const herd_at_t *at)
     }
     zhashx_insert (self->entries, entry->data, entry);
     self->slots [entry->slot] = entry;
-    if (self->warned_full && zhashx_size (self->entries) < self->max_entries * 9 / 10)
-        self->warned_full = false;
+    if (self->heap && held) {
+        s_heap_place (self, entry->heap_index, entry);
+        s_heap_down (self, entry->heap_index);
+    }
     return HERD_STORE_STORED;
 }
 
@@ -194,6 +274,27 @@ herd_store_lookup (herd_store_t *self, const char *client, herd_at_t *at)
         assert (rc == 0);
     }
     return line;
+}
+
+bool
+herd_store_full (herd_store_t *self)
+{
+    assert (self);
+    return zhashx_size (self->entries) >= self->max_entries;
+}
+
+uint64_t
+herd_store_evicted (herd_store_t *self)
+{
+    assert (self);
+    return self->evicted;
+}
+
+uint64_t
+herd_store_refused (herd_store_t *self)
+{
+    assert (self);
+    return self->refused;
 }
 
 size_t
@@ -300,12 +401,20 @@ herd_store_test (bool verbose)
     assert (s_offer (store, "IAMAT kiwi +1+2 200") == HERD_STORE_INVALID);
     assert (s_offer (store, "AT C -5.0 kiwi 1+2 200") == HERD_STORE_INVALID);
     assert (s_offer (store, "AT C +0.0 apple +1+2 1") == HERD_STORE_STORED);
-    assert (s_offer (store, "AT C +0.0 pear +1+2 1") == HERD_STORE_FULL);
+    assert (herd_store_full (store));
+    //  Full: a new client older than every one held is refused...
+    assert (s_offer (store, "AT C +0.0 pear +1+2 0.5") == HERD_STORE_FULL);
+    assert (herd_store_refused (store) == 1);
     assert (s_offer (store, "AT C +0.0 apple +1+2 2") == HERD_STORE_STORED);
     assert (herd_store_size (store) == 2);
+    //  ... and a newer one takes the oldest one's place (apple, at 2)
+    assert (s_offer (store, "AT C +0.0 pear +1+2 50") == HERD_STORE_STORED);
+    assert (herd_store_size (store) == 2 && herd_store_evicted (store) == 1);
+    assert (!herd_store_lookup (store, "apple", NULL) && herd_store_lookup (store, "pear", NULL));
+    assert (herd_store_lookup (store, "kiwi", NULL));
     //  The digest depends on what is held, not on the order it came in
     herd_store_t *other = herd_store_new (10);
-    assert (s_offer (other, "AT C +0.0 apple +1+2 2") == HERD_STORE_STORED);
+    assert (s_offer (other, "AT C +0.0 pear +1+2 50") == HERD_STORE_STORED);
     assert (herd_store_digest (other) != herd_store_digest (store));
     assert (s_offer (other, "AT A +0.1 kiwi +34-118 100.5") == HERD_STORE_STORED);
     assert (s_offer (other, "AT C -5.0 kiwi +1+2 100.500000001") == HERD_STORE_STORED);
@@ -319,9 +428,28 @@ herd_store_test (bool verbose)
     assert (s_offer (other, "AT C +0.0 fig +1+2 1") == HERD_STORE_STORED);
     assert (herd_store_scan (other, &cursor, 10, s_count, &seen) == 0);
     assert (cursor == 3 && seen == 3);
-    assert (herd_store_bytes (other) == strlen ("AT C +0.0 apple +1+2 2") + strlen ("AT C -5.0 kiwi +1+2 100.6")
+    assert (herd_store_bytes (other) == strlen ("AT C +0.0 pear +1+2 50") + strlen ("AT C -5.0 kiwi +1+2 100.6")
                                       + strlen ("AT C +0.0 fig +1+2 1"));
     herd_store_destroy (&other);
+
+    //  However updates come, a full store ends with the newest clients:
+    //  two stores fed the same updates in different orders agree
+    herd_store_t *forward = herd_store_new (50), *backward = herd_store_new (50);
+    for (int round = 0; round < 2000; round++) {
+        char line [80];
+        int client = (round * 7919) % 300, time = (round * 104729) % 100000;
+        int size = snprintf (line, sizeof line, "AT S +0.0 c%d +1+1 %d", client, time);
+        herd_store_offer_text (forward, line, (size_t) size);
+        client = ((1999 - round) * 7919) % 300;
+        time = ((1999 - round) * 104729) % 100000;
+        size = snprintf (line, sizeof line, "AT S +0.0 c%d +1+1 %d", client, time);
+        herd_store_offer_text (backward, line, (size_t) size);
+    }
+    assert (herd_store_size (forward) == 50 && herd_store_size (backward) == 50);
+    assert (herd_store_digest (forward) == herd_store_digest (backward));
+    assert (herd_store_evicted (forward) > 0 && herd_store_evicted (backward) > 0);
+    herd_store_destroy (&forward);
+    herd_store_destroy (&backward);
 
     //  Newer lines go in place when they fit the block, into a new block
     //  when not: either way one client, one slot, the digest of what is held

@@ -10,7 +10,7 @@ typedef struct _herd_store_t herd_store_t;
 #define HERD_STORE_STORED    1      //  Newer: stored, and to be flooded
 #define HERD_STORE_STALE     0      //  Not newer than what we hold
 #define HERD_STORE_INVALID  -1      //  Not an AT line (callers that parse)
-#define HERD_STORE_FULL     -2      //  New client, but the store is full
+#define HERD_STORE_FULL     -2      //  New client, older than every one a full store holds
 #define HERD_STORE_FUTURE   -3      //  Refused before the store: client time too far ahead
 #define HERD_STORE_UNWRITABLE -4    //  Refused before the store: the journal cannot write
 
@@ -23,7 +23,9 @@ void
 //  Offers a parsed AT line (the caller parsed or built it once; the store
 //  never parses); keeps a copy if it is newer than the line held for its
 //  client: the later client time, exactly; for equal times the bytewise
-//  greater line. Returns HERD_STORE_STORED, _STALE or _FULL.
+//  greater line. A full store takes a new client only if its line is
+//  newer than the oldest line held, which it replaces. Returns
+//  HERD_STORE_STORED, _STALE or _FULL.
 int
     herd_store_offer (herd_store_t *self, const herd_at_t *at);
 
@@ -47,6 +49,18 @@ const char *
 //  Number of clients held
 size_t
     herd_store_size (herd_store_t *self);
+
+//  True once the store holds max_entries clients (it then stays full)
+bool
+    herd_store_full (herd_store_t *self);
+
+//  Clients that made room for newer ones, and new clients refused for
+//  being older than every one held
+uint64_t
+    herd_store_evicted (herd_store_t *self);
+
+uint64_t
+    herd_store_refused (herd_store_t *self);
 
 //  A digest of the whole store, independent of the order things arrived:
 //  the XOR of a 64-bit FNV-1a hash of every line held. Equal stores have

@@ -57,6 +57,7 @@ static const s_string_t s_strings [] = {
     { "places/google/api",      "new",                  "new legacy" },
     { "places/google/url",      "",                     NULL },
     { "places/google/key_env",  "HERD_GOOGLE_API_KEY",  NULL },
+    { "places/google/fields",   HERD_GOOGLE_FIELDS_DEFAULT, NULL },
 };
 #define S_STRINGS (sizeof (s_strings) / sizeof (s_strings [0]))
 

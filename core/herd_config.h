@@ -33,7 +33,7 @@ zlistx_t *
 const char *
     herd_config_client_bind (herd_config_t *self, const char *server);
 
-//  The endpoint a server binds its bus PUB socket to. Borrowed.
+//  The endpoint a server binds its bus (XPUB) socket to. Borrowed.
 const char *
     herd_config_bus_bind (herd_config_t *self, const char *server);
 

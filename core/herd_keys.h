@@ -7,7 +7,7 @@
 //                               monitor: the set a server admits
 //      secret/NAME.key_secret   secret certificate (mode 0600), only on
 //                               the machine that runs NAME
-//  A server binds its bus PUB, sync ROUTER and admin ROUTER as a CURVE
+//  A server binds its bus and feed XPUBs, sync ROUTER and admin ROUTER as a CURVE
 //  server, and admits only keys in public/. It connects to a neighbour
 //  with that neighbour's public key as the server key, so an impostor at
 //  the neighbour's address cannot complete the handshake.

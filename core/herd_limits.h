@@ -92,6 +92,12 @@
 #define HERD_PLACES_CACHE_MIN       (64 * 1024)
 #define HERD_PLACES_CACHE_MAX       (4L * 1024 * 1024 * 1024)
 
+//  The Places API (New) field mask: what a Nearby Search answer needs, all
+//  in the Nearby Search Pro SKU (rating and userRatingCount would bill
+//  every request at the Enterprise SKU)
+#define HERD_GOOGLE_FIELDS_DEFAULT  "places.id,places.displayName,places.location,places.types," \
+                                    "places.shortFormattedAddress,places.formattedAddress"
+
 //  WHATSAT ranges (docs/PROTOCOL.md section 1)
 #define HERD_RADIUS_KM_MAX          50
 #define HERD_RESULTS_MAX            20

@@ -30,7 +30,7 @@ s_output (const char *data, size_t size)
 }
 
 //  One zsys line, "L: (ident) yy-mm-dd HH:MM:SS text", as a JSON object:
-//  {"time": "20yy-mm-ddTHH:MM:SS", "level", "server", "message"}
+//  {"time": "2026-12-03T09:16:38.123+00:00", "level", "server", "message"}
 static void
 s_output_json (const char *line, size_t size)
 {
@@ -49,11 +49,18 @@ s_output_json (const char *line, size_t size)
             rest = close + 2 <= end? close + 2: end;
         }
     }
-    char time [24] = "";
-    if (end - rest >= 18 && rest [2] == '-' && rest [8] == ' ' && rest [11] == ':') {
-        snprintf (time, sizeof time, "20%.8sT%.8s", rest, rest + 9);
+    //  The time as log shippers expect it (RFC 3339, milliseconds and the
+    //  zone), from the clock: zsys's own has neither
+    if (end - rest >= 18 && rest [2] == '-' && rest [8] == ' ' && rest [11] == ':')
         rest += 18;
-    }
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    struct tm local;
+    localtime_r (&now.tv_sec, &local);
+    char date [32], zone [8], time [64];
+    strftime (date, sizeof date, "%Y-%m-%dT%H:%M:%S", &local);
+    strftime (zone, sizeof zone, "%z", &local);
+    snprintf (time, sizeof time, "%s.%03ld%.3s:%.2s", date, now.tv_nsec / 1000000, zone, zone + 3);
     char *message = strndup (rest, end - rest);
     json_t *object = json_pack ("{s:s, s:s, s:s, s:s}", "time", time, "level", name,
                                 "server", server, "message", message);

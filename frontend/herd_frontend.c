@@ -672,8 +672,8 @@ s_listen (herd_frontend_t *self, char **error_p)
     }
     int fd = socket (addresses->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int on = 1;
-    setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
     if (fd == -1
+    ||  setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on) == -1
     ||  bind (fd, addresses->ai_addr, addresses->ai_addrlen) == -1
     ||  listen (fd, SOMAXCONN) == -1) {
         *error_p = zsys_sprintf ("cannot listen on %s (%s): %s", self->bind, self->setting, strerror (errno));

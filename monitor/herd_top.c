@@ -3,12 +3,16 @@
 #include "../herd_classes.h"
 #include "herd_top.h"
 
-#define S_ASK_TIMEOUT   800         //  msecs a server has to answer, each second
+#include <sys/ioctl.h>
+
+#define S_FRAME_DEADLINE 800        //  msecs all servers have to answer, each frame
+#define S_WIDE_COLUMNS  106         //  A terminal this wide gets the wide rows
 
 //  One server's row: its admin socket, and last second's counters
 typedef struct {
     const char *name;           //  From the config (borrowed)
     zsock_t *admin;             //  DEALER to its admin endpoint
+    json_t *state, *stats;      //  This frame's answers, or NULL
     bool known;                 //  Counters below are from a previous second
     double iamats, whatsats, updates_in, updates_out;
     int64_t when;               //  zclock_mono of those counters
@@ -23,29 +27,14 @@ s_number (json_t *root, const char *first, const char *second)
     return json_is_number (node)? json_number_value (node): 0;
 }
 
-//  Asks one question, and takes its answer or none within the timeout
-static json_t *
-s_ask (s_row_t *row, const char *request)
-{
-    char *reply = herd_node_ask (&row->admin, request);
-    json_t *json = reply? json_loads (reply, 0, NULL): NULL;
-    freen (reply);
-    return json;
-}
-
-//  One row of the screen, into line; counters become rates
+//  One row of the screen, into line, from this frame's answers; counters
+//  become rates. wide: the full row, else one that fits 80 columns.
 static void
-s_row (s_row_t *row, char *line, size_t size)
+s_row (s_row_t *row, bool wide, char *line, size_t size)
 {
-    json_t *state = s_ask (row, "STATE");
-    json_t *stats = state? s_ask (row, "STATS"): NULL;
+    json_t *state = row->state, *stats = row->stats;
     if (!state || !stats) {
-        snprintf (line, size, "%-10s  %s", row->name, "-- no answer --");
-        json_decref (state);
-        json_decref (stats);
-        //  A question left unanswered took the socket with it
-        //  (herd_node_ask); one answered with no JSON drops it here
-        zsock_destroy (&row->admin);
+        snprintf (line, size, "%-10s %s", row->name, "-- silent: no answer within the frame --");
         row->known = false;
         return;
     }
@@ -61,32 +50,42 @@ s_row (s_row_t *row, char *line, size_t size)
     json_t *link;
     json_object_foreach (json_object_get (state, "links"), neighbour, link) {
         all++;
-        up += json_is_true (json_object_get (link, "connected")) && !json_is_true (json_object_get (link, "lost"));
+        up += json_is_true (json_object_get (link, "connected")) && !json_is_true (json_object_get (link, "silent"));
         const char *peer_state = json_string_value (json_object_get (link, "state"));
         syncing += peer_state && (streq (peer_state, "syncing") || streq (peer_state, "again"));
     }
     const char *journal = json_string_value (json_object_get (json_object_get (stats, "journal"), "state"));
     const char *catch_up = syncing? "syncing": json_is_true (json_object_get (state, "caught_up"))? "caught up": "waiting";
-    if (seconds > 0)
-        snprintf (line, size, "%-10s %9.0f %6.0f %9.0f %9.0f %9.0f %9.0f %5d/%-3d %-9s %-7s %s",
-                  row->name, s_number (state, "clients", NULL), s_number (state, "connections", NULL),
-                  (iamats - row->iamats) / seconds, (whatsats - row->whatsats) / seconds,
-                  (updates_in - row->updates_in) / seconds, (updates_out - row->updates_out) / seconds,
-                  up, all, catch_up, journal? journal: "-",
-                  json_string_value (json_object_get (state, "digest")));
+    //  A full store is marked: it keeps the newest clients and drops the oldest
+    char full = json_is_true (json_object_get (state, "store_full"))? '*': ' ';
+    const char *digest = json_string_value (json_object_get (state, "digest"));
+    char rates [4][16];
+    double counts [4] = { iamats - row->iamats, whatsats - row->whatsats,
+                          updates_in - row->updates_in, updates_out - row->updates_out };
+    for (int index = 0; index < 4; index++)
+        if (seconds > 0)
+            snprintf (rates [index], sizeof rates [index], "%.0f", counts [index] / seconds);
+        else
+            snprintf (rates [index], sizeof rates [index], "-");
+    char links [24];
+    snprintf (links, sizeof links, "%d/%d", up, all);
+    if (wide)
+        snprintf (line, size, "%-10s %8.0f%c %6.0f %9s %9s %9s %9s %9s %-9s %-7s %s",
+                  row->name, s_number (state, "clients", NULL), full, s_number (state, "connections", NULL),
+                  rates [0], rates [1], rates [2], rates [3], links, catch_up, journal? journal: "-",
+                  digest? digest: "-");
     else
-        snprintf (line, size, "%-10s %9.0f %6.0f %9s %9s %9s %9s %5d/%-3d %-9s %-7s %s",
-                  row->name, s_number (state, "clients", NULL), s_number (state, "connections", NULL),
-                  "-", "-", "-", "-", up, all, catch_up, journal? journal: "-",
-                  json_string_value (json_object_get (state, "digest")));
+        snprintf (line, size, "%-8.8s %7.0f%c %5.0f %6s %6s %6s %6s %5s %-7.7s %-4.4s %-8.8s",
+                  row->name, s_number (state, "clients", NULL), full, s_number (state, "connections", NULL),
+                  rates [0], rates [1], rates [2], rates [3], links,
+                  syncing? "syncing": json_is_true (json_object_get (state, "caught_up"))? "ok": "waiting",
+                  journal? journal: "-", digest? digest: "-");
     row->iamats = iamats;
     row->whatsats = whatsats;
     row->updates_in = updates_in;
     row->updates_out = updates_out;
     row->when = now;
     row->known = true;
-    json_decref (state);
-    json_decref (stats);
 }
 
 //  (Re)connects a row's admin socket with the monitor's key
@@ -106,7 +105,7 @@ s_connect (herd_config_t *config, herd_keys_t *keys, s_row_t *row)
         freen (error);
         return -1;
     }
-    zsock_set_rcvtimeo (row->admin, S_ASK_TIMEOUT);
+    zsock_set_rcvtimeo (row->admin, 0);
     zsock_set_sndtimeo (row->admin, 0);
     zsock_set_linger (row->admin, 0);
     zsock_connect (row->admin, "%s", endpoint);
@@ -132,25 +131,86 @@ herd_top_run (herd_config_t *config, herd_keys_t *keys, zlistx_t *servers, long 
     int64_t started = zclock_mono ();
     while (rc == 0 && !zsys_interrupted && (!seconds || zclock_mono () - started < seconds * 1000)) {
         int64_t frame_start = zclock_mono ();
+        //  Every server is asked at once, and has until the deadline: one
+        //  that is down or slow costs the frame nothing but its own row
+        zpoller_t *poller = zpoller_new (NULL);
+        size_t waiting = 0;
+        for (index = 0; index < count && rc == 0; index++) {
+            s_row_t *row = &rows [index];
+            if (!row->admin && s_connect (config, keys, row)) {
+                rc = 1;
+                break;
+            }
+            if (zstr_send (row->admin, "STATE") == 0 && zstr_send (row->admin, "STATS") == 0) {
+                zpoller_add (poller, row->admin);
+                waiting++;
+            }
+        }
+        while (rc == 0 && waiting && !zsys_interrupted) {
+            int64_t left = S_FRAME_DEADLINE - (zclock_mono () - frame_start);
+            if (left <= 0)
+                break;
+            zsock_t *which = (zsock_t *) zpoller_wait (poller, (int) left);
+            if (!which)
+                continue;
+            for (index = 0; index < count && rows [index].admin != which; index++)
+                ;
+            s_row_t *row = &rows [index];
+            char *reply = zstr_recv (which);
+            json_t *json = reply? json_loads (reply, 0, NULL): NULL;
+            freen (reply);
+            if (!row->state)
+                row->state = json;
+            else
+            if (!row->stats) {
+                row->stats = json;
+                zpoller_remove (poller, which);
+                waiting--;
+            }
+            else
+                json_decref (json);
+        }
+        zpoller_destroy (&poller);
+        //  A terminal gets the screen redrawn in place, in its width; a
+        //  pipe gets frames, 80 columns wide
+        struct winsize window = { 0 };
+        bool wide = terminal && ioctl (STDOUT_FILENO, TIOCGWINSZ, &window) == 0
+                 && window.ws_col >= S_WIDE_COLUMNS;
         char clock [32];
         time_t now = time (NULL);
         strftime (clock, sizeof clock, "%H:%M:%S", localtime (&now));
         if (terminal)
             printf ("\033[H\033[2J");
-        printf ("herd top  %s  %zu servers (%s)   Ctrl-C to quit\n\n", clock, count,
-                herd_config_filename (config));
-        printf ("%-10s %9s %6s %9s %9s %9s %9s %9s %-9s %-7s %s\n", "SERVER", "CLIENTS", "CONNS",
-                "IAMAT/s", "WHATSAT/s", "UPD IN/s", "UPD OUT/s", "LINKS", "CATCH-UP", "JOURNAL", "DIGEST");
+        //  The config's name only if the line still fits
+        int columns = terminal && window.ws_col? window.ws_col: 80;
+        char title [512];
+        snprintf (title, sizeof title, "herd top  %s  %zu servers (%s)   Ctrl-C to quit", clock, count,
+                  herd_config_filename (config));
+        if ((int) strlen (title) >= columns)
+            snprintf (title, sizeof title, "herd top  %s  %zu servers   Ctrl-C to quit", clock, count);
+        printf ("%s\n\n", title);
+        if (wide)
+            printf ("%-10s %9s %6s %9s %9s %9s %9s %9s %-9s %-7s %s\n", "SERVER", "CLIENTS", "CONNS",
+                    "IAMAT/s", "WHATSAT/s", "UPD IN/s", "UPD OUT/s", "LINKS", "CATCH-UP", "JOURNAL", "DIGEST");
+        else
+            printf ("%-8s %8s %5s %6s %6s %6s %6s %5s %-7s %-4s %-8s\n", "SERVER", "CLIENTS", "CONNS",
+                    "IAMAT", "WHAT", "IN", "OUT", "LINKS", "SYNC", "JRNL", "DIGEST");
         for (index = 0; index < count; index++) {
-            if (!rows [index].admin && s_connect (config, keys, &rows [index])) {
-                rc = 1;
-                break;
-            }
+            s_row_t *row = &rows [index];
             char line [256];
-            s_row (&rows [index], line, sizeof line);
+            s_row (row, wide, line, sizeof line);
             printf ("%s\n", line);
+            //  A row left without its answers drops its socket, and with it
+            //  any answer that comes late
+            if (!row->state || !row->stats)
+                zsock_destroy (&row->admin);
+            json_decref (row->state);
+            json_decref (row->stats);
+            row->state = row->stats = NULL;
         }
-        printf ("\n");
+        if (!wide)
+            printf ("(IAMAT, WHAT: commands/s; IN, OUT: updates/s)\n");
+        printf ("(CLIENTS*: store full, herd/max_stored: it keeps the newest clients)\n\n");
         fflush (stdout);
         int64_t left = 1000 - (zclock_mono () - frame_start);
         if (left > 0)

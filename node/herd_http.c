@@ -83,6 +83,11 @@ static const s_metric_t s_metrics [] = {
     { "acks_withdrawn", "herd_acks_withdrawn_total", "counter",
       "AT replies turned to ? because the journal could not write" },
     { "clients_stored", "herd_clients_stored", "gauge", "Clients in the store" },
+    { "store/full", "herd_store_full", "gauge",
+      "1 once the store holds herd/max_stored clients: it keeps the newest, evicting the oldest" },
+    { "store/evicted", "herd_store_evicted_total", "counter", "Clients evicted from a full store by newer ones" },
+    { "store/refused_older", "herd_store_refused_older_total", "counter",
+      "New clients a full store refused, being older than every client it holds" },
     { "updates/in", "herd_updates_in_total", "counter", "Updates stored from neighbours' streams" },
     { "updates/batches_out", "herd_bus_batches_out_total", "counter", "Batches (bus messages) sent to neighbours" },
     { "feed/subscriptions", "herd_feed_subscriptions", "gauge", "Prefixes subscribed on the update feed now" },
@@ -150,7 +155,7 @@ typedef bool (s_link_value_fn) (json_t *link, double *value);
 static bool
 s_link_up (json_t *link, double *value)
 {
-    *value = json_is_true (json_object_get (link, "connected")) && !json_is_true (json_object_get (link, "lost"));
+    *value = json_is_true (json_object_get (link, "connected")) && !json_is_true (json_object_get (link, "silent"));
     return true;
 }
 
@@ -197,10 +202,10 @@ herd_http_metrics (const char *server, json_t *stats, json_t *state)
     for (size_t index = 0; index < sizeof s_metrics / sizeof s_metrics [0]; index++) {
         const s_metric_t *metric = &s_metrics [index];
         json_t *value = stats? s_at_path (stats, metric->path): NULL;
-        if (!json_is_number (value))
+        if (!json_is_number (value) && !json_is_boolean (value))
             continue;
         s_header (text, metric->name, metric->type, metric->help);
-        double number = json_number_value (value);
+        double number = json_is_boolean (value)? json_is_true (value): json_number_value (value);
         if (strstr (metric->name, "_seconds"))
             number /= 1e6;          //  From microseconds
         s_sample (text, metric->name, labels, number);
@@ -489,8 +494,8 @@ herd_http_test (bool verbose)
         " \"places\": {\"requests\": 2, \"provider\": \"none\", \"provider_latency\":"
         " {\"le_ms\": [5, 50], \"counts\": [1, 2], \"sum_ms\": 30.5, \"count\": 3}}}", 0, NULL);
     json_t *state = json_loads (
-        "{\"caught_up\": true, \"links\": {\"Bona\": {\"connected\": true, \"lost\": false,"
-        " \"heard_ms_ago\": 250, \"state\": \"live\"}, \"Clark\": {\"connected\": false, \"lost\": true,"
+        "{\"caught_up\": true, \"links\": {\"Bona\": {\"connected\": true, \"silent\": false,"
+        " \"heard_ms_ago\": 250, \"state\": \"live\"}, \"Clark\": {\"connected\": false, \"silent\": true,"
         " \"heard_ms_ago\": null, \"state\": \"lost\"}}}", 0, NULL);
     assert (stats && state);
     char *text = herd_http_metrics ("Bailey", stats, state);

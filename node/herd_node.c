@@ -149,9 +149,10 @@ s_state (s_node_t *self)
 {
     char digest [24];
     snprintf (digest, sizeof digest, "%016" PRIx64, herd_store_digest (self->store));
-    json_t *state = json_pack ("{s:s, s:I, s:s, s:b, s:I, s:I, s:I, s:o, s:o}",
+    json_t *state = json_pack ("{s:s, s:I, s:b, s:s, s:b, s:I, s:I, s:I, s:o, s:o}",
         "server", self->server,
         "clients", (json_int_t) herd_store_size (self->store),
+        "store_full", herd_store_full (self->store),
         "digest", digest,
         "caught_up", herd_bus_caught_up (self->bus),
         "connections", (json_int_t) herd_frontend_connections (self->frontend),
@@ -176,7 +177,7 @@ s_stats (s_node_t *self, const char *places_json)
     assert (stats);
     json_t *journal = self->journal? herd_journal_stats (self->journal): json_pack ("{s:s}", "state", "off");
     json_object_set_new (journal, "refused", json_integer ((json_int_t) self->refused_unwritable));
-    json_t *node = json_pack ("{s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:o, s:I, s:o, s:o, s:o}",
+    json_t *node = json_pack ("{s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:o, s:I, s:{s:b, s:I, s:I}, s:o, s:o, s:o}",
         "server", self->server,
         "uptime_s", (json_int_t) ((zclock_mono () - self->started) / 1000),
         "updates", "in", (json_int_t) self->updates_in,
@@ -189,6 +190,9 @@ s_stats (s_node_t *self, const char *places_json)
         "sent", (json_int_t) (self->feed? herd_feed_sent (self->feed): 0),
         "handshakes_refused", herd_keys_refusals (self->keys),
         "clients_stored", (json_int_t) herd_store_size (self->store),
+        "store", "full", herd_store_full (self->store),
+        "evicted", (json_int_t) herd_store_evicted (self->store),
+        "refused_older", (json_int_t) herd_store_refused (self->store),
         "journal", journal,
         "snapshots", herd_snapshot_stats (self->snapshot),
         "places", places? places: json_object ());
@@ -550,6 +554,7 @@ herd_node_test (bool verbose)
     assert (json_integer_value (json_object_get (json_object_get (stats, "commands"), "IAMAT")) == 1);
     assert (json_integer_value (json_object_get (stats, "bad_lines")) == 1);
     assert (json_is_integer (json_object_get (stats, "connections_evicted")));
+    assert (json_is_false (json_object_get (json_object_get (stats, "store"), "full")));
     assert (json_is_integer (json_object_get (json_object_get (stats, "updates"), "batches_out")));
     assert (json_is_integer (json_object_get (json_object_get (stats, "feed"), "subscriptions")));
     assert (json_integer_value (json_object_get (json_object_get (stats, "updates"), "out")) == 1);

@@ -4,15 +4,12 @@
 
 #define S_NEW_URL       "https://places.googleapis.com"
 #define S_LEGACY_URL    "https://maps.googleapis.com"
-//  The fields we turn into Nearby Search results; the API bills by mask
-#define S_FIELD_MASK    "places.id,places.displayName,places.location,places.types," \
-                        "places.shortFormattedAddress,places.formattedAddress," \
-                        "places.rating,places.userRatingCount,places.businessStatus"
 
 struct _herd_google_t {
     bool legacy;                //  Legacy Nearby Search, else New API
     char *url;                  //  Base URL, no trailing slash
     char *key;                  //  API key; never logged
+    char *field_mask;           //  "X-Goog-FieldMask: ..." (places/google/fields): Google bills by it
     long timeout_ms;            //  Whole-request bound
     CURL *curl;                 //  Reused: keeps the connection alive
     char *body;                 //  Response being received (owned)
@@ -21,9 +18,9 @@ struct _herd_google_t {
 };
 
 herd_google_t *
-herd_google_new (const char *api, const char *url, const char *key, long timeout_ms)
+herd_google_new (const char *api, const char *url, const char *key, long timeout_ms, const char *fields)
 {
-    assert (api && url && key);
+    assert (api && url && key && fields);
     herd_google_t *self = (herd_google_t *) zmalloc (sizeof (herd_google_t));
     self->legacy = streq (api, "legacy");
     self->url = strdup (*url? url: self->legacy? S_LEGACY_URL: S_NEW_URL);
@@ -31,6 +28,7 @@ herd_google_new (const char *api, const char *url, const char *key, long timeout
     while (length > 0 && self->url [length - 1] == '/')
         self->url [--length] = 0;
     self->key = strdup (key);
+    self->field_mask = zsys_sprintf ("X-Goog-FieldMask: %s", fields);
     self->timeout_ms = timeout_ms;
     self->curl = curl_easy_init ();
     assert (self->curl);
@@ -46,6 +44,7 @@ herd_google_destroy (herd_google_t **self_p)
         curl_easy_cleanup (self->curl);
         freen (self->url);
         freen (self->key);
+        freen (self->field_mask);
         freen (self->body);
         freen (self);
         *self_p = NULL;
@@ -162,12 +161,14 @@ herd_google_search (herd_google_t *self, const herd_query_t *query)
             "locationRestriction", "circle", "center",
             "latitude", query->latitude, "longitude", query->longitude,
             "radius", query->radius_m);
-        request = json_dumps (body, JSON_COMPACT);
+        //  Ten significant digits: the client's own, not a double's noise
+        //  (34.06893, not 34.068930000000002)
+        request = json_dumps (body, JSON_COMPACT | JSON_REAL_PRECISION (10));
         json_decref (body);
         char *key_header = zsys_sprintf ("X-Goog-Api-Key: %s", self->key);
         headers = curl_slist_append (headers, "Content-Type: application/json");
         headers = curl_slist_append (headers, key_header);
-        headers = curl_slist_append (headers, "X-Goog-FieldMask: " S_FIELD_MASK);
+        headers = curl_slist_append (headers, self->field_mask);
         freen (key_header);
         curl_easy_setopt (curl, CURLOPT_HTTPHEADER, headers);
         curl_easy_setopt (curl, CURLOPT_POSTFIELDS, request);
@@ -246,7 +247,7 @@ herd_google_test (bool verbose)
     json_decref (body);
 
     //  Nothing listens on port 1: a clear error, no hang
-    herd_google_t *google = herd_google_new ("new", "http://127.0.0.1:1/", "key", 2000);
+    herd_google_t *google = herd_google_new ("new", "http://127.0.0.1:1/", "key", 2000, "places.id");
     herd_query_t query = { 34.07, -118.44, 1000, 5 };
     response = herd_google_search (google, &query);
     assert (streq (herd_nearby_status (response), "UNKNOWN_ERROR"));

@@ -11,7 +11,7 @@ typedef struct _herd_google_t herd_google_t;
 //  api is "new" or "legacy"; url the API's base URL, or "" for Google's
 //  own; key the API key; timeout_ms bounds the whole request.
 herd_google_t *
-    herd_google_new (const char *api, const char *url, const char *key, long timeout_ms);
+    herd_google_new (const char *api, const char *url, const char *key, long timeout_ms, const char *fields);
 
 void
     herd_google_destroy (herd_google_t **self_p);

@@ -325,7 +325,8 @@ s_start (s_places_t *self, char **error_p)
         herd_config_string (config, "places/google/api"),
         herd_config_string (config, "places/google/url"),
         have_key? key: "",
-        herd_config_number (config, "places/timeout")
+        herd_config_number (config, "places/timeout"),
+        herd_config_string (config, "places/google/fields")
     };
     long workers = herd_config_number (config, "places/workers");
     for (long worker_nbr = 0; worker_nbr < workers; worker_nbr++)

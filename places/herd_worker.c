@@ -49,7 +49,7 @@ herd_worker_actor (zsock_t *pipe, void *args)
     assert (rc == 0);
     if (streq (settings->provider, "google"))
         self.google = herd_google_new (settings->google_api, settings->google_url,
-                                       settings->google_key, settings->timeout_ms);
+                                       settings->google_key, settings->timeout_ms, settings->google_fields);
     if (streq (settings->provider, "offline"))
         self.offline = settings->offline;
     zsock_signal (pipe, 0);         //  settings may go away now
@@ -93,7 +93,8 @@ herd_worker_test (bool verbose)
         printf ("\n");
     zsock_t *broker = zsock_new_router ("inproc://herd-worker-test");
     assert (broker);
-    herd_worker_settings_t settings = { "inproc://herd-worker-test", "none", NULL, "new", "", "", 1000 };
+    herd_worker_settings_t settings = { "inproc://herd-worker-test", "none", NULL, "new", "", "", 1000,
+                                        HERD_GOOGLE_FIELDS_DEFAULT };
     zactor_t *worker = zactor_new (herd_worker_actor, &settings);
     assert (worker);
     char *ready = NULL;

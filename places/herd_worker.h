@@ -19,6 +19,7 @@ typedef struct {
     const char *google_url;     //  Base URL, "" for Google's
     const char *google_key;     //  API key
     long timeout_ms;            //  Provider request bound
+    const char *google_fields;  //  The Places API (New) field mask
 } herd_worker_settings_t;
 
 //  zactor_new (herd_worker_actor, &settings)

@@ -74,12 +74,12 @@ def propagation(root, rate=10000, seconds=2.0, security="on"):
     herd = make(os.path.join(root, f"propagation-{security}"), None, **{"herd/security": security})
     keys = [os.path.join(herd.keys, "secret", "monitor.key_secret"),
             os.path.join(herd.keys, "public", "Clark.key")] if security == "on" else []
-    print(f"\npropagation Bailey -> Bona -> Clark, IAMAT sent to update seen on Clark's bus, "
+    print(f"\npropagation Bailey -> Bona -> Clark, IAMAT sent to update seen on Clark's feed, "
           f"security {security}:")
     p99 = {}
     for label, probe_rate in (("at rest", rate // 10), ("steady", rate)):
         result = subprocess.run([probe, "127.0.0.1", str(herd.client_ports["Bailey"]),
-                                 f"tcp://127.0.0.1:{herd.bus_ports['Clark']}", str(probe_rate),
+                                 f"tcp://127.0.0.1:{herd.feed_ports['Clark']}", str(probe_rate),
                                  str(seconds), *keys], capture_output=True, text=True, timeout=120)
         print(f"  {label:8} {probe_rate:6} updates/s: {result.stdout.strip()}")
         found = re.search(r"p99 ([0-9.]+)", result.stdout)

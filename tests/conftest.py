@@ -248,7 +248,7 @@ class Herd:
                     continue
                 while True:
                     link = self.state(neighbour)["links"][name]
-                    if link["heard_ms_ago"] is not None and not link["lost"]:
+                    if link["heard_ms_ago"] is not None and not link["silent"]:
                         break
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"{neighbour} never heard from {name} directly")
@@ -465,9 +465,10 @@ class GoogleStandIn:
 
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
-                body = json.loads(self.rfile.read(length) or b"{}")
+                raw = self.rfile.read(length)
+                body = json.loads(raw or b"{}")
                 stand_in.requests.append({"method": "POST", "path": self.path,
-                                          "headers": dict(self.headers), "body": body})
+                                          "headers": dict(self.headers), "body": body, "raw": raw})
                 center = body.get("locationRestriction", {}).get("circle", {}).get("center", {})
                 self._answer(False, center.get("latitude", 0), center.get("longitude", 0))
 

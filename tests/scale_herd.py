@@ -10,7 +10,7 @@ topology it measures:
     monitor SUB on every server's feed records when each update is
     published there; the time for an update to reach every server is the
     last of those minus the moment it was sent (p50, p99, max)
-  - amplification: bus messages per update, the sum over servers of the
+  - amplification: updates received per update, the sum over servers of the
     updates their SUBs took (STATS updates.received), divided by updates
   - catch-up: every server starts holding 100,000 clients (a journal
     written by herd_journal_gen); one server is killed, its journal
@@ -155,7 +155,7 @@ set key top left
 set ylabel "ms"
 set title "update reaches every server, p99"
 plot for [i=0:{len(TOPOLOGIES) - 1}] "{data}" index i using 1:2 with linespoints title columnheader(1)
-set ylabel "messages per update"
+set ylabel "updates received per update"
 set title "bus amplification"
 plot for [i=0:{len(TOPOLOGIES) - 1}] "{data}" index i using 1:3 with linespoints title columnheader(1)
 set ylabel "s"
@@ -172,7 +172,7 @@ def main():
     print(f"scale: herds of {SIZES} servers over {TOPOLOGIES}; {UPDATES} updates one at a time; "
           f"catch-up of {CLIENTS} clients")
     print(f"\n  {'servers':>7} {'topology':10} {'links':>5} {'hops':>4}  {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'max ms':>7}  {'msgs/update':>11}  {'catch-up s':>10}")
+          f"{'max ms':>7}  {'recv/update':>11}  {'catch-up s':>10}")
     try:
         for size in SIZES:
             for topology in TOPOLOGIES:

@@ -42,6 +42,11 @@ def test_install_run_and_uninstall(tmp_path):
     manual = subprocess.run(["man", "-l", str(usr / "share/man/man1/herd.1")], capture_output=True, text=True,
                             env={**os.environ, "MANPAGER": "cat", "MANWIDTH": "80"})
     assert manual.returncode == 0 and "herd - a location-sharing server" in manual.stdout
+    #   It names the config where this install put it (PREFIX=/usr: /etc), and
+    #   documents every option --help does
+    assert "/etc/herd/herd.cfg" in manual.stdout and "@SYSCONFDIR@" not in manual.stdout
+    for option in ("--log-format", "--keys-for", "--keygen", "--cert"):
+        assert option in manual.stdout.replace("\u2010", "-"), option
 
     #   The installed binary runs a server from the installed config, with
     #   the installed data file (paths moved into tmp_path to run unprivileged)

@@ -1,7 +1,10 @@
 """A true partition: each server in its own network namespace, linked by
-veth pairs to a bridge; iptables DROP rules inside the namespaces cut the
-herd in two (packets vanish, nothing is refused), then the rules go and
-the herd must converge. Needs root, as CI has."""
+veth pairs to a bridge in a namespace of the test's own (the hub); iptables
+DROP rules inside the servers' namespaces cut the herd in two (packets
+vanish, nothing is refused), then the rules go and the herd must
+converge. The host gets one veth into the hub, on a subnet made from the
+test's pid, so two runs at once cannot clash, and no host bridge or
+iptables rule is touched. Needs root, as CI has."""
 
 import os
 import subprocess
@@ -11,11 +14,13 @@ import pytest
 
 from conftest import HERD_BIN, Herd
 
-SUBNET = "10.213.77"
-
 
 def run(*command):
-    subprocess.run(command, check=True, capture_output=True)
+    """Runs a setup command; a failure shows the command's own error."""
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError(f"{' '.join(command)}: exit status {result.returncode}: "
+                             f"{(result.stderr or result.stdout).strip()}")
 
 
 class NamespacedHerd(Herd):
@@ -23,44 +28,51 @@ class NamespacedHerd(Herd):
 
     def __init__(self, folder, tag):
         self.tag = tag
+        #   10.X.Y.0/24 from the tag: another run's subnet is another one
+        self.subnet = f"10.{200 + tag // 250 % 50}.{tag % 250}"
         super().__init__(folder)
         self.namespaces = {}
         for number, name in enumerate(self.graph, start=1):
-            self.hosts[name] = f"{SUBNET}.{number}"
+            self.hosts[name] = f"{self.subnet}.{number}"
             self.namespaces[name] = f"herd{tag}n{number}"
+        self.hub = f"herd{tag}hub"
         self.write_config()
 
     def command(self, name):
         return ["ip", "netns", "exec", self.namespaces[name], HERD_BIN]
 
     def build_network(self):
-        bridge = f"herd{self.tag}br"
-        run("ip", "link", "add", bridge, "type", "bridge")
-        run("ip", "addr", "add", f"{SUBNET}.254/24", "dev", bridge)
-        run("ip", "link", "set", bridge, "up")
-        #   Docker's FORWARD policy drops bridged traffic (br_netfilter):
-        #   let our bridge forward between its own ports
-        run("iptables", "-I", "FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT")
+        hub, bridge = self.hub, f"herd{self.tag}br"
+        run("ip", "netns", "add", hub)
+        run("ip", "netns", "exec", hub, "ip", "link", "add", bridge, "type", "bridge")
+        run("ip", "netns", "exec", hub, "ip", "link", "set", bridge, "up")
+        #   The host's way in: one veth, its end in the hub on the bridge
+        host, host_peer = f"herd{self.tag}h", f"herd{self.tag}hp"
+        run("ip", "link", "add", host, "type", "veth", "peer", "name", host_peer)
+        run("ip", "link", "set", host_peer, "netns", hub)
+        run("ip", "netns", "exec", hub, "ip", "link", "set", host_peer, "master", bridge)
+        run("ip", "netns", "exec", hub, "ip", "link", "set", host_peer, "up")
+        run("ip", "addr", "add", f"{self.subnet}.254/24", "dev", host)
+        run("ip", "link", "set", host, "up")
         for number, name in enumerate(self.graph, start=1):
             namespace = self.namespaces[name]
             inside, outside = f"herd{self.tag}i{number}", f"herd{self.tag}o{number}"
             run("ip", "netns", "add", namespace)
             run("ip", "link", "add", inside, "type", "veth", "peer", "name", outside)
             run("ip", "link", "set", inside, "netns", namespace)
-            run("ip", "link", "set", outside, "master", bridge)
-            run("ip", "link", "set", outside, "up")
+            run("ip", "link", "set", outside, "netns", hub)
+            run("ip", "netns", "exec", hub, "ip", "link", "set", outside, "master", bridge)
+            run("ip", "netns", "exec", hub, "ip", "link", "set", outside, "up")
             run("ip", "netns", "exec", namespace, "ip", "addr", "add",
                 f"{self.hosts[name]}/24", "dev", inside)
             run("ip", "netns", "exec", namespace, "ip", "link", "set", inside, "up")
             run("ip", "netns", "exec", namespace, "ip", "link", "set", "lo", "up")
 
     def remove_network(self):
-        for namespace in self.namespaces.values():
+        #   Deleting a namespace deletes the veths in it, and their peers
+        for namespace in [*self.namespaces.values(), self.hub]:
             subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
-        bridge = f"herd{self.tag}br"
-        subprocess.run(["iptables", "-D", "FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"],
-                       capture_output=True)
-        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+        subprocess.run(["ip", "link", "del", f"herd{self.tag}h"], capture_output=True)
 
     def partition(self, side_a, side_b):
         for ours, theirs in ((side_a, side_b), (side_b, side_a)):

@@ -38,7 +38,12 @@ def test_google_sees_the_right_request_and_results_are_cut(make_herd, google, ap
         assert request["method"] == "POST"
         assert request["path"] == "/v1/places:searchNearby"
         assert request["headers"]["X-Goog-Api-Key"] == KEY
-        assert "places.displayName" in request["headers"]["X-Goog-FieldMask"]
+        #   Only what the answer needs: nothing billed at the Enterprise SKU
+        mask = request["headers"]["X-Goog-FieldMask"].split(",")
+        assert "places.displayName" in mask and "places.location" in mask
+        assert "places.rating" not in mask and "places.userRatingCount" not in mask
+        #   The client's digits, not a double's noise
+        assert b"34.06893," in request["raw"] and b"34.068930000" not in request["raw"]
         circle = request["body"]["locationRestriction"]["circle"]
         assert circle["center"] == {"latitude": pytest.approx(34.068930),
                                     "longitude": pytest.approx(-118.445127)}

@@ -216,7 +216,7 @@ def test_an_update_from_the_future_on_the_bus_is_dropped_and_counted(make_herd):
 
 def test_an_oversized_frame_is_refused_before_it_costs_memory(herd):
     """Even a listed key cannot make a server hold a huge frame: sync and
-    admin take requests of 1 KiB at most, the bus PUB reads only short
+    admin take requests of 1 KiB at most, the bus XPUB reads only short
     subscriptions (ZMQ_MAXMSGSIZE: libzmq drops the link on the header)."""
     pid = herd.processes["Bailey"].pid
     before = rss_kib(pid)

@@ -69,3 +69,32 @@ def test_top_shows_every_server_live(herd):
         subprocess.run(["tmux", "kill-session", "-t", session], check=False)
     #   Converged: one digest on every row
     herd.wait_converged()
+
+
+def test_top_fits_80_columns_and_marks_a_silent_server_without_waiting_on_it(herd):
+    herd.kill("Clark")
+    session = f"herd-top-narrow-{os.getpid()}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "20",
+                    f"{MONITOR} --config {herd.config} --top"], check=True)
+    try:
+        deadline = time.monotonic() + 15
+        table, text = {}, ""
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            text = screen(session)
+            table = rows(text)
+            if len(table) == 5 and table["Bailey"][3] != "-":
+                break
+        assert set(table) == {"Bailey", "Bona", "Campbell", "Clark", "Jaquez"}, text
+        assert "silent" in " ".join(table["Clark"]), text
+        assert table["Bailey"][1] != "-" and table["Jaquez"][7] in ("1/2", "2/2"), text
+        #   Nothing wrapped: every line is under 80 columns, so each row is one line
+        assert all(len(line) < 80 for line in text.splitlines()), text
+        #   One frame a second, even with a server silent: the clock moves on
+        clocks = set()
+        for _ in range(4):
+            clocks.add(re.search(r"herd top  (\d\d:\d\d:\d\d)", screen(session)).group(1))
+            time.sleep(1)
+        assert len(clocks) >= 3, clocks
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], check=False)
