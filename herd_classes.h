@@ -30,7 +30,7 @@
 #include "places/herd_nearby.h"
 #include "places/herd_google.h"
 #include "places/herd_offline.h"
-#include "cache/herd_placecache.h"
+#include "places/herd_placecache.h"
 #include "places/herd_worker.h"
 #include "places/herd_places.h"
 #include "frontend/herd_connection.h"

@@ -28,7 +28,7 @@ s_usage (FILE *stream)
         "                       endpoints: clients, connections, IAMAT/s, WHATSAT/s,\n"
         "                       updates in and out per second, links up, catch-up,\n"
         "                       journal, store digest (equal digests: equal stores)\n"
-        "  -K, --cert NAME      connect with the certificate of NAME under the\n"
+        "  -C, --cert NAME      connect with the certificate of NAME under the\n"
         "                       config's herd/keys (default: monitor); the server\n"
         "                       must list its public key. A SOURCE given as an\n"
         "                       endpoint must be one of the config's feed endpoints\n"
@@ -48,7 +48,8 @@ s_usage (FILE *stream)
         "\n"
         "Plain output:  <from> <AT line>\n"
         "JSON output:   {\"from\", \"client\", \"at\", \"received\"}\n"
-        "(-C is kept as an old spelling of --client.)\n");
+        "(-C and --cert mean the same in herd and herd-monitor; -K is kept as an\n"
+        " old spelling of --cert.)\n");
 }
 
 typedef struct {
@@ -106,7 +107,7 @@ main (int argc, char *argv [])
         { "stats",   no_argument,       NULL, 's' },
         { "top",     no_argument,       NULL, 'T' },
         { "count",   required_argument, NULL, 'n' },
-        { "cert",    required_argument, NULL, 'K' },
+        { "cert",    required_argument, NULL, 'C' },
         { "timeout", required_argument, NULL, 't' },
         { "help",    no_argument,       NULL, 'h' },
         { "version", no_argument,       NULL, 'V' },
@@ -116,13 +117,13 @@ main (int argc, char *argv [])
     while ((option = getopt_long (argc, argv, "c:C:p:jsTn:t:K:hV", options, NULL)) != -1) {
         switch (option) {
             case 'c': config_file = optarg; break;
-            case 'C':
             case 'p': prefix = optarg; break;
             case 'V': printf ("herd-monitor %s\n", HERD_VERSION); return 0;
             case 'j': json = true; break;
             case 's': stats = true; break;
             case 'T': top = true; break;
             case 'n': count = atol (optarg); break;
+            case 'C':
             case 'K': cert = optarg; break;
             case 't': timeout = atol (optarg); break;
             case 'h': s_usage (stdout); return 0;

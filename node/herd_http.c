@@ -107,8 +107,6 @@ static const s_metric_t s_metrics [] = {
       "The slowest background fdatasync seen" },
     { "journal/failures", "herd_journal_failures_total", "counter",
       "Times the journal could not write" },
-    { "journal/refused", "herd_journal_refused_total", "counter",
-      "IAMATs answered ? while the journal could not write" },
     { "snapshots/going_out", "herd_snapshots_going_out", "gauge", "Snapshots being sent to neighbours" },
     { "snapshots/refused", "herd_snapshots_refused_total", "counter",
       "SYNC requests refused at the bound on snapshots" },

@@ -28,7 +28,6 @@ typedef struct {
     uint64_t updates_in;        //  Accepted from neighbours' streams
     uint64_t updates_caught_up; //  Accepted from catch-up snapshots
     uint64_t dropped_future;    //  Neighbours' updates dropped for a client time too far ahead
-    uint64_t refused_unwritable;    //  Clients' IAMATs refused while the journal could not write
     long max_future;            //  herd/max_future: seconds, 0 for no bound
 } s_node_t;
 
@@ -80,7 +79,6 @@ s_accept_from_client (const herd_at_t *at, void *arg)
 {
     s_node_t *self = (s_node_t *) arg;
     if (self->journal && !herd_journal_writable (self->journal)) {
-        self->refused_unwritable++;
         return HERD_STORE_UNWRITABLE;
     }
     return s_accept (self, at);
@@ -176,7 +174,6 @@ s_stats (s_node_t *self, const char *places_json)
     //  and test_http catch it, never a server
     assert (stats);
     json_t *journal = self->journal? herd_journal_stats (self->journal): json_pack ("{s:s}", "state", "off");
-    json_object_set_new (journal, "refused", json_integer ((json_int_t) self->refused_unwritable));
     json_t *node = json_pack ("{s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:o, s:I, s:{s:b, s:I, s:I}, s:o, s:o, s:o}",
         "server", self->server,
         "uptime_s", (json_int_t) ((zclock_mono () - self->started) / 1000),
@@ -271,11 +268,11 @@ s_start (s_node_t *self, char **error_p)
         self->auth = zactor_new (zauth, NULL);
         zstr_sendx (self->auth, "CURVE", herd_keys_allowed (self->keys), NULL);
         zsock_wait (self->auth);
-        zsys_info ("security: CURVE on the bus, sync and admin links; admitting the keys in %s/",
+        zsys_info ("security: CURVE on the bus, feed, sync and admin links; admitting the keys in %s/",
                    herd_keys_allowed (self->keys));
     }
     else
-        zsys_warning ("security: OFF (herd/security = off): the bus, sync and admin links are plain; "
+        zsys_warning ("security: OFF (herd/security = off): the bus, feed, sync and admin links are plain; "
                       "anyone who reaches them can read and forge locations");
     //  The store comes back from disk before any client is accepted
     if (!herd_config_number (self->config, "herd/journal"))

@@ -48,14 +48,26 @@ def bus_heartbeat(server, sequence):
     return f"HEARTBEAT {server} {sequence}".encode()
 
 
+#   Below the kernel's ephemeral range (32768-60999 by default), so no
+#   outgoing connection can take a port between our pick and the bind
+PORT_RANGE = (20000, 32000)
+
+
 def free_ports(count):
-    """Ports free right now on 127.0.0.1 (held open together so they differ)."""
-    sockets = []
-    for _ in range(count):
+    """Ports free right now on 127.0.0.1, outside the ephemeral range (held
+    open together so they differ). Another test run may still take one:
+    Herd.start picks again when a server finds its port taken."""
+    import random
+    sockets, ports = [], []
+    while len(ports) < count:
         sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
+        try:
+            sock.bind(("127.0.0.1", random.randint(*PORT_RANGE)))
+        except OSError:
+            sock.close()
+            continue
         sockets.append(sock)
-    ports = [sock.getsockname()[1] for sock in sockets]
+        ports.append(sock.getsockname()[1])
     for sock in sockets:
         sock.close()
     return ports
@@ -146,16 +158,8 @@ class Herd:
         self.settings = settings or {}
         self.env = dict(os.environ)
         self.env.pop("HERD_GOOGLE_API_KEY", None)
-        names = list(self.graph)
-        ports = free_ports(6 * len(names))
-        count = len(names)
-        self.client_ports = dict(zip(names, ports[:count]))
-        self.bus_ports = dict(zip(names, ports[count:2 * count]))
-        self.sync_ports = dict(zip(names, ports[2 * count:3 * count]))
-        self.admin_ports = dict(zip(names, ports[3 * count:4 * count]))
-        self.http_ports = dict(zip(names, ports[4 * count:5 * count]))
-        self.feed_ports = dict(zip(names, ports[5 * count:]))
-        self.hosts = {name: "127.0.0.1" for name in names}
+        self.pick_ports()
+        self.hosts = {name: "127.0.0.1" for name in self.graph}
         self.processes = {}
         self.config = os.path.join(folder, "herd.cfg")
         self.keys = os.path.join(folder, "keys")
@@ -165,6 +169,17 @@ class Herd:
         if self.secure:
             subprocess.run([HERD_BIN, "--config", self.config, "--keygen"],
                            check=True, capture_output=True, timeout=30)
+
+    def pick_ports(self):
+        names = list(self.graph)
+        ports = free_ports(6 * len(names))
+        count = len(names)
+        self.client_ports = dict(zip(names, ports[:count]))
+        self.bus_ports = dict(zip(names, ports[count:2 * count]))
+        self.sync_ports = dict(zip(names, ports[2 * count:3 * count]))
+        self.admin_ports = dict(zip(names, ports[3 * count:4 * count]))
+        self.http_ports = dict(zip(names, ports[4 * count:5 * count]))
+        self.feed_ports = dict(zip(names, ports[5 * count:]))
 
     @property
     def secure(self):
@@ -230,12 +245,26 @@ class Herd:
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
 
     def start(self, *names, wait=True):
-        for name in names or self.graph:
-            self.processes[name] = self.spawn(name)
-        if wait:
+        for attempt in range(3):
             for name in names or self.graph:
-                self.wait_ready(name)
-            self.wait_linked(names or self.graph)
+                self.processes[name] = self.spawn(name)
+            if not wait:
+                return
+            try:
+                for name in names or self.graph:
+                    self.wait_ready(name)
+                break
+            except RuntimeError as error:
+                #   A port taken between our pick and the bind (another run):
+                #   at the first start of the herd, pick them all again
+                first_start = not names or set(names) == set(self.graph)
+                if "already in use" not in str(error) or not first_start or attempt == 2:
+                    raise
+                for name in list(self.processes):
+                    self.processes.pop(name).kill()
+                self.pick_ports()
+                self.write_config()
+        self.wait_linked(names or self.graph)
 
     def wait_linked(self, names, timeout=15):
         """Waits until each server hears each running neighbour directly (its
@@ -270,11 +299,11 @@ class Herd:
     def client(self, name):
         return Client(self.client_ports[name], host=self.hosts[name])
 
-    def stats(self, name, timeout=3):
+    def stats(self, name, timeout=10):
         """The server's answer to STATS on its admin endpoint, as a dict."""
         return self.state(name, timeout, request=b"STATS")
 
-    def state(self, name, timeout=3, request=b"STATE"):
+    def state(self, name, timeout=10, request=b"STATE"):
         """The server's answer to STATE on its admin endpoint, as a dict."""
         sock = self.curve_client(zmq.Context.instance().socket(zmq.DEALER), name)
         sock.setsockopt(zmq.LINGER, 0)
@@ -293,7 +322,7 @@ class Herd:
     def kill(self, name, sig=signal.SIGKILL):
         process = self.processes.pop(name)
         process.send_signal(sig)
-        process.wait(timeout=20)
+        process.wait(timeout=60)
         return process
 
     def stop(self, name):
@@ -337,6 +366,40 @@ class Herd:
                 return line
             time.sleep(0.05)
         raise AssertionError(f"{name} holds {line!r} for {client}, expected {expected!r}")
+
+
+class BackgroundIamats:
+    """Pipelined IAMATs for distinct clients (prefix0, prefix1, ...) at one
+    server, from a thread, until stop(): acknowledged lists the clients
+    whose AT came back, in order. A reply that is not an AT fails stop()."""
+
+    def __init__(self, herd, name, prefix, batch=50, limit=100000):
+        self.acknowledged, self.problems = [], []
+        self.stopping = threading.Event()
+
+        def run():
+            try:
+                connection = herd.client(name)
+                n = 0
+                while not self.stopping.is_set() and n < limit:
+                    connection.send("".join(f"IAMAT {prefix}{n + k} +1+1 {n + k + 1}\n" for k in range(batch)))
+                    for k in range(batch):
+                        line = connection.line()
+                        assert AT_PATTERN.match(line), line
+                        self.acknowledged.append(f"{prefix}{n + k}")
+                    n += batch
+                connection.close()
+            except Exception as error:      # noqa: BLE001 -- reported by stop()
+                self.problems.append(error)
+
+        self.thread = threading.Thread(target=run)
+        self.thread.start()
+
+    def stop(self):
+        self.stopping.set()
+        self.thread.join(timeout=60)
+        assert not self.problems, self.problems
+        return self.acknowledged
 
 
 def probe(port, seconds, results):

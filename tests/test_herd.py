@@ -7,7 +7,7 @@ import time
 import zmq
 import zmq.auth
 
-from conftest import AT_PATTERN
+from conftest import AT_PATTERN, BackgroundIamats
 
 
 def test_iamat_at_bailey_reaches_clark_two_hops_away(herd):
@@ -123,24 +123,7 @@ def test_a_monitor_that_joins_mid_stream_gets_whole_updates(herd):
     """While Bailey takes thousands of updates a second, monitors join and
     leave Bona's feed: each message they get is one whole update, and the
     herd loses nothing meanwhile."""
-    import threading
-    stop = threading.Event()
-    sent = []
-
-    def traffic():
-        connection = herd.client("Bailey")
-        batch = 0
-        while not stop.is_set() and batch < 200:
-            lines = "".join(f"IAMAT mid{batch}x{index} +1+1 {1000 + batch}\n" for index in range(50))
-            connection.send(lines)
-            for _ in range(50):
-                assert connection.line().startswith(b"AT Bailey ")
-            sent.append(batch)
-            batch += 1
-        connection.close()
-
-    feeder = threading.Thread(target=traffic)
-    feeder.start()
+    traffic = BackgroundIamats(herd, "Bailey", "mid", limit=10000)
     messages = 0
     try:
         for attempt in range(10):
@@ -155,12 +138,10 @@ def test_a_monitor_that_joins_mid_stream_gets_whole_updates(herd):
                     messages += 1
             sub.close(linger=0)
     finally:
-        stop.set()
-        feeder.join(timeout=60)
+        acknowledged = traffic.stop()
     assert messages > 0, "no monitor heard anything"
-    total = 50 * len(sent)
     states = herd.wait_converged(timeout=60)
-    assert all(state["clients"] == total for state in states.values()), states
+    assert all(state["clients"] == len(acknowledged) for state in states.values()), states
 
 
 def test_neighbours_get_a_pass_in_one_batch(herd):

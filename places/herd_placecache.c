@@ -1,4 +1,4 @@
-//  cache/herd_placecache.c: TTL + LRU cache of places answers.
+//  places/herd_placecache.c: TTL + LRU cache of places answers.
 //  A zhashx finds an entry by key; a zlistx keeps entries from least to
 //  most recently used, and each entry holds its list handle, so a touch
 //  and an eviction are O(1).

@@ -1,4 +1,4 @@
-//  cache/herd_placecache.h: the places cache. Answers keyed by the query's
+//  places/herd_placecache.h: the places cache. Answers keyed by the query's
 //  location rounded to 0.001 degree (at most 111 m apart), its radius in
 //  whole metres, and the provider; each kept for a TTL, all together within
 //  a byte bound, the least recently used evicted first. Only answers worth
