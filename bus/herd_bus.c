@@ -369,6 +369,7 @@ herd_bus_test (bool verbose)
     assert (streq (json_string_value (json_object_get (link, "state")), "lost"));
     json_decref (links);
     herd_bus_destroy (&b);
+    herd_reader_collect ();
     herd_keys_destroy (&keys);
     zloop_destroy (&loop);
     herd_config_destroy (&config);

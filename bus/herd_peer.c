@@ -141,13 +141,15 @@ s_link_make (herd_peer_t *self, char **error_p)
     return 0;
 }
 
-//  Takes the link's sockets out of the loop and destroys them
+//  Takes the link's sockets out of the loop and destroys them; running:
+//  from a handler of that loop
 static void
-s_link_break (herd_peer_t *self)
+s_link_break (herd_peer_t *self, bool running)
 {
-    herd_reader_destroy (&self->stream_reader);
-    herd_reader_destroy (&self->monitor_reader);
-    herd_reader_destroy (&self->answer_reader);
+    void (*end) (herd_reader_t **) = running? herd_reader_retire: herd_reader_destroy;
+    end (&self->stream_reader);
+    end (&self->monitor_reader);
+    end (&self->answer_reader);
     zactor_destroy (&self->monitor);
     zsock_destroy (&self->sub);
     zsock_destroy (&self->dealer);
@@ -199,7 +201,7 @@ herd_peer_destroy (herd_peer_t **self_p)
     assert (self_p);
     if (*self_p) {
         herd_peer_t *self = *self_p;
-        s_link_break (self);
+        s_link_break (self, false);
         freen (self->bus_endpoint);
         freen (self->sync_endpoint);
         freen (self->traffic_head);
@@ -495,14 +497,14 @@ s_rebuild_if_silent (herd_peer_t *self, int64_t now)
         return;
     zsys_warning ("bus: nothing from %s for %" PRId64 " ms: making its link again from new sockets",
                   self->name, now - (self->heard? self->heard: self->built));
-    s_link_break (self);
+    s_link_break (self, true);
     char *error = NULL;
     if (s_link_make (self, &error)) {
         //  Our own keys and endpoints did not change: only a vanished
         //  public certificate can fail here; try again at the next beat
         zsys_error ("bus: cannot make the link to %s again: %s", self->name, error);
         freen (error);
-        s_link_break (self);
+        s_link_break (self, true);
         self->built = now;
         self->sub = NULL;
         return;
@@ -529,7 +531,7 @@ herd_peer_check (herd_peer_t *self, int64_t now)
             self->rebuilds++;
         }
         else
-            s_link_break (self);
+            s_link_break (self, true);
         freen (error);
         return;
     }
@@ -803,6 +805,7 @@ herd_peer_test (bool verbose)
 
     //  Readers leave their loops before the loops go
     herd_peer_destroy (&peer);
+    herd_reader_collect ();
     assert (peer == NULL);
     herd_snapshot_destroy (&snapshot);
     herd_keys_destroy (&keys);

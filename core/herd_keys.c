@@ -14,7 +14,7 @@ struct _herd_keys_t {
 //  A server socket whose handshakes we count
 typedef struct {
     herd_keys_t *keys;          //  Parent, not owned
-    char *domain;               //  bus, sync or admin
+    char *domain;               //  bus, feed, sync or admin
     zactor_t *monitor;          //  zmonitor on the socket
     herd_reader_t *reader;      //  Reads monitor in the loop
     uint64_t refused;           //  Handshakes refused

@@ -26,9 +26,21 @@ typedef struct _herd_reader_t herd_reader_t;
 herd_reader_t *
     herd_reader_new (zloop_t *loop, void *sock, zloop_reader_fn handler, void *arg);
 
-//  Takes the socket out of the loop. Not from the reader's own handler.
+//  Takes the socket out of the loop, and frees the reader: when the loop
+//  is not running (from outside it, or after it returned)
 void
     herd_reader_destroy (herd_reader_t **self_p);
+
+//  The same from a handler of the running loop (not the reader's own):
+//  zloop lets go of a poller or a timer only at the end of the pass, so
+//  the reader goes quiet now and is freed a second later, or by
+//  herd_reader_collect once the loop is done
+void
+    herd_reader_retire (herd_reader_t **self_p);
+
+//  Frees every reader this thread retired: once its loops have returned
+void
+    herd_reader_collect (void);
 
 //  After a send on the socket: a message that arrived meanwhile, whose
 //  signal the send may have taken, is read on the loop's next pass.

@@ -412,6 +412,8 @@ herd_node_actor (zsock_t *pipe, void *args)
     zsock_signal (pipe, 0);
 
     zloop_start (self->loop);
+    //  Readers retired in the loop's last second
+    herd_reader_collect ();
 
     herd_frontend_destroy (&self->frontend);
     //  Its thread asks the admin socket: it goes first
