@@ -57,66 +57,77 @@ s_admit (void *arg, const struct sockaddr *address, socklen_t size)
 //  --------------------------------------------------------------------------
 //  The metrics: each a JSON path in STATS (or STATE), a name, a type, help
 
+//  The one place a STATS counter becomes a metric: every number (or
+//  object of numbers, one sample per key, labelled) in STATS has a row, and
+//  each metric's HELP names its STATS path, so test_http can check that no
+//  counter is left out
 typedef struct {
     const char *path;           //  "journal/syncs": keys from the top
     const char *name;
     const char *type;           //  "counter" or "gauge"
     const char *help;
+    const char *label;          //  An object of numbers: its keys' label, else NULL
 } s_metric_t;
 
 static const s_metric_t s_metrics [] = {
-    { "uptime_s", "herd_uptime_seconds", "gauge", "Seconds since the server started" },
-    { "connections_open", "herd_connections_open", "gauge", "Client connections open now" },
-    { "connections_total", "herd_connections_total", "counter", "Client connections accepted" },
+    { "uptime_s", "herd_uptime_seconds", "gauge", "Seconds since the server started", NULL },
+    { "connections_open", "herd_connections_open", "gauge", "Client connections open now", NULL },
+    { "connections_total", "herd_connections_total", "counter", "Client connections accepted", NULL },
     { "connections_refused", "herd_connections_refused_total", "counter",
-      "Connections refused at herd/max_clients" },
+      "Connections refused at herd/max_clients", NULL },
     { "connections_refused_per_address", "herd_connections_refused_per_address_total", "counter",
-      "Connections refused at herd/max_per_address" },
+      "Connections refused at herd/max_per_address", NULL },
     { "connections_idle_closed", "herd_connections_idle_closed_total", "counter",
-      "Connections closed at herd/idle_timeout or herd/first_line_timeout" },
+      "Connections closed at herd/idle_timeout or herd/first_line_timeout", NULL },
     { "connections_evicted", "herd_connections_evicted_total", "counter",
-      "Connections with no command yet closed to make room at herd/max_clients" },
+      "Connections with no command yet closed to make room at herd/max_clients", NULL },
     { "clients_dropped_output_total", "herd_connections_dropped_output_total", "counter",
-      "Connections dropped at herd/max_output_total" },
-    { "output_bytes", "herd_output_bytes", "gauge", "Reply bytes queued for all clients" },
-    { "bad_lines", "herd_bad_lines_total", "counter", "Client lines answered ?" },
+      "Connections dropped at herd/max_output_total", NULL },
+    { "output_bytes", "herd_output_bytes", "gauge", "Reply bytes queued for all clients", NULL },
+    { "bad_lines", "herd_bad_lines_total", "counter", "Client lines answered ?", NULL },
     { "acks_withdrawn", "herd_acks_withdrawn_total", "counter",
-      "AT replies turned to ? because the journal could not write" },
-    { "clients_stored", "herd_clients_stored", "gauge", "Clients in the store" },
+      "AT replies turned to ? because the journal could not write", NULL },
+    { "clients_stored", "herd_clients_stored", "gauge", "Clients in the store", NULL },
     { "store/full", "herd_store_full", "gauge",
-      "1 once the store holds herd/max_stored clients: it keeps the newest, evicting the oldest" },
-    { "store/evicted", "herd_store_evicted_total", "counter", "Clients evicted from a full store by newer ones" },
+      "1 once the store holds herd/max_stored clients: it keeps the newest, evicting the oldest", NULL },
+    { "store/evicted", "herd_store_evicted_total", "counter", "Clients evicted from a full store by newer ones", NULL },
     { "store/refused_older", "herd_store_refused_older_total", "counter",
-      "New clients a full store refused, being older than every client it holds" },
-    { "updates/in", "herd_updates_in_total", "counter", "Updates stored from neighbours' streams" },
-    { "updates/batches_out", "herd_bus_batches_out_total", "counter", "Batches (bus messages) sent to neighbours" },
-    { "feed/subscriptions", "herd_feed_subscriptions", "gauge", "Prefixes subscribed on the update feed now" },
-    { "feed/sent", "herd_feed_sent_total", "counter", "Updates sent on the update feed" },
+      "New clients a full store refused, being older than every client it holds", NULL },
+    { "updates/in", "herd_updates_in_total", "counter", "Updates stored from neighbours' streams", NULL },
+    { "updates/batches_out", "herd_bus_batches_out_total", "counter", "Batches (bus messages) sent to neighbours", NULL },
+    { "feed/subscriptions", "herd_feed_subscriptions", "gauge", "Prefixes subscribed on the update feed now", NULL },
+    { "feed/sent", "herd_feed_sent_total", "counter", "Updates sent on the update feed", NULL },
     { "updates/from_catch_up", "herd_updates_caught_up_total", "counter",
-      "Updates stored from neighbours' snapshots" },
-    { "updates/out", "herd_updates_out_total", "counter", "Updates published on the bus" },
+      "Updates stored from neighbours' snapshots", NULL },
+    { "updates/out", "herd_updates_out_total", "counter", "Updates published on the bus", NULL },
     { "updates/received", "herd_updates_received_total", "counter",
-      "Updates received from neighbours' streams, newer or not" },
+      "Updates received from neighbours' streams, newer or not", NULL },
     { "updates/dropped_future", "herd_updates_dropped_future_total", "counter",
-      "Neighbours' updates dropped for a client time too far ahead" },
+      "Neighbours' updates dropped for a client time too far ahead", NULL },
     { "handshakes_refused", "herd_handshakes_refused_total", "counter",
-      "ZeroMQ handshakes refused (keys not admitted)" },
-    { "journal/bytes", "herd_journal_bytes", "gauge", "Bytes in the journal file" },
-    { "journal/syncs", "herd_journal_syncs_total", "counter", "fdatasync calls on the journal" },
+      "ZeroMQ handshakes refused (keys not admitted), by link", "domain" },
+    { "commands", "herd_commands_total", "counter", "Client commands by kind", "kind" },
+    { "iamats_refused", "herd_iamats_refused_total", "counter",
+      "IAMATs answered ? by reason: store_full, future (client time), journal (cannot write)", "reason" },
+    { "journal/rewriting", "herd_journal_rewriting", "gauge", "1 while a rewrite of the journal runs", NULL },
+    { "snapshots/replaced", "herd_snapshots_replaced_total", "counter",
+      "Snapshots ended by a newer SYNC from the same server", NULL },
+    { "journal/bytes", "herd_journal_bytes", "gauge", "Bytes in the journal file", NULL },
+    { "journal/syncs", "herd_journal_syncs_total", "counter", "fdatasync calls on the journal", NULL },
     { "journal/sync_usecs_max", "herd_journal_sync_seconds_max", "gauge",
-      "The slowest background fdatasync seen" },
+      "The slowest background fdatasync seen", NULL },
     { "journal/failures", "herd_journal_failures_total", "counter",
-      "Times the journal could not write" },
-    { "snapshots/going_out", "herd_snapshots_going_out", "gauge", "Snapshots being sent to neighbours" },
+      "Times the journal could not write", NULL },
+    { "snapshots/going_out", "herd_snapshots_going_out", "gauge", "Snapshots being sent to neighbours", NULL },
     { "snapshots/refused", "herd_snapshots_refused_total", "counter",
-      "SYNC requests refused at the bound on snapshots" },
-    { "places/requests", "herd_places_requests_total", "counter", "WHATSAT places requests" },
+      "SYNC requests refused at the bound on snapshots", NULL },
+    { "places/requests", "herd_places_requests_total", "counter", "WHATSAT places requests", NULL },
     { "places/provider_errors", "herd_places_provider_errors_total", "counter",
-      "Places requests the provider failed" },
-    { "places/cache_hits", "herd_places_cache_hits_total", "counter", "Places answers from the cache" },
-    { "places/cache_misses", "herd_places_cache_misses_total", "counter", "Places cache misses" },
-    { "places/cache_evictions", "herd_places_cache_evictions_total", "counter", "Places cache evictions" },
-    { "places/cache_entries", "herd_places_cache_entries", "gauge", "Places answers cached" },
+      "Places requests the provider failed", NULL },
+    { "places/cache_hits", "herd_places_cache_hits_total", "counter", "Places answers from the cache", NULL },
+    { "places/cache_misses", "herd_places_cache_misses_total", "counter", "Places cache misses", NULL },
+    { "places/cache_evictions", "herd_places_cache_evictions_total", "counter", "Places cache evictions", NULL },
+    { "places/cache_entries", "herd_places_cache_entries", "gauge", "Places answers cached", NULL },
 };
 
 static json_t *
@@ -131,10 +142,11 @@ s_at_path (json_t *root, const char *path)
     return node;
 }
 
+//  path: where the value comes from, "STATS journal/syncs", for the HELP
 static void
-s_header (zchunk_t *text, const char *name, const char *type, const char *help)
+s_header (zchunk_t *text, const char *name, const char *type, const char *help, const char *path)
 {
-    char *lines = zsys_sprintf ("# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+    char *lines = zsys_sprintf ("# HELP %s %s (%s)\n# TYPE %s %s\n", name, help, path, name, type);
     zchunk_extend (text, lines, strlen (lines));
     freen (lines);
 }
@@ -178,7 +190,7 @@ static void
 s_link_family (zchunk_t *text, const char *labels, json_t *links, const char *name, const char *help,
                s_link_value_fn *value_of)
 {
-    s_header (text, name, "gauge", help);
+    s_header (text, name, "gauge", help, "STATE links");
     const char *neighbour;
     json_t *link;
     json_object_foreach (links, neighbour, link) {
@@ -200,31 +212,34 @@ herd_http_metrics (const char *server, json_t *stats, json_t *state)
     for (size_t index = 0; index < sizeof s_metrics / sizeof s_metrics [0]; index++) {
         const s_metric_t *metric = &s_metrics [index];
         json_t *value = stats? s_at_path (stats, metric->path): NULL;
-        if (!json_is_number (value) && !json_is_boolean (value))
-            continue;
-        s_header (text, metric->name, metric->type, metric->help);
-        double number = json_is_boolean (value)? json_is_true (value): json_number_value (value);
-        if (strstr (metric->name, "_seconds"))
-            number /= 1e6;          //  From microseconds
-        s_sample (text, metric->name, labels, number);
-    }
-    json_t *commands = stats? json_object_get (stats, "commands"): NULL;
-    if (json_is_object (commands)) {
-        s_header (text, "herd_commands_total", "counter", "Client commands by kind");
-        const char *kind;
-        json_t *count;
-        json_object_foreach (commands, kind, count) {
-            char *kind_labels = zsys_sprintf ("%s,kind=\"%s\"", labels, kind);
-            s_sample (text, "herd_commands_total", kind_labels, json_number_value (count));
-            freen (kind_labels);
+        char *path = zsys_sprintf ("STATS %s", metric->path);
+        if (metric->label && json_is_object (value)) {
+            s_header (text, metric->name, metric->type, metric->help, path);
+            const char *key;
+            json_t *count;
+            json_object_foreach (value, key, count) {
+                char *keyed = zsys_sprintf ("%s,%s=\"%s\"", labels, metric->label, key);
+                s_sample (text, metric->name, keyed, json_number_value (count));
+                freen (keyed);
+            }
         }
+        else
+        if (json_is_number (value) || json_is_boolean (value)) {
+            s_header (text, metric->name, metric->type, metric->help, path);
+            double number = json_is_boolean (value)? json_is_true (value): json_number_value (value);
+            if (strstr (metric->name, "_seconds"))
+                number /= 1e6;          //  From microseconds
+            s_sample (text, metric->name, labels, number);
+        }
+        freen (path);
     }
     //  The provider's answer times, as a Prometheus histogram in seconds
     json_t *latency = stats? json_object_get (json_object_get (stats, "places"), "provider_latency"): NULL;
     json_t *bounds = json_object_get (latency, "le_ms"), *counts = json_object_get (latency, "counts");
     if (json_is_array (bounds) && json_is_array (counts) && json_array_size (bounds) == json_array_size (counts)) {
         const char *name = "herd_places_provider_seconds";
-        s_header (text, name, "histogram", "How long the places provider took to answer");
+        s_header (text, name, "histogram", "How long the places provider took to answer",
+                  "STATS places/provider_latency");
         for (size_t index = 0; index < json_array_size (bounds); index++) {
             char *bucket_labels = zsys_sprintf ("%s,le=\"%g\"", labels,
                                                 json_number_value (json_array_get (bounds, index)) / 1000);
@@ -240,27 +255,16 @@ herd_http_metrics (const char *server, json_t *stats, json_t *state)
                   json_number_value (json_object_get (latency, "sum_ms")) / 1000);
         s_sample (text, "herd_places_provider_seconds_count", labels, count);
     }
-    //  Every IAMAT answered "?" for a promise the server could not make
-    json_t *refused = stats? json_object_get (stats, "iamats_refused"): NULL;
-    if (json_is_object (refused)) {
-        s_header (text, "herd_iamats_refused_total", "counter",
-                  "IAMATs answered ? by reason: store_full, future (client time), journal (cannot write)");
-        const char *reason;
-        json_t *count;
-        json_object_foreach (refused, reason, count) {
-            char *reason_labels = zsys_sprintf ("%s,reason=\"%s\"", labels, reason);
-            s_sample (text, "herd_iamats_refused_total", reason_labels, json_number_value (count));
-            freen (reason_labels);
-        }
-    }
     json_t *journal = stats? json_object_get (stats, "journal"): NULL;
     if (journal) {
-        s_header (text, "herd_journal_ok", "gauge", "1 while the journal writes, 0 while it cannot (or is off)");
+        s_header (text, "herd_journal_ok", "gauge", "1 while the journal writes, 0 while it cannot (or is off)",
+                  "STATS journal/state");
         const char *journal_state = json_string_value (json_object_get (journal, "state"));
         s_sample (text, "herd_journal_ok", labels, journal_state && streq (journal_state, "ok"));
     }
     if (state) {
-        s_header (text, "herd_caught_up", "gauge", "1 once a first catch-up is done (or there is nobody to ask)");
+        s_header (text, "herd_caught_up", "gauge", "1 once a first catch-up is done (or there is nobody to ask)",
+                  "STATE caught_up");
         s_sample (text, "herd_caught_up", labels, json_is_true (json_object_get (state, "caught_up")));
         json_t *links = json_object_get (state, "links");
         s_link_family (text, labels, links, "herd_link_up", "1 if the neighbour's bus is connected and heard",

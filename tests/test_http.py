@@ -2,6 +2,7 @@
 format (checked with prometheus_client's own parser), /healthz, /readyz,
 and herd --ready, which the compose healthchecks run."""
 
+import re
 import signal
 import subprocess
 import time
@@ -154,3 +155,32 @@ def test_health_answers_during_a_flood_of_connections_and_slow_ones(make_herd):
             thread.join(timeout=10)
         for sock in held:
             sock.close()
+
+
+def stats_leaves(node, prefix=""):
+    """Every number in STATS, by its path ("journal/syncs")."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from stats_leaves(value, f"{prefix}{key}/")
+    elif isinstance(node, (bool, int, float)):
+        yield prefix[:-1]
+
+
+def test_every_counter_in_stats_is_a_metric(make_herd):
+    """STATS and /metrics come from one table: a counter that exists in
+    one and is missing from the other fails here. Each metric's HELP names
+    its STATS path; every number in STATS must be under one of them."""
+    herd = make_herd(graph={"Bailey": []}, settings={"places/provider": "offline"})
+    connection = herd.client("Bailey")
+    connection.send(b"IAMAT kiwi +34.068930-118.445127 1\n")
+    connection.line()
+    connection.whatsat("kiwi", 10, 3)
+    status, text = get(herd, "Bailey", "/metrics")
+    assert status == 200
+    exported = set(re.findall(r"^# HELP \S+ .*\(STATS (\S+)\)$", text, re.M))
+    missing = [path for path in stats_leaves(herd.stats("Bailey"))
+               if not any(path == root or path.startswith(root + "/") for root in exported)]
+    assert not missing, f"in STATS but not in /metrics: {missing}"
+    #   And the families keep their labels
+    assert 'herd_handshakes_refused_total{server="Bailey",domain="bus"}' in text
+    assert 'herd_commands_total{server="Bailey",kind="IAMAT"} 1' in text
