@@ -124,9 +124,9 @@ herd_bus_msg_decode_feed (const herd_bus_frame_t *frames, size_t count, herd_bus
 }
 
 size_t
-herd_bus_msg_receive (void *handle, zmq_msg_t *parts)
+herd_bus_msg_receive (void *handle, zmq_msg_t *parts, herd_bus_frame_t *frames)
 {
-    assert (handle && parts);
+    assert (handle && parts && frames);
     size_t count = 0;
     for (bool more = true; more; ) {
         zmq_msg_t extra;
@@ -139,8 +139,10 @@ herd_bus_msg_receive (void *handle, zmq_msg_t *parts)
         more = zmq_msg_more (part);
         if (part == &extra)
             zmq_msg_close (part);
-        else
-            count++;
+        else {
+            frames [count].data = zmq_msg_data (part);
+            frames [count++].size = zmq_msg_size (part);
+        }
     }
     return count;
 }
@@ -291,10 +293,8 @@ herd_bus_msg_test (bool verbose)
     assert (herd_bus_batch_send (batch, out, 42) == 0);
     assert (herd_bus_batch_count (batch) == 0);
     zclock_sleep (10);
-    size_t count = herd_bus_msg_receive (in, parts);
+    size_t count = herd_bus_msg_receive (in, parts, frames);
     assert (count == 1);
-    frames [0].data = zmq_msg_data (&parts [0]);
-    frames [0].size = zmq_msg_size (&parts [0]);
     assert (herd_bus_msg_decode (frames, 1, &decoded) == HERD_BUS_MSG_BATCH);
     assert (decoded.sequence == 42 && decoded.count == 3);
     assert (decoded.server.size == 6 && !memcmp (decoded.server.start, "Bailey", 6));
@@ -317,9 +317,7 @@ herd_bus_msg_test (bool verbose)
     assert (added > 500 && herd_bus_batch_count (batch) == added);
     assert (herd_bus_batch_send (batch, out, 43) == 0);
     zclock_sleep (10);
-    assert (herd_bus_msg_receive (in, parts) == 1);
-    frames [0].data = zmq_msg_data (&parts [0]);
-    frames [0].size = zmq_msg_size (&parts [0]);
+    assert (herd_bus_msg_receive (in, parts, frames) == 1);
     assert (frames [0].size <= HERD_BUS_BATCH_BYTES + 64);
     assert (herd_bus_msg_decode (frames, 1, &decoded) == HERD_BUS_MSG_BATCH);
     assert (decoded.count == added);
@@ -338,7 +336,7 @@ herd_bus_msg_test (bool verbose)
     assert (herd_bus_batch_send (batch, out, 44) == 0);
     freen (big);
     zclock_sleep (10);
-    assert (herd_bus_msg_receive (in, parts) == 1);
+    assert (herd_bus_msg_receive (in, parts, frames) == 1);
     zmq_msg_close (&parts [0]);
     herd_bus_batch_destroy (&batch);
     assert (batch == NULL);
@@ -346,9 +344,7 @@ herd_bus_msg_test (bool verbose)
     //  Heartbeats
     assert (herd_bus_msg_send_heartbeat (out, "Bona", 7) == 0);
     zclock_sleep (10);
-    assert (herd_bus_msg_receive (in, parts) == 1);
-    frames [0].data = zmq_msg_data (&parts [0]);
-    frames [0].size = zmq_msg_size (&parts [0]);
+    assert (herd_bus_msg_receive (in, parts, frames) == 1);
     assert (herd_bus_msg_decode (frames, 1, &decoded) == HERD_BUS_MSG_HEARTBEAT);
     assert (decoded.sequence == 7 && decoded.server.size == 4);
     zmq_msg_close (&parts [0]);
@@ -358,12 +354,8 @@ herd_bus_msg_test (bool verbose)
     assert (herd_protocol_parse_at (lines [1], strlen (lines [1]), &feed_at) == 0);
     assert (herd_bus_msg_send_feed (out, &feed_at) == 0);
     zclock_sleep (10);
-    count = herd_bus_msg_receive (in, parts);
+    count = herd_bus_msg_receive (in, parts, frames);
     assert (count == 2);
-    for (size_t index = 0; index < count; index++) {
-        frames [index].data = zmq_msg_data (&parts [index]);
-        frames [index].size = zmq_msg_size (&parts [index]);
-    }
     assert (herd_bus_msg_decode_feed (frames, count, &decoded) == HERD_BUS_MSG_UPDATE);
     assert (decoded.at.client.size == 4 && !memcmp (decoded.at.client.start, "pear", 4));
     //  A feed message is no server message, and the reverse

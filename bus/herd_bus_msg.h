@@ -72,10 +72,11 @@ herd_bus_msg_kind_t
 
 //  Receives one message from a ZeroMQ socket without waiting: its first
 //  HERD_BUS_MSG_FRAMES_MAX frames into parts (each to be closed with
-//  zmq_msg_close), the rest dropped. Returns how many, 0 if none waited.
-//  Allocates nothing: a whole message arrives at once.
+//  zmq_msg_close), and frames pointing into them, ready to decode; the
+//  rest dropped. Returns how many, 0 if none waited. Allocates nothing: a
+//  whole message arrives at once.
 size_t
-    herd_bus_msg_receive (void *handle, zmq_msg_t *parts);
+    herd_bus_msg_receive (void *handle, zmq_msg_t *parts, herd_bus_frame_t *frames);
 
 //  Sends a heartbeat on a publishing socket (never waits). 0 or -1.
 int

@@ -361,7 +361,8 @@ s_handle_stream (zloop_t *loop, zsock_t *reader, void *arg)
     void *handle = zsock_resolve (self->sub);
     for (int round = 0; round < S_BATCH_MAX; round++) {
         zmq_msg_t parts [HERD_BUS_MSG_FRAMES_MAX];
-        size_t count = herd_bus_msg_receive (handle, parts);
+        herd_bus_frame_t frames [HERD_BUS_MSG_FRAMES_MAX];
+        size_t count = herd_bus_msg_receive (handle, parts, frames);
         if (!count)
             break;
         self->heard = zclock_mono ();
@@ -371,11 +372,6 @@ s_handle_stream (zloop_t *loop, zsock_t *reader, void *arg)
             self->silent = false;
         }
         bool first_contact = !self->sequence_known;
-        herd_bus_frame_t frames [HERD_BUS_MSG_FRAMES_MAX];
-        for (size_t index = 0; index < count; index++) {
-            frames [index].data = zmq_msg_data (&parts [index]);
-            frames [index].size = zmq_msg_size (&parts [index]);
-        }
         s_handle_message (self, frames, count);
         for (size_t index = 0; index < count; index++)
             zmq_msg_close (&parts [index]);
@@ -486,6 +482,29 @@ herd_peer_attach (herd_peer_t *self, zloop_t *loop, herd_peer_accept_fn *accept,
     s_link_attach (self);
 }
 
+//  Makes the link again from new sockets, from a handler of the running
+//  loop. false if it could not: our keys and endpoints did not change, so
+//  only a vanished public certificate fails here (said once), and the next
+//  beat tries again
+static bool
+s_link_remake (herd_peer_t *self, int64_t now)
+{
+    bool was_up = self->sub != NULL;
+    s_link_break (self, true);
+    char *error = NULL;
+    if (s_link_make (self, &error)) {
+        if (was_up)
+            zsys_error ("bus: cannot make the link to %s again: %s", self->name, error);
+        freen (error);
+        s_link_break (self, true);
+        self->built = now;
+        return false;
+    }
+    s_link_attach (self);
+    self->rebuilds++;
+    return true;
+}
+
 //  A link silent for S_REBUILD_BEATS is made again from new sockets, and
 //  again every S_REBUILD_AGAIN_BEATS while it stays silent
 static void
@@ -497,20 +516,8 @@ s_rebuild_if_silent (herd_peer_t *self, int64_t now)
         return;
     zsys_warning ("bus: nothing from %s for %" PRId64 " ms: making its link again from new sockets",
                   self->name, now - (self->heard? self->heard: self->built));
-    s_link_break (self, true);
-    char *error = NULL;
-    if (s_link_make (self, &error)) {
-        //  Our own keys and endpoints did not change: only a vanished
-        //  public certificate can fail here; try again at the next beat
-        zsys_error ("bus: cannot make the link to %s again: %s", self->name, error);
-        freen (error);
-        s_link_break (self, true);
-        self->built = now;
-        self->sub = NULL;
+    if (!s_link_remake (self, now))
         return;
-    }
-    s_link_attach (self);
-    self->rebuilds++;
     self->rebuilds_silent++;
     //  What it sent meanwhile is lost to us, and so is a catch-up underway
     if (self->state == HERD_PEER_SYNCING || self->state == HERD_PEER_AGAIN)
@@ -524,15 +531,7 @@ herd_peer_check (herd_peer_t *self, int64_t now)
 {
     assert (self);
     if (!self->sub && self->loop) {
-        //  A rebuild that failed: try again
-        char *error = NULL;
-        if (s_link_make (self, &error) == 0) {
-            s_link_attach (self);
-            self->rebuilds++;
-        }
-        else
-            s_link_break (self, true);
-        freen (error);
+        s_link_remake (self, now);          //  A rebuild that failed: try again
         return;
     }
     s_rebuild_if_silent (self, now);

@@ -107,14 +107,21 @@ herd_reader_new (zloop_t *loop, void *sock, zloop_reader_fn handler, void *arg)
     return self;
 }
 
+//  Out of the loop: its descriptor and its timer
+static void
+s_leave_loop (herd_reader_t *self)
+{
+    zloop_poller_end (self->loop, &self->item);
+    s_stop_timer (self);
+}
+
 void
 herd_reader_destroy (herd_reader_t **self_p)
 {
     assert (self_p);
     if (*self_p) {
         herd_reader_t *self = *self_p;
-        zloop_poller_end (self->loop, &self->item);
-        s_stop_timer (self);
+        s_leave_loop (self);
         freen (self);
         *self_p = NULL;
     }
@@ -126,8 +133,7 @@ herd_reader_retire (herd_reader_t **self_p)
     assert (self_p);
     if (*self_p) {
         herd_reader_t *self = *self_p;
-        zloop_poller_end (self->loop, &self->item);
-        s_stop_timer (self);
+        s_leave_loop (self);
         self->retired = true;
         self->retired_at = zclock_mono ();
         s_bury (S_RETIRED_MSECS);

@@ -247,14 +247,10 @@ main (int argc, char *argv [])
         bool done = false;
         for (int round = 0; round < 1000 && !done; round++) {
             zmq_msg_t parts [HERD_BUS_MSG_FRAMES_MAX];
-            size_t frame_count = herd_bus_msg_receive (zsock_resolve (which), parts);
+            herd_bus_frame_t frames [HERD_BUS_MSG_FRAMES_MAX];
+            size_t frame_count = herd_bus_msg_receive (zsock_resolve (which), parts, frames);
             if (!frame_count)
                 break;
-            herd_bus_frame_t frames [HERD_BUS_MSG_FRAMES_MAX];
-            for (size_t index = 0; index < frame_count; index++) {
-                frames [index].data = zmq_msg_data (&parts [index]);
-                frames [index].size = zmq_msg_size (&parts [index]);
-            }
             herd_bus_msg_t decoded;
             bool update = herd_bus_msg_decode_feed (frames, frame_count, &decoded) == HERD_BUS_MSG_UPDATE;
             if (update) {

@@ -66,12 +66,8 @@ s_receive (zloop_t *loop, zsock_t *reader, void *arg)
     (void) loop;
     s_probe_t *self = (s_probe_t *) arg;
     zmq_msg_t parts [HERD_BUS_MSG_FRAMES_MAX];
-    size_t count = herd_bus_msg_receive (zsock_resolve (reader), parts);
     herd_bus_frame_t frames [HERD_BUS_MSG_FRAMES_MAX];
-    for (size_t index = 0; index < count; index++) {
-        frames [index].data = zmq_msg_data (&parts [index]);
-        frames [index].size = zmq_msg_size (&parts [index]);
-    }
+    size_t count = herd_bus_msg_receive (zsock_resolve (reader), parts, frames);
     herd_bus_msg_t update;
     if (count && herd_bus_msg_decode_feed (frames, count, &update) == HERD_BUS_MSG_UPDATE
     &&  update.at.client.size > 3 && update.at.client.size < 24 && !memcmp (update.at.client.start, "lat", 3)) {
