@@ -31,7 +31,7 @@ endif
 
 CLASSES := core/herd_fnv core/herd_file core/herd_loop core/herd_reader core/herd_config core/herd_keys core/herd_log core/herd_traffic core/herd_protocol \
            cache/herd_store cache/herd_journal \
-           bus/herd_sync_msg bus/herd_bus_msg bus/herd_peer bus/herd_bus bus/herd_feed bus/herd_snapshot \
+           bus/herd_sync_msg bus/herd_bus_msg bus/herd_xpub bus/herd_peer bus/herd_bus bus/herd_feed bus/herd_snapshot \
            places/herd_nearby places/herd_placecache places/herd_google places/herd_offline places/herd_worker \
            places/herd_places \
            frontend/herd_connection frontend/herd_frontend \

@@ -4,7 +4,7 @@
 
 struct _herd_bus_t {
     char *server;               //  Our own name
-    zsock_t *pub;               //  Bound; neighbours and monitors connect
+    herd_xpub_t *pub;           //  Bound; neighbours connect
     herd_bus_batch_t *batch;    //  What this loop pass accepted, not sent yet
     uint64_t sequence;          //  Batches we sent
     uint64_t published;         //  Updates in them
@@ -36,27 +36,24 @@ herd_bus_new (herd_config_t *config, const char *server, herd_keys_t *keys, char
     zlistx_set_destructor (self->peers, s_peer_destroy);
 
     //  XPUB, not PUB: a PUB can leak a multipart message half sent when a
-    //  subscriber leaves (libzmq 4.3), an XPUB takes it back. Bus messages
-    //  are one frame now, but the XPUB costs nothing. The subscriptions it
-    //  hands up are dropped each heartbeat (s_drop_subscriptions).
-    self->pub = zsock_new (ZMQ_XPUB);
-    assert (self->pub);
-    zsock_set_sndhwm (self->pub, (int) herd_config_number (config, "bus/hwm"));
-    zsock_set_linger (self->pub, 0);
-    //  It reads only subscriptions: a peer's big frames are refused
-    zsock_set_maxmsgsize (self->pub, HERD_REQUEST_MAXMSGSIZE);
-    //  Only listed keys may subscribe (zauth, domain "bus")
-    herd_keys_apply_server (keys, self->pub, "bus");
+    //  subscriber leaves (libzmq 4.3), an XPUB takes it back. A neighbour
+    //  subscribes to everything, one prefix: a key that sends many is
+    //  dropped with everyone. Only listed keys may subscribe (zauth,
+    //  domain "bus").
     //  No ZMTP heartbeat on this side: a subscriber that stalls (a pause,
     //  SIGSTOP) is not cut off while it still has our messages to read, it
     //  just loses what passes the HWM, and catches up. (Cutting it then
     //  also trips libzmq 4.3's "!_more" assertion in fq.cpp, issue #3663.)
     //  The subscriber side pings, and drops links that went silent.
     const char *bind = herd_config_bus_bind (config, server);
-    if (zsock_bind (self->pub, "%s", bind) == -1) {
-        *error_p = zsys_sprintf ("cannot bind the bus to %s (servers/%s/bus%s in %s): %s", bind, server,
+    self->pub = herd_xpub_new (bind, "bus", "neighbour", (int) herd_config_number (config, "bus/hwm"),
+                               HERD_BUS_MAX_SUBSCRIPTIONS, "a neighbour takes one", keys, error_p);
+    if (!self->pub) {
+        char *error = *error_p;
+        *error_p = zsys_sprintf ("%s (servers/%s/bus%s in %s)", error, server,
                                  herd_config_server_endpoint (config, server, "bus_bind")? "_bind": "",
-                                 herd_config_filename (config), zmq_strerror (zmq_errno ()));
+                                 herd_config_filename (config));
+        freen (error);
         herd_bus_destroy (&self);
         return NULL;
     }
@@ -81,23 +78,12 @@ herd_bus_destroy (herd_bus_t **self_p)
     if (*self_p) {
         herd_bus_t *self = *self_p;
         zlistx_destroy (&self->peers);
-        zsock_destroy (&self->pub);
+        herd_xpub_destroy (&self->pub);
         herd_bus_batch_destroy (&self->batch);
         freen (self->server);
         freen (self);
         *self_p = NULL;
     }
-}
-
-//  The XPUB queues each new subscription and cancellation for us to read;
-//  we have no use for them, and unread they would pile up
-static void
-s_drop_subscriptions (herd_bus_t *self)
-{
-    void *handle = zsock_resolve (self->pub);
-    char subscription [64];
-    while (zmq_recv (handle, subscription, sizeof subscription, ZMQ_DONTWAIT) >= 0)
-        ;
 }
 
 //  Heartbeat out; each peer checks its silence and its catch-up
@@ -110,8 +96,9 @@ s_heartbeat (zloop_t *loop, int timer_id, void *arg)
     //  What a pass left unsent goes first: the beat repeats its number
     herd_bus_flush (self);
     //  A publisher drops rather than blocks; no need for a timeout
-    herd_bus_msg_send_heartbeat (zsock_resolve (self->pub), self->server, self->sequence);
-    s_drop_subscriptions (self);
+    void *handle = herd_xpub_handle (self->pub);
+    if (handle)
+        herd_bus_msg_send_heartbeat (handle, self->server, self->sequence);
     //  Lines logged outside a client pass or a stream batch (catch-up)
     //  wait at most a beat
     if (self->traffic)
@@ -138,7 +125,7 @@ herd_bus_attach (herd_bus_t *self, zloop_t *loop, herd_peer_accept_fn *accept, v
     for (herd_peer_t *peer = (herd_peer_t *) zlistx_first (self->peers); peer;
          peer = (herd_peer_t *) zlistx_next (self->peers))
         herd_peer_attach (peer, loop, accept, arg, s_peer_pass_done, self);
-    herd_keys_watch (self->keys, loop, self->pub, "bus");
+    herd_xpub_attach (self->pub, loop);
     zloop_timer (loop, self->heartbeat, 0, s_heartbeat, self);
 }
 
@@ -167,9 +154,9 @@ herd_bus_flush (herd_bus_t *self)
     assert (self);
     if (!herd_bus_batch_count (self->batch))
         return;
-    //  Never blocks; it drops for subscribers past their HWM, who see the
-    //  number skipped and catch up
-    if (herd_bus_batch_send (self->batch, zsock_resolve (self->pub), ++self->sequence) == -1)
+    //  Never blocks; it drops for subscribers past their HWM, or all while
+    //  the socket is bound again, who see the number skipped and catch up
+    if (herd_bus_batch_send (self->batch, herd_xpub_handle (self->pub), ++self->sequence) == -1)
         zsys_warning ("bus: could not publish batch %" PRIu64 ": %s", self->sequence,
                       zmq_strerror (zmq_errno ()));
 }
@@ -230,6 +217,13 @@ herd_bus_received (herd_bus_t *self)
          peer = (herd_peer_t *) zlistx_next (self->peers))
         received += herd_peer_received (peer);
     return received;
+}
+
+uint64_t
+herd_bus_rebuilt (herd_bus_t *self)
+{
+    assert (self);
+    return herd_xpub_rebuilt (self->pub);
 }
 
 uint64_t
@@ -307,7 +301,8 @@ herd_bus_test (bool verbose)
     //  Binding the same endpoint twice fails with a clear message
     herd_bus_t *again = herd_bus_new (config, "A", keys, &error);
     assert (!again);
-    assert (strstr (error, "cannot bind the bus to inproc://herd-bus-test-a (servers/A/bus in bus-test)"));
+    assert (strstr (error, "cannot bind the bus to inproc://herd-bus-test-a: "));
+    assert (strstr (error, " (servers/A/bus in bus-test)"));
     freen (error);
     //  No neighbour has a sync endpoint: nobody to wait for
     assert (herd_bus_caught_up (b));
@@ -351,12 +346,13 @@ herd_bus_test (bool verbose)
     json_decref (links);
     assert (herd_bus_batches (a) == a->sequence && herd_bus_published (a) >= 11);
 
-    //  B's subscriptions are dropped each heartbeat, not kept for us
+    //  B's subscriptions are read as they come, not kept for us
     zsock_t *listener = zsock_new_sub (">inproc://herd-bus-test-b", "kiwi");
     assert (listener);
     for (int attempt = 0; attempt < 10; attempt++)
         herd_loop_run_for (loop, 20);
-    assert (!(zsock_events (b->pub) & ZMQ_POLLIN));
+    assert (herd_xpub_subscriptions (b->pub) == 2);    //  A's "" and "kiwi"
+    assert (!(zsock_events (herd_xpub_handle (b->pub)) & ZMQ_POLLIN));
     zsock_destroy (&listener);
 
     //  Silence: A gone quiet for three heartbeats is a lost link

@@ -60,6 +60,11 @@ json_t *
 uint64_t
     herd_bus_received (herd_bus_t *self);
 
+//  Times the bus's subscriptions outgrew their bound (a key subscribing
+//  many prefixes) and every neighbour was dropped
+uint64_t
+    herd_bus_rebuilt (herd_bus_t *self);
+
 //  Updates published since start
 uint64_t
     herd_bus_published (herd_bus_t *self);

@@ -106,7 +106,8 @@ size_t
 
 //  Sends what it holds as one message numbered sequence, never waiting,
 //  and empties it. 0, or -1 if the socket did not take it (emptied too:
-//  the receivers see the gap and catch up).
+//  the receivers see the gap and catch up). With no socket (handle NULL,
+//  while it is bound again) it only empties, and the number is skipped.
 int
     herd_bus_batch_send (herd_bus_batch_t *self, void *handle, uint64_t sequence);
 

@@ -3,35 +3,19 @@
 #include "herd_classes.h"
 
 struct _herd_feed_t {
-    zsock_t *xpub;              //  Bound; monitors subscribe
-    herd_reader_t *reader;      //  Its subscriptions, once attached
-    zloop_t *loop;              //  Once attached (borrowed), and our timer in it
-    int timer_id;
-    herd_keys_t *keys;          //  Borrowed
-    size_t subscriptions;       //  Distinct prefixes subscribed now
+    herd_xpub_t *xpub;          //  Bound; monitors subscribe
     uint64_t sent;              //  Updates sent
     uint64_t refused;           //  Updates the socket would not take
-    char *endpoint;
 };
 
 herd_feed_t *
-herd_feed_new (const char *endpoint, int hwm, herd_keys_t *keys, char **error_p)
+herd_feed_new (const char *endpoint, int hwm, size_t max_subscriptions, herd_keys_t *keys, char **error_p)
 {
     assert (endpoint && keys && error_p);
     herd_feed_t *self = (herd_feed_t *) zmalloc (sizeof (herd_feed_t));
-    self->keys = keys;
-    self->endpoint = strdup (endpoint);
-    self->xpub = zsock_new (ZMQ_XPUB);
-    assert (self->xpub);
-    zsock_set_sndhwm (self->xpub, hwm);
-    zsock_set_linger (self->xpub, 0);
-    zsock_set_rcvtimeo (self->xpub, HERD_LOOP_RCVTIMEO);
-    //  It reads only subscriptions: a monitor's big frames are refused
-    zsock_set_maxmsgsize (self->xpub, HERD_REQUEST_MAXMSGSIZE);
-    herd_keys_apply_server (keys, self->xpub, "feed");
-    if (zsock_bind (self->xpub, "%s", endpoint) == -1) {
-        *error_p = zsys_sprintf ("cannot bind the feed to %s: %s",
-                                 endpoint, zmq_strerror (zmq_errno ()));
+    self->xpub = herd_xpub_new (endpoint, "feed", "monitor", hwm, max_subscriptions,
+                                "bus/feed_max_subscriptions", keys, error_p);
+    if (!self->xpub) {
         herd_feed_destroy (&self);
         return NULL;
     }
@@ -45,72 +29,27 @@ herd_feed_destroy (herd_feed_t **self_p)
     assert (self_p);
     if (*self_p) {
         herd_feed_t *self = *self_p;
-        herd_reader_destroy (&self->reader);
-        if (self->loop)
-            zloop_timer_end (self->loop, self->timer_id);
-        zsock_destroy (&self->xpub);
-        freen (self->endpoint);
+        herd_xpub_destroy (&self->xpub);
         freen (self);
         *self_p = NULL;
     }
 }
 
-//  [1 + prefix] subscribes, [0 + prefix] cancels; the XPUB hands up the
-//  first subscription to a prefix and its last cancellation only
-static int
-s_handle_subscriptions (zloop_t *loop, zsock_t *reader, void *arg)
-{
-    (void) loop;
-    herd_feed_t *self = (herd_feed_t *) arg;
-    void *handle = zsock_resolve (reader);
-    char message [HERD_REQUEST_MAXMSGSIZE];
-    int size;
-    while ((size = zmq_recv (handle, message, sizeof message, ZMQ_DONTWAIT)) > 0) {
-        size_t before = self->subscriptions;
-        if (message [0] == 1)
-            self->subscriptions++;
-        else
-        if (message [0] == 0 && self->subscriptions)
-            self->subscriptions--;
-        if (before == 0 && self->subscriptions)
-            zsys_info ("feed: a monitor subscribed; sending updates");
-        else
-        if (before && self->subscriptions == 0)
-            zsys_info ("feed: nobody subscribed any more; sending nothing");
-    }
-    return 0;
-}
-
-//  A send may take the signal of a subscription that came meanwhile (see
-//  core/herd_reader.h): look a few times a second rather than after each
-//  of thousands of sends. Sends happen only while someone subscribes, so
-//  the first subscription is always seen at once.
-static int
-s_check_subscriptions (zloop_t *loop, int timer_id, void *arg)
-{
-    (void) loop;
-    (void) timer_id;
-    herd_reader_check (((herd_feed_t *) arg)->reader);
-    return 0;
-}
-
 void
 herd_feed_attach (herd_feed_t *self, zloop_t *loop)
 {
-    assert (self && !self->reader);
-    self->reader = herd_reader_new (loop, self->xpub, s_handle_subscriptions, self);
-    self->loop = loop;
-    self->timer_id = zloop_timer (loop, 200, 0, s_check_subscriptions, self);
-    herd_keys_watch (self->keys, loop, self->xpub, "feed");
+    assert (self);
+    herd_xpub_attach (self->xpub, loop);
 }
 
 void
 herd_feed_publish (herd_feed_t *self, const herd_at_t *at)
 {
     assert (self && at);
-    if (!self->subscriptions)
+    void *handle = herd_xpub_handle (self->xpub);
+    if (!handle || !herd_xpub_subscriptions (self->xpub))
         return;
-    if (herd_bus_msg_send_feed (zsock_resolve (self->xpub), at) == 0)
+    if (herd_bus_msg_send_feed (handle, at) == 0)
         self->sent++;
     else
         self->refused++;
@@ -120,7 +59,7 @@ size_t
 herd_feed_subscriptions (herd_feed_t *self)
 {
     assert (self);
-    return self->subscriptions;
+    return herd_xpub_subscriptions (self->xpub);
 }
 
 uint64_t
@@ -128,6 +67,13 @@ herd_feed_sent (herd_feed_t *self)
 {
     assert (self);
     return self->sent;
+}
+
+uint64_t
+herd_feed_rebuilt (herd_feed_t *self)
+{
+    assert (self);
+    return herd_xpub_rebuilt (self->xpub);
 }
 
 //  --------------------------------------------------------------------------
@@ -146,9 +92,9 @@ herd_feed_test (bool verbose)
     assert (config);
     herd_keys_t *keys = herd_keys_new (config, "A", &error);
     assert (keys);
-    herd_feed_t *feed = herd_feed_new ("inproc://herd-feed-test", 1000, keys, &error);
+    herd_feed_t *feed = herd_feed_new ("inproc://herd-feed-test", 1000, 10, keys, &error);
     assert (feed);
-    herd_feed_t *again = herd_feed_new ("inproc://herd-feed-test", 1000, keys, &error);
+    herd_feed_t *again = herd_feed_new ("inproc://herd-feed-test", 1000, 10, keys, &error);
     assert (!again && strstr (error, "cannot bind the feed to inproc://herd-feed-test"));
     freen (error);
     zloop_t *loop = zloop_new ();
@@ -193,6 +139,7 @@ herd_feed_test (bool verbose)
     assert (herd_feed_sent (feed) == 2);
     herd_feed_destroy (&feed);
     assert (feed == NULL);
+    herd_reader_collect ();
     herd_keys_destroy (&keys);
     zloop_destroy (&loop);
     herd_config_destroy (&config);

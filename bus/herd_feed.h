@@ -4,7 +4,8 @@
 //  gets one client. The XPUB hands up each subscription and the last
 //  cancellation of each, so the feed knows whether anyone listens, and
 //  does no work while nobody does. Monitors read it with their own key;
-//  it takes nothing from them but subscriptions.
+//  it takes nothing from them but subscriptions, and no more than
+//  max_subscriptions distinct prefixes of those (bus/herd_xpub.h).
 
 #ifndef HERD_FEED_H_INCLUDED
 #define HERD_FEED_H_INCLUDED
@@ -15,7 +16,8 @@ typedef struct _herd_feed_t herd_feed_t;
 //  outlive the feed) in the zauth domain "feed". NULL and *error_p on
 //  failure.
 herd_feed_t *
-    herd_feed_new (const char *endpoint, int hwm, herd_keys_t *keys, char **error_p);
+    herd_feed_new (const char *endpoint, int hwm, size_t max_subscriptions, herd_keys_t *keys,
+                   char **error_p);
 
 void
     herd_feed_destroy (herd_feed_t **self_p);
@@ -33,9 +35,14 @@ void
 size_t
     herd_feed_subscriptions (herd_feed_t *self);
 
-//  Updates sent since start, and updates the socket refused
+//  Updates sent since start
 uint64_t
     herd_feed_sent (herd_feed_t *self);
+
+//  Times the subscriptions outgrew max_subscriptions and every monitor
+//  was dropped
+uint64_t
+    herd_feed_rebuilt (herd_feed_t *self);
 
 void
     herd_feed_test (bool verbose);

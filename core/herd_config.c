@@ -29,6 +29,7 @@ static const s_number_t s_numbers [] = {
     { "bus/hwm",             HERD_BUS_HWM_DEFAULT,     100,                  10000000 },
     { "bus/heartbeat",       1000,                     20,                   60000 },
     { "bus/feed_hwm",        HERD_FEED_HWM_DEFAULT,    100,                  10000000 },
+    { "bus/feed_max_subscriptions", HERD_FEED_MAX_SUBSCRIPTIONS_DEFAULT, 1,   HERD_FEED_MAX_SUBSCRIPTIONS_MAX },
     { "places/workers",      HERD_PLACES_WORKERS_DEFAULT, 1,                 HERD_PLACES_WORKERS_MAX },
     { "places/queue",        HERD_PLACES_QUEUE_DEFAULT, 1,                   HERD_PLACES_QUEUE_MAX },
     { "places/timeout",      HERD_PLACES_TIMEOUT_DEFAULT, 100,               HERD_PLACES_TIMEOUT_MAX },

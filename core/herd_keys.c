@@ -15,6 +15,7 @@ struct _herd_keys_t {
 typedef struct {
     herd_keys_t *keys;          //  Parent, not owned
     char *domain;               //  bus, feed, sync or admin
+    zsock_t *sock;              //  Watched, borrowed; NULL once unwatched
     zactor_t *monitor;          //  zmonitor on the socket
     herd_reader_t *reader;      //  Reads monitor in the loop
     uint64_t refused;           //  Handshakes refused
@@ -212,13 +213,21 @@ herd_keys_watch (herd_keys_t *self, zloop_t *loop, zsock_t *sock, const char *do
     assert (self && loop && sock && domain);
     if (!self->secure)
         return;
-    s_watch_t *watch = (s_watch_t *) zmalloc (sizeof (s_watch_t));
-    watch->keys = self;
-    watch->domain = strdup (domain);
+    //  A socket made anew in a domain goes on with the old one's count
+    s_watch_t *watch = (s_watch_t *) zlistx_first (self->watches);
+    while (watch && (watch->sock || strneq (watch->domain, domain)))
+        watch = (s_watch_t *) zlistx_next (self->watches);
+    if (!watch) {
+        watch = (s_watch_t *) zmalloc (sizeof (s_watch_t));
+        watch->keys = self;
+        watch->domain = strdup (domain);
+        zlistx_add_end (self->watches, watch);
+    }
+    watch->sock = sock;
     watch->monitor = zactor_new (zmonitor, sock);
     if (!watch->monitor) {
         zsys_warning ("security: cannot count %s handshakes (interrupted)", domain);
-        s_watch_destroy ((void **) &watch);
+        watch->sock = NULL;
         return;
     }
     zstr_sendx (watch->monitor, "LISTEN", "HANDSHAKE_FAILED_AUTH", "HANDSHAKE_FAILED_PROTOCOL",
@@ -226,7 +235,19 @@ herd_keys_watch (herd_keys_t *self, zloop_t *loop, zsock_t *sock, const char *do
     zstr_send (watch->monitor, "START");
     zsock_wait (watch->monitor);
     watch->reader = herd_reader_new (loop, watch->monitor, s_handle_handshake, watch);
-    zlistx_add_end (self->watches, watch);
+}
+
+void
+herd_keys_unwatch (herd_keys_t *self, zsock_t *sock)
+{
+    assert (self && sock);
+    for (s_watch_t *watch = (s_watch_t *) zlistx_first (self->watches); watch;
+         watch = (s_watch_t *) zlistx_next (self->watches))
+        if (watch->sock == sock) {
+            herd_reader_retire (&watch->reader);
+            zactor_destroy (&watch->monitor);
+            watch->sock = NULL;
+        }
 }
 
 json_t *

@@ -59,6 +59,12 @@ int
 void
     herd_keys_watch (herd_keys_t *self, zloop_t *loop, zsock_t *sock, const char *domain);
 
+//  Stops counting sock's handshakes before sock is destroyed, from inside
+//  the running loop; a socket watched again in the same domain adds to
+//  the same count
+void
+    herd_keys_unwatch (herd_keys_t *self, zsock_t *sock);
+
 //  Handshakes refused since start, by domain, as JSON. Caller owns.
 json_t *
     herd_keys_refusals (herd_keys_t *self);

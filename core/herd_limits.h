@@ -60,10 +60,17 @@
 //  per socket: a batch holds at most 32 KiB of AT lines, so a subscriber
 //  that stops reading holds at most hwm x 32 KiB before it loses batches
 #define HERD_BUS_MAXMSGSIZE         (64 * 1024)
+//  Distinct prefixes subscribed on a bus: each neighbour takes one, ""
+#define HERD_BUS_MAX_SUBSCRIPTIONS  16
 #define HERD_BUS_HWM_DEFAULT        2000
 
 //  Feed: updates queued per monitor before it loses them
 #define HERD_FEED_HWM_DEFAULT       100000
+//  Distinct prefixes a feed holds for all its monitors: libzmq keeps
+//  each in a trie of about 30 bytes a character until its subscriber
+//  leaves. A map subscribes one (""), a monitor of a few clients a few.
+#define HERD_FEED_MAX_SUBSCRIPTIONS_DEFAULT 1000
+#define HERD_FEED_MAX_SUBSCRIPTIONS_MAX     1000000
 
 //  Catch-up: AT lines per snapshot chunk, and so the biggest chunk
 #define HERD_SYNC_CHUNK_LINES       500

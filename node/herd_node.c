@@ -174,7 +174,7 @@ s_stats (s_node_t *self, const char *places_json)
     //  and test_http catch it, never a server
     assert (stats);
     json_t *journal = self->journal? herd_journal_stats (self->journal): json_pack ("{s:s}", "state", "off");
-    json_t *node = json_pack ("{s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I}, s:o, s:I, s:{s:b, s:I, s:I}, s:o, s:o, s:o}",
+    json_t *node = json_pack ("{s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I}, s:o, s:I, s:{s:b, s:I, s:I}, s:o, s:o, s:o}",
         "server", self->server,
         "uptime_s", (json_int_t) ((zclock_mono () - self->started) / 1000),
         "updates", "in", (json_int_t) self->updates_in,
@@ -185,6 +185,8 @@ s_stats (s_node_t *self, const char *places_json)
         "dropped_future", (json_int_t) self->dropped_future,
         "feed", "subscriptions", (json_int_t) (self->feed? herd_feed_subscriptions (self->feed): 0),
         "sent", (json_int_t) (self->feed? herd_feed_sent (self->feed): 0),
+        "rebuilt", (json_int_t) (self->feed? herd_feed_rebuilt (self->feed): 0),
+        "bus", "rebuilt", (json_int_t) herd_bus_rebuilt (self->bus),
         "handshakes_refused", herd_keys_refusals (self->keys),
         "clients_stored", (json_int_t) herd_store_size (self->store),
         "store", "full", herd_store_full (self->store),
@@ -297,6 +299,7 @@ s_start (s_node_t *self, char **error_p)
     const char *feed = herd_config_server_endpoint (self->config, self->server, "feed_bind");
     if (feed) {
         self->feed = herd_feed_new (feed, (int) herd_config_number (self->config, "bus/feed_hwm"),
+                                    (size_t) herd_config_number (self->config, "bus/feed_max_subscriptions"),
                                     self->keys, error_p);
         if (!self->feed) {
             char *error = *error_p;
