@@ -13,6 +13,10 @@
 //  sockets, and between rebuilds while it stays silent
 #define S_REBUILD_BEATS 5
 #define S_REBUILD_AGAIN_BEATS 30
+//  Catch-ups failed in a row (stalled, or not even asked) before the link
+//  is rebuilt though its stream is heard: its sync connecter may be one
+//  that libzmq gave up on
+#define S_CATCH_UP_FAILURES 2
 
 static const char *s_state_names [] = { "lost", "syncing", "again", "live" };
 
@@ -31,6 +35,7 @@ struct _herd_peer_t {
     int64_t built;              //  zclock_mono when the link was last made
     uint64_t rebuilds;          //  Links made again since start
     uint64_t rebuilds_silent;   //  Of those, since it was last heard
+    size_t catch_up_failures;   //  In a row, since the last catch-up done
     //  Its stream
     zsock_t *sub;               //  SUB connected to its PUB
     zactor_t *monitor;          //  zmonitor on sub: CONNECTED, DISCONNECTED
@@ -236,6 +241,7 @@ static void
 s_catch_up_failed (herd_peer_t *self, const char *why)
 {
     zsys_warning ("sync: catch-up with %s %s; will ask again", self->name, why);
+    self->catch_up_failures++;
     s_set_state (self, HERD_PEER_LOST);
 }
 
@@ -267,8 +273,9 @@ s_ask_for_snapshot (herd_peer_t *self, const char *why)
     self->received = self->fresh = 0;
     self->started = self->progress = zclock_mono ();
     if (s_send (self, HERD_SYNC_MSG_SYNC) == -1) {
-        zsys_warning ("sync: cannot ask %s for a snapshot (%s); will ask again",
-                      self->name, zmq_strerror (zmq_errno ()));
+        if (!self->catch_up_failures++)
+            zsys_warning ("sync: cannot ask %s for a snapshot (%s); will ask again",
+                          self->name, zmq_strerror (zmq_errno ()));
         return;                     //  Still LOST: the next message retries
     }
     s_set_state (self, HERD_PEER_SYNCING);
@@ -454,6 +461,7 @@ s_handle_answer (zloop_t *loop, zsock_t *reader, void *arg)
     else
     if (herd_sync_msg_kind (answer) == HERD_SYNC_MSG_DONE) {
         self->completed++;
+        self->catch_up_failures = 0;
         zsys_info ("sync: caught up with %s: %zu updates, %zu new to us, in %" PRId64 " ms",
                    self->name, self->received, self->fresh, zclock_mono () - self->started);
         if (self->state == HERD_PEER_AGAIN)
@@ -526,6 +534,23 @@ s_rebuild_if_silent (herd_peer_t *self, int64_t now)
         s_updates_lost (self);
 }
 
+//  A link whose stream is heard but whose catch-ups keep failing is made
+//  again too, at most once every S_REBUILD_BEATS
+static void
+s_rebuild_if_unanswered (herd_peer_t *self, int64_t now)
+{
+    if (!self->loop || self->catch_up_failures < S_CATCH_UP_FAILURES
+    ||  now - self->built <= (int64_t) S_REBUILD_BEATS * self->heartbeat)
+        return;
+    zsys_warning ("sync: %zu catch-ups with %s failed in a row: making its link again from new sockets",
+                  self->catch_up_failures, self->name);
+    if (!s_link_remake (self, now))
+        return;
+    self->catch_up_failures = 0;
+    if (self->state != HERD_PEER_LIVE)
+        s_set_state (self, HERD_PEER_LOST);
+}
+
 void
 herd_peer_check (herd_peer_t *self, int64_t now)
 {
@@ -535,6 +560,7 @@ herd_peer_check (herd_peer_t *self, int64_t now)
         return;
     }
     s_rebuild_if_silent (self, now);
+    s_rebuild_if_unanswered (self, now);
     if (self->heard && !self->silent && now - self->heard > S_SILENCE_BEATS * self->heartbeat) {
         self->silent = true;
         zsys_warning ("bus: nothing from %s for %" PRId64 " ms: link lost, will catch up when it is back",

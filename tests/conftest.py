@@ -36,6 +36,14 @@ AT_PATTERN = re.compile(rb"^AT (\S+) ([+-]\d+\.\d{9}) (\S+) (\S+) (\S+)$")
 _soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (_hard, _hard))
 
+#   Servers start with SIGINT and SIGTERM at their defaults, as a service
+#   manager starts them. A shell starts a background job (`make test &`)
+#   with SIGINT ignored, which its children inherit: a signal that comes
+#   before a server could block it would then be dropped, not delivered.
+for _signal, _default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+    if signal.getsignal(_signal) == signal.SIG_IGN:
+        signal.signal(_signal, _default)
+
 
 def bus_batch(server, sequence, *lines):
     """A bus message as a server sends its neighbours (docs/PROTOCOL.md):
