@@ -66,8 +66,18 @@ $(BUILD)/%.o: %.c $(HEADERS)
 $(BUILD)/herd: $(BUILD)/herd.o $(OBJECTS)
 	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/herd-monitor: $(BUILD)/monitor/herd_monitor.o $(BUILD)/monitor/herd_top.o $(OBJECTS)
+$(BUILD)/herd-monitor: $(BUILD)/monitor/herd_monitor.o $(BUILD)/monitor/herd_top.o $(BUILD)/monitor/herd_web.o \
+                      $(BUILD)/monitor/herd_web_page.o $(OBJECTS)
 	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+#   The live map's page, built into herd-monitor as one C string
+$(BUILD)/monitor/herd_web_page.c: monitor/herd_web_page.html
+	@mkdir -p $(dir $@)
+	$(Q)( echo '//  Made by make from monitor/herd_web_page.html'; echo 'const char herd_web_page [] ='; \
+	  sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' -e 's/^/    "/' -e 's/$$/\\n"/' $<; echo '    ;' ) > $@
+
+$(BUILD)/monitor/herd_web_page.o: $(BUILD)/monitor/herd_web_page.c
+	$(QUIET_CC)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/herd_selftest: $(BUILD)/tests/herd_selftest.o $(OBJECTS)
 	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
@@ -107,6 +117,9 @@ bench: $(BUILD)/herd_bench $(BUILD)/herd_latency $(BUILD)/herd_relay $(BUILD)/he
 	    HERD_MONITOR=$(CURDIR)/$(BUILD)/herd-monitor \
 	    HERD_JOURNAL_GEN=$(CURDIR)/$(BUILD)/herd_journal_gen \
 	    HERD_PLACES_DATA=$(CURDIR)/$(DATA) $(PYTHON) tests/bench_redis.py
+	@echo
+	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_MONITOR=$(CURDIR)/$(BUILD)/herd-monitor \
+	    HERD_LOAD=$(CURDIR)/$(BUILD)/herd_load HERD_PLACES_DATA=$(CURDIR)/$(DATA) $(PYTHON) tests/bench_web.py
 
 #   Herds of 5 to 50 servers on this machine: propagation, amplification,
 #   catch-up, as a table and build/scale.png (tests/scale_herd.py)

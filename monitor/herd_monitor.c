@@ -7,6 +7,7 @@
 
 #include "../herd_classes.h"
 #include "herd_top.h"
+#include "herd_web.h"
 #include <getopt.h>
 
 static void
@@ -15,6 +16,7 @@ s_usage (FILE *stream)
     fprintf (stream,
         "Usage: herd-monitor [OPTIONS] SOURCE...\n"
         "       herd-monitor [--config FILE] [--cert NAME] --top [NAME...]\n"
+        "       herd-monitor [--config FILE] [--cert NAME] --web [HOST:]PORT [--token-file FILE]\n"
         "Prints every update the herd's servers accept, from their update feeds.\n"
         "A SOURCE is a server name from the config, or a feed endpoint such as\n"
         "tcp://127.0.0.1:11501.\n"
@@ -28,6 +30,13 @@ s_usage (FILE *stream)
         "                       endpoints: clients, connections, IAMAT/s, WHATSAT/s,\n"
         "                       updates in and out per second, links up, catch-up,\n"
         "                       journal, store digest (equal digests: equal stores)\n"
+        "  -w, --web [HOST:]PORT  serve the live map of every server in the config on\n"
+        "                       HOST (default 127.0.0.1) and PORT: clients as they\n"
+        "                       move, the servers and their links, WHATSAT around a\n"
+        "                       client. It prints its address with a token to open\n"
+        "                       in a browser; every request without it gets 401\n"
+        "  -k, --token-file FILE  the web token: the first line of FILE (16 or more\n"
+        "                       characters) instead of a new one each start\n"
         "  -C, --cert NAME      connect with the certificate of NAME under the\n"
         "                       config's herd/keys (default: monitor); the server\n"
         "                       must list its public key. A SOURCE given as an\n"
@@ -92,6 +101,36 @@ s_top (const char *config_file, const char *cert, int count, char *names [], lon
     return rc;
 }
 
+//  --web [HOST:]PORT: the live map of every server in the config
+static int
+s_web (const char *config_file, const char *cert, const char *address, const char *token_file, long timeout)
+{
+    zsys_init ();
+    zsys_set_logstream (stderr);
+    char *error = NULL;
+    herd_config_t *config = herd_config_load (config_file, &error);
+    herd_keys_t *keys = config? herd_keys_new (config, cert, &error): NULL;
+    char token [256] = "";
+    if (keys && token_file) {
+        FILE *file = fopen (token_file, "r");
+        if (!file || !fgets (token, sizeof token, file))
+            error = zsys_sprintf ("--token-file %s: %s", token_file, file? "empty": strerror (errno));
+        else
+            token [strcspn (token, "\r\n")] = 0;
+        if (file)
+            fclose (file);
+    }
+    int rc = 1;
+    if (error)
+        fprintf (stderr, "herd-monitor: %s\n", error);
+    else
+        rc = herd_web_run (config, keys, address, token_file? token: NULL, timeout);
+    freen (error);
+    herd_keys_destroy (&keys);
+    herd_config_destroy (&config);
+    return rc;
+}
+
 int
 main (int argc, char *argv [])
 {
@@ -111,10 +150,13 @@ main (int argc, char *argv [])
         { "timeout", required_argument, NULL, 't' },
         { "help",    no_argument,       NULL, 'h' },
         { "version", no_argument,       NULL, 'V' },
+        { "web",     required_argument, NULL, 'w' },
+        { "token-file", required_argument, NULL, 'k' },
         { NULL, 0, NULL, 0 }
     };
     int option;
-    while ((option = getopt_long (argc, argv, "c:C:p:jsTn:t:K:hV", options, NULL)) != -1) {
+    const char *web = NULL, *token_file = NULL;
+    while ((option = getopt_long (argc, argv, "c:C:p:jsTn:t:K:hVw:k:", options, NULL)) != -1) {
         switch (option) {
             case 'c': config_file = optarg; break;
             case 'p': prefix = optarg; break;
@@ -126,12 +168,16 @@ main (int argc, char *argv [])
             case 'C':
             case 'K': cert = optarg; break;
             case 't': timeout = atol (optarg); break;
+            case 'w': web = optarg; break;
+            case 'k': token_file = optarg; break;
             case 'h': s_usage (stdout); return 0;
             default:  s_usage (stderr); return 2;
         }
     }
     if (top)
         return s_top (config_file, cert, argc - optind, argv + optind, timeout);
+    if (web)
+        return s_web (config_file, cert, web, token_file, timeout);
     if (optind >= argc) {
         fprintf (stderr, "herd-monitor: name at least one SOURCE (try --help)\n");
         return 2;

@@ -1,0 +1,140 @@
+"""herd-monitor --web, the live map, in a real browser (Debian's chromium,
+headless, over the DevTools protocol): the page loads with no error, a
+client sent by IAMAT appears at its place, a click shows its AT line and
+a WHATSAT around it, a killed server's links turn lost; without the token
+every request gets 401 and nothing else."""
+
+import math
+import os
+import random
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+from browser import CHROMIUM, Browser
+
+HERD_MONITOR = os.path.abspath(os.environ.get(
+    "HERD_MONITOR", os.path.join(os.path.dirname(__file__), "..", "build", "herd-monitor")))
+
+
+def start_web(herd, *extra):
+    process = subprocess.Popen([HERD_MONITOR, "--config", herd.config, "--web", "127.0.0.1:0", *extra],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    line = process.stdout.readline()
+    assert " is at http://127.0.0.1:" in line, (line, process.stderr.read() if process.poll() is not None else "")
+    return process, line.split(" is at ")[1].strip()
+
+
+def stop_web(process):
+    process.terminate()
+    assert process.wait(timeout=20) == 0
+    stderr = process.stderr.read()
+    assert "Sanitizer" not in stderr and "runtime error" not in stderr, stderr
+
+
+def get(url, headers=None):
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=20) as reply:
+            return reply.status, reply.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_without_the_token_every_request_gets_401_and_nothing_else(herd, tmp_path):
+    process, url = start_web(herd)
+    base, token = url.split("/?token=")
+    try:
+        for path in ("/", "/land", "/herd", "/events", "/client?client=x", "/whatsat?client=x&radius=1"):
+            joiner = "&" if "?" in path else "?"
+            for wrong in ("", f"{joiner}token=", f"{joiner}token={token[:-1]}", f"{joiner}token={token}0"):
+                assert get(base + path + wrong) == (401, b"401 Unauthorized\n"), (path, wrong)
+        assert get(base + "/herd", {"Authorization": "Bearer nope"})[0] == 401
+        assert get(base + "/herd", {"Authorization": f"Bearer {token}"})[0] == 200
+        status, page = get(url)
+        assert status == 200 and b"<canvas" in page
+        #   No byte of the page comes from anywhere else
+        assert b"http://" not in page and b"https://" not in page and b"//cdn" not in page
+    finally:
+        stop_web(process)
+    #   A token of one's own from a file; a short one is refused in one line
+    token_file = tmp_path / "token"
+    token_file.write_text("a-token-of-our-own-choosing\n")
+    process, url = start_web(herd, "--token-file", str(token_file))
+    assert url.endswith("/?token=a-token-of-our-own-choosing")
+    assert get(url)[0] == 200
+    stop_web(process)
+    token_file.write_text("short\n")
+    result = subprocess.run([HERD_MONITOR, "--config", herd.config, "--web", "127.0.0.1:0",
+                             "--token-file", str(token_file)], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == "herd-monitor: the web token must be 16 characters or more"
+
+
+def distance_km(a_lat, a_lon, b_lat, b_lon):
+    a_lat, a_lon, b_lat, b_lon = map(math.radians, (a_lat, a_lon, b_lat, b_lon))
+    h = math.sin((b_lat - a_lat) / 2) ** 2 + math.cos(a_lat) * math.cos(b_lat) * math.sin((b_lon - a_lon) / 2) ** 2
+    return 2 * 6371.0088 * math.asin(math.sqrt(h))
+
+
+def test_the_live_map_in_a_browser(herd, tmp_path):
+    assert CHROMIUM, "no chromium: tools/install-deps --test installs it"
+    process, url = start_web(herd)
+    browser = Browser()
+    try:
+        browser.goto(url)
+        browser.wait_for("window.herdMap && herdMap.ready && herdMap.land > 100000", timeout=60)
+        assert browser.evaluate("Object.keys(herdMap.servers).length") == 5 or \
+            browser.wait_for("Object.keys(herdMap.servers).length === 5")
+        #   The feeds' slow joiner: send until the page has it
+        deadline = time.monotonic() + 60
+        while not browser.evaluate("herdMap.lookup('kiwi.web') !== null"):
+            assert time.monotonic() < deadline, "the first client never showed"
+            herd.iamat("Bailey", "kiwi.web", "+34.068930-118.445127", f"{time.time():.9f}")
+            time.sleep(0.3)
+        #   It moves: the page follows, at the right place, from its server
+        herd.iamat("Campbell", "kiwi.web", "+34.052200-118.243700", f"{time.time() + 1:.9f}")
+        browser.wait_for("herdMap.lookup('kiwi.web').latitude === 34.0522", timeout=30)
+        spot = browser.evaluate("herdMap.lookup('kiwi.web')")
+        assert (spot["latitude"], spot["longitude"], spot["server"]) == (34.0522, -118.2437, "Campbell")
+        assert [spot["x"], spot["y"]] == browser.evaluate("herdMap.project(34.0522, -118.2437)")
+        width, height = browser.evaluate("[innerWidth, innerHeight]")
+        assert 0 <= spot["x"] < width and 0 <= spot["y"] < height
+        #   A click on it: its AT line, who heard it first, and a WHATSAT
+        for kind in ("mousePressed", "mouseReleased"):
+            browser.call("Input.dispatchMouseEvent", type=kind, x=spot["x"], y=spot["y"], button="left",
+                         clickCount=1)
+        at = browser.wait_for("document.getElementById('at') && document.getElementById('at').textContent")
+        assert at.startswith("AT Campbell ") and " kiwi.web +34.052200-118.243700 " in at
+        assert browser.evaluate("document.getElementById('first').textContent") == "Campbell"
+        browser.evaluate("document.getElementById('radius').value = '10'; document.getElementById('ask').click()")
+        places = browser.wait_for("herdMap.places.length > 0 && herdMap.places", timeout=30)
+        assert all(distance_km(34.0522, -118.2437, place["lat"], place["lng"]) <= 10.01 for place in places)
+        #   A few hundred clients moving, as the README's picture shows
+        rng = random.Random(5)
+        names = list(herd.graph)
+        for step in range(2):
+            for n in range(300):
+                lat, lon = rng.uniform(-45, 60), rng.uniform(-125, 145)
+                herd.iamat(names[n % 5], f"walker{n}", f"{lat:+.6f}{lon:+.6f}", f"{time.time():.9f}")
+        browser.wait_for("herdMap.clients >= 301", timeout=60)
+        #   The servers' rows say as much, from their own STATE
+        browser.wait_for("Object.values(herdMap.servers).every(function (s) { return s.clients >= 301; })",
+                         timeout=60)
+        screenshot = tmp_path / "live-map.png"
+        browser.screenshot(str(screenshot))
+        assert screenshot.stat().st_size > 10000
+        if os.environ.get("HERD_WEB_SCREENSHOT"):
+            shutil.copy(screenshot, os.environ["HERD_WEB_SCREENSHOT"])
+        #   A killed server: its neighbours' links to it turn lost, and it
+        #   shows as not answering
+        browser.wait_for("herdMap.links['Clark->Jaquez'] === 'live'", timeout=30)
+        herd.kill("Jaquez")
+        browser.wait_for("herdMap.links['Clark->Jaquez'] === 'lost' && herdMap.links['Campbell->Jaquez'] === 'lost'"
+                         " && herdMap.links['Jaquez->Clark'] === 'down'", timeout=60)
+        assert browser.evaluate("herdMap.errors") == []
+        assert browser.errors == []
+    finally:
+        browser.close()
+        stop_web(process)
