@@ -865,6 +865,33 @@ s_test_exchange (zloop_t *loop, int fd, const char *request, const char *termina
     }
 }
 
+//  The next query the frontend sent the stand-in broker: [identity]
+//  [request][query]
+static zmsg_t *
+s_test_places_query (zloop_t *loop, zsock_t *places)
+{
+    zmsg_t *msg = NULL;
+    for (int round = 0; round < 200 && !msg; round++) {
+        herd_loop_run_for (loop, 10);
+        if (zsock_events (places) & ZMQ_POLLIN)
+            msg = zmsg_recv (places);
+    }
+    assert (msg && zmsg_size (msg) == 3);
+    assert (zframe_size (zmsg_last (msg)) == sizeof (herd_query_t));
+    return msg;
+}
+
+//  Answers a query: [identity][request][JSON]
+static void
+s_test_places_answer (zmsg_t *msg, zsock_t *places)
+{
+    zframe_t *query = zmsg_last (msg);
+    zmsg_remove (msg, query);
+    zframe_destroy (&query);
+    zmsg_addstr (msg, "{\"results\": [], \"status\": \"ZERO_RESULTS\"}");
+    zmsg_send (&msg, places);
+}
+
 void
 herd_frontend_test (bool verbose)
 {
@@ -873,19 +900,19 @@ herd_frontend_test (bool verbose)
         printf ("\n");
     char *text = zsys_sprintf (
         "herd\n    log_traffic = %d\n    max_line = 100\n    max_clients = 2\n    security = off\n"
-        "places\n    provider = none\n    workers = 1\n"
         "servers\n    F\n        client = 127.0.0.1:0\n        bus = inproc://herd-frontend-test\n",
         verbose);
     char *error = NULL;
     herd_config_t *config = herd_config_load_text (text, "frontend-test", &error);
     freen (text);
     assert (config);
-    herd_places_args_t places_args = { config, "F" };
-    zactor_t *places = zactor_new (herd_places_actor, &places_args);
-    zstr_send (places, "START");
-    char *reply = zstr_recv (places);
-    assert (streq (reply, "OK"));
-    freen (reply);
+    //  A stand-in for the places broker, where the frontend looks for it:
+    //  we see each query, and answer when we choose
+    char *places_endpoint = herd_places_endpoint ("F");
+    zsock_t *places = zsock_new_router (places_endpoint);
+    assert (places);
+    freen (places_endpoint);
+    zsock_set_rcvtimeo (places, 0);
     s_store = herd_store_new (100);
     zloop_t *loop = zloop_new ();
     herd_traffic_t *traffic = verbose? herd_traffic_new ("F"): NULL;
@@ -910,13 +937,45 @@ herd_frontend_test (bool verbose)
     assert (strstr (buffer, " kiwi +34.068930-118.445127 1621464827.959498503\n"));
     assert (herd_store_size (s_store) == 1 && s_commits > 0);
     assert (streq (herd_store_lookup (s_store, "kiwi", NULL), strtok (buffer, "\n")));
-    //  A WHATSAT holds the lines behind it until its answer comes
-    s_test_exchange (loop, fd, "WHATSAT kiwi 10 5\nWHATSAT nobody 1 1\n", "? WHATSAT nobody 1 1\n",
-                     buffer, sizeof buffer);
+    //  A WHATSAT asks the broker around the client's stored position, in
+    //  metres, and holds the lines behind it until its answer comes
+    const char *two = "WHATSAT kiwi 10 5\nWHATSAT nobody 1 1\n";
+    assert (write (fd, two, strlen (two)) == (ssize_t) strlen (two));
+    zmsg_t *query_msg = s_test_places_query (loop, places);
+    herd_query_t query;
+    memcpy (&query, zframe_data (zmsg_last (query_msg)), sizeof query);
+    assert (query.latitude == 34.068930 && query.longitude == -118.445127);
+    assert (query.radius_m == 10000 && query.max_results == 5);
+    herd_loop_run_for (loop, 20);
+    assert (read (fd, buffer, sizeof buffer) == -1);      //  Nothing yet
+    s_test_places_answer (query_msg, places);
+    s_test_exchange (loop, fd, "", "? WHATSAT nobody 1 1\n", buffer, sizeof buffer);
     assert (!strncmp (buffer, "AT F +", 6));
     char *json = strchr (buffer, '{');
-    assert (json && strstr (json, "UNKNOWN_ERROR"));
-    assert (strstr (json, "}\n\n? WHATSAT nobody 1 1\n"));
+    assert (json && streq (json, "{\"results\": [], \"status\": \"ZERO_RESULTS\"}\n\n? WHATSAT nobody 1 1\n"));
+    //  A client that leaves before its answer: the answer is dropped, and
+    //  never reaches whoever has its descriptor now
+    int leaver = socket (AF_INET, SOCK_STREAM, 0);
+    assert (connect (leaver, (struct sockaddr *) &address, sizeof address) == 0);
+    assert (write (leaver, "WHATSAT kiwi 1 1\n", 17) == 17);     //  17 bytes
+    query_msg = s_test_places_query (loop, places);
+    //  It resets the connection (a plain close is a half-close, which a
+    //  client may do and still wait for its answer)
+    struct linger reset = { 1, 0 };
+    setsockopt (leaver, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    close (leaver);
+    for (int round = 0; round < 100 && herd_frontend_connections (frontend) > 1; round++)
+        herd_loop_run_for (loop, 10);
+    assert (herd_frontend_connections (frontend) == 1);
+    int heir = socket (AF_INET, SOCK_STREAM, 0);
+    assert (connect (heir, (struct sockaddr *) &address, sizeof address) == 0);
+    fcntl (heir, F_SETFL, O_NONBLOCK);
+    s_test_exchange (loop, heir, "HELLO\n", "\n", buffer, sizeof buffer);
+    assert (streq (buffer, "? HELLO\n"));
+    s_test_places_answer (query_msg, places);
+    herd_loop_run_for (loop, 50);
+    assert (read (heir, buffer, sizeof buffer) == -1 && errno == EAGAIN);
+    close (heir);
     //  A commit that fails turns the pass's AT replies into "?", and
     //  leaves the other replies as they were
     s_commit_fails = 1;
@@ -951,8 +1010,8 @@ herd_frontend_test (bool verbose)
     json_t *stats = herd_frontend_stats (frontend);
     assert (json_integer_value (json_object_get (stats, "connections_refused")) == 1);
     assert (json_integer_value (json_object_get (stats, "connections_evicted")) == 1);
-    assert (json_integer_value (json_object_get (stats, "connections_total")) == 3);
-    assert (json_integer_value (json_object_get (json_object_get (stats, "commands"), "WHATSAT")) == 2);
+    assert (json_integer_value (json_object_get (stats, "connections_total")) == 5);
+    assert (json_integer_value (json_object_get (json_object_get (stats, "commands"), "WHATSAT")) == 3);
     json_decref (stats);
     close (fourth);
     close (third);
@@ -974,7 +1033,7 @@ herd_frontend_test (bool verbose)
     herd_traffic_destroy (&traffic);
     zloop_destroy (&loop);
     herd_store_destroy (&s_store);
-    zactor_destroy (&places);
+    zsock_destroy (&places);
     herd_config_destroy (&config);
     printf ("OK\n");
 }

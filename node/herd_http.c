@@ -101,8 +101,6 @@ static const s_metric_t s_metrics [] = {
       "Times the feed's subscriptions outgrew bus/feed_max_subscriptions and every monitor was dropped", NULL },
     { "bus/rebuilt", "herd_bus_rebuilt_total", "counter",
       "Times the bus's subscriptions outgrew their bound and every neighbour was dropped", NULL },
-    { "feed/rebuilt", "herd_feed_rebuilt_total", "counter",
-      "Times the feed's subscriptions outgrew bus/feed_max_subscriptions and every monitor was dropped", NULL },
     { "updates/from_catch_up", "herd_updates_caught_up_total", "counter",
       "Updates stored from neighbours' snapshots", NULL },
     { "updates/out", "herd_updates_out_total", "counter", "Updates published on the bus", NULL },
@@ -526,6 +524,46 @@ herd_http_test (bool verbose)
     assert (strstr (text, "herd_places_provider_seconds_count{server=\"Bailey\"} 3\n"));
     //  What STATS lacks is left out, never made up
     assert (!strstr (text, "herd_clients_stored"));
+    freen (text);
+    json_decref (stats);
+
+    //  Every row of the table: a STATS with a number of its own at each
+    //  path (an object of one for labelled rows) comes out as that row's
+    //  metric, with that number, and the path in its HELP
+    stats = json_object ();
+    size_t rows = sizeof s_metrics / sizeof s_metrics [0];
+    for (size_t row = 0; row < rows; row++) {
+        json_t *node = stats;
+        char *copy = strdup (s_metrics [row].path);
+        char *slash = strrchr (copy, '/');
+        if (slash) {
+            *slash = 0;
+            if (!json_object_get (stats, copy))
+                json_object_set_new (stats, copy, json_object ());
+            node = json_object_get (stats, copy);
+        }
+        const char *key = slash? slash + 1: copy;
+        json_t *value = json_integer ((json_int_t) (row + 1) * 1000000);
+        if (s_metrics [row].label)
+            json_object_set_new (node, key, json_pack ("{s:o}", "one", value));
+        else
+            json_object_set_new (node, key, value);
+        freen (copy);
+    }
+    text = herd_http_metrics ("Bailey", stats, state);
+    for (size_t row = 0; row < rows; row++) {
+        const s_metric_t *metric = &s_metrics [row];
+        double expected = (double) (row + 1) * 1000000 / (strstr (metric->name, "_seconds")? 1e6: 1);
+        char *sample = metric->label?
+            zsys_sprintf ("\n%s{server=\"Bailey\",%s=\"one\"} %.15g\n", metric->name, metric->label, expected):
+            zsys_sprintf ("\n%s{server=\"Bailey\"} %.15g\n", metric->name, expected);
+        char *help = zsys_sprintf ("# HELP %s %s (STATS %s)\n", metric->name, metric->help, metric->path);
+        if (!strstr (text, sample) || !strstr (text, help))
+            fprintf (stderr, "missing: %s%s", sample, help);
+        assert (strstr (text, sample) && strstr (text, help));
+        freen (sample);
+        freen (help);
+    }
     freen (text);
     json_decref (stats);
     json_decref (state);

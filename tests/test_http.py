@@ -91,11 +91,30 @@ def test_links_health_and_readiness(make_herd):
     assert value(metrics, "herd_link_up", server="Bailey", neighbour="Bona") == 1
     assert subprocess.run([HERD_BIN, "--config", pair.config, "--ready", "Bailey"],
                           capture_output=True, timeout=10).returncode == 0
-    pair.kill("Bona", signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while value(scrape(pair, "Bailey"), "herd_link_up", server="Bailey", neighbour="Bona") != 0:
-        assert time.monotonic() < deadline, "the lost link never showed"
+    #   Silence alone: a frozen Bona keeps its TCP link, and is down
+    #   because nothing is heard
+    pair.processes["Bona"].send_signal(signal.SIGSTOP)
+    try:
+        deadline = time.monotonic() + 30
+        while value(scrape(pair, "Bailey"), "herd_link_up", server="Bailey", neighbour="Bona") != 0:
+            assert time.monotonic() < deadline, "the silent link never showed"
+            time.sleep(0.2)
+        link = pair.state("Bailey")["links"]["Bona"]
+        assert link["connected"] is True and link["silent"] is True, link
+        assert value(scrape(pair, "Bailey"), "herd_link_heard_seconds_ago", server="Bailey", neighbour="Bona") >= 3
+    finally:
+        pair.processes["Bona"].send_signal(signal.SIGCONT)
+    deadline = time.monotonic() + 30
+    while value(scrape(pair, "Bailey"), "herd_link_up", server="Bailey", neighbour="Bona") != 1:
+        assert time.monotonic() < deadline, "the link never came back after the thaw"
         time.sleep(0.2)
+    #   A disconnect: the link is down because the TCP link is gone
+    pair.kill("Bona", signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while pair.state("Bailey")["links"]["Bona"]["connected"]:
+        assert time.monotonic() < deadline, "the disconnect never showed"
+        time.sleep(0.1)
+    assert value(scrape(pair, "Bailey"), "herd_link_up", server="Bailey", neighbour="Bona") == 0
     assert get(pair, "Bailey", "/healthz") == (200, "alive\n")
     #   A server that cannot catch up from anyone is alive, not ready
     pair.kill("Bailey", signal.SIGKILL)

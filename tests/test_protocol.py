@@ -2,6 +2,7 @@
 real server."""
 
 import json
+import math
 import socket
 import struct
 import time
@@ -55,10 +56,31 @@ def whatsat_reply(server):
     return connection, at_line, places
 
 
+def distance_km(a_lat, a_lon, b_lat, b_lon):
+    a_lat, a_lon, b_lat, b_lon = map(math.radians, (a_lat, a_lon, b_lat, b_lon))
+    h = math.sin((b_lat - a_lat) / 2) ** 2 + math.cos(a_lat) * math.cos(b_lat) * math.sin((b_lon - a_lon) / 2) ** 2
+    return 2 * 6371.0088 * math.asin(math.sqrt(h))
+
+
 def test_whatsat_reply_shape(single):
     connection, at_line, places = whatsat_reply(single)
     assert places["status"] == "OK"
     assert len(places["results"]) == 5
+    #   Around the client, nearest first: a latitude and longitude swapped,
+    #   or kilometres taken for metres, put them elsewhere
+    def distances(results):
+        return [distance_km(34.068930, -118.445127, result["geometry"]["location"]["lat"],
+                            result["geometry"]["location"]["lng"]) for result in results]
+    near = distances(places["results"])
+    assert near == sorted(near) and near[-1] <= 10, near
+    #   The radius is kept: 20 within 50 km reach past 1 km, and those
+    #   within 1 km are all a 1 km WHATSAT returns
+    connection.send(b"WHATSAT kiwi.cs.ucla.edu 50 20\n")
+    wide = distances(json.loads(connection.until_blank().split(b"\n", 1)[1])["results"])
+    connection.send(b"WHATSAT kiwi.cs.ucla.edu 1 20\n")
+    narrow = distances(json.loads(connection.until_blank().split(b"\n", 1)[1])["results"])
+    assert len(wide) == 20 and wide[-1] > 1
+    assert narrow == [d for d in wide if d <= 1] and all(d <= 1 for d in narrow), (narrow, wide)
 
 
 def test_whatsat_with_no_provider(make_herd):
