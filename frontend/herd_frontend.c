@@ -650,24 +650,11 @@ s_handle_places (zloop_t *loop, zsock_t *reader, void *arg)
 static int
 s_listen (herd_frontend_t *self, char **error_p)
 {
-    char *host = strdup (self->bind);
-    char *colon = strrchr (host, ':');
-    *colon = 0;
-    const char *port = colon + 1;
-    const char *node = streq (host, "*") || !*host? NULL: host;
-    //  Strip [ ] from an IPv6 literal
-    if (node && *node == '[' && node [strlen (node) - 1] == ']') {
-        host [strlen (host) - 1] = 0;
-        node = host + 1;
-    }
-    struct addrinfo hints = { 0 }, *addresses = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    int rc = getaddrinfo (node, port, &hints, &addresses);
-    if (rc) {
-        *error_p = zsys_sprintf ("cannot listen on %s (%s): %s", self->bind, self->setting, gai_strerror (rc));
-        freen (host);
+    struct addrinfo *addresses = NULL;
+    char *error = NULL;
+    if (herd_address_resolve (self->bind, true, &addresses, &error)) {
+        *error_p = zsys_sprintf ("cannot listen on %s (%s)", error, self->setting);
+        freen (error);
         return -1;
     }
     int fd = socket (addresses->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -682,7 +669,6 @@ s_listen (herd_frontend_t *self, char **error_p)
         fd = -1;
     }
     freeaddrinfo (addresses);
-    freen (host);
     if (fd == -1)
         return -1;
     self->listener = fd;

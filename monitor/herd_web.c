@@ -8,7 +8,6 @@
 #include "../herd_classes.h"
 #include "herd_web.h"
 #include <microhttpd.h>
-#include <arpa/inet.h>
 #include <netdb.h>
 #include <pthread.h>
 
@@ -288,15 +287,12 @@ s_whatsat (s_web_t *self, const char *id, const char *radius)
                            herd_config_server_endpoint (self->config, server, "client"): NULL;
     if (!endpoint)
         return strdup ("{\"error\": \"the server that heard it is not in the config\"}");
-    char host [256];
-    snprintf (host, sizeof host, "%s", endpoint);
-    char *colon = strrchr (host, ':');
-    if (!colon)
-        return strdup ("{\"error\": \"no port in the server's client address\"}");
-    *colon = 0;
-    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM }, *found = NULL;
-    if (getaddrinfo (host, colon + 1, &hints, &found) || !found)
+    struct addrinfo *found = NULL;
+    char *error = NULL;
+    if (herd_address_resolve (endpoint, false, &found, &error)) {
+        freen (error);
         return strdup ("{\"error\": \"cannot resolve the server's client address\"}");
+    }
     int fd = socket (found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     struct timeval timeout = { .tv_sec = S_WHATSAT_TIMEOUT };
     setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
@@ -498,38 +494,19 @@ s_handle (void *arg, struct MHD_Connection *connection, const char *url, const c
 
 //  --------------------------------------------------------------------------
 
-//  "PORT" or "HOST:PORT", HOST an IPv4 name or address (127.0.0.1 if none)
-static int
-s_parse_address (const char *address, struct sockaddr_in *where, char **error_p)
+//  "PORT" or "HOST:PORT" (127.0.0.1 if no host), the first address found
+static struct addrinfo *
+s_resolve_web (const char *address, char **error_p)
 {
-    char host [256] = "127.0.0.1";
-    const char *port = address;
-    const char *colon = strrchr (address, ':');
-    if (colon) {
-        if ((size_t) (colon - address) >= sizeof host || colon == address) {
-            *error_p = zsys_sprintf ("--web %s: expected PORT or HOST:PORT", address);
-            return -1;
-        }
-        memcpy (host, address, (size_t) (colon - address));
-        host [colon - address] = 0;
-        port = colon + 1;
+    char *text = strchr (address, ':')? strdup (address): zsys_sprintf ("127.0.0.1:%s", address);
+    struct addrinfo *found = NULL;
+    char *error = NULL;
+    if (herd_address_resolve (text, true, &found, &error)) {
+        *error_p = zsys_sprintf ("--web %s", error);
+        freen (error);
     }
-    char *end = NULL;
-    long number = strtol (port, &end, 10);
-    if (!*port || *end || number < 0 || number > 65535) {
-        *error_p = zsys_sprintf ("--web %s: the port must be a number from 0 to 65535", address);
-        return -1;
-    }
-    struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM }, *found = NULL;
-    int rc = getaddrinfo (host, NULL, &hints, &found);
-    if (rc || !found) {
-        *error_p = zsys_sprintf ("--web %s: cannot resolve %s: %s", address, host, gai_strerror (rc));
-        return -1;
-    }
-    memcpy (where, found->ai_addr, sizeof *where);
-    where->sin_port = htons ((uint16_t) number);
-    freeaddrinfo (found);
-    return 0;
+    freen (text);
+    return found;
 }
 
 static char *
@@ -554,8 +531,8 @@ herd_web_run (herd_config_t *config, herd_keys_t *keys, const char *address, con
 {
     assert (config && keys && address);
     char *error = NULL;
-    struct sockaddr_in where;
-    if (s_parse_address (address, &where, &error)) {
+    struct addrinfo *where = s_resolve_web (address, &error);
+    if (!where) {
         fprintf (stderr, "herd-monitor: %s\n", error);
         freen (error);
         return 1;
@@ -569,6 +546,7 @@ herd_web_run (herd_config_t *config, herd_keys_t *keys, const char *address, con
                                                            : "cannot read /dev/urandom for a token");
         freen (self->token);
         freen (self);
+        freeaddrinfo (where);
         return 1;
     }
     pthread_mutex_init (&self->lock, NULL);
@@ -605,9 +583,10 @@ herd_web_run (herd_config_t *config, herd_keys_t *keys, const char *address, con
         zpoller_add (poller, server->feed);
     }
     struct MHD_Daemon *daemon = rc? NULL:
-        MHD_start_daemon (MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG,
+        MHD_start_daemon (MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG
+                          | (where->ai_family == AF_INET6? MHD_USE_IPv6: 0),
                           0, NULL, NULL, s_handle, self,
-                          MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &where,
+                          MHD_OPTION_SOCK_ADDR, where->ai_addr,
                           MHD_OPTION_CONNECTION_LIMIT, (unsigned int) S_CONNECTIONS_MAX,
                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30,
                           MHD_OPTION_END);
@@ -617,12 +596,14 @@ herd_web_run (herd_config_t *config, herd_keys_t *keys, const char *address, con
     }
     if (daemon) {
         const union MHD_DaemonInfo *info = MHD_get_daemon_info (daemon, MHD_DAEMON_INFO_BIND_PORT);
-        char host [INET_ADDRSTRLEN];
-        inet_ntop (AF_INET, &where.sin_addr, host, sizeof host);
-        printf ("herd-monitor: the live map of %zu servers is at http://%s:%u/?token=%s\n",
-                self->server_count, host, info? info->port: 0, self->token);
+        char host [INET6_ADDRSTRLEN] = "?";
+        getnameinfo (where->ai_addr, where->ai_addrlen, host, sizeof host, NULL, 0, NI_NUMERICHOST);
+        bool six = where->ai_family == AF_INET6;
+        printf ("herd-monitor: the live map of %zu servers is at http://%s%s%s:%u/?token=%s\n",
+                self->server_count, six? "[": "", host, six? "]": "", info? info->port: 0, self->token);
         fflush (stdout);
     }
+    freeaddrinfo (where);
     int64_t started = zclock_mono ();
     int64_t next_round = started;
     while (rc == 0 && !zsys_interrupted && (!seconds || zclock_mono () - started < seconds * 1000)) {

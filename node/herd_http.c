@@ -409,22 +409,11 @@ herd_http_t *
 herd_http_new (const char *server, const char *bind, const char *admin, char **error_p)
 {
     assert (server && bind && admin && error_p);
-    char *host = strdup (bind);
-    char *colon = strrchr (host, ':');
-    if (!colon) {
-        *error_p = zsys_sprintf ("http = \"%s\": expected HOST:PORT", bind);
-        freen (host);
-        return NULL;
-    }
-    *colon = 0;
-    struct addrinfo hints = { 0 }, *address = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE;
-    int rc = getaddrinfo (streq (host, "*")? NULL: host, colon + 1, &hints, &address);
-    freen (host);
-    if (rc) {
-        *error_p = zsys_sprintf ("cannot serve HTTP on %s: %s", bind, gai_strerror (rc));
+    struct addrinfo *address = NULL;
+    char *error = NULL;
+    if (herd_address_resolve (bind, true, &address, &error)) {
+        *error_p = zsys_sprintf ("cannot serve HTTP on %s", error);
+        freen (error);
         return NULL;
     }
     herd_http_t *self = (herd_http_t *) zmalloc (sizeof (herd_http_t));
