@@ -72,36 +72,29 @@ s_start_actor (zactor_t *actor, const char *server, const char *what)
 static int
 s_ask_admin (herd_config_t *config, const char *server, const char *request, const char *cert)
 {
-    const char *endpoint = herd_config_server_endpoint (config, server, "admin");
-    if (!endpoint) {
-        fprintf (stderr, "herd: server %s has no admin endpoint in %s\n", server,
-                 herd_config_filename (config));
-        return 1;
-    }
     //  We ask as a monitor: its key must be one the server admits
     char *error = NULL;
     herd_keys_t *keys = herd_keys_new (config, cert, &error);
-    zsock_t *admin = zsock_new (ZMQ_DEALER);
-    if (!keys || herd_keys_apply_client (keys, admin, server, &error)) {
+    herd_admin_t *admin = keys? herd_admin_new (config, keys, server, &error): NULL;
+    if (!admin) {
         fprintf (stderr, "herd: %s\n", error);
         freen (error);
-        zsock_destroy (&admin);
         herd_keys_destroy (&keys);
         return 1;
     }
-    zsock_set_rcvtimeo (admin, 3000);
-    zsock_set_linger (admin, 0);
-    zsock_connect (admin, "%s", endpoint);
-    char *reply = herd_node_ask (&admin, request);
+    json_t *answer = herd_admin_ask (admin, request, 3000);
     int rc = 0;
-    if (reply)
-        printf ("%s\n", reply);
+    if (answer) {
+        char *text = json_dumps (answer, JSON_COMPACT);
+        printf ("%s\n", text);
+        freen (text);
+    }
     else {
-        fprintf (stderr, "herd: no answer from %s at %s within 3 s\n", server, endpoint);
+        fprintf (stderr, "herd: no answer from %s at %s within 3 s\n", server, herd_admin_endpoint (admin));
         rc = 1;
     }
-    freen (reply);
-    zsock_destroy (&admin);
+    json_decref (answer);
+    herd_admin_destroy (&admin);
     herd_keys_destroy (&keys);
     return rc;
 }

@@ -19,6 +19,7 @@
 #include "core/herd_traffic.h"
 #include "core/herd_config.h"
 #include "core/herd_keys.h"
+#include "core/herd_admin.h"
 #include "core/herd_protocol.h"
 #include "cache/herd_store.h"
 #include "cache/herd_journal.h"

@@ -11,7 +11,7 @@
 //  One server's row: its admin socket, and last second's counters
 typedef struct {
     const char *name;           //  From the config (borrowed)
-    zsock_t *admin;             //  DEALER to its admin endpoint
+    herd_admin_t *admin;        //  Its admin endpoint
     json_t *state, *stats;      //  This frame's answers, or NULL
     bool known;                 //  Counters below are from a previous second
     double iamats, whatsats, updates_in, updates_out;
@@ -88,27 +88,17 @@ s_row (s_row_t *row, bool wide, char *line, size_t size)
     row->known = true;
 }
 
-//  (Re)connects a row's admin socket with the monitor's key
+//  Connects a row to its server's admin endpoint with the monitor's key
 static int
 s_connect (herd_config_t *config, herd_keys_t *keys, s_row_t *row)
 {
-    const char *endpoint = herd_config_server_endpoint (config, row->name, "admin");
-    if (!endpoint) {
-        fprintf (stderr, "herd-monitor: server %s has no admin endpoint in %s\n", row->name,
-                 herd_config_filename (config));
-        return -1;
-    }
     char *error = NULL;
-    row->admin = zsock_new (ZMQ_DEALER);
-    if (herd_keys_apply_client (keys, row->admin, row->name, &error)) {
+    row->admin = herd_admin_new (config, keys, row->name, &error);
+    if (!row->admin) {
         fprintf (stderr, "herd-monitor: %s\n", error);
         freen (error);
         return -1;
     }
-    zsock_set_rcvtimeo (row->admin, 0);
-    zsock_set_sndtimeo (row->admin, 0);
-    zsock_set_linger (row->admin, 0);
-    zsock_connect (row->admin, "%s", endpoint);
     return 0;
 }
 
@@ -141,8 +131,8 @@ herd_top_run (herd_config_t *config, herd_keys_t *keys, zlistx_t *servers, long 
                 rc = 1;
                 break;
             }
-            if (zstr_send (row->admin, "STATE") == 0 && zstr_send (row->admin, "STATS") == 0) {
-                zpoller_add (poller, row->admin);
+            if (herd_admin_send (row->admin, "STATE") == 0 && herd_admin_send (row->admin, "STATS") == 0) {
+                zpoller_add (poller, herd_admin_sock (row->admin));
                 waiting++;
             }
         }
@@ -153,12 +143,10 @@ herd_top_run (herd_config_t *config, herd_keys_t *keys, zlistx_t *servers, long 
             zsock_t *which = (zsock_t *) zpoller_wait (poller, (int) left);
             if (!which)
                 continue;
-            for (index = 0; index < count && rows [index].admin != which; index++)
+            for (index = 0; index < count && herd_admin_sock (rows [index].admin) != which; index++)
                 ;
             s_row_t *row = &rows [index];
-            char *reply = zstr_recv (which);
-            json_t *json = reply? json_loads (reply, 0, NULL): NULL;
-            freen (reply);
+            json_t *json = herd_admin_recv (row->admin, 0);
             if (!row->state)
                 row->state = json;
             else
@@ -203,7 +191,7 @@ herd_top_run (herd_config_t *config, herd_keys_t *keys, zlistx_t *servers, long 
             //  A row left without its answers drops its socket, and with it
             //  any answer that comes late
             if (!row->state || !row->stats)
-                zsock_destroy (&row->admin);
+                herd_admin_reset (row->admin);
             json_decref (row->state);
             json_decref (row->stats);
             row->state = row->stats = NULL;
@@ -217,7 +205,7 @@ herd_top_run (herd_config_t *config, herd_keys_t *keys, zlistx_t *servers, long 
             zclock_sleep ((int) left);
     }
     for (index = 0; index < count; index++)
-        zsock_destroy (&rows [index].admin);
+        herd_admin_destroy (&rows [index].admin);
     freen (rows);
     return rc;
 }

@@ -37,7 +37,8 @@ typedef struct {
 typedef struct {
     const char *name;           //  From the config (borrowed)
     zsock_t *feed;              //  SUB to its feed, or NULL (it has none)
-    zsock_t *admin;             //  DEALER to its admin endpoint, or NULL
+    herd_admin_t *admin;        //  Its admin endpoint, or NULL
+    bool asked;                 //  Its socket is in the poller, answers due
     json_t *state, *stats;      //  This round's answers, or NULL
     json_t *view;               //  What the page shows of it (owned)
     double updates_in;          //  Last STATS counter, for the rate
@@ -203,20 +204,12 @@ s_load_land (s_web_t *self)
 static void
 s_admin_connect (s_web_t *self, s_server_t *server)
 {
-    const char *endpoint = herd_config_server_endpoint (self->config, server->name, "admin");
-    if (!endpoint)
-        return;
     char *error = NULL;
-    server->admin = zsock_new (ZMQ_DEALER);
-    if (herd_keys_apply_client (self->keys, server->admin, server->name, &error)) {
+    server->admin = herd_admin_new (self->config, self->keys, server->name, &error);
+    if (!server->admin) {
         zsys_warning ("web: %s", error);
         freen (error);
-        zsock_destroy (&server->admin);
-        return;
     }
-    zsock_set_sndtimeo (server->admin, 0);
-    zsock_set_linger (server->admin, 0);
-    zsock_connect (server->admin, "%s", endpoint);
 }
 
 //  What the page shows of a server, from this round's answers
@@ -582,6 +575,8 @@ herd_web_run (herd_config_t *config, herd_keys_t *keys, const char *address, con
         zsock_connect (server->feed, "%s", feed);
         zpoller_add (poller, server->feed);
     }
+    for (index = 0; index < self->server_count && rc == 0; index++)
+        s_admin_connect (self, &self->servers [index]);
     struct MHD_Daemon *daemon = rc? NULL:
         MHD_start_daemon (MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG
                           | (where->ai_family == AF_INET6? MHD_USE_IPv6: 0),
@@ -615,22 +610,20 @@ herd_web_run (herd_config_t *config, herd_keys_t *keys, const char *address, con
                 s_herd_view (self, now);
             for (index = 0; index < self->server_count; index++) {
                 s_server_t *server = &self->servers [index];
-                if (server->admin && (!server->state || !server->stats)) {
-                    zpoller_remove (poller, server->admin);
-                    zsock_destroy (&server->admin);
+                if (!server->admin)
+                    continue;
+                if (server->asked) {
+                    zpoller_remove (poller, herd_admin_sock (server->admin));
+                    if (!server->state || !server->stats)
+                        herd_admin_reset (server->admin);
                 }
                 json_decref (server->state);
                 json_decref (server->stats);
                 server->state = server->stats = NULL;
-                if (!server->admin) {
-                    s_admin_connect (self, server);
-                    if (server->admin)
-                        zpoller_add (poller, server->admin);
-                }
-                if (server->admin) {
-                    zstr_send (server->admin, "STATE");
-                    zstr_send (server->admin, "STATS");
-                }
+                server->asked = herd_admin_send (server->admin, "STATE") == 0
+                             && herd_admin_send (server->admin, "STATS") == 0;
+                if (server->asked)
+                    zpoller_add (poller, herd_admin_sock (server->admin));
             }
             next_round = now + 1000;
         }
@@ -639,10 +632,8 @@ herd_web_run (herd_config_t *config, herd_keys_t *keys, const char *address, con
             continue;
         for (index = 0; index < self->server_count; index++) {
             s_server_t *server = &self->servers [index];
-            if (which == server->admin) {
-                char *reply = zstr_recv (which);
-                json_t *json = reply? json_loads (reply, 0, NULL): NULL;
-                freen (reply);
+            if (server->admin && which == herd_admin_sock (server->admin)) {
+                json_t *json = herd_admin_recv (server->admin, 0);
                 if (!server->state)
                     server->state = json;
                 else
@@ -680,7 +671,7 @@ herd_web_run (herd_config_t *config, herd_keys_t *keys, const char *address, con
     for (index = 0; index < self->server_count; index++) {
         s_server_t *server = &self->servers [index];
         zsock_destroy (&server->feed);
-        zsock_destroy (&server->admin);
+        herd_admin_destroy (&server->admin);
         json_decref (server->state);
         json_decref (server->stats);
         json_decref (server->view);

@@ -26,7 +26,7 @@ struct _herd_http_t {
     char *server;               //  Our server's name, the "server" label
     char *admin;                //  The node's inproc admin endpoint
     struct MHD_Daemon *daemon;  //  libmicrohttpd, with its own thread
-    zsock_t *asker;             //  DEALER to the node: only the daemon's thread uses it
+    herd_admin_t *asker;        //  To the node: only the daemon's thread uses it
     zlistx_t *connections;      //  s_connection_t, oldest first: only the daemon's thread uses it
     zhashx_t *per_address;      //  Address -> connections open from there: the daemon's thread's too
 };
@@ -291,16 +291,9 @@ herd_http_metrics (const char *server, json_t *stats, json_t *state)
 static json_t *
 s_ask (herd_http_t *self, const char *request)
 {
-    if (!self->asker) {
-        self->asker = zsock_new (ZMQ_DEALER);
-        zsock_set_rcvtimeo (self->asker, S_ASK_TIMEOUT);
-        zsock_set_sndtimeo (self->asker, S_ASK_TIMEOUT);
-        zsock_set_linger (self->asker, 0);
-        zsock_connect (self->asker, "%s", self->admin);
-    }
-    char *reply = herd_node_ask (&self->asker, request);
-    json_t *json = reply? json_loads (reply, 0, NULL): NULL;
-    freen (reply);
+    if (!self->asker)
+        self->asker = herd_admin_new_endpoint (self->admin);
+    json_t *json = herd_admin_ask (self->asker, request, S_ASK_TIMEOUT);
     return json;
 }
 
@@ -449,7 +442,7 @@ herd_http_destroy (herd_http_t **self_p)
         //  Stops the daemon's thread, and with it every use of asker
         if (self->daemon)
             MHD_stop_daemon (self->daemon);
-        zsock_destroy (&self->asker);
+        herd_admin_destroy (&self->asker);
         //  Stopping closes every connection, and each is taken out; any
         //  left is freed here
         if (self->connections) {

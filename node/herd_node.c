@@ -441,18 +441,6 @@ herd_node_actor (zsock_t *pipe, void *args)
     freen (self->server);
 }
 
-char *
-herd_node_ask (zsock_t **asker_p, const char *request)
-{
-    assert (asker_p && request);
-    char *reply = NULL;
-    if (*asker_p && zstr_send (*asker_p, request) == 0)
-        reply = zstr_recv (*asker_p);
-    if (!reply)
-        zsock_destroy (asker_p);
-    return reply;
-}
-
 //  --------------------------------------------------------------------------
 //  Selftest: one server on a free port, one TCP client, one admin asker
 

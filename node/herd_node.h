@@ -30,14 +30,6 @@ typedef struct {
 void
     herd_node_actor (zsock_t *pipe, void *args);
 
-//  Asks a node's admin endpoint one request on *asker_p (a DEALER whose
-//  receive timeout bounds the wait). Returns the answer (caller frees), or
-//  NULL when none came in time: then the asker is destroyed, since a late
-//  answer must not be taken for the next question's, and the caller
-//  connects a new one before it asks again.
-char *
-    herd_node_ask (zsock_t **asker_p, const char *request);
-
 void
     herd_node_test (bool verbose);
 

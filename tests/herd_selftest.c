@@ -21,6 +21,7 @@ static const s_test_t s_tests [] = {
     { "herd_traffic",  herd_traffic_test },
     { "herd_config",   herd_config_test },
     { "herd_keys",     herd_keys_test },
+    { "herd_admin",    herd_admin_test },
     { "herd_protocol", herd_protocol_test },
     { "herd_store",    herd_store_test },
     { "herd_journal",  herd_journal_test },
