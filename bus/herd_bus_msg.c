@@ -148,6 +148,29 @@ herd_bus_msg_receive (void *handle, zmq_msg_t *parts, herd_bus_frame_t *frames)
 }
 
 int
+herd_bus_msg_receive_feed (void *handle, herd_bus_feed_msg_t *message)
+{
+    assert (handle && message);
+    herd_bus_frame_t frames [HERD_BUS_MSG_FRAMES_MAX];
+    message->count = herd_bus_msg_receive (handle, message->parts, frames);
+    if (!message->count)
+        return 0;
+    if (herd_bus_msg_decode_feed (frames, message->count, &message->decoded) == HERD_BUS_MSG_UPDATE)
+        return 1;
+    herd_bus_msg_feed_close (message);
+    return -1;
+}
+
+void
+herd_bus_msg_feed_close (herd_bus_feed_msg_t *message)
+{
+    assert (message);
+    for (size_t index = 0; index < message->count; index++)
+        zmq_msg_close (&message->parts [index]);
+    message->count = 0;
+}
+
+int
 herd_bus_msg_send_heartbeat (void *handle, const char *server, uint64_t sequence)
 {
     assert (handle && server);

@@ -78,6 +78,23 @@ herd_bus_msg_kind_t
 size_t
     herd_bus_msg_receive (void *handle, zmq_msg_t *parts, herd_bus_frame_t *frames);
 
+//  A feed message received and decoded: decoded points into parts
+typedef struct {
+    zmq_msg_t parts [HERD_BUS_MSG_FRAMES_MAX];
+    size_t count;
+    herd_bus_msg_t decoded;
+} herd_bus_feed_msg_t;
+
+//  Receives one feed message without waiting and decodes it: 1 if it is
+//  an update (in message->decoded, until herd_bus_msg_feed_close), 0 if
+//  none waited, -1 if it was no update (already let go of)
+int
+    herd_bus_msg_receive_feed (void *handle, herd_bus_feed_msg_t *message);
+
+//  Lets go of what a received feed message holds
+void
+    herd_bus_msg_feed_close (herd_bus_feed_msg_t *message);
+
 //  Sends a heartbeat on a publishing socket (never waits). 0 or -1.
 int
     herd_bus_msg_send_heartbeat (void *handle, const char *server, uint64_t sequence);

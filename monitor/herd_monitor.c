@@ -292,19 +292,16 @@ main (int argc, char *argv [])
         //  than the message
         bool done = false;
         for (int round = 0; round < 1000 && !done; round++) {
-            zmq_msg_t parts [HERD_BUS_MSG_FRAMES_MAX];
-            herd_bus_frame_t frames [HERD_BUS_MSG_FRAMES_MAX];
-            size_t frame_count = herd_bus_msg_receive (zsock_resolve (which), parts, frames);
-            if (!frame_count)
+            herd_bus_feed_msg_t message;
+            int got = herd_bus_msg_receive_feed (zsock_resolve (which), &message);
+            if (got == 0)
                 break;
-            herd_bus_msg_t decoded;
-            bool update = herd_bus_msg_decode_feed (frames, frame_count, &decoded) == HERD_BUS_MSG_UPDATE;
-            if (update) {
-                source->updates++;
-                source->total++;
-            }
-            if (update && !stats) {
-                const herd_at_t *at = &decoded.at;
+            if (got == -1)
+                continue;               //  Not an update: dropped
+            source->updates++;
+            source->total++;
+            if (!stats) {
+                const herd_at_t *at = &message.decoded.at;
                 if (json) {
                     json_t *object = json_pack ("{s:s, s:s#, s:s#, s:f}", "from", source->name,
                                                 "client", at->client.start, (int) at->client.size,
@@ -319,9 +316,8 @@ main (int argc, char *argv [])
                 else
                     printf ("%s %.*s\n", source->name, (int) at->line.size, at->line.start);
             }
-            for (size_t index = 0; index < frame_count; index++)
-                zmq_msg_close (&parts [index]);
-            done = update && count && ++seen >= count;
+            herd_bus_msg_feed_close (&message);
+            done = count && ++seen >= count;
         }
         fflush (stdout);
         if (done)

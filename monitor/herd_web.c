@@ -646,18 +646,13 @@ herd_web_run (herd_config_t *config, herd_keys_t *keys, const char *address, con
             if (which == server->feed) {
                 //  All that waits, up to a bound, under one lock
                 pthread_mutex_lock (&self->lock);
-                for (int round = 0; round < 1000; round++) {
-                    zmq_msg_t parts [HERD_BUS_MSG_FRAMES_MAX];
-                    herd_bus_frame_t frames [HERD_BUS_MSG_FRAMES_MAX];
-                    size_t frame_count = herd_bus_msg_receive (zsock_resolve (which), parts, frames);
-                    if (!frame_count)
-                        break;
-                    herd_bus_msg_t decoded;
-                    if (herd_bus_msg_decode_feed (frames, frame_count, &decoded) == HERD_BUS_MSG_UPDATE)
-                        s_take_update (self, &decoded.at);
-                    for (size_t part = 0; part < frame_count; part++)
-                        zmq_msg_close (&parts [part]);
-                }
+                herd_bus_feed_msg_t message;
+                int got = 1;
+                for (int round = 0; round < 1000 && got; round++)
+                    if ((got = herd_bus_msg_receive_feed (zsock_resolve (which), &message)) == 1) {
+                        s_take_update (self, &message.decoded.at);
+                        herd_bus_msg_feed_close (&message);
+                    }
                 pthread_mutex_unlock (&self->lock);
             }
         }

@@ -65,12 +65,11 @@ s_receive (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     s_probe_t *self = (s_probe_t *) arg;
-    zmq_msg_t parts [HERD_BUS_MSG_FRAMES_MAX];
-    herd_bus_frame_t frames [HERD_BUS_MSG_FRAMES_MAX];
-    size_t count = herd_bus_msg_receive (zsock_resolve (reader), parts, frames);
-    herd_bus_msg_t update;
-    if (count && herd_bus_msg_decode_feed (frames, count, &update) == HERD_BUS_MSG_UPDATE
-    &&  update.at.client.size > 3 && update.at.client.size < 24 && !memcmp (update.at.client.start, "lat", 3)) {
+    herd_bus_feed_msg_t message;
+    if (herd_bus_msg_receive_feed (zsock_resolve (reader), &message) != 1)
+        return 0;
+    herd_bus_msg_t update = message.decoded;
+    if (update.at.client.size > 3 && update.at.client.size < 24 && !memcmp (update.at.client.start, "lat", 3)) {
         char number [24];
         memcpy (number, update.at.client.start + 3, update.at.client.size - 3);
         number [update.at.client.size - 3] = 0;
@@ -80,8 +79,7 @@ s_receive (zloop_t *loop, zsock_t *reader, void *arg)
             self->seen++;
         }
     }
-    for (size_t index = 0; index < count; index++)
-        zmq_msg_close (&parts [index]);
+    herd_bus_msg_feed_close (&message);
     return self->seen == self->total? -1: 0;
 }
 
