@@ -274,7 +274,7 @@ class Herd:
                 self.write_config()
         self.wait_linked(names or self.graph)
 
-    def wait_linked(self, names, timeout=15):
+    def wait_linked(self, names, timeout=60):
         """Waits until each server hears each running neighbour directly (its
         STATE says so): ZeroMQ's slow joiner drops what a SUB misses while
         it connects, so tests start once every link carries messages."""
@@ -291,7 +291,7 @@ class Herd:
                         raise TimeoutError(f"{neighbour} never heard from {name} directly")
                     time.sleep(0.05)
 
-    def wait_ready(self, name, timeout=15):
+    def wait_ready(self, name, timeout=60):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             process = self.processes[name]
@@ -323,7 +323,7 @@ class Herd:
         finally:
             sock.close()
 
-    def wait_converged(self, names=None, timeout=10):
+    def wait_converged(self, names=None, timeout=30):
         """Waits until every server holds the same store (size and digest)."""
         return wait_converged(self.state, list(names or self.processes), timeout)
 
@@ -365,7 +365,7 @@ class Herd:
         connection.close()
         return first
 
-    def wait_stored(self, name, client, expected, timeout=10):
+    def wait_stored(self, name, client, expected, timeout=30):
         deadline = time.monotonic() + timeout
         line = None
         while time.monotonic() < deadline:
