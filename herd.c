@@ -55,16 +55,13 @@ s_usage (FILE *stream)
 static int
 s_start_actor (zactor_t *actor, const char *server, const char *what)
 {
-    zstr_send (actor, "START");
-    //  Signals wait, blocked, until main takes them: nothing interrupts this
-    char *reply = zstr_recv (actor);
-    int rc = reply && streq (reply, "OK")? 0: -1;
+    char *reason = NULL;
+    int rc = herd_actor_start (actor, &reason);
     if (rc) {
-        const char *reason = reply && strlen (reply) > 6? reply + 6: "no reply";
         zsys_error ("%s failed to start: %s", what, reason);
         fprintf (stderr, "herd: %s: %s\n", server, reason);
     }
-    freen (reply);
+    freen (reason);
     return rc;
 }
 

@@ -15,6 +15,7 @@
 #include "core/herd_file.h"
 #include "core/herd_loop.h"
 #include "core/herd_reader.h"
+#include "core/herd_actor.h"
 #include "core/herd_log.h"
 #include "core/herd_traffic.h"
 #include "core/herd_config.h"

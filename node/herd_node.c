@@ -375,10 +375,8 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
     }
     if (streq (command, "START")) {
         char *error = NULL;
-        if (s_start (self, &error) == 0)
-            zstr_send (reader, "OK");
-        else
-            zstr_sendf (reader, "ERROR %s", error);
+        int started = s_start (self, &error);
+        herd_actor_started (reader, started, error);
         freen (error);
     }
     else
@@ -482,18 +480,12 @@ herd_node_test (bool verbose)
     assert (config);
     herd_places_args_t places_args = { config, "T" };
     zactor_t *places = zactor_new (herd_places_actor, &places_args);
-    zstr_send (places, "START");
-    char *reply = zstr_recv (places);
-    assert (streq (reply, "OK"));
-    freen (reply);
+    assert (herd_actor_start (places, &error) == 0);
     herd_node_args_t node_args = { config, "T" };
     zactor_t *node = zactor_new (herd_node_actor, &node_args);
-    zstr_send (node, "START");
-    reply = zstr_recv (node);
-    assert (streq (reply, "OK"));
-    freen (reply);
+    assert (herd_actor_start (node, &error) == 0);
     zstr_send (node, "PORT");
-    reply = zstr_recv (node);
+    char *reply = zstr_recv (node);
     int port = atoi (reply);
     freen (reply);
     assert (port > 0);

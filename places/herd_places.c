@@ -391,10 +391,8 @@ herd_places_actor (zsock_t *pipe, void *args)
             }
             if (streq (command, "START")) {
                 char *error = NULL;
-                if (s_start (self, &error) == 0)
-                    zstr_send (pipe, "OK");
-                else
-                    zstr_sendf (pipe, "ERROR %s", error);
+                int started = s_start (self, &error);
+                herd_actor_started (pipe, started, error);
                 freen (error);
             }
             else {
@@ -449,10 +447,7 @@ herd_places_test (bool verbose)
     assert (config);
     herd_places_args_t args = { config, "T" };
     zactor_t *places = zactor_new (herd_places_actor, &args);
-    zstr_send (places, "START");
-    char *status = zstr_recv (places);
-    assert (streq (status, "OK"));
-    freen (status);
+    assert (herd_actor_start (places, &error) == 0);
 
     char *endpoint = herd_places_endpoint ("T");
     zsock_t *frontend = zsock_new_dealer (endpoint);

@@ -17,6 +17,7 @@ static const s_test_t s_tests [] = {
     { "herd_file",     herd_file_test },
     { "herd_loop",     herd_loop_test },
     { "herd_reader",   herd_reader_test },
+    { "herd_actor",    herd_actor_test },
     { "herd_log",      herd_log_test },
     { "herd_traffic",  herd_traffic_test },
     { "herd_config",   herd_config_test },
