@@ -1,0 +1,173 @@
+//  cache/herd_rewrite.c: a journal written anew from the store by a child.
+
+#include "herd_classes.h"
+#include <sys/wait.h>
+
+//  The child's write buffer
+#define S_CHILD_BUFFER  (256 * 1024)
+
+struct _herd_rewrite_t {
+    char *path;                 //  The new file
+    int fd;                     //  Open for appending, or -1 once handed over
+    pid_t child;                //  0 once reaped
+    int64_t started;
+};
+
+typedef struct {
+    int fd;
+    char *buffer;
+    size_t used;
+} s_child_t;
+
+static int
+s_child_write_line (const char *line, size_t size, void *arg)
+{
+    s_child_t *child = (s_child_t *) arg;
+    if (child->used + size + HERD_RECORD_OVERHEAD > S_CHILD_BUFFER) {
+        if (herd_file_write_all (child->fd, child->buffer, child->used))
+            return -1;
+        child->used = 0;
+    }
+    if (size + HERD_RECORD_OVERHEAD > S_CHILD_BUFFER)
+        return -1;              //  Never: lines are far shorter
+    herd_record_format (line, size, child->buffer + child->used);
+    child->used += size + HERD_RECORD_OVERHEAD;
+    return 0;
+}
+
+//  The child: write the store, sync it, exit. It only reads memory and
+//  makes system calls (no stdio, no malloc, no ZeroMQ), so it is safe in
+//  the child of a threaded process.
+static void
+s_child (int fd, herd_store_t *store, char *buffer)
+{
+    //  Let go of every other descriptor, so the parent's closed client
+    //  connections do not linger open in us
+    if (fd > 3)
+        close_range (3, fd - 1, 0);
+    close_range (fd + 1, ~0U, 0);
+    s_child_t child = { fd, buffer, 0 };
+    int rc = herd_store_walk (store, s_child_write_line, &child);
+    if (rc == 0)
+        rc = herd_file_write_all (fd, buffer, child.used);
+    if (rc == 0)
+        rc = fdatasync (fd);
+    _exit (rc? 1: 0);
+}
+
+herd_rewrite_t *
+herd_rewrite_start (const char *path, herd_store_t *store, char **error_p)
+{
+    assert (path && store && error_p);
+    int fd = open (path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);
+    if (fd == -1) {
+        *error_p = zsys_sprintf ("cannot create %s: %s", path, strerror (errno));
+        return NULL;
+    }
+    //  Allocated before the fork: the child may not
+    char *buffer = (char *) malloc (S_CHILD_BUFFER);
+    assert (buffer);
+    pid_t pid = fork ();
+    if (pid == 0)
+        s_child (fd, store, buffer);
+    freen (buffer);
+    if (pid == -1) {
+        *error_p = zsys_sprintf ("cannot fork: %s", strerror (errno));
+        close (fd);
+        unlink (path);
+        return NULL;
+    }
+    herd_rewrite_t *self = (herd_rewrite_t *) zmalloc (sizeof (herd_rewrite_t));
+    self->path = strdup (path);
+    self->fd = fd;
+    self->child = pid;
+    self->started = zclock_mono ();
+    return self;
+}
+
+static void
+s_destroy (herd_rewrite_t **self_p)
+{
+    herd_rewrite_t *self = *self_p;
+    if (self->fd != -1)
+        close (self->fd);
+    freen (self->path);
+    freen (self);
+    *self_p = NULL;
+}
+
+void
+herd_rewrite_abort (herd_rewrite_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        herd_rewrite_t *self = *self_p;
+        if (self->child) {
+            kill (self->child, SIGKILL);
+            waitpid (self->child, NULL, 0);
+        }
+        unlink (self->path);
+        s_destroy (self_p);
+    }
+}
+
+int
+herd_rewrite_fd (herd_rewrite_t *self)
+{
+    assert (self);
+    return self->fd;
+}
+
+int
+herd_rewrite_poll (herd_rewrite_t *self, const char **why_p)
+{
+    assert (self && why_p);
+    if (!self->child)
+        return 1;
+    int status;
+    pid_t pid = waitpid (self->child, &status, WNOHANG);
+    //  ECHILD: someone else reaped it (SIGCHLD ignored by an embedder); its
+    //  result is unknown, so its file is not trusted
+    bool vanished = pid == -1 && errno == ECHILD;
+    if (pid != self->child && !vanished)
+        return 0;
+    self->child = 0;
+    if (!vanished && WIFEXITED (status) && WEXITSTATUS (status) == 0)
+        return 1;
+    *why_p = vanished? "was reaped by someone else": "failed (disk full?)";
+    return -1;
+}
+
+int
+herd_rewrite_commit (herd_rewrite_t **self_p, const char *target, size_t *size_p)
+{
+    assert (self_p && *self_p && target && size_p);
+    herd_rewrite_t *self = *self_p;
+    assert (!self->child);
+    struct stat status;
+    if (fstat (self->fd, &status) || rename (self->path, target)) {
+        int error = errno;
+        herd_rewrite_abort (self_p);
+        errno = error;
+        return -1;
+    }
+    int fd = self->fd;
+    self->fd = -1;
+    *size_p = (size_t) status.st_size;
+    s_destroy (self_p);
+    return fd;
+}
+
+pid_t
+herd_rewrite_pid (herd_rewrite_t *self)
+{
+    assert (self);
+    return self->child;
+}
+
+int64_t
+herd_rewrite_started (herd_rewrite_t *self)
+{
+    assert (self);
+    return self->started;
+}
