@@ -63,7 +63,7 @@ $(BUILD)/%.o: %.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	$(QUIET_CC)$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/herd: $(BUILD)/herd.o $(OBJECTS)
+$(BUILD)/herd: $(BUILD)/herd.o $(BUILD)/herd_tools.o $(OBJECTS)
 	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/herd-monitor: $(BUILD)/monitor/herd_monitor.o $(BUILD)/monitor/herd_top.o $(BUILD)/monitor/herd_web.o \

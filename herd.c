@@ -3,8 +3,8 @@
 //  actors, waits for SIGINT or SIGTERM, and stops them in reverse.
 
 #include "herd_classes.h"
+#include "herd_tools.h"
 #include <getopt.h>
-#include <dirent.h>
 #include <sys/resource.h>
 
 static void
@@ -63,221 +63,6 @@ s_start_actor (zactor_t *actor, const char *server, const char *what)
     }
     freen (reason);
     return rc;
-}
-
-//  Asks a running server's admin endpoint; prints the JSON answer
-static int
-s_ask_admin (herd_config_t *config, const char *server, const char *request, const char *cert)
-{
-    //  We ask as a monitor: its key must be one the server admits
-    char *error = NULL;
-    herd_keys_t *keys = herd_keys_new (config, cert, &error);
-    herd_admin_t *admin = keys? herd_admin_new (config, keys, server, &error): NULL;
-    if (!admin) {
-        fprintf (stderr, "herd: %s\n", error);
-        freen (error);
-        herd_keys_destroy (&keys);
-        return 1;
-    }
-    json_t *answer = herd_admin_ask (admin, request, 3000);
-    int rc = 0;
-    if (answer) {
-        char *text = json_dumps (answer, JSON_COMPACT);
-        printf ("%s\n", text);
-        freen (text);
-    }
-    else {
-        fprintf (stderr, "herd: no answer from %s at %s within 3 s\n", server, herd_admin_endpoint (admin));
-        rc = 1;
-    }
-    json_decref (answer);
-    herd_admin_destroy (&admin);
-    herd_keys_destroy (&keys);
-    return rc;
-}
-
-//  The config, or NULL after one line on stderr saying what is wrong
-static herd_config_t *
-s_load_config (const char *config_file)
-{
-    char *error = NULL;
-    herd_config_t *config = herd_config_load (config_file, &error);
-    if (!config)
-        fprintf (stderr, "herd: %s\n", error);
-    freen (error);
-    return config;
-}
-
-//  herd --keygen [NAME ...]: certificates for the names given, or for
-//  every server of the config and one monitor ("monitor"); keys that
-//  exist are kept
-static int
-s_keygen (const char *config_file, int count, char *names [])
-{
-    herd_config_t *config = s_load_config (config_file);
-    if (!config)
-        return 1;
-    zlistx_t *wanted = zlistx_new ();       //  Borrowed names
-    for (int index = 0; index < count; index++)
-        zlistx_add_end (wanted, names [index]);
-    if (!count) {
-        zlistx_t *servers = herd_config_servers (config);
-        for (char *name = (char *) zlistx_first (servers); name; name = (char *) zlistx_next (servers))
-            zlistx_add_end (wanted, name);
-        zlistx_add_end (wanted, "monitor");
-    }
-    int rc = 0;
-    const char *folder = herd_config_string (config, "herd/keys");
-    for (const char *name = (const char *) zlistx_first (wanted); name && !rc;
-         name = (const char *) zlistx_next (wanted)) {
-        char *error = NULL;
-        int made = herd_keys_generate (config, name, &error);
-        if (made == -1) {
-            fprintf (stderr, "herd: %s\n", error);
-            freen (error);
-            rc = 1;
-        }
-        else
-            printf ("%s: %s/public/%s.key, %s/secret/%s.key_secret (%s)\n", name, folder, name,
-                    folder, name, made? "made": "kept");
-    }
-    zlistx_destroy (&wanted);
-    herd_config_destroy (&config);
-    return rc;
-}
-
-//  Copies a file; 0 or -1
-static int
-s_copy (const char *from, const char *to, mode_t mode)
-{
-    zchunk_t *chunk = zchunk_slurp (from, 64 * 1024);
-    if (!chunk)
-        return -1;
-    int fd = open (to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    int rc = fd == -1 || herd_file_write_all (fd, zchunk_data (chunk), zchunk_size (chunk));
-    if (fd != -1)
-        close (fd);
-    zchunk_destroy (&chunk);
-    return rc? -1: 0;
-}
-
-//  herd --keys-for NAME FROM TO: from a folder holding every key of the
-//  herd side by side (a Kubernetes Secret mounted as files), lays out
-//  TO/public/ with every public key and TO/secret/ with NAME's secret key
-//  alone: a server never sees another's secret
-static int
-s_keys_for (const char *name, const char *from, const char *to)
-{
-    DIR *folder = opendir (from);
-    if (!folder) {
-        fprintf (stderr, "herd: --keys-for: cannot read %s: %s\n", from, strerror (errno));
-        return 1;
-    }
-    char *secret_name = zsys_sprintf ("%s.key_secret", name);
-    zsys_dir_create ("%s/public", to);
-    zsys_dir_create ("%s/secret", to);
-    //  As --keygen makes it: only the server's user may list its secret
-    char *secret_folder = zsys_sprintf ("%s/secret", to);
-    if (chmod (secret_folder, 0700))
-        fprintf (stderr, "herd: --keys-for: cannot restrict %s: %s\n", secret_folder, strerror (errno));
-    freen (secret_folder);
-    int rc = 0, publics = 0;
-    bool found = false;
-    struct dirent *entry;
-    while ((entry = readdir (folder)) && rc == 0) {
-        if (entry->d_name [0] == '.')
-            continue;               //  ., .., and a Secret volume's ..data
-        size_t size = strlen (entry->d_name);
-        char *source = zsys_sprintf ("%s/%s", from, entry->d_name);
-        if (size > 4 && streq (entry->d_name + size - 4, ".key")) {
-            char *target = zsys_sprintf ("%s/public/%s", to, entry->d_name);
-            rc = s_copy (source, target, 0644);
-            publics++;
-            freen (target);
-        }
-        else
-        if (streq (entry->d_name, secret_name)) {
-            char *target = zsys_sprintf ("%s/secret/%s", to, entry->d_name);
-            rc = s_copy (source, target, 0600);
-            found = true;
-            freen (target);
-        }
-        if (rc)
-            fprintf (stderr, "herd: --keys-for: cannot copy %s: %s\n", source, strerror (errno));
-        freen (source);
-    }
-    closedir (folder);
-    if (rc == 0 && !found) {
-        fprintf (stderr, "herd: --keys-for: no %s in %s\n", secret_name, from);
-        rc = 1;
-    }
-    if (rc == 0)
-        printf ("herd: keys for %s: %d public, its own secret\n", name, publics);
-    freen (secret_name);
-    return rc? 1: 0;
-}
-
-//  Collects an HTTP body, at most 4 KiB
-static size_t
-s_collect (char *data, size_t size, size_t count, void *arg)
-{
-    zchunk_t *body = (zchunk_t *) arg;
-    if (zchunk_size (body) + size * count <= 4096)
-        zchunk_extend (body, data, size * count);
-    return size * count;
-}
-
-//  herd --ready NAME / --alive NAME: GET /readyz or /healthz on the
-//  server's http endpoint
-static int
-s_ask_http (herd_config_t *config, const char *server, const char *path)
-{
-    const char *http = herd_config_server_endpoint (config, server, "http");
-    if (!http) {
-        fprintf (stderr, "herd: server %s has no http endpoint in the config\n", server);
-        return 1;
-    }
-    //  A wildcard bind is asked on the loopback
-    const char *port = strrchr (http, ':') + 1;
-    bool wildcard = !strncmp (http, "*:", 2) || !strncmp (http, "0.0.0.0:", 8) || !strncmp (http, "[::]:", 5);
-    char *url = wildcard? zsys_sprintf ("http://127.0.0.1:%s%s", port, path)
-                        : zsys_sprintf ("http://%s%s", http, path);
-    zchunk_t *body = zchunk_new (NULL, 256);
-    CURL *curl = curl_easy_init ();
-    curl_easy_setopt (curl, CURLOPT_URL, url);
-    curl_easy_setopt (curl, CURLOPT_TIMEOUT_MS, 5000L);
-    curl_easy_setopt (curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt (curl, CURLOPT_WRITEFUNCTION, s_collect);
-    curl_easy_setopt (curl, CURLOPT_WRITEDATA, body);
-    CURLcode code = curl_easy_perform (curl);
-    long status = 0;
-    curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup (curl);
-    char *text = zchunk_strdup (body);
-    int rc = code == CURLE_OK && status == 200? 0: 1;
-    if (code != CURLE_OK)
-        fprintf (stderr, "herd: %s: %s\n", url, curl_easy_strerror (code));
-    else
-        fprintf (rc? stderr: stdout, "%s: %ld %s", server, status, text);
-    freen (text);
-    zchunk_destroy (&body);
-    freen (url);
-    return rc;
-}
-
-//  herd --list: the server names, for scripts (tools/herd-run)
-static int
-s_list (const char *config_file)
-{
-    herd_config_t *config = s_load_config (config_file);
-    if (!config)
-        return 1;
-    zlistx_t *names = herd_config_servers (config);
-    for (const char *name = (const char *) zlistx_first (names); name;
-         name = (const char *) zlistx_next (names))
-        printf ("%s\n", name);
-    herd_config_destroy (&config);
-    return 0;
 }
 
 //  Thousands of clients need thousands of fds: take the hard limit
@@ -349,12 +134,12 @@ main (int argc, char *argv [])
             fprintf (stderr, "herd: --keys-for NAME FROM TO (try herd --help)\n");
             return 2;
         }
-        return s_keys_for (argv [optind], argv [optind + 1], argv [optind + 2]);
+        return herd_tools_keys_for (argv [optind], argv [optind + 1], argv [optind + 2]);
     }
     if (keygen)
-        return s_keygen (config_file, argc - optind, argv + optind);
+        return herd_tools_keygen (config_file, argc - optind, argv + optind);
     if (list && optind == argc)
-        return s_list (config_file);
+        return herd_tools_list (config_file);
     if (list || optind != argc - 1) {
         fprintf (stderr, "herd: expected one server NAME (try herd --help)\n");
         return 2;
@@ -373,7 +158,7 @@ main (int argc, char *argv [])
     sigaddset (&signals, SIGHUP);
     pthread_sigmask (SIG_BLOCK, &signals, NULL);
 
-    herd_config_t *config = s_load_config (config_file);
+    herd_config_t *config = herd_tools_load_config (config_file);
     if (!config)
         return 1;
     if (!herd_config_has_server (config, server)) {
@@ -387,9 +172,9 @@ main (int argc, char *argv [])
         return 1;
     }
     if (request) {
-        int rc = streq (request, "READY")? s_ask_http (config, server, "/readyz")
-               : streq (request, "ALIVE")? s_ask_http (config, server, "/healthz")
-               : s_ask_admin (config, server, request, cert);
+        int rc = streq (request, "READY")? herd_tools_ask_http (config, server, "/readyz")
+               : streq (request, "ALIVE")? herd_tools_ask_http (config, server, "/healthz")
+               : herd_tools_ask_admin (config, server, request, cert);
         herd_config_destroy (&config);
         zsys_shutdown ();
         return rc;

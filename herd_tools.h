@@ -1,0 +1,33 @@
+//  herd_tools.h: herd's command-line tools, apart from the server's main.
+//  Each prints what it found, or one line on stderr, and returns the
+//  process's exit status.
+
+#ifndef HERD_TOOLS_H_INCLUDED
+#define HERD_TOOLS_H_INCLUDED
+
+//  The config, or NULL after one line on stderr saying what is wrong
+herd_config_t *
+    herd_tools_load_config (const char *config_file);
+
+//  herd --keygen [NAME ...]: certificates for the names given, or for
+//  every server of the config and one monitor; keys that exist are kept
+int
+    herd_tools_keygen (const char *config_file, int count, char *names []);
+
+//  herd --keys-for NAME FROM TO: one server's key folder from all keys
+int
+    herd_tools_keys_for (const char *name, const char *from, const char *to);
+
+//  herd --list: the server names, for scripts
+int
+    herd_tools_list (const char *config_file);
+
+//  herd --state / --stats NAME: the admin endpoint's JSON answer
+int
+    herd_tools_ask_admin (herd_config_t *config, const char *server, const char *request, const char *cert);
+
+//  herd --ready / --alive NAME: GET path on the server's http endpoint
+int
+    herd_tools_ask_http (herd_config_t *config, const char *server, const char *path);
+
+#endif
