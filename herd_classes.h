@@ -11,6 +11,7 @@
 //  core/: what every other folder uses, and nothing else
 #include "core/herd_limits.h"
 #include "core/herd_fnv.h"
+#include "core/herd_tally.h"
 #include "core/herd_address.h"
 #include "core/herd_file.h"
 #include "core/herd_loop.h"

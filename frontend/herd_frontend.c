@@ -68,7 +68,7 @@ struct _herd_frontend_t {
     int64_t idle_timeout;       //  msecs, 0: never
     size_t max_output_total;    //  Reply bytes queued for all clients
     size_t output_total;        //  What they hold now
-    zhashx_t *per_address;      //  address -> connections open (as a pointer-sized count)
+    herd_tally_t *per_address;  //  Connections open from each address
     herd_traffic_t *traffic;    //  Every line in and reply out, or NULL (the node's)
     char *scratch;              //  Where AT lines are built
     size_t scratch_capacity;
@@ -149,11 +149,7 @@ s_client_close (herd_frontend_t *self, s_client_t *client, const char *reason)
     self->clients [fd] = NULL;
     self->client_count--;
     self->output_total -= client->accounted;
-    size_t same = (size_t) zhashx_lookup (self->per_address, client->address);
-    if (same > 1)
-        zhashx_update (self->per_address, client->address, (void *) (same - 1));
-    else
-        zhashx_delete (self->per_address, client->address);
+    herd_tally_remove (self->per_address, client->address);
     zsys_info ("client %" PRIu64 " %s closed: %s", client->id, client->peer, reason);
     herd_connection_destroy (&client->connection);
     freen (client->whatsat_line);
@@ -482,8 +478,7 @@ s_client_new (herd_frontend_t *self, int fd, struct sockaddr_storage *address)
     snprintf (client->peer, sizeof client->peer, "%s:%s", host, port);
     snprintf (client->address, sizeof client->address, "%s", host);
     client->active = zclock_mono ();
-    size_t same = (size_t) zhashx_lookup (self->per_address, host);
-    zhashx_update (self->per_address, host, (void *) (same + 1));
+    herd_tally_add (self->per_address, host);
     int on = 1;
     setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     client->events = EPOLLIN | EPOLLRDHUP;
@@ -556,12 +551,11 @@ s_accept (herd_frontend_t *self)
             char host [INET6_ADDRSTRLEN] = "?";
             getnameinfo ((struct sockaddr *) &address, address_size, host, sizeof host, NULL, 0,
                          NI_NUMERICHOST);
-            size_t same = (size_t) zhashx_lookup (self->per_address, host);
-            if (same >= self->max_per_address) {
+            if (herd_tally_count (self->per_address, host) >= self->max_per_address) {
                 if (self->refused_address++ % 1000 == 0)
                     zsys_warning ("refused a connection from %s: %zu open from there "
                                   "(herd/max_per_address; 1 in 1000 such refusals is logged)",
-                                  host, same);
+                                  host, herd_tally_count (self->per_address, host));
                 close (fd);
                 continue;
             }
@@ -696,7 +690,7 @@ herd_frontend_new (herd_config_t *config, const char *server, zloop_t *loop,
     self->idle_timeout = herd_config_number (config, "herd/idle_timeout") * 1000;
     self->first_line_timeout = herd_config_number (config, "herd/first_line_timeout") * 1000;
     self->max_output_total = herd_config_number (config, "herd/max_output_total");
-    self->per_address = zhashx_new ();
+    self->per_address = herd_tally_new ();
     self->traffic = node->traffic;
     self->scratch_capacity = self->max_line + strlen (self->server) + 64;
     self->scratch = (char *) malloc (self->scratch_capacity);
@@ -743,7 +737,7 @@ herd_frontend_destroy (herd_frontend_t **self_p)
         zloop_poller_end (self->loop, &item);
         if (self->idle_timer)
             zloop_timer_end (self->loop, self->idle_timer);
-        zhashx_destroy (&self->per_address);
+        herd_tally_destroy (&self->per_address);
         herd_reader_destroy (&self->places_reader);
         zsock_destroy (&self->places);
         if (self->listener != -1)

@@ -28,7 +28,7 @@ struct _herd_http_t {
     struct MHD_Daemon *daemon;  //  libmicrohttpd, with its own thread
     herd_admin_t *asker;        //  To the node: only the daemon's thread uses it
     zlistx_t *connections;      //  s_connection_t, oldest first: only the daemon's thread uses it
-    zhashx_t *per_address;      //  Address -> connections open from there: the daemon's thread's too
+    herd_tally_t *per_address;  //  Connections open from each address: the daemon's thread's
 };
 
 //  The address of a socket address, as text
@@ -51,7 +51,7 @@ s_admit (void *arg, const struct sockaddr *address, socklen_t size)
     herd_http_t *self = (herd_http_t *) arg;
     char text [INET6_ADDRSTRLEN];
     s_address_text (address, text, sizeof text);
-    return (size_t) zhashx_lookup (self->per_address, text) >= S_PER_ADDRESS? MHD_NO: MHD_YES;
+    return herd_tally_count (self->per_address, text) >= S_PER_ADDRESS? MHD_NO: MHD_YES;
 }
 
 //  --------------------------------------------------------------------------
@@ -380,18 +380,13 @@ s_notify_connection (void *arg, struct MHD_Connection *connection, void **socket
         info = MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         if (info && info->client_addr)
             s_address_text (info->client_addr, entry->address, sizeof entry->address);
-        size_t same = (size_t) zhashx_lookup (self->per_address, entry->address);
-        zhashx_update (self->per_address, entry->address, (void *) (same + 1));
+        herd_tally_add (self->per_address, entry->address);
         *socket_context = zlistx_add_end (self->connections, entry);
     }
     else
     if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
         s_connection_t *entry = (s_connection_t *) zlistx_handle_item (*socket_context);
-        size_t same = (size_t) zhashx_lookup (self->per_address, entry->address);
-        if (same > 1)
-            zhashx_update (self->per_address, entry->address, (void *) (same - 1));
-        else
-            zhashx_delete (self->per_address, entry->address);
+        herd_tally_remove (self->per_address, entry->address);
         zlistx_delete (self->connections, *socket_context);
         freen (entry);
         *socket_context = NULL;
@@ -413,7 +408,7 @@ herd_http_new (const char *server, const char *bind, const char *admin, char **e
     self->server = strdup (server);
     self->admin = strdup (admin);
     self->connections = zlistx_new ();
-    self->per_address = zhashx_new ();
+    self->per_address = herd_tally_new ();
     unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG
                        | (address->ai_family == AF_INET6? MHD_USE_IPv6: 0);
     self->daemon = MHD_start_daemon (flags, 0, s_admit, self, s_answer, self,
@@ -450,7 +445,7 @@ herd_http_destroy (herd_http_t **self_p)
                 free (entry);
             zlistx_destroy (&self->connections);
         }
-        zhashx_destroy (&self->per_address);
+        herd_tally_destroy (&self->per_address);
         freen (self->admin);
         freen (self->server);
         freen (self);
