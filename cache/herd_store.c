@@ -47,15 +47,6 @@ s_line (s_entry_t *entry)
     return entry->data + strlen (entry->data) + 1;
 }
 
-//  An AT line's time: its last field
-static herd_field_t
-s_time_of (const char *line, size_t size)
-{
-    const char *space = (const char *) memrchr (line, ' ', size);
-    herd_field_t time = { space + 1, size - (space + 1 - line) };
-    return time;
-}
-
 static void
 s_entry_destroy (void **entry_p)
 {
@@ -96,23 +87,17 @@ static bool
 s_newer (const char *line, size_t size, herd_field_t time, s_entry_t *held)
 {
     const char *held_line = s_line (held);
-    int order = herd_protocol_time_compare (time, s_time_of (held_line, held->size));
-    if (order == 0) {
-        size_t common = size < held->size? size: held->size;
-        order = memcmp (line, held_line, common);
-        if (order == 0)
-            order = size < held->size? -1: size > held->size? 1: 0;
-    }
-    return order > 0;
+    return herd_protocol_at_order (line, size, time, held_line, held->size,
+                                   herd_protocol_at_time (held_line, held->size)) > 0;
 }
 
 //  The same order between two entries held: true if a is older than b
 static bool
 s_older (s_entry_t *a, s_entry_t *b)
 {
-    const char *line = s_line (a);
-    return !s_newer (line, a->size, s_time_of (line, a->size), b)
-        && !(a->size == b->size && memcmp (line, s_line (b), a->size) == 0);
+    const char *a_line = s_line (a), *b_line = s_line (b);
+    return herd_protocol_at_order (a_line, a->size, herd_protocol_at_time (a_line, a->size),
+                                   b_line, b->size, herd_protocol_at_time (b_line, b->size)) < 0;
 }
 
 //  The heap of a full store: heap [0] is the oldest entry held

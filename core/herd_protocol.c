@@ -376,6 +376,30 @@ herd_protocol_time_compare (herd_field_t a, herd_field_t b)
     return 0;
 }
 
+herd_field_t
+herd_protocol_at_time (const char *line, size_t size)
+{
+    assert (line);
+    const char *space = (const char *) memrchr (line, ' ', size);
+    assert (space);
+    herd_field_t time = { space + 1, size - (size_t) (space + 1 - line) };
+    return time;
+}
+
+int
+herd_protocol_at_order (const char *a, size_t a_size, herd_field_t a_time,
+                        const char *b, size_t b_size, herd_field_t b_time)
+{
+    assert (a && b);
+    int order = herd_protocol_time_compare (a_time, b_time);
+    if (order == 0) {
+        order = memcmp (a, b, a_size < b_size? a_size: b_size);
+        if (order == 0)
+            order = a_size < b_size? -1: a_size > b_size? 1: 0;
+    }
+    return order;
+}
+
 const char *
 herd_protocol_skew (const struct timespec *receipt, herd_field_t time,
                     char *buffer, size_t buffer_size)
@@ -509,6 +533,16 @@ herd_protocol_test (bool verbose)
     assert (herd_protocol_time_compare (s_field ("010.50"), s_field ("10.5")) == 0);
     assert (herd_protocol_time_compare (s_field ("1.05"), s_field ("1.5")) < 0);
     assert (herd_protocol_time_compare (s_field ("0"), s_field ("0.000")) == 0);
+    //  The order of updates: time first, then the bytes of the line
+    const char *early = "AT A +0.1 kiwi +1+1 10", *late = "AT A +0.1 kiwi +1+1 10.5",
+               *same_time = "AT B +0.1 kiwi +1+1 10.0";
+    herd_field_t early_time = herd_protocol_at_time (early, strlen (early));
+    assert (early_time.size == 2 && !memcmp (early_time.start, "10", 2));
+    assert (herd_protocol_at_order (late, strlen (late), herd_protocol_at_time (late, strlen (late)),
+                                    early, strlen (early), early_time) > 0);
+    assert (herd_protocol_at_order (same_time, strlen (same_time), herd_protocol_at_time (same_time, strlen (same_time)),
+                                    early, strlen (early), early_time) > 0);      //  "B" > "A"
+    assert (herd_protocol_at_order (early, strlen (early), early_time, early, strlen (early), early_time) == 0);
 
     //  Numbers by hand
     char buffer [48];

@@ -77,6 +77,18 @@ int
 int
     herd_protocol_time_compare (herd_field_t a, herd_field_t b);
 
+//  The client time of a valid AT line: its last field
+herd_field_t
+    herd_protocol_at_time (const char *line, size_t size);
+
+//  The total order of updates that every server applies alike (newer-
+//  wins): the later client time, exactly; for equal times the bytewise
+//  greater line. a and b are valid AT lines with their times. <0 if a is
+//  older than b, 0 if the same line, >0 if a is newer.
+int
+    herd_protocol_at_order (const char *a, size_t a_size, herd_field_t a_time,
+                            const char *b, size_t b_size, herd_field_t b_time);
+
 //  Formats (receipt - client time) as docs/PROTOCOL.md's skew: a sign, the
 //  seconds, nine digits after the point, rounded to the nanosecond.
 //  time must be valid. Writes at most 40 bytes; returns buffer.

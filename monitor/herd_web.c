@@ -26,9 +26,10 @@ extern const char herd_web_page [];     //  monitor/herd_web_page.html, built in
 typedef struct {
     char *id;
     char *line;                 //  Its AT line
+    size_t line_size;
     char server [64];           //  The server that heard it first
     double latitude, longitude;
-    double time;                //  Client time, secs
+    double time;                //  Client time, secs (for the page: it fades)
     uint64_t version;           //  Table version of its last change
     void *handle;               //  In the table's order
 } s_client_t;
@@ -93,8 +94,11 @@ s_take_update (s_web_t *self, const herd_at_t *at)
     memcpy (time_text, at->time.start, size);
     time_text [size] = 0;
     double time = strtod (time_text, NULL);
-    if (client && client->time > time)
-        return;                             //  Older than what we hold
+    //  Newer-wins as the servers apply it (each update comes from every feed)
+    if (client && herd_protocol_at_order (at->line.start, at->line.size, at->time, client->line,
+                                          client->line_size,
+                                          herd_protocol_at_time (client->line, client->line_size)) <= 0)
+        return;
     if (!client) {
         if (zhashx_size (self->clients) >= S_CLIENTS_MAX) {
             s_client_t *oldest = (s_client_t *) zlistx_first (self->order);
@@ -111,6 +115,7 @@ s_take_update (s_web_t *self, const herd_at_t *at)
         zlistx_move_end (self->order, client->handle);
     }
     client->line = strndup (at->line.start, at->line.size);
+    client->line_size = at->line.size;
     size = MIN (at->server.size, sizeof client->server - 1);
     memcpy (client->server, at->server.start, size);
     client->server [size] = 0;
