@@ -30,6 +30,15 @@ struct _herd_xpub_t {
 
 static int s_handle_subscriptions (zloop_t *loop, zsock_t *reader, void *arg);
 
+//  Reads the socket's subscriptions in the loop, and counts its refused
+//  handshakes
+static void
+s_enter_loop (herd_xpub_t *self)
+{
+    self->reader = herd_reader_new (self->loop, self->sock, s_handle_subscriptions, self);
+    herd_keys_watch (self->keys, self->loop, self->sock, self->name);
+}
+
 static int
 s_bind (herd_xpub_t *self, char **error_p)
 {
@@ -52,10 +61,8 @@ s_bind (herd_xpub_t *self, char **error_p)
         zsock_destroy (&self->sock);
         return -1;
     }
-    if (self->loop) {
-        self->reader = herd_reader_new (self->loop, self->sock, s_handle_subscriptions, self);
-        herd_keys_watch (self->keys, self->loop, self->sock, self->name);
-    }
+    if (self->loop)
+        s_enter_loop (self);
     return 0;
 }
 
@@ -208,9 +215,8 @@ herd_xpub_attach (herd_xpub_t *self, zloop_t *loop)
 {
     assert (self && loop && !self->loop && self->sock);
     self->loop = loop;
-    self->reader = herd_reader_new (loop, self->sock, s_handle_subscriptions, self);
+    s_enter_loop (self);
     self->check_timer = zloop_timer (loop, 200, 0, s_check_subscriptions, self);
-    herd_keys_watch (self->keys, loop, self->sock, self->name);
 }
 
 void *
