@@ -76,6 +76,26 @@ herd_feed_rebuilt (herd_feed_t *self)
     return herd_xpub_rebuilt (self->xpub);
 }
 
+zsock_t *
+herd_feed_subscriber_new (const char *endpoint, const char *prefix, herd_keys_t *keys,
+                          const char *server, char **error_p)
+{
+    assert (endpoint && prefix && error_p);
+    zsock_t *sub = zsock_new (ZMQ_SUB);
+    assert (sub);
+    zsock_set_subscribe (sub, prefix);
+    zsock_set_rcvhwm (sub, HERD_FEED_HWM_DEFAULT);
+    zsock_set_maxmsgsize (sub, HERD_BUS_MAXMSGSIZE);
+    if (keys && server && herd_keys_apply_client (keys, sub, server, error_p))
+        zsock_destroy (&sub);
+    else
+    if (zsock_connect (sub, "%s", endpoint) == -1) {
+        *error_p = zsys_sprintf ("cannot connect to %s: %s", endpoint, zmq_strerror (zmq_errno ()));
+        zsock_destroy (&sub);
+    }
+    return sub;
+}
+
 //  --------------------------------------------------------------------------
 //  Selftest: a feed over inproc, a monitor that filters by prefix
 
@@ -107,8 +127,11 @@ herd_feed_test (bool verbose)
     herd_feed_publish (feed, &kiwi);
     assert (herd_feed_sent (feed) == 0 && herd_feed_subscriptions (feed) == 0);
     //  A monitor for kiwi only
-    zsock_t *monitor = zsock_new_sub (">inproc://herd-feed-test", "kiwi");
+    zsock_t *monitor = herd_feed_subscriber_new ("inproc://herd-feed-test", "kiwi", keys, "A", &error);
     assert (monitor);
+    zsock_t *nowhere = herd_feed_subscriber_new ("nowhere", "", keys, "A", &error);
+    assert (!nowhere && strstr (error, "cannot connect to nowhere"));
+    freen (error);
     for (int round = 0; round < 100 && !herd_feed_subscriptions (feed); round++)
         herd_loop_run_for (loop, 10);
     assert (herd_feed_subscriptions (feed) == 1);

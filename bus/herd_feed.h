@@ -44,6 +44,14 @@ uint64_t
 uint64_t
     herd_feed_rebuilt (herd_feed_t *self);
 
+//  A monitor's side: a SUB connected to the feed at endpoint, for client
+//  ids that start with prefix ("" for all), queueing as many updates as a
+//  feed does. With keys and server, a CURVE client that expects server's
+//  key. NULL and *error_p if that key is missing or endpoint is not one.
+zsock_t *
+    herd_feed_subscriber_new (const char *endpoint, const char *prefix, herd_keys_t *keys,
+                              const char *server, char **error_p);
+
 void
     herd_feed_test (bool verbose);
 

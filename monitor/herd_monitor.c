@@ -236,22 +236,17 @@ main (int argc, char *argv [])
                 break;
             }
         }
+        char *feed_error = NULL;
+        zsock_t *sub = herd_feed_subscriber_new (endpoint, prefix, keys, server, &feed_error);
+        if (!sub) {
+            fprintf (stderr, "herd-monitor: %s\n", feed_error);
+            freen (feed_error);
+            rc = 1;
+            break;
+        }
         s_source_t *source = (s_source_t *) zmalloc (sizeof (s_source_t));
         source->name = strdup (argv [arg]);
-        source->sub = zsock_new (ZMQ_SUB);
-        zsock_set_subscribe (source->sub, prefix);
-        zsock_set_rcvhwm (source->sub, HERD_FEED_HWM_DEFAULT);
-        zsock_set_maxmsgsize (source->sub, HERD_BUS_MAXMSGSIZE);
-        char *key_error = NULL;
-        if (keys && server && herd_keys_apply_client (keys, source->sub, server, &key_error)) {
-            fprintf (stderr, "herd-monitor: %s\n", key_error);
-            freen (key_error);
-            rc = 1;
-        }
-        if (rc == 0 && zsock_connect (source->sub, "%s", endpoint) == -1) {
-            fprintf (stderr, "herd-monitor: cannot connect to %s: %s\n", endpoint, zmq_strerror (zmq_errno ()));
-            rc = 1;
-        }
+        source->sub = sub;
         zpoller_add (poller, source->sub);
         zlistx_add_end (sources, source);
     }

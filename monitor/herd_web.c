@@ -567,17 +567,13 @@ herd_web_run (herd_config_t *config, herd_keys_t *keys, const char *address, con
         const char *feed = herd_config_server_endpoint (config, name, "feed");
         if (!feed)
             continue;
-        server->feed = zsock_new (ZMQ_SUB);
-        zsock_set_subscribe (server->feed, "");
-        zsock_set_rcvhwm (server->feed, HERD_FEED_HWM_DEFAULT);
-        zsock_set_maxmsgsize (server->feed, HERD_BUS_MAXMSGSIZE);
-        if (herd_keys_apply_client (keys, server->feed, name, &error)) {
+        server->feed = herd_feed_subscriber_new (feed, "", keys, name, &error);
+        if (!server->feed) {
             fprintf (stderr, "herd-monitor: %s\n", error);
             freen (error);
             rc = 1;
             break;
         }
-        zsock_connect (server->feed, "%s", feed);
         zpoller_add (poller, server->feed);
     }
     for (index = 0; index < self->server_count && rc == 0; index++)
