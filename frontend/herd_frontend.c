@@ -551,11 +551,11 @@ s_accept (herd_frontend_t *self)
             char host [INET6_ADDRSTRLEN] = "?";
             getnameinfo ((struct sockaddr *) &address, address_size, host, sizeof host, NULL, 0,
                          NI_NUMERICHOST);
-            if (herd_tally_count (self->per_address, host) >= self->max_per_address) {
+            size_t held = herd_tally_count (self->per_address, host);
+            if (held >= self->max_per_address) {
                 if (self->refused_address++ % 1000 == 0)
                     zsys_warning ("refused a connection from %s: %zu open from there "
-                                  "(herd/max_per_address; 1 in 1000 such refusals is logged)",
-                                  host, herd_tally_count (self->per_address, host));
+                                  "(herd/max_per_address; 1 in 1000 such refusals is logged)", host, held);
                 close (fd);
                 continue;
             }
