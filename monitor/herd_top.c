@@ -125,12 +125,8 @@ herd_top_run (herd_config_t *config, herd_keys_t *keys, zlistx_t *servers, long 
         //  that is down or slow costs the frame nothing but its own row
         zpoller_t *poller = zpoller_new (NULL);
         size_t waiting = 0;
-        for (index = 0; index < count && rc == 0; index++) {
+        for (index = 0; index < count; index++) {
             s_row_t *row = &rows [index];
-            if (!row->admin && s_connect (config, keys, row)) {
-                rc = 1;
-                break;
-            }
             if (herd_admin_send (row->admin, "STATE") == 0 && herd_admin_send (row->admin, "STATS") == 0) {
                 zpoller_add (poller, herd_admin_sock (row->admin));
                 waiting++;
