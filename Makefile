@@ -29,12 +29,12 @@ else
 BUILD   := build
 endif
 
-CLASSES := core/herd_fnv core/herd_tally core/herd_address core/herd_file core/herd_loop core/herd_reader core/herd_actor core/herd_bio core/herd_config core/herd_keys core/herd_admin core/herd_log core/herd_traffic core/herd_protocol \
+CLASSES := core/herd_fnv core/herd_counters core/herd_tally core/herd_address core/herd_file core/herd_loop core/herd_reader core/herd_actor core/herd_bio core/herd_config core/herd_keys core/herd_admin core/herd_log core/herd_traffic core/herd_protocol \
            cache/herd_store cache/herd_record cache/herd_rewrite cache/herd_journal \
            bus/herd_sync_msg bus/herd_bus_msg bus/herd_xpub bus/herd_peer bus/herd_bus bus/herd_feed bus/herd_snapshot \
-           places/herd_nearby places/herd_placecache places/herd_google places/herd_offline places/herd_worker \
-           places/herd_places \
-           frontend/herd_connection frontend/herd_frontend \
+           places/herd_nearby places/herd_places_msg places/herd_placecache places/herd_google places/herd_offline places/herd_worker \
+           places/herd_places places/herd_places_client \
+           frontend/herd_connection frontend/herd_listener frontend/herd_clients frontend/herd_frontend \
            node/herd_http node/herd_node
 OBJECTS := $(CLASSES:%=$(BUILD)/%.o)
 HEADERS := $(wildcard *.h */*.h)
@@ -146,7 +146,7 @@ test-docker: docker
 #   Fuzz targets (tests/fuzz_X.c, corpus in tests/corpus/X): libFuzzer
 #   with clang (apt-get install clang libclang-rt-14-dev) for FUZZ_SECONDS
 #   each; make test replays every corpus with gcc (fuzz_X_replay)
-FUZZ_TARGETS := protocol sync_msg bus_msg config journal places
+FUZZ_TARGETS := protocol sync_msg bus_msg places_msg config journal places
 FUZZ_SECONDS ?= 60
 FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%_replay)
 

@@ -76,18 +76,25 @@ s_raise_fd_limit (void)
     }
 }
 
-int
-main (int argc, char *argv [])
+//  What the command line asks for
+typedef struct {
+    const char *config_file;
+    const char *log_file;       //  NULL: <herd/log_dir>/NAME.log
+    const char *log_format;     //  NULL: herd/log_format
+    bool verbose;
+    const char *request;        //  STATE, STATS, READY, ALIVE, or NULL to serve
+    const char *cert;           //  Whose certificate asks the admin endpoint
+    const char *server;         //  NAME
+} s_args_t;
+
+//  Reads the flags; runs the tools that need no server name. -1 if the
+//  server is to run (or be asked), else the exit code.
+static int
+s_parse_args (int argc, char *argv [], s_args_t *args)
 {
-    const char *config_file = getenv ("HERD_CONFIG")? getenv ("HERD_CONFIG"): "herd.cfg";
-    const char *log_file = NULL;
-    bool verbose = false;
-    const char *log_format = NULL;
-    const char *request = NULL;
-    bool list = false;
-    bool keygen = false;
-    bool keys_for = false;
-    const char *cert = "monitor";
+    args->config_file = getenv ("HERD_CONFIG")? getenv ("HERD_CONFIG"): "herd.cfg";
+    args->cert = "monitor";
+    bool list = false, keygen = false, keys_for = false;
     static struct option options [] = {
         { "state",   no_argument,       NULL, 's' },
         { "stats",   no_argument,       NULL, 'S' },
@@ -108,25 +115,25 @@ main (int argc, char *argv [])
     int option;
     while ((option = getopt_long (argc, argv, "c:l:vF:sSRALkKC:hV", options, NULL)) != -1) {
         switch (option) {
-            case 'c': config_file = optarg; break;
-            case 'l': log_file = optarg; break;
-            case 'v': verbose = true; break;
-            case 'F': log_format = optarg; break;
-            case 's': request = "STATE"; break;
-            case 'S': request = "STATS"; break;
-            case 'R': request = "READY"; break;
-            case 'A': request = "ALIVE"; break;
+            case 'c': args->config_file = optarg; break;
+            case 'l': args->log_file = optarg; break;
+            case 'v': args->verbose = true; break;
+            case 'F': args->log_format = optarg; break;
+            case 's': args->request = "STATE"; break;
+            case 'S': args->request = "STATS"; break;
+            case 'R': args->request = "READY"; break;
+            case 'A': args->request = "ALIVE"; break;
             case 'L': list = true; break;
             case 'k': keygen = true; break;
             case 'K': keys_for = true; break;
-            case 'C': cert = optarg; break;
+            case 'C': args->cert = optarg; break;
             case 'h': s_usage (stdout); return 0;
             case 'V': printf ("herd %s\n", HERD_VERSION); return 0;
             default:  s_usage (stderr); return 2;
         }
     }
-    if (log_format && !streq (log_format, "text") && !streq (log_format, "json")) {
-        fprintf (stderr, "herd: --log-format %s: expected text or json\n", log_format);
+    if (args->log_format && !streq (args->log_format, "text") && !streq (args->log_format, "json")) {
+        fprintf (stderr, "herd: --log-format %s: expected text or json\n", args->log_format);
         return 2;
     }
     if (keys_for) {
@@ -137,91 +144,83 @@ main (int argc, char *argv [])
         return herd_tools_keys_for (argv [optind], argv [optind + 1], argv [optind + 2]);
     }
     if (keygen)
-        return herd_tools_keygen (config_file, argc - optind, argv + optind);
+        return herd_tools_keygen (args->config_file, argc - optind, argv + optind);
     if (list && optind == argc)
-        return herd_tools_list (config_file);
+        return herd_tools_list (args->config_file);
     if (list || optind != argc - 1) {
         fprintf (stderr, "herd: expected one server NAME (try herd --help)\n");
         return 2;
     }
-    const char *server = argv [optind];
-    //  From here on, SIGINT, SIGTERM and SIGHUP are taken by the main loop
-    //  alone, with sigwaitinfo, whenever they come: blocked in every
-    //  thread (actors inherit the mask), pending until main asks. A signal
-    //  during start-up waits until the actors are whole, then stops them
-    //  cleanly: CZMQ's own handler would set zsys_interrupted, which ends
-    //  every CZMQ actor's loop (zauth, zmonitor) by itself, mid-start.
-    sigset_t signals;
-    sigemptyset (&signals);
-    sigaddset (&signals, SIGINT);
-    sigaddset (&signals, SIGTERM);
-    sigaddset (&signals, SIGHUP);
-    pthread_sigmask (SIG_BLOCK, &signals, NULL);
+    args->server = argv [optind];
+    return -1;
+}
 
-    herd_config_t *config = herd_tools_load_config (config_file);
-    if (!config)
-        return 1;
-    if (!herd_config_has_server (config, server)) {
-        fprintf (stderr, "herd: no server named '%s' in %s (it lists:", server, config_file);
+//  The config, if it names the server; NULL (said why) if not
+static herd_config_t *
+s_load_config (const s_args_t *args)
+{
+    herd_config_t *config = herd_tools_load_config (args->config_file);
+    if (config && !herd_config_has_server (config, args->server)) {
+        fprintf (stderr, "herd: no server named '%s' in %s (it lists:", args->server, args->config_file);
         zlistx_t *names = herd_config_servers (config);
         for (const char *name = (const char *) zlistx_first (names); name;
              name = (const char *) zlistx_next (names))
             fprintf (stderr, " %s", name);
         fprintf (stderr, ")\n");
         herd_config_destroy (&config);
-        return 1;
     }
-    if (request) {
-        int rc = streq (request, "READY")? herd_tools_ask_http (config, server, "/readyz")
-               : streq (request, "ALIVE")? herd_tools_ask_http (config, server, "/healthz")
-               : herd_tools_ask_admin (config, server, request, cert);
-        herd_config_destroy (&config);
-        zsys_shutdown ();
-        return rc;
-    }
-    //  One process per server's state, before its log or journal is
-    //  touched: a second "herd NAME" would replay a live journal, write
-    //  into it and into the log, then fail on a port (or, with others,
-    //  run beside the first)
-    int lock = -1;
-    if (herd_config_number (config, "herd/journal")) {
-        char *lock_path = zsys_sprintf ("%s/%s.lock", herd_config_string (config, "herd/data_dir"), server);
-        pid_t holder = 0;
-        lock = herd_file_lock (lock_path, &holder);
-        if (lock == -1) {
-            if (holder)
-                fprintf (stderr, "herd: %s: %s is held by process %d, a herd %s on the same herd/data_dir; "
-                         "stop it first (or give this one another data_dir in %s)\n",
-                         server, lock_path, (int) holder, server, config_file);
-            else
-                fprintf (stderr, "herd: %s: cannot lock %s (herd/data_dir in %s): %s\n",
-                         server, lock_path, config_file, strerror (errno));
-            freen (lock_path);
-            herd_config_destroy (&config);
-            return 1;
-        }
-        freen (lock_path);
-    }
-    char *default_log = zsys_sprintf ("%s/%s.log", herd_config_string (config, "herd/log_dir"), server);
-    if (!log_file)
-        log_file = default_log;
-    bool to_stderr_only = streq (log_file, "-");
-    if (herd_log_open (to_stderr_only? NULL: log_file, verbose || to_stderr_only)) {
-        fprintf (stderr, "herd: cannot open log file %s: %s\n", log_file, strerror (errno));
-        freen (default_log);
-        herd_config_destroy (&config);
-        return 1;
-    }
-    herd_log_set_format (log_format? log_format: herd_config_string (config, "herd/log_format"),
-                         herd_config_string (config, "herd/log_level"));
-    zsys_init ();
-    zsys_handler_set (NULL);
-    zsys_set_logident (server);
-    zsys_info ("herd %s: starting server %s from %s, logging to %s", HERD_VERSION, server,
-               config_file, log_file);
-    s_raise_fd_limit ();
-    curl_global_init (CURL_GLOBAL_DEFAULT);
+    return config;
+}
 
+//  One process per server's state, before its log or journal is touched:
+//  a second "herd NAME" would replay a live journal, write into it and
+//  into the log, then fail on a port (or, with others, run beside the
+//  first). 0 and the lock's descriptor in *lock_p (-1 with no journal),
+//  or -1 (said why) if it cannot be had.
+static int
+s_lock_state (herd_config_t *config, const s_args_t *args, int *lock_p)
+{
+    *lock_p = -1;
+    if (!herd_config_number (config, "herd/journal"))
+        return 0;
+    char *lock_path = zsys_sprintf ("%s/%s.lock", herd_config_string (config, "herd/data_dir"), args->server);
+    pid_t holder = 0;
+    int lock = herd_file_lock (lock_path, &holder);
+    if (lock == -1 && holder)
+        fprintf (stderr, "herd: %s: %s is held by process %d, a herd %s on the same herd/data_dir; "
+                 "stop it first (or give this one another data_dir in %s)\n",
+                 args->server, lock_path, (int) holder, args->server, args->config_file);
+    else
+    if (lock == -1)
+        fprintf (stderr, "herd: %s: cannot lock %s (herd/data_dir in %s): %s\n",
+                 args->server, lock_path, args->config_file, strerror (errno));
+    freen (lock_path);
+    *lock_p = lock;
+    return lock == -1? -1: 0;
+}
+
+//  Points the log at the server's file (or stderr). 0, or -1 (said why).
+static int
+s_open_log (herd_config_t *config, const s_args_t *args, char **log_file_p)
+{
+    *log_file_p = args->log_file? strdup (args->log_file)
+                : zsys_sprintf ("%s/%s.log", herd_config_string (config, "herd/log_dir"), args->server);
+    bool to_stderr_only = streq (*log_file_p, "-");
+    if (herd_log_open (to_stderr_only? NULL: *log_file_p, args->verbose || to_stderr_only)) {
+        fprintf (stderr, "herd: cannot open log file %s: %s\n", *log_file_p, strerror (errno));
+        return -1;
+    }
+    herd_log_set_format (args->log_format? args->log_format: herd_config_string (config, "herd/log_format"),
+                         herd_config_string (config, "herd/log_level"));
+    return 0;
+}
+
+//  Starts the places broker and the node, then waits for SIGINT or
+//  SIGTERM (SIGHUP reopens the log), and stops them in reverse. The exit
+//  code: 0, or 1 if an actor could not start.
+static int
+s_serve (herd_config_t *config, const char *server, const char *log_file, sigset_t *signals)
+{
     herd_places_args_t places_args = { config, server };
     zactor_t *places = zactor_new (herd_places_actor, &places_args);
     herd_node_args_t node_args = { config, server };
@@ -232,7 +231,7 @@ main (int argc, char *argv [])
         zsys_info ("server %s is up", server);
         int signal_number = 0;
         while (signal_number != SIGINT && signal_number != SIGTERM) {
-            signal_number = sigwaitinfo (&signals, NULL);
+            signal_number = sigwaitinfo (signals, NULL);
             //  SIGHUP asks for the log file to be reopened (log rotation)
             if (signal_number == SIGHUP) {
                 if (herd_log_reopen () == 0)
@@ -248,11 +247,62 @@ main (int argc, char *argv [])
     zactor_destroy (&node);
     zactor_destroy (&places);
     zsys_info ("server %s stopped", server);
+    return rc;
+}
+
+int
+main (int argc, char *argv [])
+{
+    s_args_t args = { 0 };
+    int rc = s_parse_args (argc, argv, &args);
+    if (rc != -1)
+        return rc;
+    //  From here on, SIGINT, SIGTERM and SIGHUP are taken by the main loop
+    //  alone, with sigwaitinfo, whenever they come: blocked in every
+    //  thread (actors inherit the mask), pending until main asks. A signal
+    //  during start-up waits until the actors are whole, then stops them
+    //  cleanly: CZMQ's own handler would set zsys_interrupted, which ends
+    //  every CZMQ actor's loop (zauth, zmonitor) by itself, mid-start.
+    sigset_t signals;
+    sigemptyset (&signals);
+    sigaddset (&signals, SIGINT);
+    sigaddset (&signals, SIGTERM);
+    sigaddset (&signals, SIGHUP);
+    pthread_sigmask (SIG_BLOCK, &signals, NULL);
+
+    herd_config_t *config = s_load_config (&args);
+    if (!config)
+        return 1;
+    if (args.request) {
+        rc = streq (args.request, "READY")? herd_tools_ask_http (config, args.server, "/readyz")
+           : streq (args.request, "ALIVE")? herd_tools_ask_http (config, args.server, "/healthz")
+           : herd_tools_ask_admin (config, args.server, args.request, args.cert);
+        herd_config_destroy (&config);
+        zsys_shutdown ();
+        return rc;
+    }
+    char *log_file = NULL;
+    int lock;
+    if (s_lock_state (config, &args, &lock) || s_open_log (config, &args, &log_file)) {
+        if (lock != -1)
+            close (lock);
+        freen (log_file);
+        herd_config_destroy (&config);
+        return 1;
+    }
+    zsys_init ();
+    zsys_handler_set (NULL);
+    zsys_set_logident (args.server);
+    zsys_info ("herd %s: starting server %s from %s, logging to %s", HERD_VERSION, args.server,
+               args.config_file, log_file);
+    s_raise_fd_limit ();
+    curl_global_init (CURL_GLOBAL_DEFAULT);
+    rc = s_serve (config, args.server, log_file, &signals);
     curl_global_cleanup ();
     herd_config_destroy (&config);
     zsys_shutdown ();
     herd_log_close ();
-    freen (default_log);
+    freen (log_file);
     if (lock != -1)
         close (lock);
     return rc;

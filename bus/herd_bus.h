@@ -14,9 +14,9 @@
 
 typedef struct _herd_bus_t herd_bus_t;
 
-//  Binds the server's PUB endpoint and makes a herd_peer per neighbour.
+//  Binds the server's bus endpoint (an XPUB) and makes a herd_peer per neighbour.
 //  On failure returns NULL and sets *error_p to a one-line message.
-//  keys (borrowed, must outlive the bus) secure the PUB and the peers.
+//  keys (borrowed, must outlive the bus) secure the XPUB and the peers.
 herd_bus_t *
     herd_bus_new (herd_config_t *config, const char *server, herd_keys_t *keys, char **error_p);
 

@@ -70,6 +70,13 @@ herd_feed_sent (herd_feed_t *self)
 }
 
 uint64_t
+herd_feed_refused (herd_feed_t *self)
+{
+    assert (self);
+    return self->refused;
+}
+
+uint64_t
 herd_feed_rebuilt (herd_feed_t *self)
 {
     assert (self);

@@ -44,6 +44,10 @@ uint64_t
 uint64_t
     herd_feed_rebuilt (herd_feed_t *self);
 
+//  Updates the socket did not take (monitors too slow: past the HWM)
+uint64_t
+    herd_feed_refused (herd_feed_t *self);
+
 //  A monitor's side: a SUB connected to the feed at endpoint, for client
 //  ids that start with prefix ("" for all), queueing as many updates as a
 //  feed does. With keys and server, a CURVE client that expects server's

@@ -37,7 +37,7 @@ struct _herd_peer_t {
     uint64_t rebuilds_silent;   //  Of those, since it was last heard
     size_t catch_up_failures;   //  In a row, since the last catch-up done
     //  Its stream
-    zsock_t *sub;               //  SUB connected to its PUB
+    zsock_t *sub;               //  SUB connected to its bus XPUB
     zactor_t *monitor;          //  zmonitor on sub: CONNECTED, DISCONNECTED
     bool connected;             //  TCP link up, as the monitor says
     bool silent;                //  Nothing heard for S_SILENCE_BEATS beats
@@ -63,6 +63,13 @@ struct _herd_peer_t {
     herd_traffic_t *traffic;    //  Every update in, or NULL (borrowed)
     char *traffic_head;         //  "bus: received from <name>: ", made once
 };
+
+//  A catch-up is asked or under way (asked once more after a gap in it)
+static bool
+s_syncing (herd_peer_t *self)
+{
+    return self->state == HERD_PEER_SYNCING || self->state == HERD_PEER_AGAIN;
+}
 
 uint64_t
 herd_peer_received (herd_peer_t *self)
@@ -452,7 +459,7 @@ s_handle_answer (zloop_t *loop, zsock_t *reader, void *arg)
     zframe_t *frame = msg && zmsg_size (msg) == 1? zmsg_first (msg): NULL;
     herd_sync_msg_t *answer = frame? herd_sync_msg_decode (zframe_data (frame), zframe_size (frame)): NULL;
     bool current = answer && herd_sync_msg_id (answer) == self->request_id
-                && (self->state == HERD_PEER_SYNCING || self->state == HERD_PEER_AGAIN);
+                && s_syncing (self);
     if (!current)
         ;                           //  Stale or malformed: ignore
     else
@@ -528,7 +535,7 @@ s_rebuild_if_silent (herd_peer_t *self, int64_t now)
         return;
     self->rebuilds_silent++;
     //  What it sent meanwhile is lost to us, and so is a catch-up underway
-    if (self->state == HERD_PEER_SYNCING || self->state == HERD_PEER_AGAIN)
+    if (s_syncing (self))
         s_set_state (self, HERD_PEER_LOST);
     else
         s_updates_lost (self);
@@ -567,7 +574,7 @@ herd_peer_check (herd_peer_t *self, int64_t now)
                       self->name, now - self->heard);
         s_updates_lost (self);
     }
-    if ((self->state == HERD_PEER_SYNCING || self->state == HERD_PEER_AGAIN)
+    if (s_syncing (self)
     &&  now - self->progress > S_STALL_MSECS)
         s_catch_up_failed (self, "stalled");
 }
@@ -604,7 +611,11 @@ json_t *
 herd_peer_link (herd_peer_t *self, int64_t now)
 {
     assert (self);
-    return json_pack ("{s:b, s:b, s:o, s:I, s:s, s:I}",
+    //  The peer says itself whether its link is up and whether it syncs:
+    //  nobody reading this works it out again
+    return json_pack ("{s:b, s:b, s:b, s:b, s:o, s:I, s:s, s:I}",
+        "up", self->connected && !self->silent,
+        "syncing", s_syncing (self),
         "connected", self->connected,
         "silent", self->silent,
         "heard_ms_ago", self->heard? json_integer (now - self->heard): json_null (),
@@ -618,12 +629,12 @@ herd_peer_catch_up (herd_peer_t *self)
 {
     assert (self);
     return json_pack ("{s:b, s:I}",
-        "syncing", self->state == HERD_PEER_SYNCING || self->state == HERD_PEER_AGAIN,
+        "syncing", s_syncing (self),
         "completed", (json_int_t) self->completed);
 }
 
 //  --------------------------------------------------------------------------
-//  Selftest: B's peer for A, against A's PUB and snapshot over inproc,
+//  Selftest: B's peer for A, against A's bus socket and snapshot over inproc,
 //  walked through the state machine
 
 static herd_store_t *s_store = NULL;       //  B's store
@@ -631,7 +642,7 @@ static size_t s_from_stream = 0;
 static size_t s_from_snapshot = 0;
 
 static int
-s_accept (herd_peer_t *peer, const char *line, size_t size, bool caught_up, void *arg)
+s_test_accept (herd_peer_t *peer, const char *line, size_t size, bool caught_up, void *arg)
 {
     (void) peer;
     (void) arg;
@@ -728,7 +739,7 @@ herd_peer_test (bool verbose)
     zloop_t *loop = zloop_new ();
     zloop_t *a_loop = zloop_new ();
     herd_snapshot_attach (snapshot, a_loop);
-    herd_peer_attach (peer, loop, s_accept, NULL, NULL, NULL);
+    herd_peer_attach (peer, loop, s_test_accept, NULL, NULL, NULL);
 
     //  LOST, message heard -> SYNCING (slow joiner: keep beating until the
     //  subscription carries one)
@@ -800,6 +811,7 @@ herd_peer_test (bool verbose)
     assert (herd_peer_state (peer) == HERD_PEER_LOST);
     json_t *link = herd_peer_link (peer, later);
     assert (json_is_true (json_object_get (link, "silent")));
+    assert (json_is_false (json_object_get (link, "up")) && json_is_false (json_object_get (link, "syncing")));
     assert (streq (json_string_value (json_object_get (link, "state")), "lost"));
     assert (json_integer_value (json_object_get (link, "rebuilt")) == 0);
     json_decref (link);
@@ -820,6 +832,9 @@ herd_peer_test (bool verbose)
     json_t *catch_up = herd_peer_catch_up (peer);
     assert (json_is_true (json_object_get (catch_up, "syncing")));
     json_decref (catch_up);
+    link = herd_peer_link (peer, zclock_mono ());
+    assert (json_is_true (json_object_get (link, "syncing")));      //  (inproc: no "connected" event)
+    json_decref (link);
     herd_peer_check (peer, zclock_mono () + S_STALL_MSECS + 1);
     assert (herd_peer_state (peer) == HERD_PEER_LOST);
     assert (herd_peer_completed (peer) == 3);

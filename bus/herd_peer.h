@@ -1,5 +1,5 @@
 //  bus/herd_peer.h: one neighbour, as zyre keeps one zyre_peer: its bus
-//  stream (a SUB on its PUB, watched by a zmonitor), its catch-up link (a
+//  stream (a SUB on its bus XPUB, watched by a zmonitor), its catch-up link (a
 //  DEALER to its sync endpoint), the last sequence number it sent, when it
 //  was last heard, and where our copy of its updates stands.
 //

@@ -276,14 +276,13 @@ herd_snapshot_sessions (herd_snapshot_t *self)
     return zhashx_size (self->sessions);
 }
 
-json_t *
-herd_snapshot_stats (herd_snapshot_t *self)
+void
+herd_snapshot_stats (herd_snapshot_t *self, json_t *stats)
 {
-    assert (self);
-    return json_pack ("{s:I, s:I, s:I}",
-        "going_out", (json_int_t) zhashx_size (self->sessions),
-        "refused", (json_int_t) self->refused,
-        "replaced", (json_int_t) self->replaced);
+    assert (self && stats);
+    herd_counters_put (stats, HERD_COUNTER_SNAPSHOTS_GOING_OUT, zhashx_size (self->sessions));
+    herd_counters_put (stats, HERD_COUNTER_SNAPSHOTS_REFUSED, self->refused);
+    herd_counters_put (stats, HERD_COUNTER_SNAPSHOTS_REPLACED, self->replaced);
 }
 
 //  --------------------------------------------------------------------------
@@ -400,8 +399,9 @@ herd_snapshot_test (bool verbose)
         herd_loop_run_for (loop, 10);
     }
     assert (herd_snapshot_sessions (snapshot) == S_SESSIONS_PER_PEER);
-    json_t *stats = herd_snapshot_stats (snapshot);
-    assert (json_integer_value (json_object_get (stats, "replaced")) == 1);
+    json_t *stats = json_object ();
+    herd_snapshot_stats (snapshot, stats);
+    assert (herd_counters_value (stats, HERD_COUNTER_SNAPSHOTS_REPLACED, NULL) == 1);
     json_decref (stats);
     for (int index = 0; index < 3; index++)
         zsock_destroy (&askers [index]);

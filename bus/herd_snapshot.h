@@ -41,8 +41,8 @@ size_t
 
 //  Counters for STATS: snapshots going out, SYNCs refused at the total
 //  bound, snapshots ended by a newer SYNC from the same server
-json_t *
-    herd_snapshot_stats (herd_snapshot_t *self);
+void
+    herd_snapshot_stats (herd_snapshot_t *self, json_t *stats);
 
 void
     herd_snapshot_test (bool verbose);

@@ -447,18 +447,20 @@ herd_journal_syncs (herd_journal_t *self)
     return self->syncs;
 }
 
-json_t *
-herd_journal_stats (herd_journal_t *self)
+void
+herd_journal_stats (herd_journal_t *self, json_t *stats)
 {
-    assert (self);
-    return json_pack ("{s:s, s:s?, s:I, s:I, s:I, s:I, s:b}",
-        "state", self->failed? "failed": "ok",
-        "failure", self->failure,
-        "bytes", (json_int_t) self->size,
-        "syncs", (json_int_t) self->syncs,
-        "sync_usecs_max", (json_int_t) self->sync_usecs_max,
-        "failures", (json_int_t) self->failures,
-        "rewriting", self->rewrite != NULL);
+    assert (self && stats);
+    herd_counters_put (stats, HERD_COUNTER_JOURNAL_BYTES, self->size);
+    herd_counters_put (stats, HERD_COUNTER_JOURNAL_SYNCS, self->syncs);
+    herd_counters_put (stats, HERD_COUNTER_JOURNAL_SYNC_MAX, self->sync_usecs_max);
+    herd_counters_put (stats, HERD_COUNTER_JOURNAL_FAILURES, self->failures);
+    herd_counters_put_json (stats, HERD_COUNTER_JOURNAL_REWRITING, json_boolean (self->rewrite != NULL));
+    //  Beside its counters: its state, and why it failed
+    json_t *journal = json_object_get (stats, "journal");
+    json_object_set_new (journal, "state", json_string (self->failed? "failed": "ok"));
+    if (self->failure)
+        json_object_set_new (journal, "failure", json_string (self->failure));
 }
 
 //  --------------------------------------------------------------------------
@@ -606,9 +608,10 @@ herd_journal_test (bool verbose)
     s_maintain (loop, 0, journal);
     s_test_finish_rewrite (journal, loop);
     assert (herd_journal_writable (journal));
-    json_t *stats = herd_journal_stats (journal);
-    assert (json_integer_value (json_object_get (stats, "failures")) == 1);
-    assert (streq (json_string_value (json_object_get (stats, "state")), "ok"));
+    json_t *stats = json_object ();
+    herd_journal_stats (journal, stats);
+    assert (herd_counters_value (stats, HERD_COUNTER_JOURNAL_FAILURES, NULL) == 1);
+    assert (streq (json_string_value (json_object_get (json_object_get (stats, "journal"), "state")), "ok"));
     json_decref (stats);
     herd_journal_destroy (&journal);
     check = s_test_replay (path, &replayed);

@@ -68,9 +68,9 @@ uint64_t
 size_t
     herd_journal_size (herd_journal_t *self);
 
-//  Its state and counters for STATS
-json_t *
-    herd_journal_stats (herd_journal_t *self);
+//  Puts its state and counters into stats (core/herd_counters)
+void
+    herd_journal_stats (herd_journal_t *self, json_t *stats);
 
 void
     herd_journal_test (bool verbose);

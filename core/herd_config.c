@@ -70,7 +70,7 @@ static const char *s_server_keys = "client bus bus_bind sync sync_bind feed feed
 typedef struct {
     char *name;                     //  As written in the config
     char *client_bind;              //  HOST:PORT for clients
-    char *bus_bind;                 //  Endpoint the PUB socket binds
+    char *bus_bind;                 //  Endpoint the bus XPUB binds
     char *bus_endpoint;             //  Endpoint neighbours connect to
     zlistx_t *neighbours;           //  Names (owned strings)
     zconfig_t *node;                //  Its config section (borrowed)

@@ -250,10 +250,11 @@ herd_keys_unwatch (herd_keys_t *self, zsock_t *sock)
         }
 }
 
-json_t *
-herd_keys_refusals (herd_keys_t *self)
+void
+herd_keys_stats (herd_keys_t *self, json_t *stats)
 {
-    assert (self);
+    assert (self && stats);
+    //  One domain may be watched on several sockets: summed
     json_t *refusals = json_object ();
     for (s_watch_t *watch = (s_watch_t *) zlistx_first (self->watches); watch;
          watch = (s_watch_t *) zlistx_next (self->watches)) {
@@ -261,7 +262,7 @@ herd_keys_refusals (herd_keys_t *self)
         json_object_set_new (refusals, watch->domain,
                              json_integer (json_integer_value (count) + (json_int_t) watch->refused));
     }
-    return refusals;
+    herd_counters_put_json (stats, HERD_COUNTER_HANDSHAKES_REFUSED, refusals);
 }
 
 int

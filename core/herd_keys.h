@@ -65,9 +65,9 @@ void
 void
     herd_keys_unwatch (herd_keys_t *self, zsock_t *sock);
 
-//  Handshakes refused since start, by domain, as JSON. Caller owns.
-json_t *
-    herd_keys_refusals (herd_keys_t *self);
+//  Puts the handshakes refused since start, by domain, into stats
+void
+    herd_keys_stats (herd_keys_t *self, json_t *stats);
 
 //  Writes a new certificate pair for name under config's keys folder,
 //  unless one exists. 1 if made, 0 if it existed, -1 and *error_p.

@@ -1,15 +1,12 @@
-//  frontend/herd_frontend.h: the client side of one server: the TCP
-//  listener, the connections (frontend/herd_connection), their limits,
-//  command dispatch, and the WHATSAT round trip to the places broker.
-//  It runs in the node's loop and owns no replicated state: an IAMAT goes
-//  to the node's accept funnel, a WHATSAT reads the node's store, through
-//  the calls below (so frontend/ needs nothing of node/ but these).
-//
-//  Why epoll inside zloop: zloop polls its sockets with zmq_poll, which
-//  costs O(n) per wake-up in the number of items, fine for a few sockets
-//  but not for thousands of clients. So every client fd lives in one
-//  epoll set, and that set's fd is one zloop item: a wake-up costs
-//  O(ready clients), the way Redis's ae loop does.
+//  frontend/herd_frontend.h: the client side of one server, in three
+//  rooms: the listener (frontend/herd_listener) takes connections, the
+//  client table (frontend/herd_clients) holds them and runs the loop pass,
+//  and this class, the dispatch, says what each line means: an IAMAT to
+//  the node's accept funnel, with its AT held until the pass's group
+//  commit; a WHATSAT to the places broker (places/herd_places_client),
+//  the client held until the answer comes. It owns no replicated state:
+//  it reaches the node only through the calls below (so frontend/ needs
+//  nothing of node/ but these).
 
 #ifndef HERD_FRONTEND_H_INCLUDED
 #define HERD_FRONTEND_H_INCLUDED
@@ -32,10 +29,11 @@ typedef struct {
     //  Where every line in and out is logged, or NULL (herd/log_traffic
     //  off); the frontend flushes it after each pass
     herd_traffic_t *traffic;
+    //  Where WHATSATs are asked (the node's; the frontend takes its answers)
+    herd_places_client_t *places;
 } herd_frontend_node_t;
 
-//  Listens on the server's client address and talks to its places broker,
-//  inside loop. NULL and *error_p (one line) if it cannot listen.
+//  Listens on the server's client address, inside loop. NULL and *error_p (one line) if it cannot listen.
 herd_frontend_t *
     herd_frontend_new (herd_config_t *config, const char *server, zloop_t *loop,
                        const herd_frontend_node_t *node, char **error_p);
@@ -48,10 +46,10 @@ void
 int
     herd_frontend_port (herd_frontend_t *self);
 
-//  Client counters as JSON: connections open and total, commands by
-//  kind, bad lines. Caller owns.
-json_t *
-    herd_frontend_stats (herd_frontend_t *self);
+//  Puts the client side's counters into stats: its connections', and
+//  commands by kind, bad lines, refusals, withdrawn ACKs
+void
+    herd_frontend_stats (herd_frontend_t *self, json_t *stats);
 
 //  Connections open now
 size_t

@@ -39,10 +39,11 @@ s_row (s_row_t *row, bool wide, char *line, size_t size)
         return;
     }
     int64_t now = zclock_mono ();
-    double iamats = s_number (stats, "commands", "IAMAT");
-    double whatsats = s_number (stats, "commands", "WHATSAT");
-    double updates_in = s_number (stats, "updates", "in") + s_number (stats, "updates", "from_catch_up");
-    double updates_out = s_number (stats, "updates", "out");
+    double iamats = herd_counters_value (stats, HERD_COUNTER_COMMANDS, "IAMAT");
+    double whatsats = herd_counters_value (stats, HERD_COUNTER_COMMANDS, "WHATSAT");
+    double updates_in = herd_counters_value (stats, HERD_COUNTER_UPDATES_IN, NULL)
+                      + herd_counters_value (stats, HERD_COUNTER_UPDATES_FROM_CATCH_UP, NULL);
+    double updates_out = herd_counters_value (stats, HERD_COUNTER_UPDATES_OUT, NULL);
     double seconds = row->known? (now - row->when) / 1000.0: 0;
     //  Links: up (heard) of all, and whether a catch-up runs
     int up = 0, all = 0, syncing = 0;
@@ -50,9 +51,8 @@ s_row (s_row_t *row, bool wide, char *line, size_t size)
     json_t *link;
     json_object_foreach (json_object_get (state, "links"), neighbour, link) {
         all++;
-        up += json_is_true (json_object_get (link, "connected")) && !json_is_true (json_object_get (link, "silent"));
-        const char *peer_state = json_string_value (json_object_get (link, "state"));
-        syncing += peer_state && (streq (peer_state, "syncing") || streq (peer_state, "again"));
+        up += json_is_true (json_object_get (link, "up"));
+        syncing += json_is_true (json_object_get (link, "syncing"));
     }
     const char *journal = json_string_value (json_object_get (json_object_get (stats, "journal"), "state"));
     const char *catch_up = syncing? "syncing": json_is_true (json_object_get (state, "caught_up"))? "caught up": "waiting";

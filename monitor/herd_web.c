@@ -234,8 +234,7 @@ s_server_view (s_server_t *server, zlistx_t *neighbours, int64_t now)
             if (value)
                 json_object_set (view, keys [index], value);
         }
-        json_t *in = json_object_get (json_object_get (server->stats, "updates"), "in");
-        double updates_in = json_is_integer (in)? (double) json_integer_value (in): 0;
+        double updates_in = herd_counters_value (server->stats, HERD_COUNTER_UPDATES_IN, NULL);
         if (server->updates_in_at && now > server->updates_in_at)
             json_object_set_new (view, "updates_in_per_s",
                                  json_real ((updates_in - server->updates_in) * 1000.0

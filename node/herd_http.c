@@ -57,95 +57,6 @@ s_admit (void *arg, const struct sockaddr *address, socklen_t size)
 //  --------------------------------------------------------------------------
 //  The metrics: each a JSON path in STATS (or STATE), a name, a type, help
 
-//  The one place a STATS counter becomes a metric: every number (or
-//  object of numbers, one sample per key, labelled) in STATS has a row, and
-//  each metric's HELP names its STATS path, so test_http can check that no
-//  counter is left out
-typedef struct {
-    const char *path;           //  "journal/syncs": keys from the top
-    const char *name;
-    const char *type;           //  "counter" or "gauge"
-    const char *help;
-    const char *label;          //  An object of numbers: its keys' label, else NULL
-} s_metric_t;
-
-static const s_metric_t s_metrics [] = {
-    { "uptime_s", "herd_uptime_seconds", "gauge", "Seconds since the server started", NULL },
-    { "connections_open", "herd_connections_open", "gauge", "Client connections open now", NULL },
-    { "connections_total", "herd_connections_total", "counter", "Client connections accepted", NULL },
-    { "connections_refused", "herd_connections_refused_total", "counter",
-      "Connections refused at herd/max_clients", NULL },
-    { "connections_refused_per_address", "herd_connections_refused_per_address_total", "counter",
-      "Connections refused at herd/max_per_address", NULL },
-    { "connections_idle_closed", "herd_connections_idle_closed_total", "counter",
-      "Connections closed at herd/idle_timeout or herd/first_line_timeout", NULL },
-    { "connections_evicted", "herd_connections_evicted_total", "counter",
-      "Connections with no command yet closed to make room at herd/max_clients", NULL },
-    { "clients_dropped_output_total", "herd_connections_dropped_output_total", "counter",
-      "Connections dropped at herd/max_output_total", NULL },
-    { "output_bytes", "herd_output_bytes", "gauge", "Reply bytes queued for all clients", NULL },
-    { "bad_lines", "herd_bad_lines_total", "counter", "Client lines answered ?", NULL },
-    { "acks_withdrawn", "herd_acks_withdrawn_total", "counter",
-      "AT replies turned to ? because the journal could not write", NULL },
-    { "clients_stored", "herd_clients_stored", "gauge", "Clients in the store", NULL },
-    { "store/full", "herd_store_full", "gauge",
-      "1 once the store holds herd/max_stored clients: it keeps the newest, evicting the oldest", NULL },
-    { "store/evicted", "herd_store_evicted_total", "counter", "Clients evicted from a full store by newer ones", NULL },
-    { "store/refused_older", "herd_store_refused_older_total", "counter",
-      "New clients a full store refused, being older than every client it holds", NULL },
-    { "updates/in", "herd_updates_in_total", "counter", "Updates stored from neighbours' streams", NULL },
-    { "updates/batches_out", "herd_bus_batches_out_total", "counter", "Batches (bus messages) sent to neighbours", NULL },
-    { "feed/subscriptions", "herd_feed_subscriptions", "gauge", "Prefixes subscribed on the update feed now", NULL },
-    { "feed/sent", "herd_feed_sent_total", "counter", "Updates sent on the update feed", NULL },
-    { "feed/rebuilt", "herd_feed_rebuilt_total", "counter",
-      "Times the feed's subscriptions outgrew bus/feed_max_subscriptions and every monitor was dropped", NULL },
-    { "bus/rebuilt", "herd_bus_rebuilt_total", "counter",
-      "Times the bus's subscriptions outgrew their bound and every neighbour was dropped", NULL },
-    { "updates/from_catch_up", "herd_updates_caught_up_total", "counter",
-      "Updates stored from neighbours' snapshots", NULL },
-    { "updates/out", "herd_updates_out_total", "counter", "Updates published on the bus", NULL },
-    { "updates/received", "herd_updates_received_total", "counter",
-      "Updates received from neighbours' streams, newer or not", NULL },
-    { "updates/dropped_future", "herd_updates_dropped_future_total", "counter",
-      "Neighbours' updates dropped for a client time too far ahead", NULL },
-    { "handshakes_refused", "herd_handshakes_refused_total", "counter",
-      "ZeroMQ handshakes refused (keys not admitted), by link", "domain" },
-    { "commands", "herd_commands_total", "counter", "Client commands by kind", "kind" },
-    { "iamats_refused", "herd_iamats_refused_total", "counter",
-      "IAMATs answered ? by reason: store_full, future (client time), journal (cannot write)", "reason" },
-    { "journal/rewriting", "herd_journal_rewriting", "gauge", "1 while a rewrite of the journal runs", NULL },
-    { "snapshots/replaced", "herd_snapshots_replaced_total", "counter",
-      "Snapshots ended by a newer SYNC from the same server", NULL },
-    { "journal/bytes", "herd_journal_bytes", "gauge", "Bytes in the journal file", NULL },
-    { "journal/syncs", "herd_journal_syncs_total", "counter", "fdatasync calls on the journal", NULL },
-    { "journal/sync_usecs_max", "herd_journal_sync_seconds_max", "gauge",
-      "The slowest background fdatasync seen", NULL },
-    { "journal/failures", "herd_journal_failures_total", "counter",
-      "Times the journal could not write", NULL },
-    { "snapshots/going_out", "herd_snapshots_going_out", "gauge", "Snapshots being sent to neighbours", NULL },
-    { "snapshots/refused", "herd_snapshots_refused_total", "counter",
-      "SYNC requests refused at the bound on snapshots", NULL },
-    { "places/requests", "herd_places_requests_total", "counter", "WHATSAT places requests", NULL },
-    { "places/provider_errors", "herd_places_provider_errors_total", "counter",
-      "Places requests the provider failed", NULL },
-    { "places/cache_hits", "herd_places_cache_hits_total", "counter", "Places answers from the cache", NULL },
-    { "places/cache_misses", "herd_places_cache_misses_total", "counter", "Places cache misses", NULL },
-    { "places/cache_evictions", "herd_places_cache_evictions_total", "counter", "Places cache evictions", NULL },
-    { "places/cache_entries", "herd_places_cache_entries", "gauge", "Places answers cached", NULL },
-};
-
-static json_t *
-s_at_path (json_t *root, const char *path)
-{
-    char *copy = strdup (path);
-    json_t *node = root;
-    char *saveptr = NULL;
-    for (char *key = strtok_r (copy, "/", &saveptr); key && node; key = strtok_r (NULL, "/", &saveptr))
-        node = json_object_get (node, key);
-    freen (copy);
-    return node;
-}
-
 //  path: where the value comes from, "STATS journal/syncs", for the HELP
 static void
 s_header (zchunk_t *text, const char *name, const char *type, const char *help, const char *path)
@@ -169,7 +80,7 @@ typedef bool (s_link_value_fn) (json_t *link, double *value);
 static bool
 s_link_up (json_t *link, double *value)
 {
-    *value = json_is_true (json_object_get (link, "connected")) && !json_is_true (json_object_get (link, "silent"));
+    *value = json_is_true (json_object_get (link, "up"));
     return true;
 }
 
@@ -184,8 +95,7 @@ s_link_heard (json_t *link, double *value)
 static bool
 s_link_syncing (json_t *link, double *value)
 {
-    const char *peer_state = json_string_value (json_object_get (link, "state"));
-    *value = peer_state && (streq (peer_state, "syncing") || streq (peer_state, "again"));
+    *value = json_is_true (json_object_get (link, "syncing"));
     return true;
 }
 
@@ -207,57 +117,70 @@ s_link_family (zchunk_t *text, const char *labels, json_t *links, const char *na
     }
 }
 
+static const char *s_types [] = { "counter", "gauge", "histogram" };
+
+//  A histogram from STATS ({"le_ms", "counts" cumulative, "sum_ms",
+//  "count"}) in Prometheus's shape, in the metric's unit
+static void
+s_histogram (zchunk_t *text, const herd_counter_def_t *metric, const char *labels, json_t *value,
+             const char *path)
+{
+    json_t *bounds = json_object_get (value, "le_ms"), *counts = json_object_get (value, "counts");
+    if (!json_is_array (bounds) || !json_is_array (counts) || json_array_size (bounds) != json_array_size (counts))
+        return;
+    s_header (text, metric->name, "histogram", metric->help, path);
+    char *bucket = zsys_sprintf ("%s_bucket", metric->name);
+    for (size_t index = 0; index < json_array_size (bounds); index++) {
+        char *bucket_labels = zsys_sprintf ("%s,le=\"%g\"", labels,
+                                            json_number_value (json_array_get (bounds, index)) * metric->scale);
+        s_sample (text, bucket, bucket_labels, json_number_value (json_array_get (counts, index)));
+        freen (bucket_labels);
+    }
+    char *infinite = zsys_sprintf ("%s,le=\"+Inf\"", labels);
+    double count = json_number_value (json_object_get (value, "count"));
+    s_sample (text, bucket, infinite, count);
+    freen (infinite);
+    freen (bucket);
+    char *sum = zsys_sprintf ("%s_sum", metric->name);
+    s_sample (text, sum, labels, json_number_value (json_object_get (value, "sum_ms")) * metric->scale);
+    freen (sum);
+    char *total = zsys_sprintf ("%s_count", metric->name);
+    s_sample (text, total, labels, count);
+    freen (total);
+}
+
 char *
 herd_http_metrics (const char *server, json_t *stats, json_t *state)
 {
     assert (server);
     zchunk_t *text = zchunk_new (NULL, 8192);
     char *labels = zsys_sprintf ("server=\"%s\"", server);
-    for (size_t index = 0; index < sizeof s_metrics / sizeof s_metrics [0]; index++) {
-        const s_metric_t *metric = &s_metrics [index];
-        json_t *value = stats? s_at_path (stats, metric->path): NULL;
+    //  Every counter of the one table (core/herd_counters), each HELP
+    //  naming its STATS path
+    for (int id = 0; id < HERD_COUNTER_COUNT; id++) {
+        const herd_counter_def_t *metric = herd_counters_def ((herd_counter_t) id);
+        json_t *value = herd_counters_get (stats, (herd_counter_t) id);
         char *path = zsys_sprintf ("STATS %s", metric->path);
+        if (metric->kind == HERD_COUNTER_KIND_HISTOGRAM)
+            s_histogram (text, metric, labels, value, path);
+        else
         if (metric->label && json_is_object (value)) {
-            s_header (text, metric->name, metric->type, metric->help, path);
+            s_header (text, metric->name, s_types [metric->kind], metric->help, path);
             const char *key;
             json_t *count;
             json_object_foreach (value, key, count) {
                 char *keyed = zsys_sprintf ("%s,%s=\"%s\"", labels, metric->label, key);
-                s_sample (text, metric->name, keyed, json_number_value (count));
+                s_sample (text, metric->name, keyed, json_number_value (count) * metric->scale);
                 freen (keyed);
             }
         }
         else
         if (json_is_number (value) || json_is_boolean (value)) {
-            s_header (text, metric->name, metric->type, metric->help, path);
+            s_header (text, metric->name, s_types [metric->kind], metric->help, path);
             double number = json_is_boolean (value)? json_is_true (value): json_number_value (value);
-            if (strstr (metric->name, "_seconds"))
-                number /= 1e6;          //  From microseconds
-            s_sample (text, metric->name, labels, number);
+            s_sample (text, metric->name, labels, number * metric->scale);
         }
         freen (path);
-    }
-    //  The provider's answer times, as a Prometheus histogram in seconds
-    json_t *latency = stats? json_object_get (json_object_get (stats, "places"), "provider_latency"): NULL;
-    json_t *bounds = json_object_get (latency, "le_ms"), *counts = json_object_get (latency, "counts");
-    if (json_is_array (bounds) && json_is_array (counts) && json_array_size (bounds) == json_array_size (counts)) {
-        const char *name = "herd_places_provider_seconds";
-        s_header (text, name, "histogram", "How long the places provider took to answer",
-                  "STATS places/provider_latency");
-        for (size_t index = 0; index < json_array_size (bounds); index++) {
-            char *bucket_labels = zsys_sprintf ("%s,le=\"%g\"", labels,
-                                                json_number_value (json_array_get (bounds, index)) / 1000);
-            s_sample (text, "herd_places_provider_seconds_bucket", bucket_labels,
-                      json_number_value (json_array_get (counts, index)));
-            freen (bucket_labels);
-        }
-        char *infinite = zsys_sprintf ("%s,le=\"+Inf\"", labels);
-        double count = json_number_value (json_object_get (latency, "count"));
-        s_sample (text, "herd_places_provider_seconds_bucket", infinite, count);
-        freen (infinite);
-        s_sample (text, "herd_places_provider_seconds_sum", labels,
-                  json_number_value (json_object_get (latency, "sum_ms")) / 1000);
-        s_sample (text, "herd_places_provider_seconds_count", labels, count);
     }
     json_t *journal = stats? json_object_get (stats, "journal"): NULL;
     if (journal) {
@@ -477,9 +400,9 @@ herd_http_test (bool verbose)
         " \"places\": {\"requests\": 2, \"provider\": \"none\", \"provider_latency\":"
         " {\"le_ms\": [5, 50], \"counts\": [1, 2], \"sum_ms\": 30.5, \"count\": 3}}}", 0, NULL);
     json_t *state = json_loads (
-        "{\"caught_up\": true, \"links\": {\"Bona\": {\"connected\": true, \"silent\": false,"
-        " \"heard_ms_ago\": 250, \"state\": \"live\"}, \"Clark\": {\"connected\": false, \"silent\": true,"
-        " \"heard_ms_ago\": null, \"state\": \"lost\"}}}", 0, NULL);
+        "{\"caught_up\": true, \"links\": {\"Bona\": {\"up\": true, \"syncing\": false,"
+        " \"heard_ms_ago\": 250, \"state\": \"live\"}, \"Clark\": {\"up\": false, \"syncing\": true,"
+        " \"heard_ms_ago\": null, \"state\": \"again\"}}}", 0, NULL);
     assert (stats && state);
     char *text = herd_http_metrics ("Bailey", stats, state);
     if (verbose)
@@ -491,6 +414,8 @@ herd_http_test (bool verbose)
     assert (strstr (text, "herd_journal_ok{server=\"Bailey\"} 1\n"));
     assert (strstr (text, "herd_link_up{server=\"Bailey\",neighbour=\"Bona\"} 1\n"));
     assert (strstr (text, "herd_link_up{server=\"Bailey\",neighbour=\"Clark\"} 0\n"));
+    assert (strstr (text, "herd_link_syncing{server=\"Bailey\",neighbour=\"Bona\"} 0\n"));
+    assert (strstr (text, "herd_link_syncing{server=\"Bailey\",neighbour=\"Clark\"} 1\n"));
     assert (strstr (text, "herd_link_heard_seconds_ago{server=\"Bailey\",neighbour=\"Bona\"} 0.25\n"));
     assert (!strstr (text, "neighbour=\"Clark\"} 0.") && strstr (text, "herd_caught_up{server=\"Bailey\"} 1\n"));
     assert (strstr (text, "herd_iamats_refused_total{server=\"Bailey\",reason=\"store_full\"} 4\n"));
@@ -504,36 +429,31 @@ herd_http_test (bool verbose)
     freen (text);
     json_decref (stats);
 
-    //  Every row of the table: a STATS with a number of its own at each
-    //  path (an object of one for labelled rows) comes out as that row's
-    //  metric, with that number, and the path in its HELP
+    //  Every counter of the table: a STATS with a number of its own at
+    //  each path (an object of one for labelled ones) comes out as that
+    //  counter's metric, with that number, and the path in its HELP
     stats = json_object ();
-    size_t rows = sizeof s_metrics / sizeof s_metrics [0];
-    for (size_t row = 0; row < rows; row++) {
-        json_t *node = stats;
-        char *copy = strdup (s_metrics [row].path);
-        char *slash = strrchr (copy, '/');
-        if (slash) {
-            *slash = 0;
-            if (!json_object_get (stats, copy))
-                json_object_set_new (stats, copy, json_object ());
-            node = json_object_get (stats, copy);
-        }
-        const char *key = slash? slash + 1: copy;
-        json_t *value = json_integer ((json_int_t) (row + 1) * 1000000);
-        if (s_metrics [row].label)
-            json_object_set_new (node, key, json_pack ("{s:o}", "one", value));
+    for (int id = 0; id < HERD_COUNTER_COUNT; id++) {
+        const herd_counter_def_t *metric = herd_counters_def ((herd_counter_t) id);
+        if (metric->kind == HERD_COUNTER_KIND_HISTOGRAM)
+            herd_counters_put_json (stats, (herd_counter_t) id, json_pack ("{s:[i], s:[i], s:i, s:i}",
+                "le_ms", 10, "counts", id + 1, "sum_ms", 5, "count", id + 1));
         else
-            json_object_set_new (node, key, value);
-        freen (copy);
+        if (metric->label)
+            herd_counters_put_keyed (stats, (herd_counter_t) id, "one", (uint64_t) (id + 1) * 1000000);
+        else
+            herd_counters_put (stats, (herd_counter_t) id, (uint64_t) (id + 1) * 1000000);
     }
     text = herd_http_metrics ("Bailey", stats, state);
-    for (size_t row = 0; row < rows; row++) {
-        const s_metric_t *metric = &s_metrics [row];
-        double expected = (double) (row + 1) * 1000000 / (strstr (metric->name, "_seconds")? 1e6: 1);
-        char *sample = metric->label?
-            zsys_sprintf ("\n%s{server=\"Bailey\",%s=\"one\"} %.15g\n", metric->name, metric->label, expected):
-            zsys_sprintf ("\n%s{server=\"Bailey\"} %.15g\n", metric->name, expected);
+    for (int id = 0; id < HERD_COUNTER_COUNT; id++) {
+        const herd_counter_def_t *metric = herd_counters_def ((herd_counter_t) id);
+        double expected = (double) (id + 1) * 1000000 * metric->scale;
+        char *sample =
+            metric->kind == HERD_COUNTER_KIND_HISTOGRAM?
+                zsys_sprintf ("\n%s_count{server=\"Bailey\"} %d\n", metric->name, id + 1):
+            metric->label?
+                zsys_sprintf ("\n%s{server=\"Bailey\",%s=\"one\"} %.15g\n", metric->name, metric->label, expected):
+                zsys_sprintf ("\n%s{server=\"Bailey\"} %.15g\n", metric->name, expected);
         char *help = zsys_sprintf ("# HELP %s %s (STATS %s)\n", metric->name, metric->help, metric->path);
         if (!strstr (text, sample) || !strstr (text, help))
             fprintf (stderr, "missing: %s%s", sample, help);

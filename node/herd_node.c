@@ -4,6 +4,8 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
+#define S_STATS_ASKERS_MAX  64      //  STATS askers waiting on the places broker at once
+
 typedef struct {
     zsock_t *pipe;              //  Actor command pipe
     zloop_t *loop;              //  Our one event loop
@@ -20,10 +22,12 @@ typedef struct {
     herd_traffic_t *traffic;    //  Lines in and out, or NULL (owned)
     zsock_t *admin;             //  ROUTER for STATE and STATS (tcp if configured, and inproc)
     herd_http_t *http;          //  /metrics, /healthz, /readyz, or NULL (owned)
-    zsock_t *places_stats;      //  DEALER asking the places broker for its counters
+    herd_places_client_t *places;   //  Asks the places broker (the frontend's WHATSATs too)
+    zhashx_t *stats_askers;     //  STATS askers waiting on the broker's counters:
+                                //  request id text -> routing id (zframe_t, owned)
+    uint64_t next_stats_request;
     herd_reader_t *pipe_reader;     //  The sockets above, read in the loop
     herd_reader_t *admin_reader;
-    herd_reader_t *places_stats_reader;
     int64_t started;            //  zclock_mono at start, for uptime
     uint64_t updates_in;        //  Accepted from neighbours' streams
     uint64_t updates_caught_up; //  Accepted from catch-up snapshots
@@ -55,7 +59,7 @@ s_from_the_future (s_node_t *self, const herd_at_t *at)
 }
 
 static int
-s_accept (s_node_t *self, const herd_at_t *at)
+s_funnel (s_node_t *self, const herd_at_t *at)
 {
     if (s_from_the_future (self, at))
         return HERD_STORE_FUTURE;
@@ -81,7 +85,7 @@ s_accept_from_client (const herd_at_t *at, void *arg)
     if (self->journal && !herd_journal_writable (self->journal)) {
         return HERD_STORE_UNWRITABLE;
     }
-    return s_accept (self, at);
+    return s_funnel (self, at);
 }
 
 //  From a peer: its stream or its snapshot. Not written at once: nobody
@@ -102,7 +106,7 @@ s_accept_from_peer (herd_peer_t *peer, const char *line, size_t size, bool caugh
     herd_at_t parsed, *at = &parsed;
     if (herd_protocol_parse_at (line, size, at))
         return HERD_STORE_INVALID;
-    int stored = s_accept (self, at);
+    int stored = s_funnel (self, at);
     if (stored == HERD_STORE_FUTURE) {
         if (!self->dropped_future)
             zsys_warning ("bus: dropped an update from %s whose client time is more than %ld s ahead "
@@ -164,40 +168,40 @@ s_state (s_node_t *self)
 }
 
 //  The server's counters as JSON text, with the places broker's (NULL if
-//  it did not answer). Caller frees.
+//  it did not answer): each room puts its own (core/herd_counters), the
+//  node those it counts and the levels it reads. Caller frees.
 static char *
-s_stats (s_node_t *self, const char *places_json)
+s_stats (s_node_t *self, const char *places_json, size_t places_size)
 {
-    json_t *places = places_json? json_loads (places_json, 0, NULL): NULL;
-    json_t *stats = herd_frontend_stats (self->frontend);
-    //  A format that does not match its arguments is a bug: the selftest
-    //  and test_http catch it, never a server
-    assert (stats);
-    json_t *journal = self->journal? herd_journal_stats (self->journal): json_pack ("{s:s}", "state", "off");
-    json_t *node = json_pack ("{s:s, s:I, s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I}, s:{s:I}, s:o, s:I, s:{s:b, s:I, s:I}, s:o, s:o, s:o}",
-        "server", self->server,
-        "uptime_s", (json_int_t) ((zclock_mono () - self->started) / 1000),
-        "updates", "in", (json_int_t) self->updates_in,
-        "from_catch_up", (json_int_t) self->updates_caught_up,
-        "out", (json_int_t) herd_bus_published (self->bus),
-        "batches_out", (json_int_t) herd_bus_batches (self->bus),
-        "received", (json_int_t) herd_bus_received (self->bus),
-        "dropped_future", (json_int_t) self->dropped_future,
-        "feed", "subscriptions", (json_int_t) (self->feed? herd_feed_subscriptions (self->feed): 0),
-        "sent", (json_int_t) (self->feed? herd_feed_sent (self->feed): 0),
-        "rebuilt", (json_int_t) (self->feed? herd_feed_rebuilt (self->feed): 0),
-        "bus", "rebuilt", (json_int_t) herd_bus_rebuilt (self->bus),
-        "handshakes_refused", herd_keys_refusals (self->keys),
-        "clients_stored", (json_int_t) herd_store_size (self->store),
-        "store", "full", herd_store_full (self->store),
-        "evicted", (json_int_t) herd_store_evicted (self->store),
-        "refused_older", (json_int_t) herd_store_refused (self->store),
-        "journal", journal,
-        "snapshots", herd_snapshot_stats (self->snapshot),
-        "places", places? places: json_object ());
-    assert (node);
-    json_object_update (stats, node);
-    json_decref (node);
+    json_t *stats = places_json? json_loadb (places_json, places_size, 0, NULL): NULL;
+    if (!json_is_object (stats)) {
+        json_decref (stats);
+        stats = json_object ();
+    }
+    json_object_set_new (stats, "server", json_string (self->server));
+    herd_counters_put (stats, HERD_COUNTER_UPTIME, (zclock_mono () - self->started) / 1000);
+    herd_frontend_stats (self->frontend, stats);
+    herd_counters_put (stats, HERD_COUNTER_UPDATES_IN, self->updates_in);
+    herd_counters_put (stats, HERD_COUNTER_UPDATES_FROM_CATCH_UP, self->updates_caught_up);
+    herd_counters_put (stats, HERD_COUNTER_UPDATES_DROPPED_FUTURE, self->dropped_future);
+    herd_counters_put (stats, HERD_COUNTER_UPDATES_OUT, herd_bus_published (self->bus));
+    herd_counters_put (stats, HERD_COUNTER_UPDATES_BATCHES_OUT, herd_bus_batches (self->bus));
+    herd_counters_put (stats, HERD_COUNTER_UPDATES_RECEIVED, herd_bus_received (self->bus));
+    herd_counters_put (stats, HERD_COUNTER_BUS_REBUILT, herd_bus_rebuilt (self->bus));
+    herd_counters_put (stats, HERD_COUNTER_FEED_SUBSCRIPTIONS, self->feed? herd_feed_subscriptions (self->feed): 0);
+    herd_counters_put (stats, HERD_COUNTER_FEED_SENT, self->feed? herd_feed_sent (self->feed): 0);
+    herd_counters_put (stats, HERD_COUNTER_FEED_REFUSED, self->feed? herd_feed_refused (self->feed): 0);
+    herd_counters_put (stats, HERD_COUNTER_FEED_REBUILT, self->feed? herd_feed_rebuilt (self->feed): 0);
+    herd_keys_stats (self->keys, stats);
+    herd_counters_put (stats, HERD_COUNTER_CLIENTS_STORED, herd_store_size (self->store));
+    herd_counters_put_json (stats, HERD_COUNTER_STORE_FULL, json_boolean (herd_store_full (self->store)));
+    herd_counters_put (stats, HERD_COUNTER_STORE_EVICTED, herd_store_evicted (self->store));
+    herd_counters_put (stats, HERD_COUNTER_STORE_REFUSED_OLDER, herd_store_refused (self->store));
+    if (self->journal)
+        herd_journal_stats (self->journal, stats);
+    else
+        json_object_set_new (stats, "journal", json_pack ("{s:s}", "state", "off"));
+    herd_snapshot_stats (self->snapshot, stats);
     char *text = json_dumps (stats, JSON_COMPACT);
     json_decref (stats);
     return text;
@@ -218,12 +222,19 @@ s_handle_admin (zloop_t *loop, zsock_t *reader, void *arg)
         reply = s_state (self);
     else
     if (request && streq (request, "STATS")) {
-        //  The places counters live in the broker's thread: ask it on our
-        //  own socket, with the asker as request id, and answer when it
-        //  does (s_handle_places_stats)
-        if (zsock_send (self->places_stats, "fs", asker, "STATS") == -1)
-            reply = s_stats (self, NULL);
-        herd_reader_check (self->places_stats_reader);
+        //  The places counters live in the broker's thread: ask it under a
+        //  request id of ours, and answer when it does (s_handle_counts).
+        //  Past a bound of askers, or if it does not take the question,
+        //  the answer goes without them.
+        char key [24];
+        snprintf (key, sizeof key, "%" PRIu64, ++self->next_stats_request);
+        if (zhashx_size (self->stats_askers) < S_STATS_ASKERS_MAX
+        &&  herd_places_client_ask_stats (self->places, self->next_stats_request) == 0) {
+            zhashx_insert (self->stats_askers, key, asker);
+            asker = NULL;       //  The table holds it now
+        }
+        else
+            reply = s_stats (self, NULL, 0);
     }
     else
         reply = strdup ("{\"error\": \"unknown request; try STATE or STATS\"}");
@@ -235,23 +246,27 @@ s_handle_admin (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-//  The places broker's counters: [asker][JSON]
-static int
-s_handle_places_stats (zloop_t *loop, zsock_t *reader, void *arg)
+static void
+s_asker_destroy (void **item_p)
 {
-    (void) loop;
+    zframe_destroy ((zframe_t **) item_p);
+}
+
+//  The places broker's counters, for the STATS asker waiting on them
+static void
+s_handle_counts (uint64_t request, const char *counts, size_t size, void *arg)
+{
     s_node_t *self = (s_node_t *) arg;
-    zframe_t *asker = NULL;
-    char *places = NULL;
-    if (zsock_recv (reader, "fs", &asker, &places) == 0 && asker && places) {
-        char *stats = s_stats (self, places);
-        zsock_send (self->admin, "fs", asker, stats);
-        herd_reader_check (self->admin_reader);
-        freen (stats);
-    }
-    zframe_destroy (&asker);
-    freen (places);
-    return 0;
+    char key [24];
+    snprintf (key, sizeof key, "%" PRIu64, request);
+    zframe_t *asker = (zframe_t *) zhashx_lookup (self->stats_askers, key);
+    if (!asker)
+        return;
+    char *stats = s_stats (self, counts, size);
+    zsock_send (self->admin, "fs", asker, stats);
+    herd_reader_check (self->admin_reader);
+    freen (stats);
+    zhashx_delete (self->stats_askers, key);
 }
 
 //  --------------------------------------------------------------------------
@@ -334,13 +349,12 @@ s_start (s_node_t *self, char **error_p)
     self->admin_reader = herd_reader_new (self->loop, self->admin, s_handle_admin, self);
     if (admin)
         herd_keys_watch (self->keys, self->loop, self->admin, "admin");
-    char *endpoint = herd_places_endpoint (self->server);
-    self->places_stats = zsock_new (ZMQ_DEALER);
-    zsock_set_sndtimeo (self->places_stats, 0);
-    zsock_set_rcvtimeo (self->places_stats, HERD_LOOP_RCVTIMEO);
-    zsock_connect (self->places_stats, "%s", endpoint);
-    freen (endpoint);
-    self->places_stats_reader = herd_reader_new (self->loop, self->places_stats, s_handle_places_stats, self);
+    //  Its queue holds a WHATSAT for every client, and STATS askers beside
+    self->places = herd_places_client_new (self->loop, self->server,
+                                           herd_config_number (self->config, "herd/max_clients") + 1000);
+    herd_places_client_on_counts (self->places, s_handle_counts, self);
+    self->stats_askers = zhashx_new ();
+    zhashx_set_destructor (self->stats_askers, s_asker_destroy);
     if (admin)
         zsys_info ("admin: answering state requests on %s", admin);
     const char *http = herd_config_server_endpoint (self->config, self->server, "http");
@@ -356,7 +370,7 @@ s_start (s_node_t *self, char **error_p)
     }
     //  Clients last: once the port takes connections the node is whole,
     //  so nobody who sees it listening can catch it half started
-    herd_frontend_node_t calls = { s_accept_from_client, s_lookup, s_commit, self, self->traffic };
+    herd_frontend_node_t calls = { s_accept_from_client, s_lookup, s_commit, self, self->traffic, self->places };
     self->frontend = herd_frontend_new (self->config, self->server, self->loop, &calls, error_p);
     if (!self->frontend)
         return -1;
@@ -425,9 +439,9 @@ herd_node_actor (zsock_t *pipe, void *args)
     //  before the loop it reads in
     herd_keys_destroy (&self->keys);
     zactor_destroy (&self->auth);
-    herd_reader_destroy (&self->places_stats_reader);
+    herd_places_client_destroy (&self->places);
+    zhashx_destroy (&self->stats_askers);
     herd_reader_destroy (&self->admin_reader);
-    zsock_destroy (&self->places_stats);
     zsock_destroy (&self->admin);
     herd_feed_destroy (&self->feed);
     herd_bus_destroy (&self->bus);
@@ -490,15 +504,9 @@ herd_node_test (bool verbose)
     freen (reply);
     assert (port > 0);
 
-    int fd = socket (AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in address = { 0 };
-    address.sin_family = AF_INET;
-    address.sin_port = htons (port);
-    address.sin_addr.s_addr = htonl (INADDR_LOOPBACK);
+    int fd = herd_loop_connect (port);
     struct timeval timeout = { 5, 0 };
     setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
-    int rc = connect (fd, (struct sockaddr *) &address, sizeof address);
-    assert (rc == 0);
     //  Pipelined: three commands and a blank line in one write
     const char *commands = "IAMAT kiwi +34.068930-118.445127 1621464827.959498503\n"
                            "\n"
@@ -541,6 +549,9 @@ herd_node_test (bool verbose)
     assert (json_is_integer (json_object_get (json_object_get (stats, "feed"), "subscriptions")));
     assert (json_integer_value (json_object_get (json_object_get (stats, "updates"), "out")) == 1);
     assert (json_object_get (json_object_get (stats, "places"), "requests"));
+    //  Every counter of the one table is in STATS, from the room that keeps it
+    for (int id = 0; id < HERD_COUNTER_COUNT; id++)
+        assert (herd_counters_get (stats, (herd_counter_t) id));
     json_decref (stats);
     freen (reply);
     zstr_send (admin, "HELLO");

@@ -9,8 +9,8 @@ static const int64_t s_latency_bounds [S_LATENCY_BUCKETS] = { 1, 5, 10, 25, 50, 
 //  A query waiting for, or at, a worker
 typedef struct {
     uint64_t id;                //  Job id, unique in this broker
-    zframe_t *client;           //  Frontend's routing id (owned)
-    zframe_t *request;          //  Frontend's request id (owned)
+    zframe_t *client;           //  The asker's routing id (owned)
+    uint64_t request;           //  The asker's request id
     herd_query_t query;
     int64_t started;            //  When it reached us, for the log
     zlistx_t *followers;        //  Same question asked meanwhile (owned), or NULL
@@ -85,7 +85,6 @@ s_job_destroy (void **item_p)
     s_job_t *job = (s_job_t *) *item_p;
     if (job) {
         zframe_destroy (&job->client);
-        zframe_destroy (&job->request);
         zlistx_destroy (&job->followers);
         freen (job);
         *item_p = NULL;
@@ -132,8 +131,11 @@ s_reply (s_places_t *self, s_job_t *job, json_t *response, const char *source)
                    (unsigned) (herd_nearby_count (response) < job->query.max_results?
                        herd_nearby_count (response): job->query.max_results),
                    zclock_mono () - job->started);
+    //  The one place an answer becomes text
     char *text = herd_nearby_text (response, job->query.max_results);
-    zsock_send (self->frontend, "ffs", job->client, job->request, text);
+    herd_places_msg_t answer = { .kind = HERD_PLACES_MSG_ANSWER, .id = job->request, .text = text, .text_size = strlen (text) };
+    if (herd_places_msg_send (self->frontend, job->client, &answer) == -1)
+        zsys_warning ("places: an answer could not be sent back: %s", zmq_strerror (zmq_errno ()));
     freen (text);
 }
 
@@ -143,8 +145,8 @@ s_dispatch (s_places_t *self)
     while (zlistx_size (self->idle) && zlistx_size (self->queue)) {
         zframe_t *worker = (zframe_t *) zlistx_detach (self->idle, NULL);
         s_job_t *job = (s_job_t *) zlistx_detach (self->queue, NULL);
-        zsock_send (self->backend, "fbb", worker, &job->id, sizeof job->id,
-                    &job->query, sizeof job->query);
+        herd_places_msg_t message = { .kind = HERD_PLACES_MSG_QUERY, .id = job->id, .query = job->query };
+        herd_places_msg_send (self->backend, worker, &message);
         zframe_destroy (&worker);
         char key [24];
         snprintf (key, sizeof key, "%" PRIu64, job->id);
@@ -155,42 +157,44 @@ s_dispatch (s_places_t *self)
 static void
 s_handle_query (s_places_t *self)
 {
-    zframe_t *client = NULL, *request = NULL, *query = NULL;
-    if (zsock_recv (self->frontend, "fff", &client, &request, &query) == -1)
-        return;
-    if (request && query && zframe_streq (query, "STATS")) {
-        //  Counters for the server's stats request
-        json_t *stats = json_pack ("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
-            "provider", self->provider? self->provider: "none",
-            "requests", (json_int_t) self->requests,
-            "provider_errors", (json_int_t) self->failures,
-            "cache_hits", (json_int_t) (self->cache? herd_placecache_hits (self->cache): 0),
-            "cache_misses", (json_int_t) (self->cache? herd_placecache_misses (self->cache): 0),
-            "cache_evictions", (json_int_t) (self->cache? herd_placecache_evictions (self->cache): 0),
-            "cache_entries", (json_int_t) (self->cache? herd_placecache_size (self->cache): 0),
-            "provider_latency", s_latency_json (self));
+    zframe_t *client = NULL, *frame = NULL;
+    herd_places_msg_t message;
+    herd_places_msg_kind_t kind = herd_places_msg_recv (self->frontend, &client, &frame, &message);
+    zframe_destroy (&frame);
+    if (kind == HERD_PLACES_MSG_STATS) {
+        //  Our part of the server's STATS, as the node merges it
+        json_t *stats = json_object ();
+        herd_counters_put (stats, HERD_COUNTER_PLACES_REQUESTS, self->requests);
+        herd_counters_put (stats, HERD_COUNTER_PLACES_PROVIDER_ERRORS, self->failures);
+        herd_counters_put (stats, HERD_COUNTER_PLACES_CACHE_HITS, self->cache? herd_placecache_hits (self->cache): 0);
+        herd_counters_put (stats, HERD_COUNTER_PLACES_CACHE_MISSES,
+                           self->cache? herd_placecache_misses (self->cache): 0);
+        herd_counters_put (stats, HERD_COUNTER_PLACES_CACHE_EVICTIONS,
+                           self->cache? herd_placecache_evictions (self->cache): 0);
+        herd_counters_put (stats, HERD_COUNTER_PLACES_CACHE_ENTRIES, self->cache? herd_placecache_size (self->cache): 0);
+        herd_counters_put_json (stats, HERD_COUNTER_PLACES_PROVIDER_LATENCY, s_latency_json (self));
+        json_object_set_new (json_object_get (stats, "places"), "provider",
+                             json_string (self->provider? self->provider: "none"));
         char *text = json_dumps (stats, JSON_COMPACT);
-        zsock_send (self->frontend, "ffs", client, request, text);
+        herd_places_msg_t counts = { .kind = HERD_PLACES_MSG_COUNTS, .id = message.id, .text = text, .text_size = strlen (text) };
+        herd_places_msg_send (self->frontend, client, &counts);
         freen (text);
         json_decref (stats);
         zframe_destroy (&client);
-        zframe_destroy (&request);
-        zframe_destroy (&query);
         return;
     }
-    if (!request || !query || zframe_size (query) != sizeof (herd_query_t)) {
-        zsys_error ("places: malformed query from frontend, dropped");
+    if (kind != HERD_PLACES_MSG_QUERY || !client) {
+        //  Only our own threads reach this socket: a bug, not an attack
+        zsys_error ("places: a message from the server's loop that is no query (%s), dropped",
+                    kind == HERD_PLACES_MSG_INVALID? message.reason: "another kind");
         zframe_destroy (&client);
-        zframe_destroy (&request);
-        zframe_destroy (&query);
         return;
     }
     s_job_t *job = (s_job_t *) zmalloc (sizeof (s_job_t));
     job->id = ++self->next_id;
     job->client = client;
-    job->request = request;
-    memcpy (&job->query, zframe_data (query), sizeof job->query);
-    zframe_destroy (&query);
+    job->request = message.id;
+    job->query = message.query;
     job->started = zclock_mono ();
     self->requests++;
     //  A hit never reaches a worker
@@ -228,28 +232,25 @@ s_handle_query (s_places_t *self)
 static void
 s_handle_worker (s_places_t *self)
 {
-    zmsg_t *msg = zmsg_recv (self->backend);
-    if (!msg)
+    zframe_t *worker = NULL, *frame = NULL;
+    herd_places_msg_t message;
+    herd_places_msg_kind_t kind = herd_places_msg_recv (self->backend, &worker, &frame, &message);
+    zframe_destroy (&frame);
+    if (!worker)
         return;
-    zframe_t *worker = zmsg_pop (msg);
-    zframe_t *first = zmsg_first (msg);
-    if (first && zframe_size (first) == sizeof (uint64_t) && zmsg_size (msg) == 2) {
-        uint64_t job_id;
-        memcpy (&job_id, zframe_data (first), sizeof job_id);
+    if (kind == HERD_PLACES_MSG_RESULT) {
         char key [24];
-        snprintf (key, sizeof key, "%" PRIu64, job_id);
+        snprintf (key, sizeof key, "%" PRIu64, message.id);
         s_job_t *job = (s_job_t *) zhashx_lookup (self->running, key);
-        zframe_t *text = zmsg_next (msg);
-        json_error_t error;
-        json_t *response = json_loadb ((char *) zframe_data (text), zframe_size (text), 0, &error);
-        if (!response)
-            response = herd_nearby_error ("places: worker sent bad JSON: %s", error.text);
+        json_t *response = message.response;        //  Ours now
         if (job) {
             char cache_key [128];
             s_cache_key (self, &job->query, cache_key, sizeof cache_key);
             if (self->cache) {
                 zhashx_delete (self->asked, cache_key);
-                if (herd_placecache_insert (self->cache, cache_key, response, zframe_size (text))
+                //  Charged at its size as text, measured without writing it
+                size_t bytes = json_dumpb (response, NULL, 0, JSON_COMPACT);
+                if (herd_placecache_insert (self->cache, cache_key, response, bytes)
                 &&  self->log_traffic)
                     zsys_info ("places: cached %s (%zu answers, %zu bytes, %" PRIu64 " evicted so far)",
                                cache_key, herd_placecache_size (self->cache),
@@ -264,9 +265,14 @@ s_handle_worker (s_places_t *self)
         json_decref (response);
         zhashx_delete (self->running, key);
     }
+    else
+    if (kind != HERD_PLACES_MSG_READY) {
+        //  Our own worker: a bug. It is idle all the same.
+        zsys_error ("places: a worker sent a message that is no result (%s)",
+                    kind == HERD_PLACES_MSG_INVALID? message.reason: "another kind");
+    }
     //  READY or an answer: either way the worker is idle now
     zlistx_add_end (self->idle, worker);
-    zmsg_destroy (&msg);
     s_dispatch (self);
 }
 
@@ -416,6 +422,15 @@ herd_places_actor (zsock_t *pipe, void *args)
                    herd_placecache_evictions (self->cache));
     zpoller_destroy (&poller);
     zlistx_destroy (&self->workers);    //  Workers first: they hold DEALERs
+    //  Results that came after the last pass hold responses: ours to free
+    while (zsock_events (self->backend) & ZMQ_POLLIN) {
+        zframe_t *worker = NULL, *frame = NULL;
+        herd_places_msg_t message;
+        if (herd_places_msg_recv (self->backend, &worker, &frame, &message) == HERD_PLACES_MSG_RESULT)
+            json_decref (message.response);
+        zframe_destroy (&worker);
+        zframe_destroy (&frame);
+    }
     zlistx_destroy (&self->idle);
     zlistx_destroy (&self->queue);
     zhashx_destroy (&self->asked);
@@ -452,16 +467,21 @@ herd_places_test (bool verbose)
     char *endpoint = herd_places_endpoint ("T");
     zsock_t *frontend = zsock_new_dealer (endpoint);
     freen (endpoint);
-    //  Ten at once: two workers, three waiting, the rest told busy
-    herd_query_t query = { 34.07, -118.44, 10000, 3 };
-    for (uint32_t request = 0; request < 10; request++)
-        zsock_send (frontend, "bb", &request, sizeof request, &query, sizeof query);
+    //  Ten at once: two workers, three waiting, the rest told busy; each
+    //  answer under its own request id
+    herd_places_msg_t query = { .kind = HERD_PLACES_MSG_QUERY, .id = 0, .query = { 34.07, -118.44, 10000, 3 } };
+    for (query.id = 100; query.id < 110; query.id++)
+        assert (herd_places_msg_send (frontend, NULL, &query) == 0);
     int answered = 0, busy = 0;
+    bool seen [10] = { false };
     for (int reply = 0; reply < 10; reply++) {
-        zframe_t *request = NULL;
-        char *json = NULL;
-        assert (zsock_recv (frontend, "fs", &request, &json) == 0);
-        assert (zframe_size (request) == sizeof (uint32_t));
+        zframe_t *frame = NULL;
+        herd_places_msg_t answer;
+        assert (herd_places_msg_recv (frontend, NULL, &frame, &answer) == HERD_PLACES_MSG_ANSWER);
+        assert (answer.id >= 100 && answer.id < 110 && !seen [answer.id - 100]);
+        seen [answer.id - 100] = true;
+        char *copy = zframe_strdup (frame);
+        const char *json = copy + 9;                //  Past kind and id
         assert (strstr (json, "UNKNOWN_ERROR"));
         if (strstr (json, "already waiting"))
             busy++;
@@ -469,11 +489,22 @@ herd_places_test (bool verbose)
             assert (strstr (json, "no places provider is configured"));
             answered++;
         }
-        zframe_destroy (&request);
-        freen (json);
+        freen (copy);
+        zframe_destroy (&frame);
     }
     assert (answered + busy == 10);
     assert (answered >= 3);     //  At least the queue, whatever the timing
+    //  The counters, under their asker's id
+    herd_places_msg_t stats = { .kind = HERD_PLACES_MSG_STATS, .id = 7 };
+    assert (herd_places_msg_send (frontend, NULL, &stats) == 0);
+    zframe_t *frame = NULL;
+    herd_places_msg_t counts;
+    assert (herd_places_msg_recv (frontend, NULL, &frame, &counts) == HERD_PLACES_MSG_COUNTS);
+    json_t *numbers = json_loadb (counts.text, counts.text_size, 0, NULL);
+    assert (counts.id == 7 && numbers);
+    assert (herd_counters_value (numbers, HERD_COUNTER_PLACES_REQUESTS, NULL) == 10);
+    json_decref (numbers);
+    zframe_destroy (&frame);
     zsock_destroy (&frontend);
     zactor_destroy (&places);
     herd_config_destroy (&config);

@@ -3,9 +3,9 @@
 //  idle worker of its pool (least-recently-used routing over a second
 //  ROUTER), queues the rest up to a bound, and answers busy beyond it.
 //
-//  Frontend to broker:  [request id, opaque][herd_query_t]
-//  Broker to frontend:  [request id][response JSON text, as clients get it]
-//  Frontend to broker:  [request id]["STATS"] -> [request id][counters JSON]
+//  The server's loop asks through places/herd_places_client, in the
+//  messages of places/herd_places_msg: a QUERY gets an ANSWER (the JSON
+//  text as the client gets it), a STATS gets the COUNTS.
 //
 //  Commands on the pipe:
 //      START               -> "OK" or "ERROR <one-line reason>"

@@ -21,21 +21,14 @@ s_search (s_worker_t *self, const herd_query_t *query)
                               "in the environment variable named by places/google/key_env");
 }
 
+//  Answers one job: the response itself goes to the broker, whole
 static void
-s_answer_job (s_worker_t *self, zmsg_t *job)
+s_answer_job (s_worker_t *self, const herd_places_msg_t *job)
 {
-    zframe_t *job_id = zmsg_first (job);
-    zframe_t *query_frame = zmsg_next (job);
-    //  The broker is ours; a malformed job is a bug
-    assert (job_id && zframe_size (job_id) == sizeof (uint64_t));
-    assert (query_frame && zframe_size (query_frame) == sizeof (herd_query_t));
-    herd_query_t query;
-    memcpy (&query, zframe_data (query_frame), sizeof query);
-    json_t *response = s_search (self, &query);
-    char *text = json_dumps (response, JSON_COMPACT);
-    json_decref (response);
-    zsock_send (self->broker, "fs", job_id, text);
-    freen (text);
+    json_t *response = s_search (self, &job->query);
+    herd_places_msg_t result = { .kind = HERD_PLACES_MSG_RESULT, .id = job->id, .response = response };
+    if (herd_places_msg_send (self->broker, NULL, &result) == -1)
+        json_decref (response);         //  The broker is going away
 }
 
 void
@@ -44,7 +37,9 @@ herd_worker_actor (zsock_t *pipe, void *args)
     herd_worker_settings_t *settings = (herd_worker_settings_t *) args;
     s_worker_t self = { pipe, zsock_new (ZMQ_DEALER), NULL, NULL };
     assert (self.broker);
-    zsock_set_linger (self.broker, 0);
+    //  A result sent as we stop stays in the pipe until the broker has
+    //  read it: it carries a response only the broker can free
+    zsock_set_linger (self.broker, 1000);
     int rc = zsock_connect (self.broker, "%s", settings->endpoint);
     assert (rc == 0);
     if (streq (settings->provider, "google"))
@@ -53,7 +48,8 @@ herd_worker_actor (zsock_t *pipe, void *args)
     if (streq (settings->provider, "offline"))
         self.offline = settings->offline;
     zsock_signal (pipe, 0);         //  settings may go away now
-    zstr_send (self.broker, "READY");
+    herd_places_msg_t ready = { .kind = HERD_PLACES_MSG_READY, .id = 0 };
+    herd_places_msg_send (self.broker, NULL, &ready);
 
     zpoller_t *poller = zpoller_new (pipe, self.broker, NULL);
     //  Signals stop the process through main, which sends us $TERM
@@ -71,10 +67,14 @@ herd_worker_actor (zsock_t *pipe, void *args)
         }
         else
         if (which == self.broker) {
-            zmsg_t *job = zmsg_recv (self.broker);
-            if (job)
-                s_answer_job (&self, job);
-            zmsg_destroy (&job);
+            zframe_t *frame = NULL;
+            herd_places_msg_t job;
+            //  The broker is ours; anything but a query is a bug
+            if (herd_places_msg_recv (self.broker, NULL, &frame, &job) == HERD_PLACES_MSG_QUERY)
+                s_answer_job (&self, &job);
+            else
+                zsys_error ("places worker: the broker sent no query (%s)", job.reason);
+            zframe_destroy (&frame);
         }
     }
     zpoller_destroy (&poller);
@@ -97,24 +97,20 @@ herd_worker_test (bool verbose)
                                         HERD_GOOGLE_FIELDS_DEFAULT };
     zactor_t *worker = zactor_new (herd_worker_actor, &settings);
     assert (worker);
-    char *ready = NULL;
-    zframe_t *identity = NULL;
-    assert (zsock_recv (broker, "fs", &identity, &ready) == 0);
-    assert (streq (ready, "READY"));
-    freen (ready);
-    herd_query_t query = { 1, 2, 1000, 5 };
-    uint64_t job_id = 42;
-    zsock_send (broker, "fbb", identity, &job_id, sizeof job_id, &query, sizeof query);
-    zframe_t *reply_id = NULL;
-    char *text = NULL;
+    zframe_t *identity = NULL, *frame = NULL;
+    herd_places_msg_t message;
+    assert (herd_places_msg_recv (broker, &identity, &frame, &message) == HERD_PLACES_MSG_READY);
+    zframe_destroy (&frame);
+    herd_places_msg_t job = { .kind = HERD_PLACES_MSG_QUERY, .id = 42, .query = { 1, 2, 1000, 5 } };
+    assert (herd_places_msg_send (broker, identity, &job) == 0);
     zframe_destroy (&identity);
-    assert (zsock_recv (broker, "ffs", &identity, &reply_id, &text) == 0);
-    assert (zframe_size (reply_id) == sizeof job_id);
-    assert (memcmp (zframe_data (reply_id), &job_id, sizeof job_id) == 0);
-    assert (strstr (text, "UNKNOWN_ERROR"));
-    assert (strstr (text, "no places provider is configured"));
-    freen (text);
-    zframe_destroy (&reply_id);
+    assert (herd_places_msg_recv (broker, &identity, &frame, &message) == HERD_PLACES_MSG_RESULT);
+    assert (message.id == 42);
+    assert (streq (herd_nearby_status (message.response), "UNKNOWN_ERROR"));
+    assert (strstr (json_string_value (json_object_get (message.response, "error_message")),
+                    "no places provider is configured"));
+    json_decref (message.response);
+    zframe_destroy (&frame);
     zframe_destroy (&identity);
     zactor_destroy (&worker);
     zsock_destroy (&broker);

@@ -3,8 +3,9 @@
 //  one query at a time with its provider: blocking calls live here, never
 //  in the frontend's loop.
 //
-//  Broker to worker:  [job id, 8 bytes][herd_query_t]
-//  Worker to broker:  ["READY"] once, then [job id][response JSON text]
+//  Broker to worker:  a QUERY under a job id
+//  Worker to broker:  READY once, then a RESULT per job: the response
+//  itself, never written as text here (places/herd_places_msg)
 
 #ifndef HERD_WORKER_H_INCLUDED
 #define HERD_WORKER_H_INCLUDED

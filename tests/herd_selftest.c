@@ -13,6 +13,7 @@ typedef struct {
 
 static const s_test_t s_tests [] = {
     { "herd_fnv",      herd_fnv_test },
+    { "herd_counters", herd_counters_test },
     { "herd_tally",    herd_tally_test },
     { "herd_address",  herd_address_test },
     { "herd_file",     herd_file_test },
@@ -38,11 +39,15 @@ static const s_test_t s_tests [] = {
     { "herd_xpub",     herd_xpub_test },
     { "herd_feed",     herd_feed_test },
     { "herd_nearby",   herd_nearby_test },
+    { "herd_places_msg", herd_places_msg_test },
     { "herd_google",   herd_google_test },
     { "herd_offline",  herd_offline_test },
     { "herd_worker",   herd_worker_test },
     { "herd_places",   herd_places_test },
+    { "herd_places_client", herd_places_client_test },
     { "herd_connection", herd_connection_test },
+    { "herd_listener", herd_listener_test },
+    { "herd_clients",  herd_clients_test },
     { "herd_frontend", herd_frontend_test },
     { "herd_http", herd_http_test },
     { "herd_node",     herd_node_test },

@@ -2,6 +2,7 @@
 format (checked with prometheus_client's own parser), /healthz, /readyz,
 and herd --ready, which the compose healthchecks run."""
 
+import pathlib
 import re
 import signal
 import subprocess
@@ -200,6 +201,13 @@ def test_every_counter_in_stats_is_a_metric(make_herd):
     missing = [path for path in stats_leaves(herd.stats("Bailey"))
                if not any(path == root or path.startswith(root + "/") for root in exported)]
     assert not missing, f"in STATS but not in /metrics: {missing}"
+    #   And every counter of the table (core/herd_counters.h) is in STATS,
+    #   so in /metrics: none defined and left unreported
+    header = (pathlib.Path(__file__).parent.parent / "core" / "herd_counters.h").read_text()
+    table = re.findall(r'X \((\w+), "([^"]+)", "(herd_\w+)"', re.sub(r"\\\n\s*", " ", header))
+    assert len(table) > 40, "the table was not read"
+    unreported = [name for _, _, name in table if f"# TYPE {name} " not in text]
+    assert not unreported, f"defined but not in /metrics: {unreported}"
     #   And the families keep their labels
     assert 'herd_handshakes_refused_total{server="Bailey",domain="bus"}' in text
     assert 'herd_commands_total{server="Bailey",kind="IAMAT"} 1' in text

@@ -1,0 +1,581 @@
+//  frontend/herd_clients.c: the client table.
+
+#include "herd_classes.h"
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+
+#define S_EVENTS_MAX        256     //  epoll events taken per wake-up
+
+struct _herd_client_t {
+    herd_clients_t *table;      //  Ours (borrowed)
+    uint64_t id;                //  Unique for the server's lifetime
+    herd_connection_t *connection;  //  Buffers and socket (owned)
+    char peer [64];             //  "address:port", for the log
+    char host [INET6_ADDRSTRLEN];   //  The address alone
+    int64_t active;             //  zclock_mono of its last whole line (or accept)
+    size_t accounted;           //  Its pending output, as counted in output_total
+    const char *closing;        //  Close once output drains, for this reason
+    char *head;                 //  Held for an answer: what the reply starts with (owned)
+    uint32_t events;            //  What epoll watches for now
+    bool touched;               //  In this pass's touched list
+    bool lineless;              //  No whole line yet: in the lineless list, oldest first
+    struct _herd_client_t *older, *newer;  //  Its neighbours in that list
+};
+
+struct _herd_clients_t {
+    zloop_t *loop;              //  Borrowed
+    herd_clients_limits_t limits;
+    herd_clients_handler_t handler;
+    int epoll_fd;               //  Every client's descriptor
+    herd_client_t **clients;    //  Indexed by fd (owned)
+    size_t capacity;
+    size_t count;
+    uint64_t next_id;
+    int idle_timer;             //  zloop timer id, 0 if none
+    size_t output_total;        //  Reply bytes all clients hold now
+    herd_client_t *touched [S_EVENTS_MAX];  //  Clients this pass read from
+    size_t touched_count;
+    herd_client_t *oldest_lineless;     //  Connections with no whole line yet,
+    herd_client_t *newest_lineless;     //  oldest first (evicted first when full)
+    uint64_t connections;       //  Counters for STATS: accepted since start
+    uint64_t refused;           //  Refused at max_clients
+    uint64_t idle_closed;       //  Closed for idling
+    uint64_t evicted;           //  With no line yet, closed to make room
+    uint64_t output_dropped;    //  Dropped at max_output_total
+};
+
+uint64_t
+herd_client_tag (herd_client_t *self)
+{
+    assert (self);
+    return ((uint64_t) (uint32_t) self->id << 32) | (uint32_t) herd_connection_fd (self->connection);
+}
+
+//  The connections that have sent no whole line yet, oldest first: when
+//  every slot is taken they make room, oldest first, as a web server
+//  times out a request header before a request
+static void
+s_lineless_add (herd_clients_t *self, herd_client_t *client)
+{
+    client->lineless = true;
+    client->older = self->newest_lineless;
+    client->newer = NULL;
+    if (self->newest_lineless)
+        self->newest_lineless->newer = client;
+    else
+        self->oldest_lineless = client;
+    self->newest_lineless = client;
+}
+
+static void
+s_lineless_remove (herd_clients_t *self, herd_client_t *client)
+{
+    if (!client->lineless)
+        return;
+    client->lineless = false;
+    if (client->older)
+        client->older->newer = client->newer;
+    else
+        self->oldest_lineless = client->newer;
+    if (client->newer)
+        client->newer->older = client->older;
+    else
+        self->newest_lineless = client->older;
+    client->older = client->newer = NULL;
+}
+
+static void
+s_close (herd_clients_t *self, herd_client_t *client, const char *reason)
+{
+    if (self->handler.closed)
+        self->handler.closed (client, self->handler.arg);
+    s_lineless_remove (self, client);
+    int fd = herd_connection_fd (client->connection);
+    epoll_ctl (self->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+    self->clients [fd] = NULL;
+    self->count--;
+    self->output_total -= client->accounted;
+    zsys_info ("client %" PRIu64 " %s closed: %s", client->id, client->peer, reason);
+    herd_connection_destroy (&client->connection);
+    freen (client->head);
+    freen (client);
+}
+
+//  Writes what it can, then closes or re-arms epoll as the state says
+static void
+s_settle (herd_clients_t *self, herd_client_t *client)
+{
+    herd_connection_t *connection = client->connection;
+    herd_connection_flush (connection);
+    size_t pending = herd_connection_pending (connection);
+    self->output_total += pending - client->accounted;
+    client->accounted = pending;
+    bool drained = pending == 0;
+    bool eof = herd_connection_eof (connection);
+    if (herd_connection_dead (connection)) {
+        s_close (self, client, herd_connection_reason (connection));
+        return;
+    }
+    if (drained && client->closing) {
+        s_close (self, client, client->closing);
+        return;
+    }
+    if (drained && eof && !client->head && herd_connection_input_size (connection) == 0) {
+        s_close (self, client, "client finished");
+        return;
+    }
+    uint32_t events = 0;
+    if (!eof && !client->closing && !client->head && herd_connection_can_read (connection))
+        events |= EPOLLIN | EPOLLRDHUP;
+    if (!drained)
+        events |= EPOLLOUT;
+    if (events != client->events) {
+        struct epoll_event event = { events, { .u64 = herd_client_tag (client) } };
+        epoll_ctl (self->epoll_fd, EPOLL_CTL_MOD, herd_connection_fd (connection), &event);
+        client->events = events;
+    }
+}
+
+//  Past max_output_total: drop the clients holding the most until under
+static void
+s_bound_output (herd_clients_t *self)
+{
+    while (self->output_total > self->limits.max_output_total) {
+        herd_client_t *largest = NULL;
+        for (size_t fd = 0; fd < self->capacity; fd++) {
+            herd_client_t *client = self->clients [fd];
+            if (client && (!largest || client->accounted > largest->accounted))
+                largest = client;
+        }
+        if (!largest || largest->accounted == 0)
+            break;
+        zsys_warning ("client %" PRIu64 " %s: dropped holding %zu reply bytes: all clients hold %zu, "
+                      "over herd/max_output_total", largest->id, largest->peer, largest->accounted,
+                      self->output_total);
+        self->output_dropped++;
+        s_close (self, largest, "dropped: over herd/max_output_total");
+    }
+}
+
+void
+herd_clients_settle (herd_clients_t *self, herd_client_t *client)
+{
+    assert (self && client);
+    s_settle (self, client);
+    s_bound_output (self);
+}
+
+//  One pass: every ready client's input, the pass's commit, then their
+//  replies. Nobody is closed before the settling, so the clients held in
+//  touched stay valid.
+static int
+s_handle_events (zloop_t *loop, zmq_pollitem_t *item, void *arg)
+{
+    (void) loop;
+    (void) item;
+    herd_clients_t *self = (herd_clients_t *) arg;
+    struct epoll_event events [S_EVENTS_MAX];
+    int count = epoll_wait (self->epoll_fd, events, S_EVENTS_MAX, 0);
+    self->touched_count = 0;
+    for (int index = 0; index < count; index++) {
+        uint64_t tag = events [index].data.u64;
+        herd_client_t *client = herd_clients_find (self, tag);
+        if (!client)
+            continue;           //  Gone, and its fd reused since
+        uint32_t what = events [index].events;
+        if (what & (EPOLLIN | EPOLLRDHUP) && client->events & EPOLLIN
+        &&  herd_connection_read (client->connection) >= 0)
+            self->handler.input (client, self->handler.arg);
+        if (what & (EPOLLERR | EPOLLHUP))
+            herd_connection_kill (client->connection, "connection reset");
+        if (!client->touched) {
+            client->touched = true;
+            self->touched [self->touched_count++] = client;
+        }
+    }
+    self->handler.pass_done (self->handler.arg);
+    for (size_t index = 0; index < self->touched_count; index++) {
+        self->touched [index]->touched = false;
+        s_settle (self, self->touched [index]);
+    }
+    self->touched_count = 0;
+    s_bound_output (self);
+    return 0;
+}
+
+//  Once a second: connections that sent no whole line for idle_timeout
+//  are closed (a slowloris holds a slot without ever finishing a line)
+static int
+s_close_idle (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    herd_clients_t *self = (herd_clients_t *) arg;
+    int64_t now = zclock_mono ();
+    //  No first line within first_line_timeout: closed, oldest first
+    while (self->limits.first_line_timeout && self->oldest_lineless
+    &&     now - self->oldest_lineless->active > self->limits.first_line_timeout) {
+        self->idle_closed++;
+        s_close (self, self->oldest_lineless, "no command within herd/first_line_timeout");
+    }
+    for (size_t fd = 0; fd < self->capacity && self->limits.idle_timeout; fd++) {
+        herd_client_t *client = self->clients [fd];
+        //  A held client waits on us, it does not idle
+        if (client && !client->head && now - client->active > self->limits.idle_timeout) {
+            self->idle_closed++;
+            s_close (self, client, herd_connection_input_size (client->connection)
+                                   ? "idle: a partial line, never finished (herd/idle_timeout)"
+                                   : "idle: no command (herd/idle_timeout)");
+        }
+    }
+    return 0;
+}
+
+//  Every slot is taken: closes the oldest connection that has sent no
+//  whole line yet. 0, or -1 if there is none.
+static int
+s_make_room (herd_clients_t *self)
+{
+    herd_client_t *victim = self->oldest_lineless;
+    if (!victim)
+        return -1;
+    if (self->evicted++ % 1000 == 0)
+        zsys_warning ("full (herd/max_clients = %zu): closing connections that sent no command yet, "
+                      "oldest first, to make room (1 in 1000 is logged)", self->limits.max_clients);
+    s_close (self, victim, "no command yet, and the server is full: made room (herd/max_clients)");
+    return 0;
+}
+
+int
+herd_clients_add (herd_clients_t *self, int fd, const char *host, const char *peer)
+{
+    assert (self && fd >= 0 && host && peer);
+    if (self->count >= self->limits.max_clients && s_make_room (self) == -1) {
+        self->refused++;
+        zsys_warning ("refused a connection: %zu clients open (herd/max_clients), "
+                      "every one of them has sent a command", self->count);
+        return -1;
+    }
+    if ((size_t) fd >= self->capacity) {
+        size_t capacity = self->capacity * 2;
+        while (capacity <= (size_t) fd)
+            capacity *= 2;
+        self->clients = (herd_client_t **) realloc (self->clients, capacity * sizeof (herd_client_t *));
+        assert (self->clients);
+        memset (self->clients + self->capacity, 0, (capacity - self->capacity) * sizeof (herd_client_t *));
+        self->capacity = capacity;
+    }
+    herd_client_t *client = (herd_client_t *) zmalloc (sizeof (herd_client_t));
+    client->table = self;
+    client->id = ++self->next_id;
+    client->connection = herd_connection_new (fd, self->limits.max_line, self->limits.max_pending);
+    snprintf (client->peer, sizeof client->peer, "%s", peer);
+    snprintf (client->host, sizeof client->host, "%s", host);
+    client->active = zclock_mono ();
+    client->events = EPOLLIN | EPOLLRDHUP;
+    struct epoll_event event = { client->events, { .u64 = herd_client_tag (client) } };
+    epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, fd, &event);
+    self->clients [fd] = client;
+    s_lineless_add (self, client);
+    self->count++;
+    self->connections++;
+    zsys_info ("client %" PRIu64 " %s opened (%zu open)", client->id, client->peer, self->count);
+    return 0;
+}
+
+herd_client_t *
+herd_clients_find (herd_clients_t *self, uint64_t tag)
+{
+    assert (self);
+    size_t fd = (uint32_t) tag;
+    herd_client_t *client = fd < self->capacity? self->clients [fd]: NULL;
+    if (client && (uint32_t) client->id != (uint32_t) (tag >> 32))
+        client = NULL;
+    return client;
+}
+
+herd_clients_t *
+herd_clients_new (zloop_t *loop, const herd_clients_limits_t *limits,
+                  const herd_clients_handler_t *handler)
+{
+    assert (loop && limits && handler && handler->input && handler->pass_done);
+    herd_clients_t *self = (herd_clients_t *) zmalloc (sizeof (herd_clients_t));
+    self->loop = loop;
+    self->limits = *limits;
+    self->handler = *handler;
+    self->capacity = 1024;
+    self->clients = (herd_client_t **) calloc (self->capacity, sizeof (herd_client_t *));
+    self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
+    assert (self->clients && self->epoll_fd != -1);
+    zmq_pollitem_t item = { NULL, self->epoll_fd, ZMQ_POLLIN, 0 };
+    zloop_poller (loop, &item, s_handle_events, self);
+    if (limits->idle_timeout || limits->first_line_timeout)
+        self->idle_timer = zloop_timer (loop, 1000, 0, s_close_idle, self);
+    return self;
+}
+
+void
+herd_clients_destroy (herd_clients_t **self_p)
+{
+    assert (self_p);
+    if (*self_p) {
+        herd_clients_t *self = *self_p;
+        size_t open = self->count;
+        for (size_t fd = 0; fd < self->capacity; fd++)
+            if (self->clients [fd])
+                s_close (self, self->clients [fd], "server shutting down");
+        if (open)
+            zsys_info ("frontend: closed %zu connections", open);
+        zmq_pollitem_t item = { NULL, self->epoll_fd, ZMQ_POLLIN, 0 };
+        zloop_poller_end (self->loop, &item);
+        if (self->idle_timer)
+            zloop_timer_end (self->loop, self->idle_timer);
+        close (self->epoll_fd);
+        freen (self->clients);
+        freen (self);
+        *self_p = NULL;
+    }
+}
+
+size_t
+herd_clients_count (herd_clients_t *self)
+{
+    assert (self);
+    return self->count;
+}
+
+void
+herd_clients_stats (herd_clients_t *self, json_t *stats)
+{
+    assert (self && stats);
+    herd_counters_put (stats, HERD_COUNTER_CONNECTIONS_OPEN, self->count);
+    herd_counters_put (stats, HERD_COUNTER_CONNECTIONS_TOTAL, self->connections);
+    herd_counters_put (stats, HERD_COUNTER_CONNECTIONS_REFUSED, self->refused);
+    herd_counters_put (stats, HERD_COUNTER_CONNECTIONS_IDLE_CLOSED, self->idle_closed);
+    herd_counters_put (stats, HERD_COUNTER_CONNECTIONS_EVICTED, self->evicted);
+    herd_counters_put (stats, HERD_COUNTER_CONNECTIONS_DROPPED_OUTPUT, self->output_dropped);
+    herd_counters_put (stats, HERD_COUNTER_OUTPUT_BYTES, self->output_total);
+}
+
+//  --------------------------------------------------------------------------
+//  One client
+
+uint64_t
+herd_client_id (herd_client_t *self)
+{
+    assert (self);
+    return self->id;
+}
+
+const char *
+herd_client_host (herd_client_t *self)
+{
+    assert (self);
+    return self->host;
+}
+
+herd_connection_t *
+herd_client_connection (herd_client_t *self)
+{
+    assert (self);
+    return self->connection;
+}
+
+int
+herd_client_next_line (herd_client_t *self, const char **line, size_t *size)
+{
+    assert (self && line && size);
+    if (self->head || self->closing || herd_connection_dead (self->connection))
+        return HERD_CONNECTION_NONE;
+    int found = herd_connection_take_line (self->connection, line, size);
+    if (found != HERD_CONNECTION_NONE) {
+        self->active = zclock_mono ();
+        s_lineless_remove (self->table, self);
+    }
+    return found;
+}
+
+void
+herd_client_append (herd_client_t *self, const void *data, size_t size)
+{
+    assert (self);
+    if (herd_connection_dead (self->connection))
+        return;
+    size_t pending = herd_connection_pending (self->connection);
+    if (herd_connection_append (self->connection, data, size) == -1)
+        zsys_warning ("client %" PRIu64 " %s: %zu reply bytes pending, over herd/max_pending; dropping it",
+                      self->id, self->peer, pending + size);
+}
+
+void
+herd_client_hold (herd_client_t *self, char *head)
+{
+    assert (self && head && !self->head);
+    self->head = head;
+}
+
+char *
+herd_client_release (herd_client_t *self)
+{
+    assert (self);
+    char *head = self->head;
+    self->head = NULL;
+    return head;
+}
+
+bool
+herd_client_held (herd_client_t *self)
+{
+    assert (self);
+    return self->head != NULL;
+}
+
+void
+herd_client_close_when_drained (herd_client_t *self, const char *reason)
+{
+    assert (self && reason);
+    herd_connection_discard_input (self->connection);
+    self->closing = reason;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: a table that echoes lines, with a handler of its own
+
+static int s_passes = 0;
+static int s_closed = 0;
+
+static void
+s_test_input (herd_client_t *client, void *arg)
+{
+    (void) arg;
+    const char *line;
+    size_t size;
+    int found;
+    while ((found = herd_client_next_line (client, &line, &size)) != HERD_CONNECTION_NONE) {
+        if (found == HERD_CONNECTION_TOO_LONG) {
+            herd_client_append (client, "long\n", 5);
+            herd_client_close_when_drained (client, "line too long");
+        }
+        else
+        if (size == 4 && memcmp (line, "HOLD", 4) == 0)
+            herd_client_hold (client, strdup ("held"));
+        else {
+            herd_client_append (client, line, size);
+            herd_client_append (client, "\n", 1);
+        }
+    }
+}
+
+static void
+s_test_pass_done (void *arg)
+{
+    (void) arg;
+    s_passes++;
+}
+
+static void
+s_test_closed (herd_client_t *client, void *arg)
+{
+    (void) arg;
+    assert (streq (herd_client_host (client), "127.0.0.1"));
+    s_closed++;
+}
+
+static int
+s_test_connect (herd_clients_t *clients, int *server_side)
+{
+    int pair [2];
+    assert (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair) == 0);
+    *server_side = pair [0];
+    if (herd_clients_add (clients, pair [0], "127.0.0.1", "127.0.0.1:1") == -1)
+        close (pair [0]);
+    return pair [1];
+}
+
+//  What the client side reads within a few loop turns ("" if nothing,
+//  "EOF" once closed)
+static const char *
+s_test_read (zloop_t *loop, int fd, char *buffer, size_t size)
+{
+    buffer [0] = 0;
+    for (int turn = 0; turn < 40; turn++) {
+        herd_loop_run_for (loop, 5);
+        ssize_t got = read (fd, buffer, size - 1);
+        if (got == 0)
+            return "EOF";
+        if (got > 0) {
+            buffer [got] = 0;
+            return buffer;
+        }
+    }
+    return buffer;
+}
+
+void
+herd_clients_test (bool verbose)
+{
+    printf (" * herd_clients: ");
+    if (verbose)
+        printf ("\n");
+    zloop_t *loop = zloop_new ();
+    herd_clients_limits_t limits = { 16, 1024, 2, 1 << 20, 1500, 0 };
+    herd_clients_handler_t handler = { s_test_input, s_test_pass_done, s_test_closed, NULL };
+    herd_clients_t *clients = herd_clients_new (loop, &limits, &handler);
+    char buffer [256];
+    int fd_a, fd_b, fd_c;
+    int a = s_test_connect (clients, &fd_a);
+    //  A line is read in a pass, the pass ends, then the reply is written
+    assert (write (a, "one\ntwo\n", 8) == 8);
+    assert (streq (s_test_read (loop, a, buffer, sizeof buffer), "one\ntwo\n"));
+    assert (s_passes > 0);
+    //  Held: nothing behind HOLD runs until the answer comes
+    assert (write (a, "HOLD\nthree\n", 11) == 11);
+    assert (streq (s_test_read (loop, a, buffer, sizeof buffer), ""));
+    herd_client_t *held = herd_clients_find (clients, ((uint64_t) 1 << 32) | (uint32_t) fd_a);
+    assert (held && herd_client_held (held) && herd_client_id (held) == 1);
+    assert (!herd_clients_find (clients, ((uint64_t) 2 << 32) | (uint32_t) fd_a));
+    char *head = herd_client_release (held);
+    assert (streq (head, "held"));
+    freen (head);
+    s_test_input (held, NULL);
+    herd_clients_settle (clients, held);
+    assert (streq (s_test_read (loop, a, buffer, sizeof buffer), "three\n"));
+    //  Full (max_clients 2): a newcomer closes the oldest with no line yet
+    int b = s_test_connect (clients, &fd_b);
+    int c = s_test_connect (clients, &fd_c);
+    assert (streq (s_test_read (loop, b, buffer, sizeof buffer), "EOF"));
+    assert (herd_clients_count (clients) == 2 && s_closed == 1);
+    //  Both have a line now: a fourth is refused
+    assert (write (c, "hi\n", 3) == 3);
+    assert (streq (s_test_read (loop, c, buffer, sizeof buffer), "hi\n"));
+    int fd_d;
+    int d = s_test_connect (clients, &fd_d);
+    assert (herd_clients_count (clients) == 2);
+    //  Too long: answered, then closed once written
+    assert (write (c, "0123456789abcdefXYZ\n", 20) == 20);
+    assert (streq (s_test_read (loop, c, buffer, sizeof buffer), "long\n"));
+    assert (streq (s_test_read (loop, c, buffer, sizeof buffer), "EOF"));
+    //  Idle past 1.5 s: closed by the once-a-second check
+    bool idle_closed = false;
+    for (int round = 0; round < 100 && !idle_closed; round++)
+        idle_closed = streq (s_test_read (loop, a, buffer, sizeof buffer), "EOF");
+    assert (idle_closed);
+    json_t *stats = json_object ();
+    herd_clients_stats (clients, stats);
+    assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_TOTAL, NULL) == 3);
+    assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_REFUSED, NULL) == 1);
+    assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_EVICTED, NULL) == 1);
+    assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_IDLE_CLOSED, NULL) == 1);
+    assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_OPEN, NULL) == 0);
+    json_decref (stats);
+    assert (s_closed == 3);
+    close (a);
+    close (b);
+    close (c);
+    close (d);
+    herd_clients_destroy (&clients);
+    assert (clients == NULL);
+    zloop_destroy (&loop);
+    printf ("OK\n");
+}

@@ -1,0 +1,44 @@
+//  frontend/herd_listener.h: where a server takes client connections: the
+//  listening socket in the loop, the bound on connections from one
+//  address, and a pause when the process runs out of descriptors. Each
+//  connection it admits goes to a handler (the client table), which may
+//  still refuse it.
+
+#ifndef HERD_LISTENER_H_INCLUDED
+#define HERD_LISTENER_H_INCLUDED
+
+typedef struct _herd_listener_t herd_listener_t;
+
+//  A new connection: its socket (non-blocking), its address alone, and
+//  "address:port" for the log. 0 if taken (the socket is the taker's
+//  now, and the listener counts it against its address until
+//  herd_listener_release), -1 if refused (the listener closes it).
+typedef int (herd_listener_admit_fn) (int fd, const char *host, const char *peer, void *arg);
+
+//  Listens on endpoint (HOST:PORT; setting names where the config says so,
+//  for errors), accepting in loop. max_per_address: connections open
+//  from one address at most, 0 for no bound. NULL and *error_p (one
+//  line) if it cannot listen.
+herd_listener_t *
+    herd_listener_new (zloop_t *loop, const char *endpoint, const char *setting, size_t max_per_address,
+                       herd_listener_admit_fn *admit, void *arg, char **error_p);
+
+void
+    herd_listener_destroy (herd_listener_t **self_p);
+
+//  A connection the handler took from host has closed
+void
+    herd_listener_release (herd_listener_t *self, const char *host);
+
+//  The port it listens on (the config may say 0: any free one)
+int
+    herd_listener_port (herd_listener_t *self);
+
+//  Connections refused at the per-address bound, since start
+uint64_t
+    herd_listener_refused_per_address (herd_listener_t *self);
+
+void
+    herd_listener_test (bool verbose);
+
+#endif
