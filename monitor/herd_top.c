@@ -44,6 +44,7 @@ s_row (s_row_t *row, bool wide, char *line, size_t size)
     double updates_in = herd_counters_value (stats, HERD_COUNTER_UPDATES_IN, NULL)
                       + herd_counters_value (stats, HERD_COUNTER_UPDATES_FROM_CATCH_UP, NULL);
     double updates_out = herd_counters_value (stats, HERD_COUNTER_UPDATES_OUT, NULL);
+    double connections = herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_OPEN, NULL);
     double seconds = row->known? (now - row->when) / 1000.0: 0;
     //  Links: up (heard) of all, and whether a catch-up runs
     int up = 0, all = 0, syncing = 0;
@@ -71,12 +72,12 @@ s_row (s_row_t *row, bool wide, char *line, size_t size)
     snprintf (links, sizeof links, "%d/%d", up, all);
     if (wide)
         snprintf (line, size, "%-10s %8.0f%c %6.0f %9s %9s %9s %9s %9s %-9s %-7s %s",
-                  row->name, s_number (state, "clients", NULL), full, s_number (state, "connections", NULL),
+                  row->name, s_number (state, "clients", NULL), full, connections,
                   rates [0], rates [1], rates [2], rates [3], links, catch_up, journal? journal: "-",
                   digest? digest: "-");
     else
         snprintf (line, size, "%-8.8s %7.0f%c %5.0f %6s %6s %6s %6s %5s %-7.7s %-4.4s %-8.8s",
-                  row->name, s_number (state, "clients", NULL), full, s_number (state, "connections", NULL),
+                  row->name, s_number (state, "clients", NULL), full, connections,
                   rates [0], rates [1], rates [2], rates [3], links,
                   syncing? "syncing": json_is_true (json_object_get (state, "caught_up"))? "ok": "waiting",
                   journal? journal: "-", digest? digest: "-");

@@ -228,7 +228,7 @@ s_server_view (s_server_t *server, zlistx_t *neighbours, int64_t now)
         json_array_append_new (names, json_string (name));
     json_object_set_new (view, "neighbours", names);
     if (server->state && server->stats) {
-        const char *keys [] = { "clients", "store_full", "caught_up", "connections", "links", "catch_up" };
+        const char *keys [] = { "clients", "store_full", "caught_up", "links", "catch_up" };
         for (size_t index = 0; index < sizeof keys / sizeof keys [0]; index++) {
             json_t *value = json_object_get (server->state, keys [index]);
             if (value)

@@ -151,15 +151,14 @@ s_state (s_node_t *self)
 {
     char digest [24];
     snprintf (digest, sizeof digest, "%016" PRIx64, herd_store_digest (self->store));
-    json_t *state = json_pack ("{s:s, s:I, s:b, s:s, s:b, s:I, s:I, s:I, s:o, s:o}",
+    //  What the server holds and how its links stand; its counters are
+    //  STATS's (core/herd_counters), never repeated here
+    json_t *state = json_pack ("{s:s, s:I, s:b, s:s, s:b, s:o, s:o}",
         "server", self->server,
         "clients", (json_int_t) herd_store_size (self->store),
         "store_full", herd_store_full (self->store),
         "digest", digest,
         "caught_up", herd_bus_caught_up (self->bus),
-        "connections", (json_int_t) herd_frontend_connections (self->frontend),
-        "journal_bytes", (json_int_t) (self->journal? herd_journal_size (self->journal): 0),
-        "journal_syncs", (json_int_t) (self->journal? herd_journal_syncs (self->journal): 0),
         "links", herd_bus_links (self->bus),
         "catch_up", herd_bus_catch_ups (self->bus));
     char *text = json_dumps (state, JSON_COMPACT);

@@ -74,28 +74,29 @@ def test_kill_9_keeps_every_acknowledged_update(make_herd, policy):
     single = make_herd(graph={"Bailey": []}, settings={"herd/fsync": policy})
     connection = single.client("Bailey")
     lines = {}
-    syncs_before = single.state("Bailey")["journal_syncs"]
+    syncs_before = single.stats("Bailey")["journal"]["syncs"]
     started = time.monotonic()
     for n in range(500):
         connection.send(f"IAMAT acked{n} +3+3 {2000 + n}\n")
         lines[f"acked{n}"] = connection.line()
     before = single.state("Bailey")
+    syncs_now = single.stats("Bailey")["journal"]["syncs"]
     seconds = time.monotonic() - started
     #   What tells the policies apart: fdatasync calls. "always" syncs every
     #   command before its reply (one at a time here), "everysec" once a
     #   second at most, "no" never (the kernel writes when it likes)
-    syncs = before["journal_syncs"] - syncs_before
+    syncs = syncs_now - syncs_before
     if policy == "always":
         assert syncs >= 500, syncs
     elif policy == "everysec":
         while syncs == 0 and time.monotonic() - started < 3:
             time.sleep(0.1)
-            syncs = single.state("Bailey")["journal_syncs"] - syncs_before
+            syncs = single.stats("Bailey")["journal"]["syncs"] - syncs_before
         seconds = time.monotonic() - started
         assert 0 < syncs <= seconds + 2, (syncs, seconds)
     else:
         time.sleep(1.5)             #   Past a tick of the one-second timer
-        syncs = single.state("Bailey")["journal_syncs"] - syncs_before
+        syncs = single.stats("Bailey")["journal"]["syncs"] - syncs_before
         assert syncs == 0, syncs
     single.kill("Bailey", signal.SIGKILL)
     single.start("Bailey")

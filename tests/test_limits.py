@@ -19,7 +19,7 @@ def served(connection, client, timeout=5):
 
 def wait_connections(herd, condition, timeout=5):
     deadline = time.monotonic() + timeout
-    while not condition(herd.state("Bailey")["connections"]):
+    while not condition(herd.stats("Bailey")["connections_open"]):
         assert time.monotonic() < deadline, "connections never settled"
         time.sleep(0.02)
 

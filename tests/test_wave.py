@@ -40,7 +40,7 @@ def test_a_fresh_client_is_served_while_idle_connections_fill_every_slot(make_he
     waver.start()
     try:
         deadline = time.monotonic() + 30
-        while herd.state("Bailey")["connections"] < 200:
+        while herd.stats("Bailey")["connections_open"] < 200:
             assert time.monotonic() < deadline, "the wave never filled the server"
             time.sleep(0.05)
         served = []
