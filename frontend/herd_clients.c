@@ -18,7 +18,6 @@ struct _herd_client_t {
     const char *closing;        //  Close once output drains, for this reason
     char *head;                 //  Held for an answer: what the reply starts with (owned)
     uint32_t events;            //  What epoll watches for now
-    bool touched;               //  In this pass's touched list
     bool lineless;              //  No whole line yet: in the lineless list, oldest first
     struct _herd_client_t *older, *newer;  //  Its neighbours in that list
 };
@@ -34,8 +33,6 @@ struct _herd_clients_t {
     uint64_t next_id;
     int idle_timer;             //  zloop timer id, 0 if none
     size_t output_total;        //  Reply bytes all clients hold now
-    herd_client_t *touched [S_EVENTS_MAX];  //  Clients this pass read from
-    size_t touched_count;
     herd_client_t *oldest_lineless;     //  Connections with no whole line yet,
     herd_client_t *newest_lineless;     //  oldest first (evicted first when full)
     uint64_t connections;       //  Counters for STATS: accepted since start
@@ -168,7 +165,8 @@ herd_clients_settle (herd_clients_t *self, herd_client_t *client)
 
 //  One pass: every ready client's input, the pass's commit, then their
 //  replies. Nobody is closed before the settling, so the clients held in
-//  touched stay valid.
+//  touched stay valid; epoll names each descriptor once a call, so each
+//  is there once.
 static int
 s_handle_events (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
@@ -177,7 +175,8 @@ s_handle_events (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     herd_clients_t *self = (herd_clients_t *) arg;
     struct epoll_event events [S_EVENTS_MAX];
     int count = epoll_wait (self->epoll_fd, events, S_EVENTS_MAX, 0);
-    self->touched_count = 0;
+    herd_client_t *touched [S_EVENTS_MAX];
+    size_t touched_count = 0;
     for (int index = 0; index < count; index++) {
         uint64_t tag = events [index].data.u64;
         herd_client_t *client = herd_clients_find (self, tag);
@@ -189,17 +188,11 @@ s_handle_events (zloop_t *loop, zmq_pollitem_t *item, void *arg)
             self->handler.input (client, self->handler.arg);
         if (what & (EPOLLERR | EPOLLHUP))
             herd_connection_kill (client->connection, "connection reset");
-        if (!client->touched) {
-            client->touched = true;
-            self->touched [self->touched_count++] = client;
-        }
+        touched [touched_count++] = client;
     }
     self->handler.pass_done (self->handler.arg);
-    for (size_t index = 0; index < self->touched_count; index++) {
-        self->touched [index]->touched = false;
-        s_settle (self, self->touched [index]);
-    }
-    self->touched_count = 0;
+    for (size_t index = 0; index < touched_count; index++)
+        s_settle (self, touched [index]);
     s_bound_output (self);
     return 0;
 }

@@ -19,9 +19,7 @@ struct _herd_frontend_t {
     char *server;               //  Our name, first field of AT replies
     herd_listener_t *listener;  //  Takes connections (owned)
     herd_clients_t *clients;    //  Holds them (owned)
-    herd_places_client_t *places;   //  Asks the places broker (the node's)
     size_t max_line;            //  Longest command line
-    herd_traffic_t *traffic;    //  Every line in and reply out, or NULL (the node's)
     char *scratch;              //  Where AT lines are built
     size_t scratch_capacity;
     s_ack_t *acks;              //  AT replies awaiting this pass's commit
@@ -40,8 +38,8 @@ static void
 s_log_traffic (herd_frontend_t *self, herd_client_t *client, const char *direction,
                const char *data, size_t size, const char *note)
 {
-    if (self->traffic)
-        herd_traffic_client (self->traffic, herd_client_id (client), direction, data, size,
+    if (self->node.traffic)
+        herd_traffic_client (self->node.traffic, herd_client_id (client), direction, data, size,
                              NULL, NULL, 0, note);
 }
 
@@ -50,10 +48,10 @@ static void
 s_reply_invalid (herd_frontend_t *self, herd_client_t *client, const char *line, size_t size,
                  const char *reason)
 {
-    if (self->traffic) {
+    if (self->node.traffic) {
         char note [128];
         snprintf (note, sizeof note, "   (%s)", reason);
-        herd_traffic_client (self->traffic, herd_client_id (client), "> ?", line, size, NULL, NULL, 0, note);
+        herd_traffic_client (self->node.traffic, herd_client_id (client), "> ?", line, size, NULL, NULL, 0, note);
     }
     herd_client_append (client, "? ", 2);
     herd_client_append (client, line, size);
@@ -99,8 +97,8 @@ s_handle_iamat (herd_frontend_t *self, herd_client_t *client, herd_command_t *co
     herd_client_append (client, self->scratch, size);
     herd_client_append (client, "\n", 1);
     //  The IAMAT and its reply on one line
-    if (self->traffic)
-        herd_traffic_client (self->traffic, herd_client_id (client), "<", line, line_size, ">",
+    if (self->node.traffic)
+        herd_traffic_client (self->node.traffic, herd_client_id (client), "<", line, line_size, ">",
                              self->scratch, size,
                              stored == HERD_STORE_STORED? NULL: "   (not newer than the stored one: kept that)");
 }
@@ -135,8 +133,8 @@ s_commit (void *arg)
     self->ack_count = 0;
     //  The pass's traffic lines, replies as sent included, in one write
     //  before any reply leaves
-    if (self->traffic)
-        herd_traffic_flush (self->traffic);
+    if (self->node.traffic)
+        herd_traffic_flush (self->node.traffic);
 }
 
 //  Ends a WHATSAT: its AT line, the places JSON, an empty line
@@ -172,7 +170,7 @@ s_handle_whatsat (herd_frontend_t *self, herd_client_t *client, herd_command_t *
     herd_client_hold (client, strdup (stored));
     herd_query_t query = { 0, 0, command->radius_km * 1000, (uint32_t) command->max_results };
     herd_protocol_at_position (&at, &query.latitude, &query.longitude);
-    if (herd_places_client_query (self->places, herd_client_tag (client), &query) == -1) {
+    if (herd_places_client_query (self->node.places, herd_client_tag (client), &query) == -1) {
         zsys_warning ("client %" PRIu64 ": places broker not taking queries", herd_client_id (client));
         //  An answer the loop makes itself, in the places reply's shape
         json_t *response = herd_nearby_error ("places: broker is not taking queries");
@@ -276,8 +274,6 @@ herd_frontend_new (herd_config_t *config, const char *server, zloop_t *loop,
     herd_frontend_t *self = (herd_frontend_t *) zmalloc (sizeof (herd_frontend_t));
     self->node = *node;
     self->server = strdup (server);
-    self->places = node->places;
-    self->traffic = node->traffic;
     self->max_line = herd_config_number (config, "herd/max_line");
     self->scratch_capacity = self->max_line + strlen (self->server) + 64;
     self->scratch = (char *) malloc (self->scratch_capacity);
@@ -301,7 +297,7 @@ herd_frontend_new (herd_config_t *config, const char *server, zloop_t *loop,
         herd_frontend_destroy (&self);
         return NULL;
     }
-    herd_places_client_on_answer (self->places, s_handle_answer, self);
+    herd_places_client_on_answer (self->node.places, s_handle_answer, self);
     zsys_info ("frontend: %s listening for clients on %s (port %d)", server, bind,
                herd_frontend_port (self));
     return self;
@@ -314,7 +310,7 @@ herd_frontend_destroy (herd_frontend_t **self_p)
     if (*self_p) {
         herd_frontend_t *self = *self_p;
         if (self->listener)
-            herd_places_client_on_answer (self->places, NULL, NULL);
+            herd_places_client_on_answer (self->node.places, NULL, NULL);
         //  The clients first: each one closing tells the listener
         herd_clients_destroy (&self->clients);
         herd_listener_destroy (&self->listener);
@@ -430,7 +426,8 @@ static void
 s_test_places_answer (const herd_places_msg_t *query, zframe_t **routing_p, zsock_t *places)
 {
     const char *json = "{\"results\": [], \"status\": \"ZERO_RESULTS\"}";
-    herd_places_msg_t answer = { .kind = HERD_PLACES_MSG_ANSWER, .id = query->id, .text = json, .text_size = strlen (json) };
+    herd_places_msg_t answer = { .kind = HERD_PLACES_MSG_ANSWER, .id = query->id,
+                                 .text = json, .text_size = strlen (json) };
     assert (herd_places_msg_send (places, *routing_p, &answer) == 0);
     zframe_destroy (routing_p);
 }

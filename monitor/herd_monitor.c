@@ -271,7 +271,8 @@ s_watch (const s_args_t *args, int count, char *names [])
         const char *server;
         const char *endpoint = s_source_endpoint (names [index], config, keys, args->config_file, &server);
         char *feed_error = NULL;
-        zsock_t *sub = endpoint? herd_feed_subscriber_new (endpoint, args->prefix, keys, server, &feed_error): NULL;
+        zsock_t *sub = endpoint? herd_feed_subscriber_new (endpoint, args->prefix, keys, server, &feed_error)
+                               : NULL;
         if (!sub) {
             if (feed_error)
                 fprintf (stderr, "herd-monitor: %s\n", feed_error);

@@ -18,15 +18,6 @@ typedef struct {
     int64_t when;               //  zclock_mono of those counters
 } s_row_t;
 
-static double
-s_number (json_t *root, const char *first, const char *second)
-{
-    json_t *node = json_object_get (root, first);
-    if (second)
-        node = json_object_get (node, second);
-    return json_is_number (node)? json_number_value (node): 0;
-}
-
 //  One row of the screen, into line, from this frame's answers; counters
 //  become rates. wide: the full row, else one that fits 80 columns.
 static void
@@ -45,6 +36,8 @@ s_row (s_row_t *row, bool wide, char *line, size_t size)
                       + herd_counters_value (stats, HERD_COUNTER_UPDATES_FROM_CATCH_UP, NULL);
     double updates_out = herd_counters_value (stats, HERD_COUNTER_UPDATES_OUT, NULL);
     double connections = herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_OPEN, NULL);
+    json_t *held = json_object_get (state, "clients");
+    double clients = json_is_number (held)? json_number_value (held): 0;
     double seconds = row->known? (now - row->when) / 1000.0: 0;
     //  Links: up (heard) of all, and whether a catch-up runs
     int up = 0, all = 0, syncing = 0;
@@ -56,7 +49,8 @@ s_row (s_row_t *row, bool wide, char *line, size_t size)
         syncing += json_is_true (json_object_get (link, "syncing"));
     }
     const char *journal = json_string_value (json_object_get (json_object_get (stats, "journal"), "state"));
-    const char *catch_up = syncing? "syncing": json_is_true (json_object_get (state, "caught_up"))? "caught up": "waiting";
+    const char *catch_up = syncing? "syncing"
+                         : json_is_true (json_object_get (state, "caught_up"))? "caught up": "waiting";
     //  A full store is marked: it keeps the newest clients and drops the oldest
     char full = json_is_true (json_object_get (state, "store_full"))? '*': ' ';
     const char *digest = json_string_value (json_object_get (state, "digest"));
@@ -72,12 +66,12 @@ s_row (s_row_t *row, bool wide, char *line, size_t size)
     snprintf (links, sizeof links, "%d/%d", up, all);
     if (wide)
         snprintf (line, size, "%-10s %8.0f%c %6.0f %9s %9s %9s %9s %9s %-9s %-7s %s",
-                  row->name, s_number (state, "clients", NULL), full, connections,
+                  row->name, clients, full, connections,
                   rates [0], rates [1], rates [2], rates [3], links, catch_up, journal? journal: "-",
                   digest? digest: "-");
     else
         snprintf (line, size, "%-8.8s %7.0f%c %5.0f %6s %6s %6s %6s %5s %-7.7s %-4.4s %-8.8s",
-                  row->name, s_number (state, "clients", NULL), full, connections,
+                  row->name, clients, full, connections,
                   rates [0], rates [1], rates [2], rates [3], links,
                   syncing? "syncing": json_is_true (json_object_get (state, "caught_up"))? "ok": "waiting",
                   journal? journal: "-", digest? digest: "-");

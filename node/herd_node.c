@@ -187,7 +187,8 @@ s_stats (s_node_t *self, const char *places_json, size_t places_size)
     herd_counters_put (stats, HERD_COUNTER_UPDATES_BATCHES_OUT, herd_bus_batches (self->bus));
     herd_counters_put (stats, HERD_COUNTER_UPDATES_RECEIVED, herd_bus_received (self->bus));
     herd_counters_put (stats, HERD_COUNTER_BUS_REBUILT, herd_bus_rebuilt (self->bus));
-    herd_counters_put (stats, HERD_COUNTER_FEED_SUBSCRIPTIONS, self->feed? herd_feed_subscriptions (self->feed): 0);
+    herd_counters_put (stats, HERD_COUNTER_FEED_SUBSCRIPTIONS,
+                       self->feed? herd_feed_subscriptions (self->feed): 0);
     herd_counters_put (stats, HERD_COUNTER_FEED_SENT, self->feed? herd_feed_sent (self->feed): 0);
     herd_counters_put (stats, HERD_COUNTER_FEED_REFUSED, self->feed? herd_feed_refused (self->feed): 0);
     herd_counters_put (stats, HERD_COUNTER_FEED_REBUILT, self->feed? herd_feed_rebuilt (self->feed): 0);

@@ -133,7 +133,8 @@ s_reply (s_places_t *self, s_job_t *job, json_t *response, const char *source)
                    zclock_mono () - job->started);
     //  The one place an answer becomes text
     char *text = herd_nearby_text (response, job->query.max_results);
-    herd_places_msg_t answer = { .kind = HERD_PLACES_MSG_ANSWER, .id = job->request, .text = text, .text_size = strlen (text) };
+    herd_places_msg_t answer = { .kind = HERD_PLACES_MSG_ANSWER, .id = job->request,
+                                 .text = text, .text_size = strlen (text) };
     if (herd_places_msg_send (self->frontend, job->client, &answer) == -1)
         zsys_warning ("places: an answer could not be sent back: %s", zmq_strerror (zmq_errno ()));
     freen (text);
@@ -166,17 +167,17 @@ s_handle_query (s_places_t *self)
         json_t *stats = json_object ();
         herd_counters_put (stats, HERD_COUNTER_PLACES_REQUESTS, self->requests);
         herd_counters_put (stats, HERD_COUNTER_PLACES_PROVIDER_ERRORS, self->failures);
-        herd_counters_put (stats, HERD_COUNTER_PLACES_CACHE_HITS, self->cache? herd_placecache_hits (self->cache): 0);
-        herd_counters_put (stats, HERD_COUNTER_PLACES_CACHE_MISSES,
-                           self->cache? herd_placecache_misses (self->cache): 0);
-        herd_counters_put (stats, HERD_COUNTER_PLACES_CACHE_EVICTIONS,
-                           self->cache? herd_placecache_evictions (self->cache): 0);
-        herd_counters_put (stats, HERD_COUNTER_PLACES_CACHE_ENTRIES, self->cache? herd_placecache_size (self->cache): 0);
+        herd_placecache_t *cache = self->cache;     //  None: every count 0
+        herd_counters_put (stats, HERD_COUNTER_PLACES_CACHE_HITS, cache? herd_placecache_hits (cache): 0);
+        herd_counters_put (stats, HERD_COUNTER_PLACES_CACHE_MISSES, cache? herd_placecache_misses (cache): 0);
+        herd_counters_put (stats, HERD_COUNTER_PLACES_CACHE_EVICTIONS, cache? herd_placecache_evictions (cache): 0);
+        herd_counters_put (stats, HERD_COUNTER_PLACES_CACHE_ENTRIES, cache? herd_placecache_size (cache): 0);
         herd_counters_put_json (stats, HERD_COUNTER_PLACES_PROVIDER_LATENCY, s_latency_json (self));
         json_object_set_new (json_object_get (stats, "places"), "provider",
                              json_string (self->provider? self->provider: "none"));
         char *text = json_dumps (stats, JSON_COMPACT);
-        herd_places_msg_t counts = { .kind = HERD_PLACES_MSG_COUNTS, .id = message.id, .text = text, .text_size = strlen (text) };
+        herd_places_msg_t counts = { .kind = HERD_PLACES_MSG_COUNTS, .id = message.id,
+                                     .text = text, .text_size = strlen (text) };
         herd_places_msg_send (self->frontend, client, &counts);
         freen (text);
         json_decref (stats);

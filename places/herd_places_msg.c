@@ -237,7 +237,8 @@ herd_places_msg_test (bool verbose)
     zframe_destroy (&frame);
 
     const char *json = "{\"results\": [], \"status\": \"ZERO_RESULTS\"}";
-    herd_places_msg_t answer = { .kind = HERD_PLACES_MSG_ANSWER, .id = 7, .text = json, .text_size = strlen (json) };
+    herd_places_msg_t answer = { .kind = HERD_PLACES_MSG_ANSWER, .id = 7,
+                                 .text = json, .text_size = strlen (json) };
     s_test_round_trip (&answer);
     frame = herd_places_msg_encode (&answer);
     herd_places_msg_decode (zframe_data (frame), zframe_size (frame), &decoded);
