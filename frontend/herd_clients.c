@@ -7,19 +7,25 @@
 
 #define S_EVENTS_MAX        256     //  epoll events taken per wake-up
 
+//  Connections in the order they last gave something, the least recent
+//  first: the first to go when every slot is taken or they idle too long
+typedef struct {
+    struct _herd_client_t *oldest, *newest;
+} s_queue_t;
+
 struct _herd_client_t {
     herd_clients_t *table;      //  Ours (borrowed)
     uint64_t id;                //  Unique for the server's lifetime
     herd_connection_t *connection;  //  Buffers and socket (owned)
     char peer [64];             //  "address:port", for the log
     char host [INET6_ADDRSTRLEN];   //  The address alone
-    int64_t active;             //  zclock_mono of its last whole line (or accept)
+    int64_t active;             //  zclock_mono of its last command (or accept)
     size_t accounted;           //  Its pending output, as counted in output_total
     const char *closing;        //  Close once output drains, for this reason
     char *head;                 //  Held for an answer: what the reply starts with (owned)
     uint32_t events;            //  What epoll watches for now
-    bool lineless;              //  No whole line yet: in the lineless list, oldest first
-    struct _herd_client_t *older, *newer;  //  Its neighbours in that list
+    s_queue_t *queue;           //  The queue it is in: waiting or commanded
+    struct _herd_client_t *older, *newer;  //  Its neighbours in that queue
 };
 
 struct _herd_clients_t {
@@ -33,12 +39,12 @@ struct _herd_clients_t {
     uint64_t next_id;
     int idle_timer;             //  zloop timer id, 0 if none
     size_t output_total;        //  Reply bytes all clients hold now
-    herd_client_t *oldest_lineless;     //  Connections with no whole line yet,
-    herd_client_t *newest_lineless;     //  oldest first (evicted first when full)
+    s_queue_t waiting;          //  No command yet, by accept time: evicted first
+    s_queue_t commanded;        //  By their last command: the idlest next
     uint64_t connections;       //  Counters for STATS: accepted since start
     uint64_t refused;           //  Refused at max_clients
     uint64_t idle_closed;       //  Closed for idling
-    uint64_t evicted;           //  With no line yet, closed to make room
+    uint64_t evicted;           //  Closed to make room (no command yet, or the idlest)
     uint64_t output_dropped;    //  Dropped at max_output_total
 };
 
@@ -49,37 +55,53 @@ herd_client_tag (herd_client_t *self)
     return ((uint64_t) (uint32_t) self->id << 32) | (uint32_t) herd_connection_fd (self->connection);
 }
 
-//  The connections that have sent no whole line yet, oldest first: when
-//  every slot is taken they make room, oldest first, as a web server
-//  times out a request header before a request
+//  A connection earns its slot with a command, not with bytes: one that
+//  has sent none waits in the waiting queue, oldest first; one that has,
+//  in the commanded queue, moved to the newest end by each command. When
+//  every slot is taken the oldest waiting one makes room, else the
+//  idlest commanded one (as a web server times out a request header
+//  before it closes a keep-alive, and Redis evicts the idlest key).
 static void
-s_lineless_add (herd_clients_t *self, herd_client_t *client)
+s_queue_remove (herd_client_t *client)
 {
-    client->lineless = true;
-    client->older = self->newest_lineless;
-    client->newer = NULL;
-    if (self->newest_lineless)
-        self->newest_lineless->newer = client;
-    else
-        self->oldest_lineless = client;
-    self->newest_lineless = client;
-}
-
-static void
-s_lineless_remove (herd_clients_t *self, herd_client_t *client)
-{
-    if (!client->lineless)
+    s_queue_t *queue = client->queue;
+    if (!queue)
         return;
-    client->lineless = false;
     if (client->older)
         client->older->newer = client->newer;
     else
-        self->oldest_lineless = client->newer;
+        queue->oldest = client->newer;
     if (client->newer)
         client->newer->older = client->older;
     else
-        self->newest_lineless = client->older;
+        queue->newest = client->older;
     client->older = client->newer = NULL;
+    client->queue = NULL;
+}
+
+//  Puts the client at the newest end of queue (taking it off its own)
+static void
+s_queue_push (s_queue_t *queue, herd_client_t *client)
+{
+    s_queue_remove (client);
+    client->queue = queue;
+    client->older = queue->newest;
+    if (queue->newest)
+        queue->newest->newer = client;
+    else
+        queue->oldest = client;
+    queue->newest = client;
+}
+
+//  True if the line is empty or all whitespace: it gets no reply
+//  (PROTOCOL.md §1), so it earns nothing either
+static bool
+s_blank (const char *line, size_t size)
+{
+    for (size_t index = 0; index < size; index++)
+        if (!isspace ((unsigned char) line [index]))
+            return false;
+    return true;
 }
 
 static void
@@ -87,7 +109,7 @@ s_close (herd_clients_t *self, herd_client_t *client, const char *reason)
 {
     if (self->handler.closed)
         self->handler.closed (client, self->handler.arg);
-    s_lineless_remove (self, client);
+    s_queue_remove (client);
     int fd = herd_connection_fd (client->connection);
     epoll_ctl (self->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
     self->clients [fd] = NULL;
@@ -197,8 +219,11 @@ s_handle_events (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     return 0;
 }
 
-//  Once a second: connections that sent no whole line for idle_timeout
-//  are closed (a slowloris holds a slot without ever finishing a line)
+//  Once a second: connections that sent no command within
+//  first_line_timeout, and those idle past idle_timeout, are closed (a
+//  slowloris holds a slot without ever finishing a line, a blank line is
+//  no command). Both queues are in the order of activity, so the work is
+//  what is closed, not every connection.
 static int
 s_close_idle (zloop_t *loop, int timer_id, void *arg)
 {
@@ -206,37 +231,50 @@ s_close_idle (zloop_t *loop, int timer_id, void *arg)
     (void) timer_id;
     herd_clients_t *self = (herd_clients_t *) arg;
     int64_t now = zclock_mono ();
-    //  No first line within first_line_timeout: closed, oldest first
-    while (self->limits.first_line_timeout && self->oldest_lineless
-    &&     now - self->oldest_lineless->active > self->limits.first_line_timeout) {
+    while (self->limits.first_line_timeout && self->waiting.oldest
+    &&     now - self->waiting.oldest->active > self->limits.first_line_timeout) {
         self->idle_closed++;
-        s_close (self, self->oldest_lineless, "no command within herd/first_line_timeout");
+        s_close (self, self->waiting.oldest, "no command within herd/first_line_timeout");
     }
-    for (size_t fd = 0; fd < self->capacity && self->limits.idle_timeout; fd++) {
-        herd_client_t *client = self->clients [fd];
-        //  A held client waits on us, it does not idle
-        if (client && !client->head && now - client->active > self->limits.idle_timeout) {
-            self->idle_closed++;
-            s_close (self, client, herd_connection_input_size (client->connection)
-                                   ? "idle: a partial line, never finished (herd/idle_timeout)"
-                                   : "idle: no command (herd/idle_timeout)");
+    for (int pass = 0; pass < 2 && self->limits.idle_timeout; pass++) {
+        herd_client_t *client = pass? self->commanded.oldest: self->waiting.oldest;
+        while (client && now - client->active > self->limits.idle_timeout) {
+            herd_client_t *newer = client->newer;
+            //  A held client waits on us, it does not idle
+            if (!client->head) {
+                self->idle_closed++;
+                s_close (self, client, herd_connection_input_size (client->connection)
+                                       ? "idle: a partial line, never finished (herd/idle_timeout)"
+                                       : "idle: no command (herd/idle_timeout)");
+            }
+            client = newer;
         }
     }
     return 0;
 }
 
-//  Every slot is taken: closes the oldest connection that has sent no
-//  whole line yet. 0, or -1 if there is none.
+//  Every slot is taken: closes the connection that has given the least,
+//  the oldest that has sent no command yet, else the idlest commanded
+//  one that is not waiting on us. 0, or -1 if every connection waits on
+//  an answer.
 static int
 s_make_room (herd_clients_t *self)
 {
-    herd_client_t *victim = self->oldest_lineless;
+    herd_client_t *victim = self->waiting.oldest;
+    const char *reason = "no command yet, and the server is full: made room (herd/max_clients)";
+    if (!victim) {
+        reason = "the idlest, and the server is full: made room (herd/max_clients)";
+        victim = self->commanded.oldest;
+        while (victim && victim->head)
+            victim = victim->newer;
+    }
     if (!victim)
         return -1;
     if (self->evicted++ % 1000 == 0)
         zsys_warning ("full (herd/max_clients = %zu): closing connections that sent no command yet, "
-                      "oldest first, to make room (1 in 1000 is logged)", self->limits.max_clients);
-    s_close (self, victim, "no command yet, and the server is full: made room (herd/max_clients)");
+                      "oldest first, then the idlest, to make room (1 in 1000 is logged)",
+                      self->limits.max_clients);
+    s_close (self, victim, reason);
     return 0;
 }
 
@@ -247,7 +285,7 @@ herd_clients_add (herd_clients_t *self, int fd, const char *host, const char *pe
     if (self->count >= self->limits.max_clients && s_make_room (self) == -1) {
         self->refused++;
         zsys_warning ("refused a connection: %zu clients open (herd/max_clients), "
-                      "every one of them has sent a command", self->count);
+                      "every one of them waiting on an answer", self->count);
         return -1;
     }
     if ((size_t) fd >= self->capacity) {
@@ -270,7 +308,7 @@ herd_clients_add (herd_clients_t *self, int fd, const char *host, const char *pe
     struct epoll_event event = { client->events, { .u64 = herd_client_tag (client) } };
     epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, fd, &event);
     self->clients [fd] = client;
-    s_lineless_add (self, client);
+    s_queue_push (&self->waiting, client);
     self->count++;
     self->connections++;
     zsys_info ("client %" PRIu64 " %s opened (%zu open)", client->id, client->peer, self->count);
@@ -381,10 +419,13 @@ herd_client_next_line (herd_client_t *self, const char **line, size_t *size)
     assert (self && line && size);
     if (self->head || self->closing || herd_connection_dead (self->connection))
         return HERD_CONNECTION_NONE;
-    int found = herd_connection_take_line (self->connection, line, size);
+    int found;
+    do
+        found = herd_connection_take_line (self->connection, line, size);
+    while (found == HERD_CONNECTION_LINE && s_blank (*line, *size));
     if (found != HERD_CONNECTION_NONE) {
         self->active = zclock_mono ();
-        s_lineless_remove (self->table, self);
+        s_queue_push (&self->table->commanded, self);
     }
     return found;
 }
@@ -534,21 +575,44 @@ herd_clients_test (bool verbose)
     s_test_input (held, NULL);
     herd_clients_settle (clients, held);
     assert (streq (s_test_read (loop, a, buffer, sizeof buffer), "three\n"));
-    //  Full (max_clients 2): a newcomer closes the oldest with no line yet
+    //  Full (max_clients 2): a newcomer closes the oldest with no command yet
     int b = s_test_connect (clients, &fd_b);
     int c = s_test_connect (clients, &fd_c);
     assert (streq (s_test_read (loop, b, buffer, sizeof buffer), "EOF"));
     assert (herd_clients_count (clients) == 2 && s_closed == 1);
-    //  Both have a line now: a fourth is refused
-    assert (write (c, "hi\n", 3) == 3);
-    assert (streq (s_test_read (loop, c, buffer, sizeof buffer), "hi\n"));
-    int fd_d;
+    //  Blank lines are no command: c is still the one to go
+    assert (write (c, "\n \t\r\n\n", 6) == 6);
+    assert (streq (s_test_read (loop, c, buffer, sizeof buffer), ""));
+    assert (write (a, "HOLD\n", 5) == 5);
+    assert (streq (s_test_read (loop, a, buffer, sizeof buffer), ""));
+    int fd_d, fd_e, fd_f;
     int d = s_test_connect (clients, &fd_d);
-    assert (herd_clients_count (clients) == 2);
-    //  Too long: answered, then closed once written
-    assert (write (c, "0123456789abcdefXYZ\n", 20) == 20);
-    assert (streq (s_test_read (loop, c, buffer, sizeof buffer), "long\n"));
     assert (streq (s_test_read (loop, c, buffer, sizeof buffer), "EOF"));
+    //  Every connection has sent a command: the idlest goes, but never
+    //  one waiting on an answer (a, held, is older than d)
+    assert (write (d, "hi\n", 3) == 3);
+    assert (streq (s_test_read (loop, d, buffer, sizeof buffer), "hi\n"));
+    int e = s_test_connect (clients, &fd_e);
+    assert (streq (s_test_read (loop, d, buffer, sizeof buffer), "EOF"));
+    assert (herd_clients_count (clients) == 2 && s_closed == 3);
+    //  Both wait on an answer: a newcomer is refused
+    assert (write (e, "HOLD\n", 5) == 5);
+    assert (streq (s_test_read (loop, e, buffer, sizeof buffer), ""));
+    int f = s_test_connect (clients, &fd_f);
+    assert (herd_clients_count (clients) == 2);
+    held = herd_clients_find (clients, ((uint64_t) 1 << 32) | (uint32_t) fd_a);
+    herd_client_t *held_e = herd_clients_find (clients, ((uint64_t) 5 << 32) | (uint32_t) fd_e);
+    assert (held && held_e);
+    head = herd_client_release (held);
+    freen (head);
+    herd_clients_settle (clients, held);
+    head = herd_client_release (held_e);
+    freen (head);
+    herd_clients_settle (clients, held_e);
+    //  Too long: answered, then closed once written
+    assert (write (e, "0123456789abcdefXYZ\n", 20) == 20);
+    assert (streq (s_test_read (loop, e, buffer, sizeof buffer), "long\n"));
+    assert (streq (s_test_read (loop, e, buffer, sizeof buffer), "EOF"));
     //  Idle past 1.5 s: closed by the once-a-second check
     bool idle_closed = false;
     for (int round = 0; round < 100 && !idle_closed; round++)
@@ -556,17 +620,19 @@ herd_clients_test (bool verbose)
     assert (idle_closed);
     json_t *stats = json_object ();
     herd_clients_stats (clients, stats);
-    assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_TOTAL, NULL) == 3);
+    assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_TOTAL, NULL) == 5);
     assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_REFUSED, NULL) == 1);
-    assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_EVICTED, NULL) == 1);
+    assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_EVICTED, NULL) == 3);
     assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_IDLE_CLOSED, NULL) == 1);
     assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_OPEN, NULL) == 0);
     json_decref (stats);
-    assert (s_closed == 3);
+    assert (s_closed == 5);
     close (a);
     close (b);
     close (c);
     close (d);
+    close (e);
+    close (f);
     herd_clients_destroy (&clients);
     assert (clients == NULL);
     zloop_destroy (&loop);

@@ -33,8 +33,8 @@ typedef struct {
     size_t max_pending;         //  Reply bytes one client may hold
     size_t max_clients;         //  Connections open at most
     size_t max_output_total;    //  Reply bytes all clients may hold
-    int64_t idle_timeout;       //  msecs without a whole line, 0: never
-    int64_t first_line_timeout; //  msecs to a first line, 0: never
+    int64_t idle_timeout;       //  msecs without a command, 0: never
+    int64_t first_line_timeout; //  msecs to a first command, 0: never
 } herd_clients_limits_t;
 
 herd_clients_t *
@@ -46,8 +46,9 @@ void
     herd_clients_destroy (herd_clients_t **self_p);
 
 //  Takes a connection the listener accepted. When every slot is taken it
-//  closes the oldest that has sent no whole line yet, to make room; -1
-//  if there is none (the caller closes fd).
+//  makes room: it closes the oldest connection that has sent no command
+//  yet, else the idlest that is not waiting on an answer; -1 if every
+//  one is (the caller closes fd).
 int
     herd_clients_add (herd_clients_t *self, int fd, const char *host, const char *peer);
 
@@ -84,10 +85,12 @@ const char *
 herd_connection_t *
     herd_client_connection (herd_client_t *self);
 
-//  Its next whole line (without the line ending, in its input buffer):
-//  HERD_CONNECTION_LINE, _NONE, or _TOO_LONG (answer it, then
-//  herd_client_close_when_drained). NONE while it is held, closing or
-//  dead: replies keep the commands' order.
+//  Its next whole line that is not blank (without the line ending, in its
+//  input buffer): HERD_CONNECTION_LINE, _NONE, or _TOO_LONG (answer it,
+//  then herd_client_close_when_drained). NONE while it is held, closing
+//  or dead: replies keep the commands' order. A line taken is a command:
+//  it earns the client its slot and resets its idle time; blank lines are
+//  skipped and earn nothing.
 int
     herd_client_next_line (herd_client_t *self, const char **line, size_t *size);
 

@@ -24,21 +24,20 @@ def wait_connections(herd, condition, timeout=5):
         time.sleep(0.02)
 
 
-def test_max_clients_refuses_past_the_bound_and_serves_again_below(make_herd):
+def test_max_clients_makes_room_by_closing_the_idlest(make_herd):
     herd = make_herd(graph={"Bailey": []}, settings={"herd/max_clients": 20})
     wait_connections(herd, lambda open_now: open_now == 0)     #   wait_ready's probe is gone
     held = [herd.client("Bailey") for _ in range(20)]
-    #   Each has sent a command, so none of them is closed to make room
+    #   Each has sent a command, inside0 first: it is the idlest
     for n, connection in enumerate(held):
         assert served(connection, f"inside{n}")
-    refused = herd.client("Bailey")
-    assert refused.closed()                 #   Closed with no reply
-    assert "refused a connection: 20 clients open (herd/max_clients)" in herd.log("Bailey")
-    assert all(served(connection, "still") for connection in held)
-    held.pop().close()
-    wait_connections(herd, lambda open_now: open_now < 20)
-    assert served(herd.client("Bailey"), "again")
-    for connection in held:
+    newcomer = herd.client("Bailey")
+    assert served(newcomer, "newcomer")
+    assert held[0].closed()
+    assert "the idlest, and the server is full: made room (herd/max_clients)" in herd.log("Bailey")
+    assert all(served(connection, "still") for connection in held[1:])
+    assert herd.stats("Bailey")["connections_open"] == 20
+    for connection in held + [newcomer]:
         connection.close()
 
 
