@@ -520,7 +520,7 @@ herd_frontend_test (bool verbose)
     assert (!strncmp (buffer, "AT F +", 6));
 
     //  max_clients = 2, both taken: a third connection makes room by
-    //  closing the oldest that sent no line yet (second), and is served
+    //  closing the oldest that sent no command yet (second), and is served
     int second = herd_loop_connect (port);
     for (int round = 0; round < 100 && herd_frontend_connections (frontend) < 2; round++)
         herd_loop_run_for (loop, 10);
@@ -532,17 +532,22 @@ herd_frontend_test (bool verbose)
     fcntl (second, F_SETFL, O_NONBLOCK);
     s_test_exchange (loop, second, "", "never", buffer, sizeof buffer);
     assert (read (second, buffer, sizeof buffer) == 0);     //  Closed to make room
-    //  Both that remain have sent a line: a fourth is refused, not served
+    //  Both that remain have sent a command: a fourth makes room by
+    //  closing the idlest (third, since fd spoke after it)
+    s_test_exchange (loop, fd, "HELLO\n", "\n", buffer, sizeof buffer);
+    assert (streq (buffer, "? HELLO\n"));
     int fourth = herd_loop_connect (port);
     fcntl (fourth, F_SETFL, O_NONBLOCK);
     s_test_exchange (loop, fourth, "HELLO\n", "\n", buffer, sizeof buffer);
-    assert (streq (buffer, ""));                //  Closed without a reply
+    assert (streq (buffer, "? HELLO\n"));
+    s_test_exchange (loop, third, "", "never", buffer, sizeof buffer);
+    assert (read (third, buffer, sizeof buffer) == 0);      //  Closed to make room
     assert (herd_frontend_connections (frontend) == 2);
     json_t *stats = json_object ();
     herd_frontend_stats (frontend, stats);
-    assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_REFUSED, NULL) == 1);
-    assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_EVICTED, NULL) == 1);
-    assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_TOTAL, NULL) == 5);
+    assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_REFUSED, NULL) == 0);
+    assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_EVICTED, NULL) == 2);
+    assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_TOTAL, NULL) == 6);
     assert (herd_counters_value (stats, HERD_COUNTER_COMMANDS, "WHATSAT") == 3);
     json_decref (stats);
     close (fourth);
