@@ -20,6 +20,7 @@
 #include "core/herd_actor.h"
 #include "core/herd_bio.h"
 #include "core/herd_log.h"
+#include "core/herd_ratelimit.h"
 #include "core/herd_traffic.h"
 #include "core/herd_config.h"
 #include "core/herd_keys.h"

@@ -220,6 +220,17 @@ herd_bus_received (herd_bus_t *self)
 }
 
 uint64_t
+herd_bus_wrong_sender (herd_bus_t *self)
+{
+    assert (self);
+    uint64_t dropped = 0;
+    for (herd_peer_t *peer = (herd_peer_t *) zlistx_first (self->peers); peer;
+         peer = (herd_peer_t *) zlistx_next (self->peers))
+        dropped += herd_peer_wrong_sender (peer);
+    return dropped;
+}
+
+uint64_t
 herd_bus_rebuilt (herd_bus_t *self)
 {
     assert (self);

@@ -60,6 +60,10 @@ json_t *
 uint64_t
     herd_bus_received (herd_bus_t *self);
 
+//  Messages dropped from all neighbours for naming another sender
+uint64_t
+    herd_bus_wrong_sender (herd_bus_t *self);
+
 //  Times the bus's subscriptions outgrew their bound (a key subscribing
 //  many prefixes) and every neighbour was dropped
 uint64_t

@@ -22,6 +22,8 @@ static const char *s_state_names [] = { "lost", "syncing", "again", "live" };
 
 struct _herd_peer_t {
     char *name;                 //  The neighbour's server name
+    herd_ratelimit_t *log;      //  What it makes us log, limited (owned)
+    uint64_t wrong_sender;      //  Messages headed with another server's name
     herd_peer_state_t state;    //  Where our copy of its updates stands
     int heartbeat;              //  msecs between its heartbeats
     //  How to make its link again: a link is rebuilt from scratch when it
@@ -76,6 +78,13 @@ herd_peer_received (herd_peer_t *self)
 {
     assert (self);
     return self->streamed;
+}
+
+uint64_t
+herd_peer_wrong_sender (herd_peer_t *self)
+{
+    assert (self);
+    return self->wrong_sender;
 }
 
 void
@@ -187,6 +196,7 @@ herd_peer_new (herd_config_t *config, const char *name, herd_keys_t *keys, char 
     assert (config && name && keys && error_p);
     herd_peer_t *self = (herd_peer_t *) zmalloc (sizeof (herd_peer_t));
     self->name = strdup (name);
+    self->log = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, 1);
     self->traffic_head = zsys_sprintf ("bus: from %s: ", name);
     self->state = HERD_PEER_LOST;           //  We start knowing nothing
     self->heartbeat = (int) herd_config_number (config, "bus/heartbeat");
@@ -218,6 +228,7 @@ herd_peer_destroy (herd_peer_t **self_p)
         freen (self->sync_endpoint);
         freen (self->traffic_head);
         freen (self->name);
+        herd_ratelimit_destroy (&self->log);
         freen (self);
         *self_p = NULL;
     }
@@ -247,7 +258,8 @@ s_updates_lost (herd_peer_t *self)
 static void
 s_catch_up_failed (herd_peer_t *self, const char *why)
 {
-    zsys_warning ("sync: catch-up with %s %s; will ask again", self->name, why);
+    herd_ratelimit_log (self->log, self->name, LOG_WARNING,
+                        "sync: catch-up with %s %s; will ask again", self->name, why);
     self->catch_up_failures++;
     s_set_state (self, HERD_PEER_LOST);
 }
@@ -281,12 +293,14 @@ s_ask_for_snapshot (herd_peer_t *self, const char *why)
     self->started = self->progress = zclock_mono ();
     if (s_send (self, HERD_SYNC_MSG_SYNC) == -1) {
         if (!self->catch_up_failures++)
-            zsys_warning ("sync: cannot ask %s for a snapshot (%s); will ask again",
-                          self->name, zmq_strerror (zmq_errno ()));
+            herd_ratelimit_log (self->log, self->name, LOG_WARNING,
+                                "sync: cannot ask %s for a snapshot (%s); will ask again",
+                                self->name, zmq_strerror (zmq_errno ()));
         return;                     //  Still LOST: the next message retries
     }
     s_set_state (self, HERD_PEER_SYNCING);
-    zsys_info ("sync: asking %s for a snapshot (%s)", self->name, why);
+    herd_ratelimit_log (self->log, self->name, LOG_INFO,
+                        "sync: asking %s for a snapshot (%s)", self->name, why);
 }
 
 //  --------------------------------------------------------------------------
@@ -299,8 +313,9 @@ s_check_sequence (herd_peer_t *self, uint64_t sequence, bool is_batch)
 {
     uint64_t expected = self->sequence + (is_batch? 1: 0);
     if (self->sequence_known && sequence != expected) {
-        zsys_warning ("bus: gap in %s's batches (expected %s%" PRIu64 ", got %" PRIu64 "): catching up",
-                      self->name, is_batch? "": "heartbeat at ", expected, sequence);
+        herd_ratelimit_log (self->log, self->name, LOG_WARNING,
+                            "bus: gap in %s's batches (expected %s%" PRIu64 ", got %" PRIu64 "): catching up",
+                            self->name, is_batch? "": "heartbeat at ", expected, sequence);
         s_updates_lost (self);
     }
     self->sequence = sequence;
@@ -326,8 +341,9 @@ s_handle_batch (herd_peer_t *self, herd_bus_msg_t *batch)
         else
         if (outcome == HERD_STORE_INVALID && !malformed++) {
             char sample [200];
-            zsys_warning ("bus: dropped a malformed line from %s: %s", self->name,
-                          herd_log_sample (line.start, line.size, sample, sizeof sample));
+            herd_ratelimit_log (self->log, self->name, LOG_WARNING,
+                                "bus: dropped a malformed line from %s: %s", self->name,
+                                herd_log_sample (line.start, line.size, sample, sizeof sample));
         }
         else
         if (outcome != HERD_STORE_INVALID)
@@ -350,6 +366,17 @@ s_handle_message (herd_peer_t *self, const herd_bus_frame_t *frames, size_t coun
 {
     herd_bus_msg_t decoded;
     herd_bus_msg_kind_t kind = herd_bus_msg_decode (frames, count, &decoded);
+    bool batch_or_heartbeat = kind == HERD_BUS_MSG_BATCH || kind == HERD_BUS_MSG_HEARTBEAT;
+    if (batch_or_heartbeat && !herd_field_is (&decoded.server, self->name)) {
+        //  Only this neighbour publishes on its socket: a message in
+        //  another server's name is forged, and would spoil its numbering
+        self->wrong_sender++;
+        herd_ratelimit_log (self->log, self->name, LOG_WARNING,
+                            "bus: dropped a message from %s headed with another server's name, %.*s",
+                            self->name, (int) (decoded.server.size < 64? decoded.server.size: 64),
+                            decoded.server.start);
+    }
+    else
     if (kind == HERD_BUS_MSG_HEARTBEAT)
         s_check_sequence (self, decoded.sequence, false);
     else
@@ -359,9 +386,10 @@ s_handle_message (herd_peer_t *self, const herd_bus_frame_t *frames, size_t coun
     }
     else {
         char sample [200];
-        zsys_warning ("bus: dropped a malformed message from %s (%s): %s", self->name, decoded.reason,
-                      count? herd_log_sample ((const char *) frames [0].data, frames [0].size,
-                                              sample, sizeof sample): "(no frame)");
+        herd_ratelimit_log (self->log, self->name, LOG_WARNING,
+                            "bus: dropped a malformed message from %s (%s): %s", self->name, decoded.reason,
+                            count? herd_log_sample ((const char *) frames [0].data, frames [0].size,
+                            sample, sizeof sample): "(no frame)");
     }
 }
 
@@ -382,7 +410,8 @@ s_handle_stream (zloop_t *loop, zsock_t *reader, void *arg)
         self->heard = zclock_mono ();
         self->rebuilds_silent = 0;
         if (self->silent) {
-            zsys_info ("bus: %s is heard again", self->name);
+            herd_ratelimit_log (self->log, self->name, LOG_INFO,
+                                "bus: %s is heard again", self->name);
             self->silent = false;
         }
         bool first_contact = !self->sequence_known;
@@ -409,14 +438,16 @@ s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
     char *event = msg? zmsg_popstr (msg): NULL;
     if (event && streq (event, "CONNECTED")) {
         self->connected = true;
-        zsys_info ("bus: connected to %s", self->name);
+        herd_ratelimit_log (self->log, self->name, LOG_INFO,
+                            "bus: connected to %s", self->name);
     }
     else
     if (event && streq (event, "DISCONNECTED")) {
         self->connected = false;
         //  What it publishes until we are back is lost to us
         s_updates_lost (self);
-        zsys_warning ("bus: disconnected from %s; will catch up when it is back", self->name);
+        herd_ratelimit_log (self->log, self->name, LOG_WARNING,
+                            "bus: disconnected from %s; will catch up when it is back", self->name);
     }
     freen (event);
     zmsg_destroy (&msg);
@@ -435,8 +466,9 @@ s_merge_chunk (herd_peer_t *self, herd_sync_msg_t *chunk)
     while ((line = herd_sync_msg_next_line (chunk, &size))) {
         int outcome = self->accept? self->accept (self, line, size, true, self->arg): HERD_STORE_STALE;
         if (outcome == HERD_STORE_INVALID) {
-            zsys_warning ("sync: dropped a malformed line from %s: %s", self->name,
-                          herd_log_sample (line, size, sample, sizeof sample));
+            herd_ratelimit_log (self->log, self->name, LOG_WARNING,
+                                "sync: dropped a malformed line from %s: %s", self->name,
+                                herd_log_sample (line, size, sample, sizeof sample));
             continue;
         }
         if (outcome == HERD_STORE_STORED)
@@ -469,11 +501,13 @@ s_handle_answer (zloop_t *loop, zsock_t *reader, void *arg)
     if (herd_sync_msg_kind (answer) == HERD_SYNC_MSG_DONE) {
         self->completed++;
         self->catch_up_failures = 0;
-        zsys_info ("sync: caught up with %s: %zu updates, %zu new to us, in %" PRId64 " ms",
-                   self->name, self->received, self->fresh, zclock_mono () - self->started);
+        herd_ratelimit_log (self->log, self->name, LOG_INFO,
+                            "sync: caught up with %s: %zu updates, %zu new to us, in %" PRId64 " ms",
+                            self->name, self->received, self->fresh, zclock_mono () - self->started);
         if (self->state == HERD_PEER_AGAIN)
-            zsys_info ("sync: updates from %s were lost during that catch-up; will ask again",
-                       self->name);
+            herd_ratelimit_log (self->log, self->name, LOG_INFO,
+                                "sync: updates from %s were lost during that catch-up; will ask again",
+                                self->name);
         s_set_state (self, self->state == HERD_PEER_AGAIN? HERD_PEER_LOST: HERD_PEER_LIVE);
     }
     herd_sync_msg_destroy (&answer);
@@ -509,7 +543,8 @@ s_link_remake (herd_peer_t *self, int64_t now)
     char *error = NULL;
     if (s_link_make (self, &error)) {
         if (was_up)
-            zsys_error ("bus: cannot make the link to %s again: %s", self->name, error);
+            herd_ratelimit_log (self->log, self->name, LOG_ERR,
+                                "bus: cannot make the link to %s again: %s", self->name, error);
         freen (error);
         s_link_break (self, true);
         self->built = now;
@@ -529,8 +564,9 @@ s_rebuild_if_silent (herd_peer_t *self, int64_t now)
     int64_t wait = (int64_t) (self->rebuilds_silent? S_REBUILD_AGAIN_BEATS: S_REBUILD_BEATS) * self->heartbeat;
     if (!self->loop || now - last <= wait)
         return;
-    zsys_warning ("bus: nothing from %s for %" PRId64 " ms: making its link again from new sockets",
-                  self->name, now - (self->heard? self->heard: self->built));
+    herd_ratelimit_log (self->log, self->name, LOG_WARNING,
+                        "bus: nothing from %s for %" PRId64 " ms: making its link again from new sockets",
+                        self->name, now - (self->heard? self->heard: self->built));
     if (!s_link_remake (self, now))
         return;
     self->rebuilds_silent++;
@@ -549,8 +585,9 @@ s_rebuild_if_unanswered (herd_peer_t *self, int64_t now)
     if (!self->loop || self->catch_up_failures < S_CATCH_UP_FAILURES
     ||  now - self->built <= (int64_t) S_REBUILD_BEATS * self->heartbeat)
         return;
-    zsys_warning ("sync: %zu catch-ups with %s failed in a row: making its link again from new sockets",
-                  self->catch_up_failures, self->name);
+    herd_ratelimit_log (self->log, self->name, LOG_WARNING,
+                        "sync: %zu catch-ups with %s failed in a row: making its link again from new sockets",
+                        self->catch_up_failures, self->name);
     if (!s_link_remake (self, now))
         return;
     self->catch_up_failures = 0;
@@ -570,8 +607,9 @@ herd_peer_check (herd_peer_t *self, int64_t now)
     s_rebuild_if_unanswered (self, now);
     if (self->heard && !self->silent && now - self->heard > S_SILENCE_BEATS * self->heartbeat) {
         self->silent = true;
-        zsys_warning ("bus: nothing from %s for %" PRId64 " ms: link lost, will catch up when it is back",
-                      self->name, now - self->heard);
+        herd_ratelimit_log (self->log, self->name, LOG_WARNING,
+                            "bus: nothing from %s for %" PRId64 " ms: link lost, will catch up when it is back",
+                            self->name, now - self->heard);
         s_updates_lost (self);
     }
     if (s_syncing (self)

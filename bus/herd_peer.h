@@ -102,6 +102,11 @@ json_t *
 uint64_t
     herd_peer_received (herd_peer_t *self);
 
+//  Messages dropped since start for naming another sender than this
+//  neighbour (a BATCH or HEARTBEAT headed with another server's name)
+uint64_t
+    herd_peer_wrong_sender (herd_peer_t *self);
+
 //  Logs one line per batch received to traffic (borrowed; NULL: none),
 //  and flushes it after each wake-up
 void

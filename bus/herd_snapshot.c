@@ -42,6 +42,7 @@ struct _herd_snapshot_t {
     herd_keys_t *keys;          //  Borrowed
     uint64_t refused;           //  SYNCs dropped at S_SESSIONS_MAX
     uint64_t replaced;          //  Snapshots ended by a newer SYNC from the same server
+    herd_ratelimit_t *log;      //  What askers make us log, limited per connection (owned)
 };
 
 static void
@@ -65,6 +66,7 @@ herd_snapshot_new (herd_config_t *config, const char *server, herd_store_t *stor
     self->keys = keys;
     self->store = store;
     self->sessions = zhashx_new ();
+    self->log = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, HERD_LOG_SOURCES_MAX);
     zhashx_set_destructor (self->sessions, s_session_destroy);
     const char *bind = herd_config_server_endpoint (config, server, "sync_bind");
     if (bind) {
@@ -94,6 +96,7 @@ herd_snapshot_destroy (herd_snapshot_t **self_p)
     if (*self_p) {
         herd_snapshot_t *self = *self_p;
         zhashx_destroy (&self->sessions);
+        herd_ratelimit_destroy (&self->log);
         herd_reader_destroy (&self->reader);
         zsock_destroy (&self->router);
         freen (self);
@@ -194,7 +197,7 @@ s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
     char *key = identity? zframe_strhex (identity): NULL;
     herd_sync_msg_kind_t kind = request? herd_sync_msg_kind (request): 0;
     if (!key || !request || (kind != HERD_SYNC_MSG_SYNC && kind != HERD_SYNC_MSG_MORE))
-        zsys_warning ("sync: dropped a malformed request");
+        herd_ratelimit_log (self->log, key? key: "?", LOG_WARNING, "sync: dropped a malformed request");
     else
     if (kind == HERD_SYNC_MSG_SYNC) {
         char *peer = s_peer_of (frame);
@@ -219,7 +222,8 @@ s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
             session->credit = S_CREDIT;
             session->opened = session->active = zclock_mono ();
             zhashx_update (self->sessions, key, session);
-            zsys_info ("sync: %s asked for a snapshot (%zu clients)", peer, session->end);
+            herd_ratelimit_log (self->log, key, LOG_INFO, "sync: %s asked for a snapshot (%zu clients)",
+                                peer, session->end);
             s_session_pump (self, session, key);
         }
     }

@@ -19,6 +19,7 @@ struct _herd_xpub_t {
     uint64_t rebuilt;           //  Times they outgrew the bound
     int64_t rebuilt_at;         //  zclock_mono of the last time
     int pause;                  //  Before binding again, msecs
+    herd_ratelimit_t *log;      //  What subscribers make us log, limited (owned)
 };
 
 //  The pause doubles while subscriptions keep outgrowing the bound
@@ -75,6 +76,7 @@ herd_xpub_new (const char *endpoint, const char *name, const char *subscribers, 
     self->keys = keys;
     self->endpoint = strdup (endpoint);
     self->name = strdup (name);
+    self->log = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, 1);
     self->subscribers = strdup (subscribers);
     self->setting = strdup (setting);
     self->hwm = hwm;
@@ -102,6 +104,7 @@ herd_xpub_destroy (herd_xpub_t **self_p)
         zsock_destroy (&self->sock);
         freen (self->endpoint);
         freen (self->name);
+        herd_ratelimit_destroy (&self->log);
         freen (self->subscribers);
         freen (self->setting);
         freen (self);
@@ -186,11 +189,13 @@ s_handle_subscriptions (zloop_t *loop, zsock_t *reader, void *arg)
             s_outgrown (self, &message);
             break;
         }
+        //  Monitors may come and go at any rate: limited
         if (before == 0 && self->subscriptions)
-            zsys_info ("%s: a %s subscribed; sending", self->name, self->subscribers);
+            herd_ratelimit_log (self->log, self->name, LOG_INFO, "%s: a %s subscribed; sending",
+                                self->name, self->subscribers);
         else
         if (before && self->subscriptions == 0)
-            zsys_info ("%s: nobody subscribed any more", self->name);
+            herd_ratelimit_log (self->log, self->name, LOG_INFO, "%s: nobody subscribed any more", self->name);
     }
     zmq_msg_close (&message);
     return 0;

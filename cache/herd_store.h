@@ -13,6 +13,7 @@ typedef struct _herd_store_t herd_store_t;
 #define HERD_STORE_FULL     -2      //  New client, older than every one a full store holds
 #define HERD_STORE_FUTURE   -3      //  Refused before the store: client time too far ahead
 #define HERD_STORE_UNWRITABLE -4    //  Refused before the store: the journal cannot write
+#define HERD_STORE_UNKNOWN_SERVER -5    //  Refused before the store: names no server of the herd
 
 herd_store_t *
     herd_store_new (size_t max_entries);

@@ -238,6 +238,10 @@ s_load_servers (herd_config_t *self)
             s_fail (self, "server %s is listed twice", name);
             continue;
         }
+        if (strlen (name) > HERD_SERVER_NAME_MAX) {
+            s_fail (self, "server %.40s...: a name has at most %d bytes", name, HERD_SERVER_NAME_MAX);
+            continue;
+        }
         const char *client = zconfig_get (node, "client", NULL);
         const char *bus = zconfig_get (node, "bus", NULL);
         const char *bus_bind = zconfig_get (node, "bus_bind", bus);

@@ -31,7 +31,7 @@ typedef enum {
     X (CONNECTIONS_IDLE_CLOSED, "connections_idle_closed", "herd_connections_idle_closed_total", COUNTER, \
        "Connections closed at herd/idle_timeout or herd/first_line_timeout", NULL, 1) \
     X (CONNECTIONS_EVICTED, "connections_evicted", "herd_connections_evicted_total", COUNTER, \
-       "Connections with no command yet closed to make room at herd/max_clients", NULL, 1) \
+       "Connections closed to make room at herd/max_clients: no command yet first, then the idlest", NULL, 1) \
     X (CONNECTIONS_DROPPED_OUTPUT, "clients_dropped_output_total", "herd_connections_dropped_output_total", \
        COUNTER, "Connections dropped at herd/max_output_total", NULL, 1) \
     X (OUTPUT_BYTES, "output_bytes", "herd_output_bytes", GAUGE, "Reply bytes queued for all clients", NULL, 1) \
@@ -57,6 +57,9 @@ typedef enum {
        "Batches (bus messages) sent to neighbours", NULL, 1) \
     X (UPDATES_RECEIVED, "updates/received", "herd_updates_received_total", COUNTER, \
        "Updates received from neighbours' streams, newer or not", NULL, 1) \
+    X (UPDATES_REFUSED, "updates/refused", "herd_updates_refused_total", COUNTER, \
+       "Neighbours' updates refused by reason: unknown_server (an AT line naming no server of the herd), " \
+       "wrong_sender (a message headed with another server's name than its link's)", "reason", 1) \
     X (UPDATES_DROPPED_FUTURE, "updates/dropped_future", "herd_updates_dropped_future_total", COUNTER, \
        "Neighbours' updates dropped for a client time too far ahead", NULL, 1) \
     X (FEED_SUBSCRIPTIONS, "feed/subscriptions", "herd_feed_subscriptions", GAUGE, \
@@ -69,6 +72,9 @@ typedef enum {
        NULL, 1) \
     X (BUS_REBUILT, "bus/rebuilt", "herd_bus_rebuilt_total", COUNTER, \
        "Times the bus's subscriptions outgrew their bound and every neighbour was dropped", NULL, 1) \
+    X (LOG_SUPPRESSED, "log_suppressed", "herd_log_lines_suppressed_total", COUNTER, \
+       "Log lines a neighbour, client or monitor caused past its rate (HERD_LOG_BURST per 5 s), not written", \
+       NULL, 1) \
     X (HANDSHAKES_REFUSED, "handshakes_refused", "herd_handshakes_refused_total", COUNTER, \
        "ZeroMQ handshakes refused (keys not admitted), by link", "domain", 1) \
     X (JOURNAL_BYTES, "journal/bytes", "herd_journal_bytes", GAUGE, "Bytes in the journal file", NULL, 1) \

@@ -30,6 +30,17 @@
 //  oldest first, to make room
 #define HERD_FIRST_LINE_TIMEOUT_DEFAULT 10
 
+//  Bytes of a server's name (it heads every AT line the server makes)
+#define HERD_SERVER_NAME_MAX        255
+
+//  Log lines one source (a neighbour, a client address, a monitor's key)
+//  may cause per interval; past it they are counted and the next line
+//  says how many were suppressed (as the kernel's printk ratelimit)
+#define HERD_LOG_BURST              10
+#define HERD_LOG_INTERVAL           5000        //  msecs
+//  Sources told apart by one limiter; past it new ones share a budget
+#define HERD_LOG_SOURCES_MAX        1024
+
 //  Connections from one client address at once (0: no limit), so one
 //  host cannot take every one of max_clients
 #define HERD_MAX_PER_ADDRESS_DEFAULT 2000

@@ -49,10 +49,11 @@ s_split (const char *line, size_t size, herd_field_t *fields, size_t max_fields)
     return count;
 }
 
-static bool
-s_field_is (herd_field_t field, const char *word)
+bool
+herd_field_is (const herd_field_t *field, const char *word)
 {
-    return field.size == strlen (word) && memcmp (field.start, word, field.size) == 0;
+    assert (field && word);
+    return field->size == strlen (word) && memcmp (field->start, word, field->size) == 0;
 }
 
 //  1-255 bytes of printable ASCII without whitespace
@@ -197,7 +198,7 @@ herd_protocol_parse (const char *line, size_t size, herd_command_t *command)
         command->kind = HERD_LINE_EMPTY;
         return;
     }
-    if (s_field_is (fields [0], "IAMAT")) {
+    if (herd_field_is (&fields [0], "IAMAT")) {
         if (count != 4)
             return s_invalid (command, "IAMAT takes 3 fields");
         if (!s_client_valid (fields [1]))
@@ -212,7 +213,7 @@ herd_protocol_parse (const char *line, size_t size, herd_command_t *command)
         command->time = fields [3];
     }
     else
-    if (s_field_is (fields [0], "WHATSAT")) {
+    if (herd_field_is (&fields [0], "WHATSAT")) {
         if (count != 4)
             return s_invalid (command, "WHATSAT takes 3 fields");
         if (!s_client_valid (fields [1]))
@@ -235,7 +236,7 @@ herd_protocol_parse_at (const char *line, size_t size, herd_at_t *at)
     memset (at, 0, sizeof (herd_at_t));
     herd_field_t fields [S_FIELDS_MAX];
     if (s_split (line, size, fields, S_FIELDS_MAX) != 6
-    || !s_field_is (fields [0], "AT")
+    || !herd_field_is (&fields [0], "AT")
     || !s_client_valid (fields [1])
     || !s_client_valid (fields [3])
     || !s_coordinates_parse (fields [4], NULL, NULL)

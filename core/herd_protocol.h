@@ -11,6 +11,10 @@ typedef struct {
     size_t size;
 } herd_field_t;
 
+//  True if the field is exactly word
+bool
+    herd_field_is (const herd_field_t *field, const char *word);
+
 typedef enum {
     HERD_LINE_EMPTY,            //  Blank line: ignored, no reply
     HERD_LINE_INVALID,          //  Answered "? <line>"

@@ -46,6 +46,8 @@ struct _herd_clients_t {
     uint64_t idle_closed;       //  Closed for idling
     uint64_t evicted;           //  Closed to make room (no command yet, or the idlest)
     uint64_t output_dropped;    //  Dropped at max_output_total
+    herd_ratelimit_t *log;      //  What clients make us log, limited per address (owned)
+    herd_ratelimit_t *log_opened;   //  The same for "opened" lines, a budget of their own (owned)
 };
 
 uint64_t
@@ -115,7 +117,8 @@ s_close (herd_clients_t *self, herd_client_t *client, const char *reason)
     self->clients [fd] = NULL;
     self->count--;
     self->output_total -= client->accounted;
-    zsys_info ("client %" PRIu64 " %s closed: %s", client->id, client->peer, reason);
+    herd_ratelimit_log (self->log, client->host, LOG_INFO, "client %" PRIu64 " %s closed: %s",
+                        client->id, client->peer, reason);
     herd_connection_destroy (&client->connection);
     freen (client->head);
     freen (client);
@@ -169,9 +172,10 @@ s_bound_output (herd_clients_t *self)
         }
         if (!largest || largest->accounted == 0)
             break;
-        zsys_warning ("client %" PRIu64 " %s: dropped holding %zu reply bytes: all clients hold %zu, "
-                      "over herd/max_output_total", largest->id, largest->peer, largest->accounted,
-                      self->output_total);
+        herd_ratelimit_log (self->log, largest->host, LOG_WARNING,
+                            "client %" PRIu64 " %s: dropped holding %zu reply bytes: all clients hold %zu, "
+                            "over herd/max_output_total", largest->id, largest->peer, largest->accounted,
+                            self->output_total);
         self->output_dropped++;
         s_close (self, largest, "dropped: over herd/max_output_total");
     }
@@ -284,8 +288,9 @@ herd_clients_add (herd_clients_t *self, int fd, const char *host, const char *pe
     assert (self && fd >= 0 && host && peer);
     if (self->count >= self->limits.max_clients && s_make_room (self) == -1) {
         self->refused++;
-        zsys_warning ("refused a connection: %zu clients open (herd/max_clients), "
-                      "every one of them waiting on an answer", self->count);
+        herd_ratelimit_log (self->log, host, LOG_WARNING,
+                            "refused a connection from %s: %zu clients open (herd/max_clients), "
+                            "every one of them waiting on an answer", host, self->count);
         return -1;
     }
     if ((size_t) fd >= self->capacity) {
@@ -311,7 +316,8 @@ herd_clients_add (herd_clients_t *self, int fd, const char *host, const char *pe
     s_queue_push (&self->waiting, client);
     self->count++;
     self->connections++;
-    zsys_info ("client %" PRIu64 " %s opened (%zu open)", client->id, client->peer, self->count);
+    herd_ratelimit_log (self->log_opened, host, LOG_INFO, "client %" PRIu64 " %s opened (%zu open)",
+                        client->id, client->peer, self->count);
     return 0;
 }
 
@@ -338,6 +344,8 @@ herd_clients_new (zloop_t *loop, const herd_clients_limits_t *limits,
     self->capacity = 1024;
     self->clients = (herd_client_t **) calloc (self->capacity, sizeof (herd_client_t *));
     self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
+    self->log = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, HERD_LOG_SOURCES_MAX);
+    self->log_opened = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, HERD_LOG_SOURCES_MAX);
     assert (self->clients && self->epoll_fd != -1);
     zmq_pollitem_t item = { NULL, self->epoll_fd, ZMQ_POLLIN, 0 };
     zloop_poller (loop, &item, s_handle_events, self);
@@ -363,6 +371,8 @@ herd_clients_destroy (herd_clients_t **self_p)
         if (self->idle_timer)
             zloop_timer_end (self->loop, self->idle_timer);
         close (self->epoll_fd);
+        herd_ratelimit_destroy (&self->log);
+        herd_ratelimit_destroy (&self->log_opened);
         freen (self->clients);
         freen (self);
         *self_p = NULL;
@@ -438,8 +448,9 @@ herd_client_append (herd_client_t *self, const void *data, size_t size)
         return;
     size_t pending = herd_connection_pending (self->connection);
     if (herd_connection_append (self->connection, data, size) == -1)
-        zsys_warning ("client %" PRIu64 " %s: %zu reply bytes pending, over herd/max_pending; dropping it",
-                      self->id, self->peer, pending + size);
+        herd_ratelimit_log (self->table->log, self->host, LOG_WARNING,
+                            "client %" PRIu64 " %s: %zu reply bytes pending, over herd/max_pending; dropping it",
+                            self->id, self->peer, pending + size);
 }
 
 void

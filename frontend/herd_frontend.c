@@ -28,6 +28,7 @@ struct _herd_frontend_t {
     uint64_t iamats;            //  Counters for STATS
     uint64_t whatsats;
     uint64_t bad_lines;
+    herd_ratelimit_t *log;      //  What clients make us log, limited per address (owned)
     uint64_t uncommitted;       //  AT replies turned to "?" by a failed commit
     uint64_t refused_full;      //  IAMATs answered "?": store full
     uint64_t refused_future;    //  ... client time too far ahead
@@ -171,7 +172,8 @@ s_handle_whatsat (herd_frontend_t *self, herd_client_t *client, herd_command_t *
     herd_query_t query = { 0, 0, command->radius_km * 1000, (uint32_t) command->max_results };
     herd_protocol_at_position (&at, &query.latitude, &query.longitude);
     if (herd_places_client_query (self->node.places, herd_client_tag (client), &query) == -1) {
-        zsys_warning ("client %" PRIu64 ": places broker not taking queries", herd_client_id (client));
+        herd_ratelimit_log (self->log, herd_client_host (client), LOG_WARNING,
+                            "client %" PRIu64 ": places broker not taking queries", herd_client_id (client));
         //  An answer the loop makes itself, in the places reply's shape
         json_t *response = herd_nearby_error ("places: broker is not taking queries");
         char *text = herd_nearby_text (response, HERD_RESULTS_MAX);
@@ -220,8 +222,9 @@ s_handle_input (herd_client_t *client, void *arg)
         if (found == HERD_CONNECTION_LINE)
             s_handle_line (self, client, line, size);
         else {
-            zsys_warning ("client %" PRIu64 ": line longer than %zu bytes; answering and closing",
-                          herd_client_id (client), self->max_line);
+            herd_ratelimit_log (self->log, herd_client_host (client), LOG_WARNING,
+                                "client %" PRIu64 ": line longer than %zu bytes; answering and closing",
+                                herd_client_id (client), self->max_line);
             s_reply_invalid (self, client, line, size, "line too long");
             herd_client_close_when_drained (client, "line too long");
         }
@@ -277,6 +280,7 @@ herd_frontend_new (herd_config_t *config, const char *server, zloop_t *loop,
     self->max_line = herd_config_number (config, "herd/max_line");
     self->scratch_capacity = self->max_line + strlen (self->server) + 64;
     self->scratch = (char *) malloc (self->scratch_capacity);
+    self->log = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, HERD_LOG_SOURCES_MAX);
     assert (self->scratch);
     herd_clients_limits_t limits = {
         self->max_line,
@@ -316,6 +320,7 @@ herd_frontend_destroy (herd_frontend_t **self_p)
         herd_listener_destroy (&self->listener);
         freen (self->acks);
         freen (self->scratch);
+        herd_ratelimit_destroy (&self->log);
         freen (self->server);
         freen (self);
         *self_p = NULL;

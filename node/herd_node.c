@@ -32,6 +32,8 @@ typedef struct {
     uint64_t updates_in;        //  Accepted from neighbours' streams
     uint64_t updates_caught_up; //  Accepted from catch-up snapshots
     uint64_t dropped_future;    //  Neighbours' updates dropped for a client time too far ahead
+    uint64_t unknown_server;    //  Neighbours' updates refused for naming no server of the herd
+    herd_ratelimit_t *log;      //  What neighbours make us log, limited per neighbour (owned)
     long max_future;            //  herd/max_future: seconds, 0 for no bound
 } s_node_t;
 
@@ -106,6 +108,23 @@ s_accept_from_peer (herd_peer_t *peer, const char *line, size_t size, bool caugh
     herd_at_t parsed, *at = &parsed;
     if (herd_protocol_parse_at (line, size, at))
         return HERD_STORE_INVALID;
+    //  Every AT line is made by a server of the herd: one naming another
+    //  is forged (a neighbour can only relay what the herd's servers made)
+    char server [HERD_SERVER_NAME_MAX + 1];
+    bool known = at->server.size <= HERD_SERVER_NAME_MAX;
+    if (known) {
+        memcpy (server, at->server.start, at->server.size);
+        server [at->server.size] = 0;
+        known = herd_config_has_server (self->config, server);
+    }
+    if (!known) {
+        self->unknown_server++;
+        char sample [200];
+        herd_ratelimit_log (self->log, herd_peer_name (peer), LOG_WARNING,
+                            "bus: refused an update from %s naming no server of this herd: %s",
+                            herd_peer_name (peer), herd_log_sample (line, size, sample, sizeof sample));
+        return HERD_STORE_UNKNOWN_SERVER;
+    }
     int stored = s_funnel (self, at);
     if (stored == HERD_STORE_FUTURE) {
         if (!self->dropped_future)
@@ -183,6 +202,10 @@ s_stats (s_node_t *self, const char *places_json, size_t places_size)
     herd_counters_put (stats, HERD_COUNTER_UPDATES_IN, self->updates_in);
     herd_counters_put (stats, HERD_COUNTER_UPDATES_FROM_CATCH_UP, self->updates_caught_up);
     herd_counters_put (stats, HERD_COUNTER_UPDATES_DROPPED_FUTURE, self->dropped_future);
+    herd_counters_put (stats, HERD_COUNTER_LOG_SUPPRESSED, herd_ratelimit_suppressed_total ());
+    herd_counters_put_keyed (stats, HERD_COUNTER_UPDATES_REFUSED, "unknown_server", self->unknown_server);
+    herd_counters_put_keyed (stats, HERD_COUNTER_UPDATES_REFUSED, "wrong_sender",
+                             herd_bus_wrong_sender (self->bus));
     herd_counters_put (stats, HERD_COUNTER_UPDATES_OUT, herd_bus_published (self->bus));
     herd_counters_put (stats, HERD_COUNTER_UPDATES_BATCHES_OUT, herd_bus_batches (self->bus));
     herd_counters_put (stats, HERD_COUNTER_UPDATES_RECEIVED, herd_bus_received (self->bus));
@@ -417,6 +440,7 @@ herd_node_actor (zsock_t *pipe, void *args)
     self->server = strdup (node_args->server);
     self->store = herd_store_new (herd_config_number (self->config, "herd/max_stored"));
     self->max_future = herd_config_number (self->config, "herd/max_future");
+    self->log = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, HERD_LOG_SOURCES_MAX);
     if (herd_config_number (self->config, "herd/log_traffic"))
         self->traffic = herd_traffic_new (self->server);
     self->started = zclock_mono ();
@@ -449,6 +473,7 @@ herd_node_actor (zsock_t *pipe, void *args)
     herd_reader_destroy (&self->pipe_reader);
     zloop_destroy (&self->loop);
     herd_store_destroy (&self->store);
+    herd_ratelimit_destroy (&self->log);
     herd_traffic_destroy (&self->traffic);
     freen (self->server);
 }

@@ -22,6 +22,7 @@ static const s_test_t s_tests [] = {
     { "herd_actor",    herd_actor_test },
     { "herd_bio",      herd_bio_test },
     { "herd_log",      herd_log_test },
+    { "herd_ratelimit", herd_ratelimit_test },
     { "herd_traffic",  herd_traffic_test },
     { "herd_config",   herd_config_test },
     { "herd_keys",     herd_keys_test },

@@ -1,6 +1,7 @@
 """The bounds a client can run into: max_clients, and the process's own
 file descriptor limit (EMFILE), both while the server keeps serving."""
 
+import os
 import socket
 import time
 
@@ -39,6 +40,25 @@ def test_max_clients_makes_room_by_closing_the_idlest(make_herd):
     assert herd.stats("Bailey")["connections_open"] == 20
     for connection in held + [newcomer]:
         connection.close()
+
+
+def test_a_connection_flood_from_one_address_cannot_fill_the_disk_with_log_lines(make_herd):
+    """Each connection opened and closed is two log lines; from one
+    address, past ten per five seconds they are counted, not written."""
+    herd = make_herd(graph={"Bailey": []}, settings={"herd/log_traffic": 0})
+    wait_connections(herd, lambda open_now: open_now == 0)
+    log_path = os.path.join(herd.folder, "log", "Bailey.log")
+    before = os.path.getsize(log_path)
+    for _ in range(2000):
+        connection = herd.client("Bailey")
+        connection.send(b"HELLO\n")
+        connection.line()
+        connection.close()
+    wait_connections(herd, lambda open_now: open_now == 0)
+    grown = os.path.getsize(log_path) - before
+    print(f"2000 connections grew the log by {grown} bytes")
+    assert grown < 64 * 1024, grown
+    assert herd.stats("Bailey")["log_suppressed"] > 1000
 
 
 def test_out_of_file_descriptors_pauses_accepting_and_recovers(make_herd):

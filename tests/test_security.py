@@ -303,3 +303,84 @@ def test_a_listed_key_cannot_fill_a_server_with_subscriptions(make_herd):
         while b" everywhere +2+2 5" not in (herd.stored_line(name, "everywhere") or b""):
             assert time.monotonic() < deadline, f"{name} never heard of it"
             time.sleep(0.1)
+
+
+def neighbour_impostor(herd, name):
+    """A PUB on a neighbour's bus address with its own server key: what a
+    compromised neighbour can send. The herd's servers are started after."""
+    public, secret = zmq.auth.load_certificate(os.path.join(herd.keys, "secret", f"{name}.key_secret"))
+    pub = outsider_socket(zmq.PUB, curve=False)
+    pub.curve_server, pub.curve_publickey, pub.curve_secretkey = True, public, secret
+    pub.bind(f"tcp://127.0.0.1:{herd.bus_ports[name]}")
+    return pub
+
+
+def test_a_neighbour_cannot_speak_for_a_server_outside_the_herd_or_another_link(make_herd):
+    """A compromised Bona sends an AT line made by "Mallory" (no server of
+    the herd) and a batch headed with Campbell's name: both are refused,
+    counted and logged; Bona's own lines are still stored."""
+    herd = make_herd(graph={"Bailey": ["Bona"], "Bona": ["Bailey"], "Campbell": []}, start=False)
+    pub = neighbour_impostor(herd, "Bona")
+    herd.start("Bailey")
+    mallory = b"AT Mallory +0.000000000 victim +1+1 100"
+    forged = b"AT Campbell +0.000000000 forged +1+1 100"
+    good = b"AT Bona +0.000000000 fine +1+1 100"
+    for attempt in range(100):
+        pub.send(bus_batch("Bona", 2 * attempt + 1, mallory, good))
+        pub.send(bus_batch("Campbell", 2 * attempt + 2, forged))
+        time.sleep(0.05)
+        if herd.stored_line("Bailey", "fine") == good:
+            break
+    assert herd.stored_line("Bailey", "fine") == good
+    assert herd.stored_line("Bailey", "victim") is None
+    assert herd.stored_line("Bailey", "forged") is None
+    refused = herd.stats("Bailey")["updates"]["refused"]
+    assert refused["unknown_server"] >= 1 and refused["wrong_sender"] >= 1, refused
+    log = herd.log("Bailey")
+    assert "bus: refused an update from Bona naming no server of this herd: AT Mallory" in log
+    assert "bus: dropped a message from Bona headed with another server's name, Campbell" in log
+    pub.close()
+
+
+def test_a_neighbour_cannot_fill_the_disk_with_log_lines(make_herd):
+    """A compromised Bona floods heartbeats whose numbers cycle, malformed
+    batches and forged lines for 5 s: every one of them is a warning, but
+    the log grows by a bounded amount, and says how much it suppressed."""
+    herd = make_herd(graph={"Bailey": ["Bona"], "Bona": ["Bailey"]}, start=False,
+                     settings={"herd/log_traffic": 0})
+    pub = neighbour_impostor(herd, "Bona")
+    herd.start("Bailey")
+    good = b"AT Bona +0.000000000 fine +1+1 100"
+    for attempt in range(100):
+        pub.send(bus_batch("Bona", attempt + 1, good))
+        time.sleep(0.05)
+        if herd.stored_line("Bailey", "fine") == good:
+            break
+    log_path = os.path.join(herd.folder, "log", "Bailey.log")
+    before = os.path.getsize(log_path)
+    sent = 0
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        for number in range(200):
+            pub.send(bus_heartbeat("Bona", (sent + number) % 7))
+            pub.send(b"BATCH Bona x y\nnonsense")
+            pub.send(bus_batch("Bona", 10 ** 6 + sent + number, b"AT Mallory +0.000000000 v +1+1 1"))
+        sent += 200
+        time.sleep(0.01)
+    time.sleep(1)
+    grown = os.path.getsize(log_path) - before
+    print(f"{3 * sent} hostile messages in 5 s grew the log by {grown} bytes")
+    assert sent >= 1000
+    #   Four kinds of warning, ten lines per 5 s each: a few KiB, where
+    #   one line per message was several MiB
+    assert grown < 64 * 1024, grown
+    #   The next window writes again and tells what was suppressed
+    time.sleep(5)
+    deadline = time.monotonic() + 30
+    while "more like it from Bona suppressed" not in herd.log("Bailey"):
+        assert time.monotonic() < deadline, "the suppressed count was never logged"
+        pub.send(bus_heartbeat("Bona", int(time.monotonic() * 10) % 7))
+        time.sleep(0.5)
+    assert herd.stats("Bailey")["log_suppressed"] > 1000
+    assert herd.state("Bailey")["server"] == "Bailey"
+    pub.close()
