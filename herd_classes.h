@@ -13,6 +13,7 @@
 #include "core/herd_fnv.h"
 #include "core/herd_counters.h"
 #include "core/herd_tally.h"
+#include "core/herd_http_guard.h"
 #include "core/herd_address.h"
 #include "core/herd_file.h"
 #include "core/herd_loop.h"

@@ -4,55 +4,25 @@
 #include <microhttpd.h>
 #include <netdb.h>
 
-//  What no client can hold, so that a probe always gets in: slow or idle
-//  connections from a few addresses cannot fill the endpoint, and a
-//  connection that sends a byte now and then still ends (as a web server
-//  bounds a request header's whole time, not just its silences)
+//  What no client can hold, so that a probe always gets in
+//  (core/herd_http_guard): slow or idle connections make room for a new
+//  one from their address, and a connection that sends a byte now and
+//  then still ends (as a web server bounds a request header's whole
+//  time, not just its silences)
 #define S_ASK_TIMEOUT   2000        //  msecs the node has to answer
 #define S_CONNECTIONS   8192        //  HTTP connections at once (epoll: no FD_SETSIZE)
 #define S_MEMORY        8192        //  Bytes for one connection's request (GETs are small)
-#define S_PER_ADDRESS   32          //  Of which from one address
+#define S_PER_ADDRESS   32          //  Of which from one address (a new one ends the oldest)
 #define S_IDLE_SECONDS  5           //  An HTTP connection idle this long is closed
 #define S_TOTAL_SECONDS 10          //  And one open this long, however busy
-
-//  One connection, from its start (its socket context)
-typedef struct {
-    int fd;
-    int64_t started;            //  zclock_mono
-    char address [INET6_ADDRSTRLEN];
-} s_connection_t;
 
 struct _herd_http_t {
     char *server;               //  Our server's name, the "server" label
     char *admin;                //  The node's inproc admin endpoint
     struct MHD_Daemon *daemon;  //  libmicrohttpd, with its own thread
     herd_admin_t *asker;        //  To the node: only the daemon's thread uses it
-    zlistx_t *connections;      //  s_connection_t, oldest first: only the daemon's thread uses it
-    herd_tally_t *per_address;  //  Connections open from each address: the daemon's thread's
+    herd_http_guard_t *guard;   //  What no client can hold (owned)
 };
-
-//  The address of a socket address, as text
-static void
-s_address_text (const struct sockaddr *address, char *text, size_t size)
-{
-    snprintf (text, size, "?");
-    getnameinfo (address, address->sa_family == AF_INET6? sizeof (struct sockaddr_in6)
-                                                         : sizeof (struct sockaddr_in),
-                 text, (socklen_t) size, NULL, 0, NI_NUMERICHOST);
-}
-
-//  Admits a connection unless its address holds S_PER_ADDRESS already (our
-//  own count: libmicrohttpd 0.9.75's per-IP limit stops accepting under a
-//  burst of refusals, and then nobody gets in)
-static enum MHD_Result
-s_admit (void *arg, const struct sockaddr *address, socklen_t size)
-{
-    (void) size;
-    herd_http_t *self = (herd_http_t *) arg;
-    char text [INET6_ADDRSTRLEN];
-    s_address_text (address, text, sizeof text);
-    return herd_tally_count (self->per_address, text) >= S_PER_ADDRESS? MHD_NO: MHD_YES;
-}
 
 //  --------------------------------------------------------------------------
 //  The metrics: each a JSON path in STATS (or STATE), a name, a type, help
@@ -277,45 +247,6 @@ s_answer (void *arg, struct MHD_Connection *connection, const char *url, const c
 //  --------------------------------------------------------------------------
 //  Start and stop
 
-//  The daemon's thread tells us of each connection that starts or ends.
-//  Each start is also when connections past S_TOTAL_SECONDS are ended:
-//  shutdown(2) on their socket, which the daemon then sees close (all in
-//  its own thread, so nothing is shared).
-static void
-s_notify_connection (void *arg, struct MHD_Connection *connection, void **socket_context,
-                     enum MHD_ConnectionNotificationCode code)
-{
-    herd_http_t *self = (herd_http_t *) arg;
-    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-        int64_t now = zclock_mono ();
-        for (s_connection_t *old = (s_connection_t *) zlistx_first (self->connections);
-             old && now - old->started > S_TOTAL_SECONDS * 1000;
-             old = (s_connection_t *) zlistx_next (self->connections)) {
-            if (old->fd != -1)
-                shutdown (old->fd, SHUT_RDWR);
-            old->fd = -1;           //  Once: it is on its way out
-        }
-        const union MHD_ConnectionInfo *info =
-            MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CONNECTION_FD);
-        s_connection_t *entry = (s_connection_t *) zmalloc (sizeof (s_connection_t));
-        entry->fd = info? info->connect_fd: -1;
-        entry->started = now;
-        info = MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        if (info && info->client_addr)
-            s_address_text (info->client_addr, entry->address, sizeof entry->address);
-        herd_tally_add (self->per_address, entry->address);
-        *socket_context = zlistx_add_end (self->connections, entry);
-    }
-    else
-    if (code == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context) {
-        s_connection_t *entry = (s_connection_t *) zlistx_handle_item (*socket_context);
-        herd_tally_remove (self->per_address, entry->address);
-        zlistx_delete (self->connections, *socket_context);
-        freen (entry);
-        *socket_context = NULL;
-    }
-}
-
 herd_http_t *
 herd_http_new (const char *server, const char *bind, const char *admin, char **error_p)
 {
@@ -330,16 +261,20 @@ herd_http_new (const char *server, const char *bind, const char *admin, char **e
     herd_http_t *self = (herd_http_t *) zmalloc (sizeof (herd_http_t));
     self->server = strdup (server);
     self->admin = strdup (admin);
-    self->connections = zlistx_new ();
-    self->per_address = herd_tally_new ();
+    herd_http_guard_limits_t limits = {
+        S_CONNECTIONS, S_PER_ADDRESS, 1, S_TOTAL_SECONDS * 1000, S_TOTAL_SECONDS * 1000
+    };
+    self->guard = herd_http_guard_new (&limits);
     unsigned int flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG
                        | (address->ai_family == AF_INET6? MHD_USE_IPv6: 0);
-    self->daemon = MHD_start_daemon (flags, 0, s_admit, self, s_answer, self,
+    //  The daemon may hold twice the guard's bound: connections the guard
+    //  ended are counted until the daemon has closed them
+    self->daemon = MHD_start_daemon (flags, 0, herd_http_guard_admit, self->guard, s_answer, self,
                                      MHD_OPTION_SOCK_ADDR, address->ai_addr,
-                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned int) S_CONNECTIONS,
+                                     MHD_OPTION_CONNECTION_LIMIT, (unsigned int) S_CONNECTIONS * 2,
                                      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) S_IDLE_SECONDS,
                                      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) S_MEMORY,
-                                     MHD_OPTION_NOTIFY_CONNECTION, s_notify_connection, self,
+                                     MHD_OPTION_NOTIFY_CONNECTION, herd_http_guard_notify, self->guard,
                                      MHD_OPTION_END);
     freeaddrinfo (address);
     if (!self->daemon) {
@@ -361,19 +296,19 @@ herd_http_destroy (herd_http_t **self_p)
         if (self->daemon)
             MHD_stop_daemon (self->daemon);
         herd_admin_destroy (&self->asker);
-        //  Stopping closes every connection, and each is taken out; any
-        //  left is freed here
-        if (self->connections) {
-            for (void *entry = zlistx_first (self->connections); entry; entry = zlistx_next (self->connections))
-                free (entry);
-            zlistx_destroy (&self->connections);
-        }
-        herd_tally_destroy (&self->per_address);
+        herd_http_guard_destroy (&self->guard);
         freen (self->admin);
         freen (self->server);
         freen (self);
         *self_p = NULL;
     }
+}
+
+void
+herd_http_sweep (herd_http_t *self)
+{
+    assert (self);
+    herd_http_guard_sweep (self->guard);
 }
 
 int

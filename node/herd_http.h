@@ -22,6 +22,11 @@ herd_http_t *
 void
     herd_http_destroy (herd_http_t **self_p);
 
+//  Ends connections open longer than any request may take: the node
+//  calls it once a second, so they end whoever comes next or not
+void
+    herd_http_sweep (herd_http_t *self);
+
 //  The port it listens on
 int
     herd_http_port (herd_http_t *self);

@@ -185,6 +185,18 @@ s_state (s_node_t *self)
     return text;
 }
 
+//  Once a second: HTTP connections past their time end, whoever comes
+static int
+s_sweep_http (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    s_node_t *self = (s_node_t *) arg;
+    if (self->http)
+        herd_http_sweep (self->http);
+    return 0;
+}
+
 //  The server's counters as JSON text, with the places broker's (NULL if
 //  it did not answer): each room puts its own (core/herd_counters), the
 //  node those it counts and the levels it reads. Caller frees.
@@ -383,6 +395,8 @@ s_start (s_node_t *self, char **error_p)
     const char *http = herd_config_server_endpoint (self->config, self->server, "http");
     if (http)
         self->http = herd_http_new (self->server, http, inproc, error_p);
+    if (self->http)
+        zloop_timer (self->loop, 1000, 0, s_sweep_http, self);
     freen (inproc);
     if (http && !self->http) {
         char *error = *error_p;

@@ -15,6 +15,7 @@ static const s_test_t s_tests [] = {
     { "herd_fnv",      herd_fnv_test },
     { "herd_counters", herd_counters_test },
     { "herd_tally",    herd_tally_test },
+    { "herd_http_guard", herd_http_guard_test },
     { "herd_address",  herd_address_test },
     { "herd_file",     herd_file_test },
     { "herd_loop",     herd_loop_test },

@@ -177,6 +177,52 @@ def test_health_answers_during_a_flood_of_connections_and_slow_ones(make_herd):
             sock.close()
 
 
+def test_health_answers_from_the_address_that_floods_it(make_herd):
+    """40 slow connections from the prober's own address (the bound is 32
+    from one address): each probe from there makes room by ending the
+    oldest of them, and a slow connection ends at S_TOTAL_SECONDS (10 s)
+    on the node's timer, with nobody connecting after it."""
+    import socket
+    import threading
+    herd = make_herd(graph={"Bailey": []})
+    port = herd.http_ports["Bailey"]
+    held, stop = [], threading.Event()
+    ended = []
+
+    def slow():
+        sock = socket.socket()
+        sock.connect(("127.0.0.1", port))
+        held.append(sock)
+        try:
+            sock.send(b"G")
+            while not stop.wait(1):
+                sock.send(b"E")
+        except OSError:
+            ended.append(time.monotonic())
+
+    started = time.monotonic()
+    slow_ones = [threading.Thread(target=slow) for _ in range(40)]
+    for thread in slow_ones:
+        thread.start()
+    time.sleep(1)
+    try:
+        for attempt in range(6):
+            assert get(herd, "Bailey", "/healthz") == (200, "alive\n"), attempt
+            time.sleep(0.2)
+        #   The rest end by the timer, with no probe to make room
+        deadline = time.monotonic() + 30
+        while len(ended) < 40:
+            assert time.monotonic() < deadline, f"{40 - len(ended)} slow connections outlived their time"
+            time.sleep(0.2)
+        assert max(ended) - started < 20
+    finally:
+        stop.set()
+        for thread in slow_ones:
+            thread.join(timeout=10)
+        for sock in held:
+            sock.close()
+
+
 def stats_leaves(node, prefix=""):
     """Every number in STATS, by its path ("journal/syncs")."""
     if isinstance(node, dict):
