@@ -24,6 +24,7 @@ struct _herd_http_guard_t {
     size_t open;                //  Connections open and not leaving
     size_t streams;             //  Of which streams
     int64_t swept;              //  When admission last swept
+    herd_ratelimit_t *log;      //  The daemon's lines, limited (under lock)
     uint64_t evicted, over_age, stalled, refused;
 };
 
@@ -46,6 +47,7 @@ herd_http_guard_new (const herd_http_guard_limits_t *limits)
     pthread_mutex_init (&self->lock, NULL);
     self->connections = zlistx_new ();
     self->per_address = herd_tally_new ();
+    self->log = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, 1);
     return self;
 }
 
@@ -60,6 +62,7 @@ herd_http_guard_destroy (herd_http_guard_t **self_p)
             free (entry);
         zlistx_destroy (&self->connections);
         herd_tally_destroy (&self->per_address);
+        herd_ratelimit_destroy (&self->log);
         pthread_mutex_destroy (&self->lock);
         freen (self);
         *self_p = NULL;
@@ -178,6 +181,20 @@ herd_http_guard_notify (void *arg, struct MHD_Connection *connection, void **soc
         freen (entry);
         *socket_context = NULL;
     }
+}
+
+void
+herd_http_guard_log (void *arg, const char *format, va_list arguments)
+{
+    herd_http_guard_t *self = (herd_http_guard_t *) arg;
+    char line [512];
+    vsnprintf (line, sizeof line, format, arguments);
+    size_t size = strlen (line);
+    while (size && line [size - 1] == '\n')
+        line [--size] = 0;
+    pthread_mutex_lock (&self->lock);
+    herd_ratelimit_log (self->log, "http", LOG_WARNING, "http: %s", line);
+    pthread_mutex_unlock (&self->lock);
 }
 
 static s_connection_t *

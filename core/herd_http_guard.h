@@ -49,6 +49,12 @@ void
     herd_http_guard_notify (void *arg, struct MHD_Connection *connection, void **socket_context,
                             enum MHD_ConnectionNotificationCode code);
 
+//  The daemon's error log (MHD_OPTION_EXTERNAL_LOGGER, arg the guard):
+//  its lines, most of them caused by clients ("Failed to send ..."), go
+//  to the log as warnings, limited as every client-caused line is
+void
+    herd_http_guard_log (void *arg, const char *format, va_list arguments);
+
 //  The connection now carries a stream: it lives past max_age while it
 //  reads. Past max_streams the stalest other stream is ended.
 void

@@ -17,8 +17,15 @@ extern const char herd_web_page [];     //  monitor/herd_web_page.html, built in
 #define S_TICK_CLIENTS      5000        //  ... and at most this many clients each time
                                         //  (about 1.2 MB/s at most to a browser)
 #define S_CLIENTS_MAX       2000000     //  Past this, the oldest client is forgotten
-#define S_CONNECTIONS_MAX   32          //  Browser connections at once
-#define S_ADMIN_DEADLINE    900         //  msecs a server has to answer STATE and STATS
+//  What no browser, and no socket without the token, can hold
+//  (core/herd_http_guard): a new connection ends the oldest request
+//  connection of its address, or of all, when the bounds are reached
+#define S_CONNECTIONS_MAX   256         //  Connections at once (a thread each)
+#define S_PER_ADDRESS       16          //  Of which from one address
+#define S_STREAMS_MAX       8           //  Of which event streams: a new one ends the stalest
+#define S_REQUEST_MSECS     10000       //  A request connection's whole life at most
+#define S_STALL_MSECS       10000       //  An event stream that takes nothing this long ends
+#define S_IDLE_SECONDS      5           //  A connection silent this long is closed
 #define S_WHATSAT_TIMEOUT   5           //  secs for a WHATSAT's answer
 #define S_WHATSAT_MAX       (64 * 1024) //  bytes of it
 
@@ -57,6 +64,7 @@ typedef struct {
     char *herd_json;            //  The herd view, remade every second
     uint64_t bytes_sent;        //  To browsers, event streams only
     bool stopping;
+    herd_http_guard_t *guard;   //  Bounds on browser connections (owned; thread-safe)
     //  Read only once serving starts
     char *land;                 //  int16 pairs: latitude, longitude x 10
     size_t land_size;
@@ -336,6 +344,7 @@ s_whatsat (s_web_t *self, const char *id, const char *radius)
 
 typedef struct {
     s_web_t *web;
+    struct MHD_Connection *connection;  //  Its own (borrowed)
     uint64_t cursor;            //  Version of the last client sent
     char *event;                //  Being sent, or NULL
     size_t size, sent;
@@ -366,6 +375,7 @@ s_stream_read (void *arg, uint64_t position, char *buffer, size_t max)
     }
     size_t size = MIN (max, stream->size - stream->sent);
     memcpy (buffer, stream->event + stream->sent, size);
+    herd_http_guard_progress (stream->web->guard, stream->connection);
     stream->sent += size;
     if (stream->sent == stream->size)
         freen (stream->event);
@@ -446,6 +456,8 @@ s_handle (void *arg, struct MHD_Connection *connection, const char *url, const c
     if (streq (url, "/events")) {
         s_stream_t *stream = (s_stream_t *) zmalloc (sizeof (s_stream_t));
         stream->web = self;
+        stream->connection = connection;
+        herd_http_guard_stream (self->guard, connection);
         struct MHD_Response *response = MHD_create_response_from_callback (
             MHD_SIZE_UNKNOWN, 64 * 1024, s_stream_read, stream, s_stream_free);
         MHD_add_response_header (response, "Content-Type", "text/event-stream");
@@ -547,6 +559,10 @@ herd_web_run (herd_config_t *config, herd_keys_t *keys, const char *address, con
         return 1;
     }
     pthread_mutex_init (&self->lock, NULL);
+    herd_http_guard_limits_t limits = {
+        S_CONNECTIONS_MAX, S_PER_ADDRESS, S_STREAMS_MAX, S_REQUEST_MSECS, S_STALL_MSECS
+    };
+    self->guard = herd_http_guard_new (&limits);
     self->clients = zhashx_new ();
     zhashx_set_destructor (self->clients, s_client_destroy);
     self->order = zlistx_new ();
@@ -578,12 +594,17 @@ herd_web_run (herd_config_t *config, herd_keys_t *keys, const char *address, con
     for (index = 0; index < self->server_count && rc == 0; index++)
         s_admin_connect (self, &self->servers [index]);
     struct MHD_Daemon *daemon = rc? NULL:
-        MHD_start_daemon (MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG
+        //  poll(2), not select(2): a descriptor past 1024 is no reason to refuse
+        MHD_start_daemon (MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG
                           | (where->ai_family == AF_INET6? MHD_USE_IPv6: 0),
-                          0, NULL, NULL, s_handle, self,
+                          0, herd_http_guard_admit, self->guard, s_handle, self,
+                          MHD_OPTION_EXTERNAL_LOGGER, herd_http_guard_log, self->guard,
                           MHD_OPTION_SOCK_ADDR, where->ai_addr,
-                          MHD_OPTION_CONNECTION_LIMIT, (unsigned int) S_CONNECTIONS_MAX,
-                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 30,
+                          //  Room past the guard's bound for those it ended, which count
+                          //  until their threads have seen them close
+                          MHD_OPTION_CONNECTION_LIMIT, (unsigned int) S_CONNECTIONS_MAX * 8,
+                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) S_IDLE_SECONDS,
+                          MHD_OPTION_NOTIFY_CONNECTION, herd_http_guard_notify, self->guard,
                           MHD_OPTION_END);
     if (!rc && !daemon) {
         fprintf (stderr, "herd-monitor: cannot serve the web page on %s: %s\n", address, strerror (errno));
@@ -626,6 +647,7 @@ herd_web_run (herd_config_t *config, herd_keys_t *keys, const char *address, con
                     zpoller_add (poller, herd_admin_sock (server->admin));
             }
             next_round = now + 1000;
+            herd_http_guard_sweep (self->guard);
         }
         zsock_t *which = (zsock_t *) zpoller_wait (poller, 100);
         if (!which)
@@ -662,6 +684,7 @@ herd_web_run (herd_config_t *config, herd_keys_t *keys, const char *address, con
     pthread_mutex_unlock (&self->lock);
     if (daemon)
         MHD_stop_daemon (daemon);
+    herd_http_guard_destroy (&self->guard);
     zpoller_destroy (&poller);
     for (index = 0; index < self->server_count; index++) {
         s_server_t *server = &self->servers [index];

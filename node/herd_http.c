@@ -270,6 +270,7 @@ herd_http_new (const char *server, const char *bind, const char *admin, char **e
     //  The daemon may hold twice the guard's bound: connections the guard
     //  ended are counted until the daemon has closed them
     self->daemon = MHD_start_daemon (flags, 0, herd_http_guard_admit, self->guard, s_answer, self,
+                                     MHD_OPTION_EXTERNAL_LOGGER, herd_http_guard_log, self->guard,
                                      MHD_OPTION_SOCK_ADDR, address->ai_addr,
                                      MHD_OPTION_CONNECTION_LIMIT, (unsigned int) S_CONNECTIONS * 2,
                                      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) S_IDLE_SECONDS,

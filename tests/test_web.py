@@ -138,3 +138,57 @@ def test_the_live_map_in_a_browser(herd, tmp_path):
     finally:
         browser.close()
         stop_web(process)
+
+
+def test_the_map_cannot_be_locked_by_idle_sockets_or_streams_that_never_read(herd):
+    """40 idle sockets from 40 addresses (no token), then 1,000 event
+    streams that never read: the owner's page, its herd view and a stream
+    of its own are served throughout, and the idle sockets are closed."""
+    import socket
+    process, url = start_web(herd)
+    base, token = url.split("/?token=")
+    port = int(base.rsplit(":", 1)[1])
+    held = []
+
+    def connect(source):
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)     #   Takes little, reads nothing
+        sock.settimeout(5)
+        sock.bind((source, 0))
+        sock.connect(("127.0.0.1", port))
+        held.append(sock)
+        return sock
+
+    try:
+        idle = [connect(f"127.0.4.{n + 1}") for n in range(40)]
+        for attempt in range(8):
+            status, page = get(url)
+            assert status == 200 and b"<canvas" in page, attempt
+            time.sleep(0.5)
+        request = f"GET /events?token={token} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
+        for n in range(1000):
+            try:
+                connect(f"127.0.5.{n % 50 + 1}").sendall(request)
+            except OSError:
+                pass                #   Refused past the bounds: as it should be
+        assert get(url)[0] == 200
+        assert get(base + "/herd", {"Authorization": f"Bearer {token}"})[0] == 200
+        with urllib.request.urlopen(f"{base}/events?token={token}", timeout=10) as stream:
+            assert stream.status == 200
+            assert stream.read(1)           #   The owner's own stream moves
+        #   Silent sockets end at the idle timeout (5 s)
+        deadline = time.monotonic() + 30
+        for sock in idle:
+            while True:
+                try:
+                    if sock.recv(4096) == b"":
+                        break
+                except (ConnectionResetError, BrokenPipeError):
+                    break
+                except socket.timeout:
+                    pass
+                assert time.monotonic() < deadline, "an idle socket was never closed"
+    finally:
+        for sock in held:
+            sock.close()
+        stop_web(process)
