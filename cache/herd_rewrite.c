@@ -2,6 +2,7 @@
 
 #include "herd_classes.h"
 #include <sys/wait.h>
+#include <sys/prctl.h>
 
 //  The child's write buffer
 #define S_CHILD_BUFFER  (256 * 1024)
@@ -13,10 +14,16 @@ struct _herd_rewrite_t {
     int64_t started;
 };
 
+//  For tests only: microseconds the child pauses every 1,000 lines, so a
+//  test can kill the server inside a rewrite of a large store
+#define S_TEST_PAUSE_VARIABLE   "HERD_TEST_REWRITE_PAUSE_USECS"
+
 typedef struct {
     int fd;
     char *buffer;
     size_t used;
+    size_t lines;
+    long pause;                 //  S_TEST_PAUSE_VARIABLE, or 0
 } s_child_t;
 
 static int
@@ -32,6 +39,8 @@ s_child_write_line (const char *line, size_t size, void *arg)
         return -1;              //  Never: lines are far shorter
     herd_record_format (line, size, child->buffer + child->used);
     child->used += size + HERD_RECORD_OVERHEAD;
+    if (child->pause && ++child->lines % 1000 == 0)
+        usleep ((useconds_t) child->pause);
     return 0;
 }
 
@@ -39,14 +48,18 @@ s_child_write_line (const char *line, size_t size, void *arg)
 //  makes system calls (no stdio, no malloc, no ZeroMQ), so it is safe in
 //  the child of a threaded process.
 static void
-s_child (int fd, herd_store_t *store, char *buffer)
+s_child (int fd, herd_store_t *store, char *buffer, long pause, pid_t parent)
 {
+    //  A server killed outright takes its rewrite with it
+    prctl (PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid () != parent)
+        _exit (1);
     //  Let go of every other descriptor, so the parent's closed client
     //  connections do not linger open in us
     if (fd > 3)
         close_range (3, fd - 1, 0);
     close_range (fd + 1, ~0U, 0);
-    s_child_t child = { fd, buffer, 0 };
+    s_child_t child = { fd, buffer, 0, 0, pause };
     int rc = herd_store_walk (store, s_child_write_line, &child);
     if (rc == 0)
         rc = herd_file_write_all (fd, buffer, child.used);
@@ -67,9 +80,11 @@ herd_rewrite_start (const char *path, herd_store_t *store, char **error_p)
     //  Allocated before the fork: the child may not
     char *buffer = (char *) malloc (S_CHILD_BUFFER);
     assert (buffer);
+    const char *pause = getenv (S_TEST_PAUSE_VARIABLE);
+    pid_t parent = getpid ();
     pid_t pid = fork ();
     if (pid == 0)
-        s_child (fd, store, buffer);
+        s_child (fd, store, buffer, pause? atol (pause): 0, parent);
     freen (buffer);
     if (pid == -1) {
         *error_p = zsys_sprintf ("cannot fork: %s", strerror (errno));

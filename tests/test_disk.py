@@ -115,3 +115,61 @@ def test_compaction_and_sync_storm_at_a_million_clients_leave_clients_served(mak
     #   A loose bound for a shared machine and the sanitizers; make bench
     #   reports the figure (it was 355 ms before snapshots were cursors)
     assert len(results) > 100 and p99 < 150, (len(results), statistics.median(results), p99)
+
+
+def test_kill_9_inside_a_slow_compaction_loses_nothing_acknowledged(make_herd):
+    """A million clients three times over in the journal: the first tick
+    compacts, in a child slowed down by a test-only variable so the
+    rewrite takes many seconds. IAMATs flow meanwhile (they go to the old
+    journal and to the rewrite's file); the server is killed with SIGKILL
+    while STATS says the rewrite runs, its child dies with it, and a
+    restart holds every client of the journal and every IAMAT answered."""
+    from conftest import BackgroundIamats
+    herd = make_herd(graph={"Bailey": []}, settings={"herd/log_traffic": 0, "herd/max_stored": 1100000},
+                     start=False)
+    state = os.path.join(herd.folder, "state")
+    os.makedirs(state)
+    subprocess.run([JOURNAL_GEN, os.path.join(state, "Bailey.journal"), "1000000", "3"],
+                   check=True, timeout=120)
+    herd.env = dict(os.environ, HERD_TEST_REWRITE_PAUSE_USECS="20000")    #   1M lines: 20 s or more
+    herd.start("Bailey")
+    deadline = time.monotonic() + 60
+    while not herd.stats("Bailey")["journal"]["rewriting"]:
+        assert time.monotonic() < deadline, "the compaction never started"
+        time.sleep(0.1)
+    traffic = BackgroundIamats(herd, "Bailey", "during", batch=50)
+    while len(traffic.acknowledged) < 2000:
+        assert time.monotonic() < deadline and not traffic.problems, traffic.problems
+        time.sleep(0.05)
+    rewrite = os.path.join(state, "Bailey.journal.rewrite")
+    assert herd.stats("Bailey")["journal"]["rewriting"] and os.path.getsize(rewrite) > 0
+    children = subprocess.run(["pgrep", "-P", str(herd.processes["Bailey"].pid)],
+                              capture_output=True, text=True).stdout.split()
+    assert children, "no rewrite child"
+    herd.processes["Bailey"].send_signal(signal.SIGKILL)
+    herd.processes["Bailey"].wait(timeout=30)
+    assert "rewritten from the store" not in herd.log("Bailey"), "the compaction ended before the kill"
+    herd.processes["Bailey"].wait(timeout=30)
+    traffic.stopping.set()
+    traffic.thread.join(timeout=60)
+    acknowledged = list(traffic.acknowledged)
+    assert all(isinstance(problem, (EOFError, ConnectionError, OSError)) for problem in traffic.problems)
+    #   The child went with its parent
+    def alive(pid):
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                return "zombie" not in status.read()
+        except FileNotFoundError:
+            return False
+
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in children):
+        assert time.monotonic() < deadline, "the rewrite child outlived the server"
+        time.sleep(0.1)
+    herd.env = dict(os.environ)
+    herd.start("Bailey")
+    assert herd.state("Bailey", timeout=30)["clients"] == 1000000 + len(acknowledged)
+    missing = [client for client in acknowledged[::97] + acknowledged[-20:]
+               if herd.stored_line("Bailey", client) is None]
+    print(f"{len(acknowledged)} IAMATs answered during the compaction, all held after the restart")
+    assert not missing, missing
