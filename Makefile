@@ -31,7 +31,7 @@ endif
 
 CLASSES := core/herd_fnv core/herd_counters core/herd_tally core/herd_http_guard core/herd_address core/herd_file core/herd_loop core/herd_reader core/herd_actor core/herd_bio core/herd_config core/herd_keys core/herd_admin core/herd_log core/herd_ratelimit core/herd_traffic core/herd_protocol \
            cache/herd_store cache/herd_record cache/herd_rewrite cache/herd_journal \
-           bus/herd_sync_msg bus/herd_bus_msg bus/herd_xpub bus/herd_peer bus/herd_bus bus/herd_feed bus/herd_snapshot \
+           bus/herd_sync_msg bus/herd_bus_msg bus/herd_subscribers bus/herd_xpub bus/herd_peer bus/herd_bus bus/herd_feed bus/herd_snapshot \
            places/herd_nearby places/herd_places_msg places/herd_placecache places/herd_google places/herd_offline places/herd_worker \
            places/herd_places places/herd_places_client \
            frontend/herd_connection frontend/herd_listener frontend/herd_clients frontend/herd_frontend \

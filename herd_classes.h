@@ -33,6 +33,7 @@
 #include "cache/herd_journal.h"
 #include "bus/herd_sync_msg.h"
 #include "bus/herd_bus_msg.h"
+#include "bus/herd_subscribers.h"
 #include "bus/herd_xpub.h"
 #include "bus/herd_peer.h"
 #include "bus/herd_bus.h"

@@ -9,17 +9,26 @@ struct _herd_feed_t {
 };
 
 herd_feed_t *
-herd_feed_new (const char *endpoint, int hwm, size_t max_subscriptions, herd_keys_t *keys, char **error_p)
+herd_feed_new (const char *endpoint, herd_config_t *config, herd_keys_t *keys, char **error_p)
 {
-    assert (endpoint && keys && error_p);
+    assert (endpoint && config && keys && error_p);
     herd_feed_t *self = (herd_feed_t *) zmalloc (sizeof (herd_feed_t));
-    self->xpub = herd_xpub_new (endpoint, "feed", "monitor", hwm, max_subscriptions,
+    //  The bytes bound shared by every monitor makes each one's queue
+    long monitors = herd_config_number (config, "bus/feed_max_monitors");
+    long hwm = herd_config_number (config, "bus/feed_max_bytes") / monitors / HERD_FEED_UPDATE_BYTES;
+    hwm = MAX (1, MIN (hwm, herd_config_number (config, "bus/feed_hwm")));
+    self->xpub = herd_xpub_new (endpoint, "feed", "monitor", (int) hwm,
+                                (size_t) herd_config_number (config, "bus/feed_max_subscriptions"),
                                 "bus/feed_max_subscriptions", keys, error_p);
     if (!self->xpub) {
         herd_feed_destroy (&self);
         return NULL;
     }
-    zsys_info ("feed: publishing every accepted update on %s", endpoint);
+    herd_xpub_bound_subscribers (self->xpub, (size_t) monitors,
+                                 herd_config_number (config, "bus/feed_max_stall") * 1000);
+    zsys_info ("feed: publishing every accepted update on %s, to %ld monitors at most, each with a "
+               "queue of %ld updates (bus/feed_max_bytes, bus/feed_max_monitors, bus/feed_hwm)",
+               endpoint, monitors, hwm);
     return self;
 }
 
@@ -67,6 +76,17 @@ herd_feed_sent (herd_feed_t *self)
 {
     assert (self);
     return self->sent;
+}
+
+void
+herd_feed_stats (herd_feed_t *self, json_t *stats)
+{
+    assert (self && stats);
+    herd_counters_put (stats, HERD_COUNTER_FEED_MONITORS, herd_xpub_connections (self->xpub));
+    herd_counters_put_keyed (stats, HERD_COUNTER_FEED_MONITORS_DROPPED, "stalled",
+                             herd_xpub_dropped_stalled (self->xpub));
+    herd_counters_put_keyed (stats, HERD_COUNTER_FEED_MONITORS_DROPPED, "room",
+                             herd_xpub_dropped_room (self->xpub));
 }
 
 uint64_t
@@ -119,9 +139,9 @@ herd_feed_test (bool verbose)
     assert (config);
     herd_keys_t *keys = herd_keys_new (config, "A", &error);
     assert (keys);
-    herd_feed_t *feed = herd_feed_new ("inproc://herd-feed-test", 1000, 10, keys, &error);
+    herd_feed_t *feed = herd_feed_new ("inproc://herd-feed-test", config, keys, &error);
     assert (feed);
-    herd_feed_t *again = herd_feed_new ("inproc://herd-feed-test", 1000, 10, keys, &error);
+    herd_feed_t *again = herd_feed_new ("inproc://herd-feed-test", config, keys, &error);
     assert (!again && strstr (error, "cannot bind the feed to inproc://herd-feed-test"));
     freen (error);
     zloop_t *loop = zloop_new ();

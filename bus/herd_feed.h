@@ -13,11 +13,12 @@
 typedef struct _herd_feed_t herd_feed_t;
 
 //  Binds the feed at endpoint, a CURVE server with keys (borrowed, must
-//  outlive the feed) in the zauth domain "feed". NULL and *error_p on
-//  failure.
+//  outlive the feed) in the zauth domain "feed", bounded by config's
+//  bus/feed_* settings: monitors, the bytes their queues hold together,
+//  how long one may take nothing (the slowest go first; bus/herd_xpub,
+//  bus/herd_subscribers). NULL and *error_p on failure.
 herd_feed_t *
-    herd_feed_new (const char *endpoint, int hwm, size_t max_subscriptions, herd_keys_t *keys,
-                   char **error_p);
+    herd_feed_new (const char *endpoint, herd_config_t *config, herd_keys_t *keys, char **error_p);
 
 void
     herd_feed_destroy (herd_feed_t **self_p);
@@ -43,6 +44,10 @@ uint64_t
 //  was dropped
 uint64_t
     herd_feed_rebuilt (herd_feed_t *self);
+
+//  Puts the monitors connected and dropped into stats
+void
+    herd_feed_stats (herd_feed_t *self, json_t *stats);
 
 //  Updates the socket did not take (monitors too slow: past the HWM)
 uint64_t

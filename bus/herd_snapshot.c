@@ -268,7 +268,7 @@ herd_snapshot_attach (herd_snapshot_t *self, zloop_t *loop)
     if (self->router) {
         assert (!self->reader);
         self->reader = herd_reader_new (loop, self->router, s_handle_request, self);
-        herd_keys_watch (self->keys, loop, self->router, "sync");
+        herd_keys_watch (self->keys, loop, self->router, "sync", NULL, NULL);
         zloop_timer (loop, 1000, 0, s_reap_sessions, self);
     }
 }

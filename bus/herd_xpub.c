@@ -20,6 +20,8 @@ struct _herd_xpub_t {
     int64_t rebuilt_at;         //  zclock_mono of the last time
     int pause;                  //  Before binding again, msecs
     herd_ratelimit_t *log;      //  What subscribers make us log, limited (owned)
+    herd_subscribers_t *connections;    //  Their connections, bounded, or NULL (owned)
+    int tick_timer;             //  Ticks connections, or -1
 };
 
 //  The pause doubles while subscriptions keep outgrowing the bound
@@ -37,7 +39,8 @@ static void
 s_enter_loop (herd_xpub_t *self)
 {
     self->reader = herd_reader_new (self->loop, self->sock, s_handle_subscriptions, self);
-    herd_keys_watch (self->keys, self->loop, self->sock, self->name);
+    herd_keys_watch (self->keys, self->loop, self->sock, self->name,
+                     self->connections? herd_subscribers_connection: NULL, self->connections);
 }
 
 static int
@@ -81,7 +84,7 @@ herd_xpub_new (const char *endpoint, const char *name, const char *subscribers, 
     self->setting = strdup (setting);
     self->hwm = hwm;
     self->max_subscriptions = max_subscriptions;
-    self->check_timer = self->rebuild_timer = -1;
+    self->check_timer = self->rebuild_timer = self->tick_timer = -1;
     self->pause = S_PAUSE_FIRST;
     if (s_bind (self, error_p)) {
         herd_xpub_destroy (&self);
@@ -101,7 +104,10 @@ herd_xpub_destroy (herd_xpub_t **self_p)
             zloop_timer_end (self->loop, self->check_timer);
         if (self->rebuild_timer != -1)
             zloop_timer_end (self->loop, self->rebuild_timer);
+        if (self->tick_timer != -1)
+            zloop_timer_end (self->loop, self->tick_timer);
         zsock_destroy (&self->sock);
+        herd_subscribers_destroy (&self->connections);
         freen (self->endpoint);
         freen (self->name);
         herd_ratelimit_destroy (&self->log);
@@ -141,6 +147,8 @@ s_drop_everyone (zloop_t *loop, int timer_id, void *arg)
     herd_reader_retire (&self->reader);
     herd_keys_unwatch (self->keys, self->sock);
     zsock_destroy (&self->sock);
+    if (self->connections)
+        herd_subscribers_clear (self->connections);
     self->subscriptions = 0;
     self->rebuild_timer = zloop_timer (loop, self->pause, 1, s_bind_again, self);
     return 0;
@@ -215,6 +223,48 @@ s_check_subscriptions (zloop_t *loop, int timer_id, void *arg)
     return 0;
 }
 
+static int
+s_tick_connections (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    herd_xpub_t *self = (herd_xpub_t *) arg;
+    herd_subscribers_tick (self->connections);
+    return 0;
+}
+
+void
+herd_xpub_bound_subscribers (herd_xpub_t *self, size_t max, int64_t max_stall)
+{
+    assert (self && !self->loop && !self->connections && self->sock);
+    const char *endpoint = zsock_last_endpoint (self->sock);
+    const char *colon = endpoint? strrchr (endpoint, ':'): NULL;
+    if (!endpoint || strncmp (endpoint, "tcp://", 6) || !colon)
+        return;                 //  Only TCP connections have a kernel state to read
+    self->connections = herd_subscribers_new (self->name, self->subscribers, atoi (colon + 1), max, max_stall);
+}
+
+size_t
+herd_xpub_connections (herd_xpub_t *self)
+{
+    assert (self);
+    return self->connections? herd_subscribers_count (self->connections): 0;
+}
+
+uint64_t
+herd_xpub_dropped_stalled (herd_xpub_t *self)
+{
+    assert (self);
+    return self->connections? herd_subscribers_dropped_stalled (self->connections): 0;
+}
+
+uint64_t
+herd_xpub_dropped_room (herd_xpub_t *self)
+{
+    assert (self);
+    return self->connections? herd_subscribers_dropped_room (self->connections): 0;
+}
+
 void
 herd_xpub_attach (herd_xpub_t *self, zloop_t *loop)
 {
@@ -222,6 +272,8 @@ herd_xpub_attach (herd_xpub_t *self, zloop_t *loop)
     self->loop = loop;
     s_enter_loop (self);
     self->check_timer = zloop_timer (loop, 200, 0, s_check_subscriptions, self);
+    if (self->connections)
+        self->tick_timer = zloop_timer (loop, 1000, 0, s_tick_connections, self);
 }
 
 void *

@@ -27,6 +27,21 @@ herd_xpub_t *
 void
     herd_xpub_destroy (herd_xpub_t **self_p);
 
+//  Bounds the subscribers' connections (bus/herd_subscribers): at most
+//  max of them, each dropped once it takes nothing for max_stall msecs
+//  while messages wait for it. Before herd_xpub_attach; a TCP endpoint.
+void
+    herd_xpub_bound_subscribers (herd_xpub_t *self, size_t max, int64_t max_stall);
+
+//  Subscriber connections now, and those dropped since start for
+//  stalling and to make room (0 without herd_xpub_bound_subscribers)
+size_t
+    herd_xpub_connections (herd_xpub_t *self);
+uint64_t
+    herd_xpub_dropped_stalled (herd_xpub_t *self);
+uint64_t
+    herd_xpub_dropped_room (herd_xpub_t *self);
+
 //  Reads the subscriptions inside loop, and counts refused handshakes
 void
     herd_xpub_attach (herd_xpub_t *self, zloop_t *loop);

@@ -64,6 +64,11 @@ typedef enum {
        "Neighbours' updates dropped for a client time too far ahead", NULL, 1) \
     X (FEED_SUBSCRIPTIONS, "feed/subscriptions", "herd_feed_subscriptions", GAUGE, \
        "Prefixes subscribed on the update feed now", NULL, 1) \
+    X (FEED_MONITORS, "feed/monitors", "herd_feed_monitors", GAUGE, \
+       "Monitor connections to the update feed now (bus/feed_max_monitors at most)", NULL, 1) \
+    X (FEED_MONITORS_DROPPED, "feed/monitors_dropped", "herd_feed_monitors_dropped_total", COUNTER, \
+       "Monitors dropped by reason: stalled (took nothing for bus/feed_max_stall while updates waited), " \
+       "room (the slowest, past bus/feed_max_monitors)", "reason", 1) \
     X (FEED_SENT, "feed/sent", "herd_feed_sent_total", COUNTER, "Updates sent on the update feed", NULL, 1) \
     X (FEED_REFUSED, "feed/refused", "herd_feed_refused_total", COUNTER, \
        "Updates the feed's socket did not take (monitors too slow)", NULL, 1) \

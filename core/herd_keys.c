@@ -19,6 +19,8 @@ typedef struct {
     zactor_t *monitor;          //  zmonitor on the socket
     herd_reader_t *reader;      //  Reads monitor in the loop
     uint64_t refused;           //  Handshakes refused
+    herd_keys_connection_fn *connections;   //  Told of connections, or NULL
+    void *connections_arg;
 } s_watch_t;
 
 static void
@@ -186,6 +188,12 @@ s_handle_handshake (zloop_t *loop, zsock_t *reader, void *arg)
     char *event = msg? zmsg_popstr (msg): NULL;
     char *value = msg? zmsg_popstr (msg): NULL;
     char *endpoint = msg? zmsg_popstr (msg): NULL;
+    bool accepted = event && streq (event, "ACCEPTED");
+    if (accepted || (event && streq (event, "DISCONNECTED"))) {
+        if (watch->connections && value)
+            watch->connections (atoi (value), accepted, watch->connections_arg);
+    }
+    else
     if (event && strneq (event, "HANDSHAKE_SUCCEEDED")) {
         watch->refused++;
         const char *reason = streq (event, "HANDSHAKE_FAILED_AUTH")? "its key is not allowed"
@@ -208,10 +216,11 @@ s_handle_handshake (zloop_t *loop, zsock_t *reader, void *arg)
 }
 
 void
-herd_keys_watch (herd_keys_t *self, zloop_t *loop, zsock_t *sock, const char *domain)
+herd_keys_watch (herd_keys_t *self, zloop_t *loop, zsock_t *sock, const char *domain,
+                 herd_keys_connection_fn *connections, void *arg)
 {
     assert (self && loop && sock && domain);
-    if (!self->secure)
+    if (!self->secure && !connections)
         return;
     //  A socket made anew in a domain goes on with the old one's count
     s_watch_t *watch = (s_watch_t *) zlistx_first (self->watches);
@@ -224,6 +233,8 @@ herd_keys_watch (herd_keys_t *self, zloop_t *loop, zsock_t *sock, const char *do
         zlistx_add_end (self->watches, watch);
     }
     watch->sock = sock;
+    watch->connections = connections;
+    watch->connections_arg = arg;
     watch->monitor = zactor_new (zmonitor, sock);
     if (!watch->monitor) {
         zsys_warning ("security: cannot count %s handshakes (interrupted)", domain);
@@ -232,6 +243,8 @@ herd_keys_watch (herd_keys_t *self, zloop_t *loop, zsock_t *sock, const char *do
     }
     zstr_sendx (watch->monitor, "LISTEN", "HANDSHAKE_FAILED_AUTH", "HANDSHAKE_FAILED_PROTOCOL",
                 "HANDSHAKE_FAILED_NO_DETAIL", NULL);
+    if (connections)
+        zstr_sendx (watch->monitor, "LISTEN", "ACCEPTED", "DISCONNECTED", NULL);
     zstr_send (watch->monitor, "START");
     zsock_wait (watch->monitor);
     watch->reader = herd_reader_new (loop, watch->monitor, s_handle_handshake, watch);
@@ -247,6 +260,7 @@ herd_keys_unwatch (herd_keys_t *self, zsock_t *sock)
             herd_reader_retire (&watch->reader);
             zactor_destroy (&watch->monitor);
             watch->sock = NULL;
+            watch->connections = NULL;
         }
 }
 

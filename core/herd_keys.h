@@ -52,12 +52,19 @@ zcert_t *
 int
     herd_keys_apply_client (herd_keys_t *self, zsock_t *sock, const char *server, char **error_p);
 
+//  A connection to a watched socket was accepted (true) or has gone
+//  (false): its descriptor, libzmq's (never close it)
+typedef void (herd_keys_connection_fn) (int fd, bool accepted, void *arg);
+
 //  Watches a server socket's handshakes (a zmonitor read in loop): every
 //  one refused is counted under domain, and logged the first time for
-//  each endpoint and reason. No-op when security is off. The monitors
-//  are destroyed with keys, which must go before the sockets.
+//  each endpoint and reason. With connections, also tells it of each
+//  connection accepted and gone (libzmq lets a socket have one monitor:
+//  this is it). No-op when security is off and connections is NULL. The
+//  monitors are destroyed with keys, which must go before the sockets.
 void
-    herd_keys_watch (herd_keys_t *self, zloop_t *loop, zsock_t *sock, const char *domain);
+    herd_keys_watch (herd_keys_t *self, zloop_t *loop, zsock_t *sock, const char *domain,
+                     herd_keys_connection_fn *connections, void *arg);
 
 //  Stops counting sock's handshakes before sock is destroyed, from inside
 //  the running loop; a socket watched again in the same domain adds to

@@ -75,8 +75,23 @@
 #define HERD_BUS_MAX_SUBSCRIPTIONS  16
 #define HERD_BUS_HWM_DEFAULT        2000
 
-//  Feed: updates queued per monitor before it loses them
+//  Feed: updates queued per monitor before it loses them, at most; the
+//  feed's bound on bytes, shared by its monitors, may make it fewer
 #define HERD_FEED_HWM_DEFAULT       100000
+//  Monitors connected to a feed at once: past it the slowest is dropped
+#define HERD_FEED_MAX_MONITORS_DEFAULT  64
+#define HERD_FEED_MAX_MONITORS_MAX      10000
+//  Bytes all monitors' queues on a feed may hold together: each monitor
+//  queues feed_max_bytes / feed_max_monitors / HERD_FEED_UPDATE_BYTES
+//  updates at most (an update queued costs libzmq about this much: two
+//  message structures of 64 bytes and the AT line's copy)
+#define HERD_FEED_MAX_BYTES_DEFAULT     (64L * 1024 * 1024)
+#define HERD_FEED_MAX_BYTES_MIN         (1024L * 1024)
+#define HERD_FEED_MAX_BYTES_MAX         (64L * 1024 * 1024 * 1024)
+#define HERD_FEED_UPDATE_BYTES          256
+//  Seconds a monitor may take nothing while updates wait for it
+#define HERD_FEED_MAX_STALL_DEFAULT     10
+#define HERD_FEED_MAX_STALL_MAX         3600
 //  Distinct prefixes a feed holds for all its monitors: libzmq keeps
 //  each in a trie of about 30 bytes a character until its subscriber
 //  leaves. A map subscribes one (""), a monitor of a few clients a few.

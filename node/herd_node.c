@@ -227,6 +227,13 @@ s_stats (s_node_t *self, const char *places_json, size_t places_size)
     herd_counters_put (stats, HERD_COUNTER_FEED_SENT, self->feed? herd_feed_sent (self->feed): 0);
     herd_counters_put (stats, HERD_COUNTER_FEED_REFUSED, self->feed? herd_feed_refused (self->feed): 0);
     herd_counters_put (stats, HERD_COUNTER_FEED_REBUILT, self->feed? herd_feed_rebuilt (self->feed): 0);
+    if (self->feed)
+        herd_feed_stats (self->feed, stats);
+    else {
+        herd_counters_put (stats, HERD_COUNTER_FEED_MONITORS, 0);
+        herd_counters_put_keyed (stats, HERD_COUNTER_FEED_MONITORS_DROPPED, "stalled", 0);
+        herd_counters_put_keyed (stats, HERD_COUNTER_FEED_MONITORS_DROPPED, "room", 0);
+    }
     herd_keys_stats (self->keys, stats);
     herd_counters_put (stats, HERD_COUNTER_CLIENTS_STORED, herd_store_size (self->store));
     herd_counters_put_json (stats, HERD_COUNTER_STORE_FULL, json_boolean (herd_store_full (self->store)));
@@ -348,9 +355,7 @@ s_start (s_node_t *self, char **error_p)
     herd_bus_set_traffic (self->bus, self->traffic);
     const char *feed = herd_config_server_endpoint (self->config, self->server, "feed_bind");
     if (feed) {
-        self->feed = herd_feed_new (feed, (int) herd_config_number (self->config, "bus/feed_hwm"),
-                                    (size_t) herd_config_number (self->config, "bus/feed_max_subscriptions"),
-                                    self->keys, error_p);
+        self->feed = herd_feed_new (feed, self->config, self->keys, error_p);
         if (!self->feed) {
             char *error = *error_p;
             *error_p = zsys_sprintf ("%s (servers/%s/feed in %s)", error, self->server,
@@ -383,7 +388,7 @@ s_start (s_node_t *self, char **error_p)
     assert (rc == 0);
     self->admin_reader = herd_reader_new (self->loop, self->admin, s_handle_admin, self);
     if (admin)
-        herd_keys_watch (self->keys, self->loop, self->admin, "admin");
+        herd_keys_watch (self->keys, self->loop, self->admin, "admin", NULL, NULL);
     //  Its queue holds a WHATSAT for every client, and STATS askers beside
     self->places = herd_places_client_new (self->loop, self->server,
                                            herd_config_number (self->config, "herd/max_clients") + 1000);

@@ -38,6 +38,7 @@ static const s_test_t s_tests [] = {
     { "herd_snapshot", herd_snapshot_test },
     { "herd_peer",     herd_peer_test },
     { "herd_bus",      herd_bus_test },
+    { "herd_subscribers", herd_subscribers_test },
     { "herd_xpub",     herd_xpub_test },
     { "herd_feed",     herd_feed_test },
     { "herd_nearby",   herd_nearby_test },

@@ -384,3 +384,67 @@ def test_a_neighbour_cannot_fill_the_disk_with_log_lines(make_herd):
     assert herd.stats("Bailey")["log_suppressed"] > 1000
     assert herd.state("Bailey")["server"] == "Bailey"
     pub.close()
+
+
+HERD_LOAD = os.path.abspath(os.environ.get(
+    "HERD_LOAD", os.path.join(os.path.dirname(__file__), "..", "build", "herd_load")))
+
+
+def test_monitors_that_never_read_hold_a_bounded_part_of_a_server(make_herd):
+    """Monitors subscribed to everything never read while updates flow:
+    ten of them are each dropped once they take nothing for
+    bus/feed_max_stall (2 s); then a hundred, and the feed keeps
+    bus/feed_max_monitors (20), the slowest dropped first. Each drop is
+    counted and logged; the server grows by a bounded amount and gives
+    the memory back once they are gone."""
+    herd = make_herd(graph={"Bailey": []}, start=False, settings={
+        "herd/log_traffic": 0, "bus/feed_max_monitors": 20, "bus/feed_max_stall": 2})
+    if "ASAN_OPTIONS" in herd.env:
+        herd.env["ASAN_OPTIONS"] += ":quarantine_size_mb=4"
+    herd.start()
+    pid = herd.processes["Bailey"].pid
+    context = zmq.Context()
+    monitors = []
+
+    def never_reading(count):
+        for _ in range(count):
+            monitor = herd.curve_client(context.socket(zmq.SUB), "Bailey")
+            monitor.setsockopt(zmq.LINGER, 0)
+            monitor.setsockopt(zmq.RCVHWM, 1)
+            monitor.setsockopt(zmq.RCVBUF, 4096)        #   Takes a few KB, then nothing
+            monitor.setsockopt(zmq.SUBSCRIBE, b"")
+            monitor.connect(f"tcp://127.0.0.1:{herd.feed_ports['Bailey']}")
+            monitors.append(monitor)
+        time.sleep(2)
+
+    def flow(seconds):
+        load = subprocess.run([HERD_LOAD, "127.0.0.1", str(herd.client_ports["Bailey"]), "8", "64",
+                               str(seconds), "m"], capture_output=True, text=True, timeout=120)
+        assert load.returncode == 0, load.stderr
+        return load.stdout.strip()
+
+    before = rss_kib(pid)
+    never_reading(10)
+    flow(8)
+    stalled = herd.stats("Bailey")["feed"]["monitors_dropped"]["stalled"]
+    assert stalled >= 10, stalled
+    never_reading(90)
+    rate = flow(15)
+    during = rss_kib(pid)
+    stats = herd.stats("Bailey")
+    for monitor in monitors:
+        monitor.close()
+    context.term()
+    time.sleep(4)                                       #   Gone, and the next tick trims
+    after = rss_kib(pid)
+    print(f"{rate}; RSS {before // 1024} MB before, {during // 1024} MB under 100 monitors that never "
+          f"read, {after // 1024} MB after they left; dropped {stats['feed']['monitors_dropped']}")
+    assert stats["feed"]["monitors"] <= 20, stats["feed"]
+    assert stats["feed"]["monitors_dropped"]["room"] >= 80, stats["feed"]
+    log = herd.log("Bailey")
+    assert "feed: dropped the monitor at 127.0.0.1:" in log
+    assert "took nothing for 2 s" in log and "more than 20 monitors, and it was the slowest" in log
+    #   Twenty queues of 64 MiB / 20 / 256 updates at most, with room for
+    #   the load's own: unbounded, each of the 100 held up to 100,000
+    assert during - before < 256 * 1024, (before, during)
+    assert after - before < 64 * 1024, (before, after)
