@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import AT_PATTERN, probe, sync_storm
+from conftest import AT_PATTERN, BackgroundIamats, probe, sync_storm
 
 JOURNAL_GEN = os.environ.get("HERD_JOURNAL_GEN", "build/herd_journal_gen")
 
@@ -90,15 +90,21 @@ def test_full_disk_refuses_with_question_mark_loses_no_ack_and_recovers(make_her
     assert "corrupt" not in log and "torn" not in log
 
 
-def test_compaction_and_sync_storm_at_a_million_clients_leave_clients_served(make_herd):
-    single = make_herd(graph={"Bailey": []}, settings={"herd/log_traffic": 0, "herd/max_stored": 1100000},
-                       start=False)
-    state = os.path.join(single.folder, "state")
+def million_clients_to_compact(make_herd):
+    """A server Bailey, not started, whose journal holds three updates of
+    each of a million clients: three times the store, so its first tick
+    compacts. Returns (herd, its state folder)."""
+    herd = make_herd(graph={"Bailey": []}, settings={"herd/log_traffic": 0, "herd/max_stored": 1100000},
+                     start=False)
+    state = os.path.join(herd.folder, "state")
     os.makedirs(state)
-    #   Three updates of each of a million clients: three times the store,
-    #   so the first tick compacts
     subprocess.run([JOURNAL_GEN, os.path.join(state, "Bailey.journal"), "1000000", "3"],
                    check=True, timeout=120)
+    return herd, state
+
+
+def test_compaction_and_sync_storm_at_a_million_clients_leave_clients_served(make_herd):
+    single, _ = million_clients_to_compact(make_herd)
     single.start("Bailey")
     assert single.state("Bailey", timeout=10)["clients"] == 1000000
     results = []
@@ -124,13 +130,7 @@ def test_kill_9_inside_a_slow_compaction_loses_nothing_acknowledged(make_herd):
     journal and to the rewrite's file); the server is killed with SIGKILL
     while STATS says the rewrite runs, its child dies with it, and a
     restart holds every client of the journal and every IAMAT answered."""
-    from conftest import BackgroundIamats
-    herd = make_herd(graph={"Bailey": []}, settings={"herd/log_traffic": 0, "herd/max_stored": 1100000},
-                     start=False)
-    state = os.path.join(herd.folder, "state")
-    os.makedirs(state)
-    subprocess.run([JOURNAL_GEN, os.path.join(state, "Bailey.journal"), "1000000", "3"],
-                   check=True, timeout=120)
+    herd, state = million_clients_to_compact(make_herd)
     herd.env = dict(os.environ, HERD_TEST_REWRITE_PAUSE_USECS="20000")    #   1M lines: 20 s or more
     herd.start("Bailey")
     deadline = time.monotonic() + 60

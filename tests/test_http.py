@@ -5,7 +5,9 @@ and herd --ready, which the compose healthchecks run."""
 import pathlib
 import re
 import signal
+import socket
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -13,6 +15,23 @@ import urllib.request
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import HERD_BIN
+
+
+def slow_connection(port, held, stop, interval, source="127.0.0.1", ended=None):
+    """A connection that sends a byte every interval seconds and never
+    finishes a request (run in a thread until stop); ended gets the time
+    the server cut it off."""
+    sock = socket.socket()
+    sock.bind((source, 0))
+    sock.connect(("127.0.0.1", port))
+    held.append(sock)
+    try:
+        sock.send(b"G")
+        while not stop.wait(interval):
+            sock.send(b"E")
+    except OSError:
+        if ended is not None:
+            ended.append(time.monotonic())
 
 
 def get(herd, name, path):
@@ -133,25 +152,11 @@ def test_health_answers_during_a_flood_of_connections_and_slow_ones(make_herd):
     2 s (never finishing a request) do not keep /healthz from answering:
     a per-address limit, room for a thousand, and a total time for a
     connection that each byte does not reset."""
-    import socket
-    import threading
     herd = make_herd(graph={"Bailey": []})
     port = herd.http_ports["Bailey"]
     held, stop = [], threading.Event()
-
-    def slow(source):
-        sock = socket.socket()
-        sock.bind((source, 0))
-        sock.connect(("127.0.0.1", port))
-        held.append(sock)
-        try:
-            sock.send(b"G")
-            while not stop.wait(2):
-                sock.send(b"E")
-        except OSError:
-            pass                    #   Cut off by the server, as it should be
-
-    slow_ones = [threading.Thread(target=slow, args=(f"127.0.1.{n % 4 + 1}",)) for n in range(40)]
+    slow_ones = [threading.Thread(target=slow_connection, args=(port, held, stop, 2, f"127.0.1.{n % 4 + 1}"))
+                 for n in range(40)]
     for thread in slow_ones:
         thread.start()
     for n in range(5000):
@@ -182,26 +187,12 @@ def test_health_answers_from_the_address_that_floods_it(make_herd):
     from one address): each probe from there makes room by ending the
     oldest of them, and a slow connection ends at S_TOTAL_SECONDS (10 s)
     on the node's timer, with nobody connecting after it."""
-    import socket
-    import threading
     herd = make_herd(graph={"Bailey": []})
     port = herd.http_ports["Bailey"]
-    held, stop = [], threading.Event()
-    ended = []
-
-    def slow():
-        sock = socket.socket()
-        sock.connect(("127.0.0.1", port))
-        held.append(sock)
-        try:
-            sock.send(b"G")
-            while not stop.wait(1):
-                sock.send(b"E")
-        except OSError:
-            ended.append(time.monotonic())
-
+    held, stop, ended = [], threading.Event(), []
     started = time.monotonic()
-    slow_ones = [threading.Thread(target=slow) for _ in range(40)]
+    slow_ones = [threading.Thread(target=slow_connection, args=(port, held, stop, 1, "127.0.0.1", ended))
+                 for _ in range(40)]
     for thread in slow_ones:
         thread.start()
     time.sleep(1)
