@@ -237,11 +237,13 @@ void
 herd_xpub_bound_subscribers (herd_xpub_t *self, size_t max, int64_t max_stall)
 {
     assert (self && !self->loop && !self->connections && self->sock);
-    const char *endpoint = zsock_last_endpoint (self->sock);
+    char *endpoint = zsock_last_endpoint (self->sock);
     const char *colon = endpoint? strrchr (endpoint, ':'): NULL;
-    if (!endpoint || strncmp (endpoint, "tcp://", 6) || !colon)
-        return;                 //  Only TCP connections have a kernel state to read
-    self->connections = herd_subscribers_new (self->name, self->subscribers, atoi (colon + 1), max, max_stall);
+    //  Only TCP connections have a kernel state to read
+    if (endpoint && strncmp (endpoint, "tcp://", 6) == 0 && colon)
+        self->connections = herd_subscribers_new (self->name, self->subscribers, atoi (colon + 1),
+                                                  max, max_stall);
+    freen (endpoint);
 }
 
 size_t
