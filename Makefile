@@ -17,7 +17,9 @@ CC      ?= gcc
 #   Debian lacks) if it is there, else python3
 PYTHON  ?= $(if $(wildcard .venv/bin/python3),$(CURDIR)/.venv/bin/python3,python3)
 PKGS    := libczmq libzmq libcurl jansson libmicrohttpd
-CFLAGS  += -std=gnu99 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 -I. $(shell pkg-config --cflags $(PKGS))
+#   -MMD -MP: each object's header dependencies from the compiler, so a
+#   header change rebuilds only what includes it
+CFLAGS  += -std=gnu99 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 -MMD -MP -I. $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += $(shell pkg-config --libs $(PKGS)) -lm
 
 #   SANITIZE=1 builds into build-sanitize/ so both builds can coexist
@@ -29,15 +31,25 @@ else
 BUILD   := build
 endif
 
-CLASSES := core/herd_fnv core/herd_counters core/herd_tally core/herd_http_guard core/herd_address core/herd_file core/herd_loop core/herd_reader core/herd_actor core/herd_bio core/herd_config core/herd_keys core/herd_admin core/herd_log core/herd_ratelimit core/herd_traffic core/herd_protocol \
-           cache/herd_store cache/herd_record cache/herd_rewrite cache/herd_journal \
-           bus/herd_sync_msg bus/herd_bus_msg bus/herd_subscribers bus/herd_xpub bus/herd_peer bus/herd_bus bus/herd_feed bus/herd_snapshot \
-           places/herd_nearby places/herd_places_msg places/herd_placecache places/herd_google places/herd_offline places/herd_worker \
-           places/herd_places places/herd_places_client \
-           frontend/herd_connection frontend/herd_listener frontend/herd_clients frontend/herd_frontend \
-           node/herd_http node/herd_node
-OBJECTS := $(CLASSES:%=$(BUILD)/%.o)
-HEADERS := $(wildcard *.h */*.h)
+#   The ladder of layers, bottom up: a folder each, built into a library
+#   of its own (libherd_LAYER.a) that may use only the layers it lists in
+#   USES_LAYER. Each layer's header (LAYER/herd_LAYER_layer.h) includes
+#   only those, so an upward call does not compile; make test checks the
+#   objects too (tools/check-layers), so it does not link either.
+LAYERS        := core cache places bus frontend node
+USES_core     :=
+USES_cache    := core
+USES_places   := core
+USES_bus      := cache core
+USES_frontend := cache places core
+USES_node     := bus frontend cache places core
+
+#   The one class list is the folders themselves: every LAYER/herd_x.c is
+#   a class with its herd_x_test (the selftest table is made from this
+#   list, so a class without one does not link)
+CLASSES   := $(foreach layer,$(LAYERS),$(basename $(sort $(wildcard $(layer)/*.c))))
+OBJECTS   := $(CLASSES:%=$(BUILD)/%.o)
+LIBRARIES := $(foreach layer,$(shell echo $(LAYERS) | tr ' ' '\n' | tac),$(BUILD)/libherd_$(layer).a)
 
 all: $(BUILD)/herd $(BUILD)/herd-monitor $(BUILD)/herd_selftest
 
@@ -59,15 +71,41 @@ QUIET_CC = @echo "  CC      $<";
 QUIET_LD = @echo "  LD      $@";
 endif
 
-$(BUILD)/%.o: %.c $(HEADERS)
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(QUIET_CC)$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/herd: $(BUILD)/herd.o $(BUILD)/herd_tools.o $(OBJECTS)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/*/*.d)
+
+#   A library per layer, of its folder's classes
+define LAYER_LIBRARY
+$(BUILD)/libherd_$(1).a: $(filter $(BUILD)/$(1)/%,$(OBJECTS))
+	$$(QUIET_LD)rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach layer,$(LAYERS),$(eval $(call LAYER_LIBRARY,$(layer))))
+
+#   The selftest table, made from the class list
+$(BUILD)/herd_selftests.inc: Makefile $(CLASSES:%=%.c)
+	@mkdir -p $(dir $@)
+	$(Q)( echo '//  Made by make from the class list: the folders of the layers'; \
+	  for class in $(notdir $(CLASSES)); do echo "    { \"$$class\", $${class}_test },"; done ) > $@
+
+$(BUILD)/tests/herd_selftest.o: tests/herd_selftest.c $(BUILD)/herd_selftests.inc
+	@mkdir -p $(dir $@)
+	$(QUIET_CC)$(CC) $(CFLAGS) -I$(BUILD) -c $< -o $@
+
+#   No layer's objects call a layer above it (or beside it, unlisted)
+check-layers: $(LIBRARIES)
+	$(Q)tools/check-layers $(BUILD) $(foreach layer,$(LAYERS),$(layer)=$(subst $(space),$(comma),$(strip $(USES_$(layer)))))
+empty :=
+space := $(empty) $(empty)
+comma := ,
+
+$(BUILD)/herd: $(BUILD)/herd.o $(BUILD)/herd_tools.o $(LIBRARIES)
 	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/herd-monitor: $(BUILD)/monitor/herd_monitor.o $(BUILD)/monitor/herd_top.o $(BUILD)/monitor/herd_web.o \
-                      $(BUILD)/monitor/herd_web_page.o $(OBJECTS)
+                      $(BUILD)/monitor/herd_web_page.o $(LIBRARIES)
 	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 #   The live map's page, built into herd-monitor as one C string
@@ -79,7 +117,7 @@ $(BUILD)/monitor/herd_web_page.c: monitor/herd_web_page.html
 $(BUILD)/monitor/herd_web_page.o: $(BUILD)/monitor/herd_web_page.c
 	$(QUIET_CC)$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/herd_selftest: $(BUILD)/tests/herd_selftest.o $(OBJECTS)
+$(BUILD)/herd_selftest: $(BUILD)/tests/herd_selftest.o $(LIBRARIES)
 	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 #   Sanitizer options: leaks fail the run; CZMQ's zsys keeps a few
@@ -88,19 +126,19 @@ export ASAN_OPTIONS  := detect_leaks=1:abort_on_error=0:halt_on_error=1
 export LSAN_OPTIONS  := suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS := print_stacktrace=1:halt_on_error=1
 
-$(BUILD)/herd_bench: $(BUILD)/tests/herd_bench.o $(OBJECTS)
+$(BUILD)/herd_bench: $(BUILD)/tests/herd_bench.o $(LIBRARIES)
 	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/herd_load: $(BUILD)/tests/herd_load.o
 	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -lpthread -o $@
 
-$(BUILD)/herd_journal_gen: $(BUILD)/tests/herd_journal_gen.o $(OBJECTS)
+$(BUILD)/herd_journal_gen: $(BUILD)/tests/herd_journal_gen.o $(LIBRARIES)
 	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/herd_latency: $(BUILD)/tests/herd_latency.o $(OBJECTS)
+$(BUILD)/herd_latency: $(BUILD)/tests/herd_latency.o $(LIBRARIES)
 	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/herd_relay: $(BUILD)/tests/herd_relay.o $(OBJECTS)
+$(BUILD)/herd_relay: $(BUILD)/tests/herd_relay.o $(LIBRARIES)
 	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 #   Speed and memory figures, as ratios measured in one run
@@ -150,7 +188,7 @@ FUZZ_TARGETS := protocol sync_msg bus_msg places_msg config journal places
 FUZZ_SECONDS ?= 60
 FUZZ_REPLAYS := $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%_replay)
 
-$(BUILD)/fuzz_%_replay: $(BUILD)/tests/fuzz_%.o $(BUILD)/tests/fuzz_replay.o $(OBJECTS)
+$(BUILD)/fuzz_%_replay: $(BUILD)/tests/fuzz_%.o $(BUILD)/tests/fuzz_replay.o $(LIBRARIES)
 	$(QUIET_LD)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 fuzz:
@@ -164,10 +202,10 @@ fuzz:
 	        build/fuzz/corpus-$$target tests/corpus/$$target || exit 1; \
 	done
 
-check: all
+check: all check-layers
 	$(BUILD)/herd_selftest
 
-test: all $(DATA) $(FUZZ_REPLAYS) $(BUILD)/herd_load $(BUILD)/herd_journal_gen
+test: all check-layers $(DATA) $(FUZZ_REPLAYS) $(BUILD)/herd_load $(BUILD)/herd_journal_gen
 	HERD_BIN=$(CURDIR)/$(BUILD)/herd HERD_SELFTEST=$(CURDIR)/$(BUILD)/herd_selftest \
 	    HERD_LOAD=$(CURDIR)/$(BUILD)/herd_load HERD_JOURNAL_GEN=$(CURDIR)/$(BUILD)/herd_journal_gen \
 	    HERD_FUZZ_REPLAY="$(FUZZ_REPLAYS:%=$(CURDIR)/%)" \
@@ -228,4 +266,4 @@ distclean: clean
 
 .SECONDARY:
 
-.PHONY: install uninstall scale all data bench soak docker test-docker fuzz check test run clean distclean
+.PHONY: check-layers install uninstall scale all data bench soak docker test-docker fuzz check test run clean distclean

@@ -1,6 +1,6 @@
 //  bus/herd_bus.c: the publishing side of flooding, heartbeats, and the peers.
 
-#include "herd_classes.h"
+#include "bus/herd_bus_layer.h"
 
 struct _herd_bus_t {
     char *server;               //  Our own name

@@ -1,6 +1,6 @@
 //  bus/herd_bus_msg.c: the bus and feed codec.
 
-#include "herd_classes.h"
+#include "bus/herd_bus_layer.h"
 
 //  A decimal number: 1 to 20 digits, nothing else, within 64 bits
 static bool

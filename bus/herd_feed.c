@@ -1,6 +1,6 @@
 //  bus/herd_feed.c: the update feed for monitoring tools.
 
-#include "herd_classes.h"
+#include "bus/herd_bus_layer.h"
 
 struct _herd_feed_t {
     herd_xpub_t *xpub;          //  Bound; monitors subscribe

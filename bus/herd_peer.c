@@ -1,6 +1,6 @@
 //  bus/herd_peer.c: one neighbour: its stream, its catch-up, its state.
 
-#include "herd_classes.h"
+#include "bus/herd_bus_layer.h"
 
 //  Batches taken from one SUB per wake-up, so one busy neighbour cannot
 //  starve the clients sharing the loop

@@ -14,7 +14,7 @@
 //    address when security is off): a new SYNC past that ends the
 //    asker's oldest snapshot.
 
-#include "herd_classes.h"
+#include "bus/herd_bus_layer.h"
 
 #define S_CREDIT            4       //  Chunks an answerer may send ahead
 #define S_SESSIONS_MAX      16      //  Snapshots being sent at once

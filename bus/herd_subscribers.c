@@ -1,6 +1,6 @@
 //  bus/herd_subscribers.c: an XPUB's subscriber connections, bounded.
 
-#include "herd_classes.h"
+#include "bus/herd_bus_layer.h"
 #include <malloc.h>
 #include <netinet/tcp.h>
 #include <sys/ioctl.h>

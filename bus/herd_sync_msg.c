@@ -1,6 +1,6 @@
 //  bus/herd_sync_msg.c: catch-up message codec.
 
-#include "herd_classes.h"
+#include "bus/herd_bus_layer.h"
 
 struct _herd_sync_msg_t {
     herd_sync_msg_kind_t kind;

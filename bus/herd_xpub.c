@@ -1,6 +1,6 @@
 //  bus/herd_xpub.c: a bound XPUB that holds a bounded number of subscriptions.
 
-#include "herd_classes.h"
+#include "bus/herd_bus_layer.h"
 
 struct _herd_xpub_t {
     zsock_t *sock;              //  NULL while paused before binding again

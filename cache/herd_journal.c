@@ -21,7 +21,7 @@
 //  succeeds the journal holds the whole store again and leaves the state
 //  (logged once).
 
-#include "herd_classes.h"
+#include "cache/herd_cache_layer.h"
 #include <sys/resource.h>
 #include <sys/wait.h>           //  The selftest reaps a rewrite itself
 

@@ -1,6 +1,6 @@
 //  cache/herd_record.c: one record of a journal.
 
-#include "herd_classes.h"
+#include "cache/herd_cache_layer.h"
 
 static const char s_hex [] = "0123456789abcdef";
 

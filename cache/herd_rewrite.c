@@ -1,6 +1,6 @@
 //  cache/herd_rewrite.c: a journal written anew from the store by a child.
 
-#include "herd_classes.h"
+#include "cache/herd_cache_layer.h"
 #include <sys/wait.h>
 #include <sys/prctl.h>
 
@@ -185,4 +185,75 @@ herd_rewrite_started (herd_rewrite_t *self)
 {
     assert (self);
     return self->started;
+}
+
+//  --------------------------------------------------------------------------
+//  Selftest: a store written anew by a child, committed over a target;
+//  another aborted, its file gone
+
+void
+herd_rewrite_test (bool verbose)
+{
+    printf (" * herd_rewrite: ");
+    if (verbose)
+        printf ("\n");
+    herd_store_t *store = herd_store_new (100);
+    const char *lines [] = { "AT A +0.1 kiwi +1+1 5", "AT A +0.1 pear +2+2 6", "AT B -0.2 fig +3+3 7" };
+    for (size_t index = 0; index < 3; index++)
+        assert (herd_store_offer_text (store, lines [index], strlen (lines [index])) == HERD_STORE_STORED);
+    char folder [] = "/tmp/herd-rewrite-test-XXXXXX";
+    assert (mkdtemp (folder));
+    char *path = zsys_sprintf ("%s/journal.rewrite", folder);
+    char *target = zsys_sprintf ("%s/journal", folder);
+    char *error = NULL;
+    herd_rewrite_t *rewrite = herd_rewrite_start (path, store, &error);
+    assert (rewrite && herd_rewrite_pid (rewrite) > 0 && herd_rewrite_fd (rewrite) >= 0);
+    //  What the loop writes meanwhile is appended to the same file
+    char record [64];
+    const char *later = "AT A +0.1 kiwi +1+1 8";
+    herd_record_format (later, strlen (later), record);
+    const char *why = NULL;
+    int done;
+    while ((done = herd_rewrite_poll (rewrite, &why)) == 0)
+        zclock_sleep (5);
+    assert (done == 1);
+    assert (write (herd_rewrite_fd (rewrite), record, strlen (later) + HERD_RECORD_OVERHEAD)
+            == (ssize_t) (strlen (later) + HERD_RECORD_OVERHEAD));
+    size_t size = 0;
+    int fd = herd_rewrite_commit (&rewrite, target, &size);
+    assert (fd >= 0 && rewrite == NULL && !zsys_file_exists (path));
+    close (fd);
+    //  The target holds the three lines, then the later one, each a
+    //  record that checks
+    zfile_t *file = zfile_new (NULL, target);
+    assert (zfile_input (file) == 0);
+    zchunk_t *chunk = zfile_read (file, size, 0);
+    assert (chunk && zchunk_size (chunk) == size);
+    const char *cursor = (const char *) zchunk_data (chunk), *end = cursor + size;
+    size_t found = 0;
+    bool kiwi_later = false;
+    while (cursor < end) {
+        const char *newline = memchr (cursor, '\n', (size_t) (end - cursor));
+        assert (newline);
+        const char *line;
+        size_t line_size;
+        assert (herd_record_check (cursor, (size_t) (newline + 1 - cursor), &line, &line_size));
+        found++;
+        kiwi_later |= line_size == strlen (later) && memcmp (line, later, line_size) == 0;
+        cursor = newline + 1;
+    }
+    assert (found == 4 && kiwi_later);
+    zchunk_destroy (&chunk);
+    zfile_destroy (&file);
+    //  Aborted: the child is killed and its file removed
+    rewrite = herd_rewrite_start (path, store, &error);
+    assert (rewrite);
+    herd_rewrite_abort (&rewrite);
+    assert (rewrite == NULL && !zsys_file_exists (path));
+    unlink (target);
+    rmdir (folder);
+    freen (path);
+    freen (target);
+    herd_store_destroy (&store);
+    printf ("OK\n");
 }

@@ -41,4 +41,7 @@ pid_t
 int64_t
     herd_rewrite_started (herd_rewrite_t *self);
 
+void
+    herd_rewrite_test (bool verbose);
+
 #endif

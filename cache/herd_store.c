@@ -10,7 +10,7 @@
 //  herd floods, so full servers still end with the same clients. The
 //  oldest is found in a min-heap, made the first time the store fills.
 
-#include "herd_classes.h"
+#include "cache/herd_cache_layer.h"
 #include <malloc.h>
 
 //  One client's latest update, in one block as small as it can be (a

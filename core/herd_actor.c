@@ -1,6 +1,6 @@
 //  core/herd_actor.c: the start handshake of herd's actors.
 
-#include "herd_classes.h"
+#include "core/herd_core_layer.h"
 
 int
 herd_actor_start (zactor_t *actor, char **error_p)

@@ -1,6 +1,6 @@
 //  core/herd_address.c: HOST:PORT resolved in one place.
 
-#include "herd_classes.h"
+#include "core/herd_core_layer.h"
 
 int
 herd_address_resolve (const char *text, bool passive, struct addrinfo **address_p, char **error_p)

@@ -1,6 +1,6 @@
 //  core/herd_admin.c: a client of a server's admin endpoint.
 
-#include "herd_classes.h"
+#include "core/herd_core_layer.h"
 
 struct _herd_admin_t {
     zsock_t *dealer;

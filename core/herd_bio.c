@@ -1,6 +1,6 @@
 //  core/herd_bio.c: background jobs off the loop.
 
-#include "herd_classes.h"
+#include "core/herd_core_layer.h"
 
 struct _herd_bio_t {
     zactor_t *actor;

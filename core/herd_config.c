@@ -1,6 +1,6 @@
 //  core/herd_config.c: load and check the herd's ZPL config file.
 
-#include "herd_classes.h"
+#include "core/herd_core_layer.h"
 #include <sys/mman.h>             //  memfd_create
 
 //  A config is a few kilobytes; anything past this is the wrong file

@@ -1,6 +1,6 @@
 //  core/herd_counters.c: the one table of a server's numbers.
 
-#include "herd_classes.h"
+#include "core/herd_core_layer.h"
 
 static const herd_counter_def_t s_defs [HERD_COUNTER_COUNT] = {
 #define HERD_COUNTER_DEF(id, path, name, kind, help, label, scale) \

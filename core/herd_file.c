@@ -1,6 +1,6 @@
 //  core/herd_file.c: a file's folder, created and made durable.
 
-#include "herd_classes.h"
+#include "core/herd_core_layer.h"
 #include <sys/wait.h>
 #include <libgen.h>
 

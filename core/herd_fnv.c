@@ -1,6 +1,6 @@
 //  core/herd_fnv.c: FNV-1a hashes (www.isthe.com/chongo/tech/comp/fnv).
 
-#include "herd_classes.h"
+#include "core/herd_core_layer.h"
 
 uint32_t
 herd_fnv32 (const void *data, size_t size, uint32_t seed)

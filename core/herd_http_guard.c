@@ -1,6 +1,6 @@
 //  core/herd_http_guard.c: the bounds of a libmicrohttpd endpoint.
 
-#include "herd_classes.h"
+#include "core/herd_core_layer.h"
 #include <netdb.h>
 #include <pthread.h>
 #include <arpa/inet.h>

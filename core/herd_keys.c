@@ -1,6 +1,6 @@
 //  core/herd_keys.c: CURVE certificates and their use on sockets.
 
-#include "herd_classes.h"
+#include "core/herd_core_layer.h"
 
 struct _herd_keys_t {
     bool secure;                //  herd/security = on

@@ -2,7 +2,7 @@
 //  zsys writes to one stream; a GNU cookie stream lets that one stream be
 //  both the file and stderr without touching every log call.
 
-#include "herd_classes.h"
+#include "core/herd_core_layer.h"
 
 static FILE *s_stream = NULL;       //  What zsys writes to, if we set it
 static FILE *s_file = NULL;         //  The log file, if any

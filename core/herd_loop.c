@@ -1,6 +1,6 @@
 //  core/herd_loop.c: a zloop run for a bounded time.
 
-#include "herd_classes.h"
+#include "core/herd_core_layer.h"
 #include <netinet/in.h>
 #include <arpa/inet.h>
 

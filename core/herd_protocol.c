@@ -1,6 +1,6 @@
 //  core/herd_protocol.c: parse and check client commands and AT lines.
 
-#include "herd_classes.h"
+#include "core/herd_core_layer.h"
 
 //  Client times hold at most this many integer digits, so that any skew
 //  fits the arithmetic below (10^18 s is 30 billion years)

@@ -1,6 +1,6 @@
 //  core/herd_ratelimit.c: log lines limited per source.
 
-#include "herd_classes.h"
+#include "core/herd_core_layer.h"
 #include <syslog.h>
 
 typedef struct {

@@ -1,6 +1,6 @@
 //  core/herd_reader.c: a ZeroMQ socket read in a zloop through its ZMQ_FD.
 
-#include "herd_classes.h"
+#include "core/herd_core_layer.h"
 
 struct _herd_reader_t {
     zloop_t *loop;              //  Borrowed

@@ -1,6 +1,6 @@
 //  core/herd_tally.c: how many of something each key holds.
 
-#include "herd_classes.h"
+#include "core/herd_core_layer.h"
 
 struct _herd_tally_t {
     zhashx_t *counts;           //  key -> count, as a pointer-sized number

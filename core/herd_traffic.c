@@ -1,6 +1,6 @@
 //  core/herd_traffic.c: the traffic log, batched.
 
-#include "herd_classes.h"
+#include "core/herd_core_layer.h"
 
 #define S_FLUSH_AT      (64 * 1024)     //  Held bytes that make a write
 #define S_SAMPLE_MAX    600             //  Longest rendering of a line's bytes

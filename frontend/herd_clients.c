@@ -1,6 +1,6 @@
 //  frontend/herd_clients.c: the client table.
 
-#include "herd_classes.h"
+#include "frontend/herd_frontend_layer.h"
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>

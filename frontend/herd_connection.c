@@ -1,6 +1,6 @@
 //  frontend/herd_connection.c: a client connection's buffers and I/O.
 
-#include "herd_classes.h"
+#include "frontend/herd_frontend_layer.h"
 #include <sys/socket.h>
 
 //  Input room beyond the line limit: one read's worth

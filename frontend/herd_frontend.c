@@ -1,7 +1,7 @@
 //  frontend/herd_frontend.c: the dispatch: what each client line means,
 //  and the group commit before any AT leaves.
 
-#include "herd_classes.h"
+#include "frontend/herd_frontend_layer.h"
 #include <sys/socket.h>
 
 //  An AT reply queued in this pass, until the node commits the pass: if

@@ -1,6 +1,6 @@
 //  frontend/herd_listener.c: the client listener.
 
-#include "herd_classes.h"
+#include "frontend/herd_frontend_layer.h"
 #include <sys/socket.h>
 #include <netdb.h>
 #include <netinet/in.h>

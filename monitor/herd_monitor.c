@@ -5,7 +5,8 @@
 //  up in the herd config. Subscribes to each and prints every update it
 //  accepts as it arrives, with the server it came from.
 
-#include "../herd_classes.h"
+#include "bus/herd_bus_layer.h"
+#include "places/herd_places_layer.h"
 #include "herd_top.h"
 #include "herd_web.h"
 #include <getopt.h>

@@ -1,6 +1,7 @@
 //  monitor/herd_top.c: herd-monitor --top.
 
-#include "../herd_classes.h"
+#include "bus/herd_bus_layer.h"
+#include "places/herd_places_layer.h"
 #include "herd_top.h"
 
 #include <sys/ioctl.h>

@@ -5,7 +5,8 @@
 //  httpd's threads (one per browser connection, so an event stream may
 //  wait between its ticks) read the table under the lock.
 
-#include "../herd_classes.h"
+#include "bus/herd_bus_layer.h"
+#include "places/herd_places_layer.h"
 #include "herd_web.h"
 #include <microhttpd.h>
 #include <netdb.h>

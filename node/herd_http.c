@@ -1,6 +1,6 @@
 //  node/herd_http.c: /metrics, /healthz and /readyz over libmicrohttpd.
 
-#include "herd_classes.h"
+#include "node/herd_node_layer.h"
 #include <microhttpd.h>
 #include <netdb.h>
 

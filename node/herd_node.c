@@ -1,6 +1,6 @@
 //  node/herd_node.c: a server's node: the update path and its state.
 
-#include "herd_classes.h"
+#include "node/herd_node_layer.h"
 #include <sys/socket.h>
 #include <netinet/in.h>
 

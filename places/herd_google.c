@@ -1,6 +1,6 @@
 //  places/herd_google.c: Google Places over libcurl and jansson.
 
-#include "herd_classes.h"
+#include "places/herd_places_layer.h"
 
 #define S_NEW_URL       "https://places.googleapis.com"
 #define S_LEGACY_URL    "https://maps.googleapis.com"

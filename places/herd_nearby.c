@@ -1,6 +1,6 @@
 //  places/herd_nearby.c: build and print Nearby Search responses.
 
-#include "herd_classes.h"
+#include "places/herd_places_layer.h"
 
 json_t *
 herd_nearby_error (const char *format, ...)

@@ -15,7 +15,7 @@
 //  scan and the index compare the same haversine term of the same stored
 //  values, so both give exactly the same answer.
 
-#include "herd_classes.h"
+#include "places/herd_places_layer.h"
 #include <sys/mman.h>
 #include <sys/stat.h>
 

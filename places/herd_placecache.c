@@ -3,7 +3,7 @@
 //  most recently used, and each entry holds its list handle, so a touch
 //  and an eviction are O(1).
 
-#include "herd_classes.h"
+#include "places/herd_places_layer.h"
 
 //  Bytes an entry costs beyond its answer's text: key, structs, hash slot
 #define S_ENTRY_OVERHEAD 256

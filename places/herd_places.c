@@ -1,6 +1,6 @@
 //  places/herd_places.c: the places broker actor.
 
-#include "herd_classes.h"
+#include "places/herd_places_layer.h"
 
 //  Upper bounds of the provider latency histogram, in ms
 #define S_LATENCY_BUCKETS 10

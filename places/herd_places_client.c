@@ -1,6 +1,6 @@
 //  places/herd_places_client.c: a loop's DEALER to its places broker.
 
-#include "herd_classes.h"
+#include "places/herd_places_layer.h"
 
 struct _herd_places_client_t {
     zsock_t *broker;            //  DEALER to the broker

@@ -1,6 +1,6 @@
 //  places/herd_places_msg.c: the places codec.
 
-#include "herd_classes.h"
+#include "places/herd_places_layer.h"
 #include <math.h>
 
 #define S_HEADER        9           //  Kind and request id

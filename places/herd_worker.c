@@ -1,6 +1,6 @@
 //  places/herd_worker.c: a places worker actor.
 
-#include "herd_classes.h"
+#include "places/herd_places_layer.h"
 
 typedef struct {
     zsock_t *pipe;              //  Actor command pipe

@@ -11,49 +11,9 @@ typedef struct {
     void (*test) (bool verbose);
 } s_test_t;
 
+//  Every class, bottom layer first: made by make from the folders
 static const s_test_t s_tests [] = {
-    { "herd_fnv",      herd_fnv_test },
-    { "herd_counters", herd_counters_test },
-    { "herd_tally",    herd_tally_test },
-    { "herd_http_guard", herd_http_guard_test },
-    { "herd_address",  herd_address_test },
-    { "herd_file",     herd_file_test },
-    { "herd_loop",     herd_loop_test },
-    { "herd_reader",   herd_reader_test },
-    { "herd_actor",    herd_actor_test },
-    { "herd_bio",      herd_bio_test },
-    { "herd_log",      herd_log_test },
-    { "herd_ratelimit", herd_ratelimit_test },
-    { "herd_traffic",  herd_traffic_test },
-    { "herd_config",   herd_config_test },
-    { "herd_keys",     herd_keys_test },
-    { "herd_admin",    herd_admin_test },
-    { "herd_protocol", herd_protocol_test },
-    { "herd_store",    herd_store_test },
-    { "herd_record",   herd_record_test },
-    { "herd_journal",  herd_journal_test },
-    { "herd_placecache", herd_placecache_test },
-    { "herd_sync_msg", herd_sync_msg_test },
-    { "herd_bus_msg", herd_bus_msg_test },
-    { "herd_snapshot", herd_snapshot_test },
-    { "herd_peer",     herd_peer_test },
-    { "herd_bus",      herd_bus_test },
-    { "herd_subscribers", herd_subscribers_test },
-    { "herd_xpub",     herd_xpub_test },
-    { "herd_feed",     herd_feed_test },
-    { "herd_nearby",   herd_nearby_test },
-    { "herd_places_msg", herd_places_msg_test },
-    { "herd_google",   herd_google_test },
-    { "herd_offline",  herd_offline_test },
-    { "herd_worker",   herd_worker_test },
-    { "herd_places",   herd_places_test },
-    { "herd_places_client", herd_places_client_test },
-    { "herd_connection", herd_connection_test },
-    { "herd_listener", herd_listener_test },
-    { "herd_clients",  herd_clients_test },
-    { "herd_frontend", herd_frontend_test },
-    { "herd_http", herd_http_test },
-    { "herd_node",     herd_node_test },
+#include "herd_selftests.inc"
 };
 #define S_TESTS (sizeof s_tests / sizeof s_tests [0])
 
