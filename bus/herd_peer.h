@@ -25,6 +25,15 @@
 //  AGAIN       DONE                                -               LOST
 //  SYNCING or  no progress for 5 s, or MORE        -               LOST
 //  AGAIN       not taken
+//  LIVE        nothing heard for 5 heartbeats      new sockets     LOST
+//              (then every 30 while it lasts)
+//  SYNCING or  nothing heard for 5 heartbeats      new sockets     LOST
+//  AGAIN
+//  LOST        nothing heard for 5 heartbeats      new sockets     LOST
+//  LOST,       2 catch-ups failed in a row, 5      new sockets     LOST
+//  SYNCING or  heartbeats since the sockets were
+//  AGAIN       made
+//  LIVE        the same                            new sockets     LIVE
 //
 //  AGAIN does not restart the catch-up at once: that would throw away the
 //  chunks merged, and a stream of gaps could keep one from ever ending.
@@ -88,8 +97,10 @@ size_t
 bool
     herd_peer_syncable (herd_peer_t *self);
 
-//  The link as JSON: {"connected", "silent", "heard_ms_ago",
-//  "sequence", "state"}. Caller owns.
+//  The link as JSON: "up" (connected and heard), "syncing" (a catch-up
+//  under way), "connected", "silent", "heard_ms_ago" (null: never),
+//  "sequence" (its last), "state" (live, lost, syncing, again), "rebuilt"
+//  (times its sockets were made anew). Caller owns.
 json_t *
     herd_peer_link (herd_peer_t *self, int64_t now);
 

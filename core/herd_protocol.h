@@ -93,14 +93,14 @@ int
     herd_protocol_at_order (const char *a, size_t a_size, herd_field_t a_time,
                             const char *b, size_t b_size, herd_field_t b_time);
 
-//  Formats (receipt - client time) as docs/PROTOCOL.md's skew: a sign, the
-//  seconds, nine digits after the point, rounded to the nanosecond.
-//  time must be valid. Writes at most 40 bytes; returns buffer.
-//  value in decimal into buffer (21 bytes will do), null-terminated;
-//  returns its length. For the hot paths, where snprintf cost too much.
+//  Writes value in decimal into buffer (21 bytes will do), null-terminated;
+//  returns its length. For the hot paths, where snprintf costs too much.
 size_t
     herd_protocol_format_u64 (char *buffer, uint64_t value);
 
+//  Formats (receipt - client time) as docs/PROTOCOL.md's skew: a sign, the
+//  seconds, nine digits after the point, rounded to the nanosecond.
+//  time must be valid. Writes at most 40 bytes; returns buffer.
 const char *
     herd_protocol_skew (const struct timespec *receipt, herd_field_t time,
                         char *buffer, size_t buffer_size);

@@ -3,18 +3,19 @@
 //  herd_peer per neighbour), the snapshot server, the admin endpoint,
 //  and the frontend, all in one zloop, one thread, no locks. Every
 //  update, from a client, a neighbour's stream or a catch-up, enters
-//  through one funnel, accept: newer-wins into the store, journaled,
+//  through one funnel, s_funnel: newer-wins into the store, journaled,
 //  flooded.
 //
 //  Admin requests, a DEALER to the "admin" endpoint, one frame each way:
-//      STATE   -> {"server", "clients", "digest", "caught_up", "connections",
-//                  "journal_bytes", "links", "catch_up"}
-//      STATS   -> {"server", "uptime_s", "connections_open", ...,
-//                  "updates", "clients_stored", "places"}
+//      STATE   -> {"server", "clients", "store_full", "digest", "caught_up",
+//                  "links" (each neighbour's, bus/herd_peer.h), "catch_up"}
+//      STATS   -> {"server", and every counter of core/herd_counters.h at
+//                  its path}
 //
 //  Commands on the pipe:
 //      START               -> "OK" or "ERROR <one-line reason>"
 //      PORT                -> the client port, in decimal
+//      HTTP PORT           -> the HTTP endpoint's port, in decimal (0: none)
 //      $TERM
 
 #ifndef HERD_NODE_H_INCLUDED
