@@ -235,23 +235,80 @@ herd_peer_destroy (herd_peer_t **self_p)
 }
 
 //  --------------------------------------------------------------------------
-//  The state machine's moves
+//  The state machine, as data: every move the peer makes is a row of
+//  s_moves, found by (state, event); a pair with no row is a bug (an
+//  event that cannot happen in that state).
+
+typedef enum {
+    S_SYNC_SENT,                //  Heard while LOST: a SYNC went out
+    S_SYNC_NOT_TAKEN,           //  Heard while LOST: the link did not take the SYNC
+    S_NO_SYNC_ENDPOINT,         //  Heard while LOST: nothing to catch up from
+    S_UPDATES_LOST,             //  A gap, silence, or the link down
+    S_DONE,                     //  The snapshot's DONE
+    S_CATCH_UP_FAILED,          //  No progress for S_STALL_MSECS, or MORE not taken
+    S_REMADE_SILENT,            //  New sockets after S_REBUILD_BEATS of silence
+    S_REMADE_UNANSWERED,        //  New sockets after S_CATCH_UP_FAILURES failed catch-ups
+    S_EVENTS
+} s_event_t;
+
+typedef struct {
+    herd_peer_state_t state;
+    s_event_t event;
+    herd_peer_state_t next;
+} s_move_t;
+
+#define LOST    HERD_PEER_LOST
+#define SYNCING HERD_PEER_SYNCING
+#define AGAIN   HERD_PEER_AGAIN
+#define LIVE    HERD_PEER_LIVE
+static const s_move_t s_moves [] = {
+    { LOST,    S_SYNC_SENT,          SYNCING },
+    { LOST,    S_SYNC_NOT_TAKEN,     LOST },
+    { LOST,    S_NO_SYNC_ENDPOINT,   LIVE },
+    { LIVE,    S_UPDATES_LOST,       LOST },
+    { LOST,    S_UPDATES_LOST,       LOST },
+    { SYNCING, S_UPDATES_LOST,       AGAIN },
+    { AGAIN,   S_UPDATES_LOST,       AGAIN },
+    { SYNCING, S_DONE,               LIVE },
+    { AGAIN,   S_DONE,               LOST },
+    { SYNCING, S_CATCH_UP_FAILED,    LOST },
+    { AGAIN,   S_CATCH_UP_FAILED,    LOST },
+    { LIVE,    S_REMADE_SILENT,      LOST },
+    { LOST,    S_REMADE_SILENT,      LOST },
+    { SYNCING, S_REMADE_SILENT,      LOST },
+    { AGAIN,   S_REMADE_SILENT,      LOST },
+    { LIVE,    S_REMADE_UNANSWERED,  LIVE },
+    { LOST,    S_REMADE_UNANSWERED,  LOST },
+    { SYNCING, S_REMADE_UNANSWERED,  LOST },
+    { AGAIN,   S_REMADE_UNANSWERED,  LOST },
+};
+#undef LOST
+#undef SYNCING
+#undef AGAIN
+#undef LIVE
+#define S_MOVES (sizeof s_moves / sizeof s_moves [0])
+
+//  Rows taken, so the selftest can tell what it walked
+static size_t s_moves_taken [S_MOVES];
 
 static void
-s_set_state (herd_peer_t *self, herd_peer_state_t state)
+s_move (herd_peer_t *self, s_event_t event)
 {
-    self->state = state;
+    for (size_t row = 0; row < S_MOVES; row++)
+        if (s_moves [row].state == self->state && s_moves [row].event == event) {
+            self->state = s_moves [row].next;
+            s_moves_taken [row]++;
+            return;
+        }
+    zsys_error ("peer %s: no move from %s on event %d", self->name, s_state_names [self->state], event);
+    assert (false);
 }
 
 //  Updates were (or may have been) lost: gap, silence, link down
 static void
 s_updates_lost (herd_peer_t *self)
 {
-    if (self->state == HERD_PEER_LIVE)
-        s_set_state (self, HERD_PEER_LOST);
-    else
-    if (self->state == HERD_PEER_SYNCING)
-        s_set_state (self, HERD_PEER_AGAIN);
+    s_move (self, S_UPDATES_LOST);
 }
 
 //  A catch-up that cannot go on: ask again when next heard
@@ -261,7 +318,7 @@ s_catch_up_failed (herd_peer_t *self, const char *why)
     herd_ratelimit_log (self->log, self->name, LOG_WARNING,
                         "sync: catch-up with %s %s; will ask again", self->name, why);
     self->catch_up_failures++;
-    s_set_state (self, HERD_PEER_LOST);
+    s_move (self, S_CATCH_UP_FAILED);
 }
 
 //  Sends one catch-up message. 0, or -1 if the link cannot take it
@@ -285,7 +342,7 @@ static void
 s_ask_for_snapshot (herd_peer_t *self, const char *why)
 {
     if (!self->dealer) {
-        s_set_state (self, HERD_PEER_LIVE);
+        s_move (self, S_NO_SYNC_ENDPOINT);
         return;
     }
     self->request_id = ++s_next_request_id;
@@ -296,9 +353,10 @@ s_ask_for_snapshot (herd_peer_t *self, const char *why)
             herd_ratelimit_log (self->log, self->name, LOG_WARNING,
                                 "sync: cannot ask %s for a snapshot (%s); will ask again",
                                 self->name, zmq_strerror (zmq_errno ()));
-        return;                     //  Still LOST: the next message retries
+        s_move (self, S_SYNC_NOT_TAKEN);    //  The next message retries
+        return;
     }
-    s_set_state (self, HERD_PEER_SYNCING);
+    s_move (self, S_SYNC_SENT);
     herd_ratelimit_log (self->log, self->name, LOG_INFO,
                         "sync: asking %s for a snapshot (%s)", self->name, why);
 }
@@ -508,7 +566,7 @@ s_handle_answer (zloop_t *loop, zsock_t *reader, void *arg)
             herd_ratelimit_log (self->log, self->name, LOG_INFO,
                                 "sync: updates from %s were lost during that catch-up; will ask again",
                                 self->name);
-        s_set_state (self, self->state == HERD_PEER_AGAIN? HERD_PEER_LOST: HERD_PEER_LIVE);
+        s_move (self, S_DONE);
     }
     herd_sync_msg_destroy (&answer);
     zmsg_destroy (&msg);
@@ -571,10 +629,7 @@ s_rebuild_if_silent (herd_peer_t *self, int64_t now)
         return;
     self->rebuilds_silent++;
     //  What it sent meanwhile is lost to us, and so is a catch-up underway
-    if (s_syncing (self))
-        s_set_state (self, HERD_PEER_LOST);
-    else
-        s_updates_lost (self);
+    s_move (self, S_REMADE_SILENT);
 }
 
 //  A link whose stream is heard but whose catch-ups keep failing is made
@@ -591,8 +646,7 @@ s_rebuild_if_unanswered (herd_peer_t *self, int64_t now)
     if (!s_link_remake (self, now))
         return;
     self->catch_up_failures = 0;
-    if (self->state != HERD_PEER_LIVE)
-        s_set_state (self, HERD_PEER_LOST);
+    s_move (self, S_REMADE_UNANSWERED);
 }
 
 void
@@ -889,6 +943,14 @@ herd_peer_test (bool verbose)
         s_turn (loop, a_loop);
     assert (herd_peer_completed (peer) == 3 && s_from_snapshot == merged);
 
+    //  The moves walked above; the table has one row per (state, event)
+    size_t walked = 0;
+    for (size_t row = 0; row < S_MOVES; row++) {
+        walked += s_moves_taken [row] > 0;
+        for (size_t other = row + 1; other < S_MOVES; other++)
+            assert (s_moves [row].state != s_moves [other].state || s_moves [row].event != s_moves [other].event);
+    }
+    assert (walked >= 7);
     //  Readers leave their loops before the loops go
     herd_peer_destroy (&peer);
     herd_reader_collect ();

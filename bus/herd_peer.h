@@ -13,27 +13,14 @@
 //  SYNCING  a snapshot is coming, in chunks merged newer-wins as they come
 //  AGAIN    a snapshot is coming, and updates were lost since it was asked
 //
-//  state       event                               does            then
-//  LOST        message heard                       sends SYNC      SYNCING
-//  LOST        message heard, SYNC not taken       -               LOST
-//  LOST        message heard, no sync endpoint     -               LIVE
-//  LIVE        gap, silence or link down           -               LOST
-//  SYNCING     gap, silence or link down           -               AGAIN
-//  SYNCING     CHUNK                               merges, MORE    SYNCING
-//  AGAIN       CHUNK                               merges, MORE    AGAIN
-//  SYNCING     DONE                                -               LIVE
-//  AGAIN       DONE                                -               LOST
-//  SYNCING or  no progress for 5 s, or MORE        -               LOST
-//  AGAIN       not taken
-//  LIVE        nothing heard for 5 heartbeats      new sockets     LOST
-//              (then every 30 while it lasts)
-//  SYNCING or  nothing heard for 5 heartbeats      new sockets     LOST
-//  AGAIN
-//  LOST        nothing heard for 5 heartbeats      new sockets     LOST
-//  LOST,       2 catch-ups failed in a row, 5      new sockets     LOST
-//  SYNCING or  heartbeats since the sockets were
-//  AGAIN       made
-//  LIVE        the same                            new sockets     LIVE
+//  The moves are data the code moves by: s_moves in bus/herd_peer.c, a
+//  row per (state, event): a SYNC sent (LOST -> SYNCING), not taken (LOST),
+//  no sync endpoint (LOST -> LIVE); updates lost (LIVE -> LOST, SYNCING ->
+//  AGAIN); DONE (SYNCING -> LIVE, AGAIN -> LOST); a catch-up failed, no
+//  progress for 5 s or MORE not taken (-> LOST); the link made again from
+//  new sockets after 5 silent heartbeats (-> LOST) or after 2 failed
+//  catch-ups (-> LOST, LIVE stays LIVE). CHUNKs move nothing: they are
+//  merged while SYNCING or AGAIN, and ignored as stale otherwise.
 //
 //  AGAIN does not restart the catch-up at once: that would throw away the
 //  chunks merged, and a stream of gaps could keep one from ever ending.
