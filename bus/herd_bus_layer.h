@@ -12,6 +12,7 @@
 #include "bus/herd_bus_msg.h"
 #include "bus/herd_subscribers.h"
 #include "bus/herd_xpub.h"
+#include "bus/herd_catchup.h"
 #include "bus/herd_peer.h"
 #include "bus/herd_bus.h"
 #include "bus/herd_feed.h"

@@ -47,17 +47,11 @@ struct _herd_peer_t {
     uint64_t sequence;          //  Its last update number we saw
     int64_t heard;              //  zclock_mono of its last message, 0 never
     //  Its catch-up
-    zsock_t *dealer;            //  To its sync endpoint, or NULL
-    uint64_t request_id;        //  Of the snapshot asked for last
-    int64_t started;            //  zclock_mono of that request
-    int64_t progress;           //  zclock_mono of its last chunk
-    size_t received;            //  Lines of that snapshot so far
-    size_t fresh;               //  Of those, new to us
+    herd_catchup_t *catchup;    //  To its sync endpoint, or NULL (none)
     size_t completed;           //  Catch-ups done since start
     uint64_t streamed;          //  Updates taken from its stream, newer or not
-    herd_reader_t *stream_reader;   //  Once attached: sub, monitor, dealer
+    herd_reader_t *stream_reader;   //  Once attached: sub, monitor
     herd_reader_t *monitor_reader;
-    herd_reader_t *answer_reader;
     herd_peer_accept_fn *accept;
     void *arg;
     herd_peer_done_fn *done;    //  After each batch handed to accept
@@ -94,11 +88,8 @@ herd_peer_set_traffic (herd_peer_t *self, herd_traffic_t *traffic)
     self->traffic = traffic;
 }
 
-//  Request ids: seeded by time, so ids from before a restart don't collide
-static uint64_t s_next_request_id = 0;
-
-//  Makes the link's sockets: the SUB and its monitor, the DEALER. 0, or
-//  -1 and *error_p.
+//  Makes the link's sockets: the SUB and its monitor, the catch-up
+//  client. 0, or -1 and *error_p.
 static int
 s_link_make (herd_peer_t *self, char **error_p)
 {
@@ -142,22 +133,9 @@ s_link_make (herd_peer_t *self, char **error_p)
                                  self->name, self->bus_endpoint, zmq_strerror (zmq_errno ()));
         return -1;
     }
-    if (self->sync_endpoint) {
-        self->dealer = zsock_new (ZMQ_DEALER);
-        zsock_set_linger (self->dealer, 0);
-        zsock_set_sndtimeo (self->dealer, 0);
-        zsock_set_rcvtimeo (self->dealer, HERD_LOOP_RCVTIMEO);
-        //  Requests to a neighbour that is down fail now, not later
-        zsock_set_immediate (self->dealer, 1);
-        //  A partition stalls TCP without a reset: ZMTP pings notice
-        zsock_set_heartbeat_ivl (self->dealer, 1000);
-        zsock_set_heartbeat_timeout (self->dealer, 3000);
-        zsock_set_connect_timeout (self->dealer, 2000);
-        zsock_set_maxmsgsize (self->dealer, HERD_SYNC_MAXMSGSIZE);
-        if (herd_keys_apply_client (self->keys, self->dealer, self->name, error_p))
-            return -1;
-        zsock_connect (self->dealer, "%s", self->sync_endpoint);
-    }
+    if (self->sync_endpoint
+    &&  !(self->catchup = herd_catchup_new (self->name, self->sync_endpoint, self->keys, error_p)))
+        return -1;
     self->built = zclock_mono ();
     return 0;
 }
@@ -170,24 +148,32 @@ s_link_break (herd_peer_t *self, bool running)
     void (*end) (herd_reader_t **) = running? herd_reader_retire: herd_reader_destroy;
     end (&self->stream_reader);
     end (&self->monitor_reader);
-    end (&self->answer_reader);
+    if (self->catchup && running)
+        herd_catchup_retire (self->catchup);
+    herd_catchup_destroy (&self->catchup);
     zactor_destroy (&self->monitor);
     zsock_destroy (&self->sub);
-    zsock_destroy (&self->dealer);
     self->connected = false;
 }
 
 static int s_handle_stream (zloop_t *loop, zsock_t *reader, void *arg);
 static int s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg);
-static int s_handle_answer (zloop_t *loop, zsock_t *reader, void *arg);
+static int s_catchup_line (const char *line, size_t size, void *arg);
+static void s_catchup_merged (void *arg);
+static void s_catchup_done (void *arg);
+static void s_catchup_failed (const char *why, void *arg);
 
 static void
 s_link_attach (herd_peer_t *self)
 {
     self->stream_reader = herd_reader_new (self->loop, self->sub, s_handle_stream, self);
     self->monitor_reader = herd_reader_new (self->loop, self->monitor, s_handle_monitor, self);
-    if (self->dealer)
-        self->answer_reader = herd_reader_new (self->loop, self->dealer, s_handle_answer, self);
+    if (self->catchup) {
+        herd_catchup_handler_t handler = {
+            s_catchup_line, s_catchup_merged, s_catchup_done, s_catchup_failed, self
+        };
+        herd_catchup_attach (self->catchup, self->loop, &handler);
+    }
 }
 
 herd_peer_t *
@@ -212,8 +198,6 @@ herd_peer_new (herd_config_t *config, const char *name, herd_keys_t *keys, char 
     zsys_info ("bus: subscribed to %s at %s", name, self->bus_endpoint);
     if (!sync)
         zsys_warning ("sync: %s has no sync endpoint; cannot catch up with it", name);
-    if (!s_next_request_id)
-        s_next_request_id = (uint64_t) zclock_time () << 16;
     return self;
 }
 
@@ -318,37 +302,20 @@ s_catch_up_failed (herd_peer_t *self, const char *why)
     herd_ratelimit_log (self->log, self->name, LOG_WARNING,
                         "sync: catch-up with %s %s; will ask again", self->name, why);
     self->catch_up_failures++;
+    if (self->catchup)
+        herd_catchup_cancel (self->catchup);    //  Its late answers are stale
     s_move (self, S_CATCH_UP_FAILED);
-}
-
-//  Sends one catch-up message. 0, or -1 if the link cannot take it
-static int
-s_send (herd_peer_t *self, herd_sync_msg_kind_t kind)
-{
-    herd_sync_msg_t *message = herd_sync_msg_new (kind, self->request_id);
-    zframe_t *frame = herd_sync_msg_encode (message);
-    herd_sync_msg_destroy (&message);
-    //  sndtimeo 0: a link that cannot take it fails now, never blocks;
-    //  zframe_send keeps a frame it could not send
-    int rc = zframe_send (&frame, self->dealer, 0);
-    zframe_destroy (&frame);
-    if (self->answer_reader)
-        herd_reader_check (self->answer_reader);
-    return rc;
 }
 
 //  The stream is heard while LOST: our subscription is live, catch up now
 static void
 s_ask_for_snapshot (herd_peer_t *self, const char *why)
 {
-    if (!self->dealer) {
+    if (!self->catchup) {
         s_move (self, S_NO_SYNC_ENDPOINT);
         return;
     }
-    self->request_id = ++s_next_request_id;
-    self->received = self->fresh = 0;
-    self->started = self->progress = zclock_mono ();
-    if (s_send (self, HERD_SYNC_MSG_SYNC) == -1) {
+    if (herd_catchup_ask (self->catchup) == -1) {
         if (!self->catch_up_failures++)
             herd_ratelimit_log (self->log, self->name, LOG_WARNING,
                                 "sync: cannot ask %s for a snapshot (%s); will ask again",
@@ -513,67 +480,46 @@ s_handle_monitor (zloop_t *loop, zsock_t *reader, void *arg)
 }
 
 //  --------------------------------------------------------------------------
-//  Its catch-up: CHUNK and DONE answers to our SYNC and MOREs
-
-static void
-s_merge_chunk (herd_peer_t *self, herd_sync_msg_t *chunk)
-{
-    size_t size;
-    const char *line;
-    char sample [200];
-    while ((line = herd_sync_msg_next_line (chunk, &size))) {
-        int outcome = self->accept? self->accept (self, line, size, true, self->arg): HERD_STORE_STALE;
-        if (outcome == HERD_STORE_INVALID) {
-            herd_ratelimit_log (self->log, self->name, LOG_WARNING,
-                                "sync: dropped a malformed line from %s: %s", self->name,
-                                herd_log_sample (line, size, sample, sizeof sample));
-            continue;
-        }
-        if (outcome == HERD_STORE_STORED)
-            self->fresh++;
-        self->received++;
-    }
-    self->progress = zclock_mono ();
-    if (self->done)
-        self->done (self->done_arg);
-    if (s_send (self, HERD_SYNC_MSG_MORE) == -1)
-        s_catch_up_failed (self, "lost its link (MORE not taken)");
-}
+//  Its catch-up (bus/herd_catchup): what the snapshot's answers tell us
 
 static int
-s_handle_answer (zloop_t *loop, zsock_t *reader, void *arg)
+s_catchup_line (const char *line, size_t size, void *arg)
 {
-    (void) loop;
     herd_peer_t *self = (herd_peer_t *) arg;
-    zmsg_t *msg = zmsg_recv (reader);
-    zframe_t *frame = msg && zmsg_size (msg) == 1? zmsg_first (msg): NULL;
-    herd_sync_msg_t *answer = frame? herd_sync_msg_decode (zframe_data (frame), zframe_size (frame)): NULL;
-    bool current = answer && herd_sync_msg_id (answer) == self->request_id
-                && s_syncing (self);
-    if (!current)
-        ;                           //  Stale or malformed: ignore
-    else
-    if (herd_sync_msg_kind (answer) == HERD_SYNC_MSG_CHUNK)
-        s_merge_chunk (self, answer);
-    else
-    if (herd_sync_msg_kind (answer) == HERD_SYNC_MSG_DONE) {
-        self->completed++;
-        self->catch_up_failures = 0;
-        herd_ratelimit_log (self->log, self->name, LOG_INFO,
-                            "sync: caught up with %s: %zu updates, %zu new to us, in %" PRId64 " ms",
-                            self->name, self->received, self->fresh, zclock_mono () - self->started);
-        if (self->state == HERD_PEER_AGAIN)
-            herd_ratelimit_log (self->log, self->name, LOG_INFO,
-                                "sync: updates from %s were lost during that catch-up; will ask again",
-                                self->name);
-        s_move (self, S_DONE);
-    }
-    herd_sync_msg_destroy (&answer);
-    zmsg_destroy (&msg);
-    return 0;
+    return self->accept? self->accept (self, line, size, true, self->arg): HERD_STORE_STALE;
 }
 
-//  --------------------------------------------------------------------------
+//  What a chunk made us accept goes on in one batch of ours
+static void
+s_catchup_merged (void *arg)
+{
+    herd_peer_t *self = (herd_peer_t *) arg;
+    if (self->done)
+        self->done (self->done_arg);
+}
+
+static void
+s_catchup_done (void *arg)
+{
+    herd_peer_t *self = (herd_peer_t *) arg;
+    self->completed++;
+    self->catch_up_failures = 0;
+    herd_ratelimit_log (self->log, self->name, LOG_INFO,
+                        "sync: caught up with %s: %zu updates, %zu new to us, in %" PRId64 " ms",
+                        self->name, herd_catchup_received (self->catchup), herd_catchup_fresh (self->catchup),
+                        zclock_mono () - herd_catchup_started (self->catchup));
+    if (self->state == HERD_PEER_AGAIN)
+        herd_ratelimit_log (self->log, self->name, LOG_INFO,
+                            "sync: updates from %s were lost during that catch-up; will ask again",
+                            self->name);
+    s_move (self, S_DONE);
+}
+
+static void
+s_catchup_failed (const char *why, void *arg)
+{
+    s_catch_up_failed ((herd_peer_t *) arg, why);
+}
 
 void
 herd_peer_attach (herd_peer_t *self, zloop_t *loop, herd_peer_accept_fn *accept, void *arg,
@@ -666,8 +612,8 @@ herd_peer_check (herd_peer_t *self, int64_t now)
                             self->name, now - self->heard);
         s_updates_lost (self);
     }
-    if (s_syncing (self)
-    &&  now - self->progress > S_STALL_MSECS)
+    if (s_syncing (self) && self->catchup
+    &&  now - herd_catchup_progress (self->catchup) > S_STALL_MSECS)
         s_catch_up_failed (self, "stalled");
 }
 
@@ -927,11 +873,12 @@ herd_peer_test (bool verbose)
     link = herd_peer_link (peer, zclock_mono ());
     assert (json_is_true (json_object_get (link, "syncing")));      //  (inproc: no "connected" event)
     json_decref (link);
-    //  (its progress made old, not the clock moved on: a check in the
-    //  future would also find the link silent and make it anew, and the
-    //  late answers below would go to a socket that is gone)
-    peer->progress = zclock_mono () - S_STALL_MSECS - 1;
-    herd_peer_check (peer, zclock_mono ());
+    //  (heard "then" too: a check in the future would also find the link
+    //  silent and make it anew, and the late answers below would go to a
+    //  socket that is gone)
+    int64_t stalled = zclock_mono () + S_STALL_MSECS + 1;
+    peer->heard = stalled;
+    herd_peer_check (peer, stalled);
     assert (herd_peer_state (peer) == HERD_PEER_LOST);
     assert (herd_peer_completed (peer) == 3);
     link = herd_peer_link (peer, zclock_mono ());
