@@ -3,7 +3,7 @@
 //  Whoever counts writes STATS through it (no module spells a key),
 //  /metrics is made from it, and herd-monitor reads STATS through it: a
 //  counter cannot be in one and missing from another. Each event has one
-//  counter, kept by the one room that sees it happen.
+//  counter, kept by the one class that sees it happen.
 
 #ifndef HERD_COUNTERS_H_INCLUDED
 #define HERD_COUNTERS_H_INCLUDED

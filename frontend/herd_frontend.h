@@ -1,5 +1,5 @@
 //  frontend/herd_frontend.h: the client side of one server, in three
-//  rooms: the listener (frontend/herd_listener) takes connections, the
+//  classes: the listener (frontend/herd_listener) takes connections, the
 //  client table (frontend/herd_clients) holds them and runs the loop pass,
 //  and this class, the dispatch, says what each line means: an IAMAT to
 //  the node's accept funnel, with its AT held until the pass's group

@@ -198,7 +198,7 @@ s_sweep_http (zloop_t *loop, int timer_id, void *arg)
 }
 
 //  The server's counters as JSON text, with the places broker's (NULL if
-//  it did not answer): each room puts its own (core/herd_counters), the
+//  it did not answer): each class puts its own (core/herd_counters), the
 //  node those it counts and the levels it reads. Caller frees.
 static char *
 s_stats (s_node_t *self, const char *places_json, size_t places_size)
@@ -593,7 +593,7 @@ herd_node_test (bool verbose)
     assert (json_is_integer (json_object_get (json_object_get (stats, "feed"), "subscriptions")));
     assert (json_integer_value (json_object_get (json_object_get (stats, "updates"), "out")) == 1);
     assert (json_object_get (json_object_get (stats, "places"), "requests"));
-    //  Every counter of the one table is in STATS, from the room that keeps it
+    //  Every counter of the one table is in STATS, from the class that keeps it
     for (int id = 0; id < HERD_COUNTER_COUNT; id++)
         assert (herd_counters_get (stats, (herd_counter_t) id));
     json_decref (stats);
