@@ -42,6 +42,7 @@ typedef struct {
     uint64_t latency_counts [S_LATENCY_BUCKETS + 1];   //  The last: past every bound
     uint64_t latency_sum_us;
     uint64_t latency_count;
+    herd_ratelimit_t *log;      //  Failures clients' WHATSATs make us log, limited (owned)
 } s_places_t;
 
 //  Records how long a provider answer took
@@ -119,10 +120,11 @@ s_reply (s_places_t *self, s_job_t *job, json_t *response, const char *source)
     bool failed = streq (status, "UNKNOWN_ERROR");
     self->failures += failed;
     if (failed)
-        zsys_warning ("places: %.6f,%.6f radius %.0f m: UNKNOWN_ERROR after %" PRId64 " ms: %s",
-                      job->query.latitude, job->query.longitude, job->query.radius_m,
-                      zclock_mono () - job->started,
-                      json_string_value (json_object_get (response, "error_message")));
+        herd_ratelimit_log (self->log, "provider", LOG_WARNING,
+                            "places: %.6f,%.6f radius %.0f m: UNKNOWN_ERROR after %" PRId64 " ms: %s",
+                            job->query.latitude, job->query.longitude, job->query.radius_m,
+                            zclock_mono () - job->started,
+                            json_string_value (json_object_get (response, "error_message")));
     else
     if (self->log_traffic)
         zsys_info ("places: %.6f,%.6f radius %.0f m: %s (%s), %zu results (%u sent) in %" PRId64 " ms",
@@ -375,6 +377,7 @@ herd_places_actor (zsock_t *pipe, void *args)
     self->queue = zlistx_new ();
     zlistx_set_destructor (self->queue, s_job_destroy);
     self->running = zhashx_new ();
+    self->log = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, 1);
     zhashx_set_destructor (self->running, s_job_destroy);
     self->asked = zhashx_new ();
     char *endpoint = herd_places_endpoint (self->server);
@@ -436,6 +439,7 @@ herd_places_actor (zsock_t *pipe, void *args)
     zlistx_destroy (&self->queue);
     zhashx_destroy (&self->asked);
     zhashx_destroy (&self->running);
+    herd_ratelimit_destroy (&self->log);
     herd_placecache_destroy (&self->cache);
     herd_offline_destroy (&self->offline);      //  After the workers that read it
     zsock_destroy (&self->frontend);
