@@ -244,10 +244,12 @@ s_server_view (s_server_t *server, zlistx_t *neighbours, int64_t now)
                 json_object_set (view, keys [index], value);
         }
         double updates_in = herd_counters_value (server->stats, HERD_COUNTER_UPDATES_IN, NULL);
+        //  A counter that went down is a server that restarted: what it
+        //  counts now came since, within the round (as Prometheus's rate())
+        double delta = updates_in >= server->updates_in? updates_in - server->updates_in: updates_in;
         if (server->updates_in_at && now > server->updates_in_at)
             json_object_set_new (view, "updates_in_per_s",
-                                 json_real ((updates_in - server->updates_in) * 1000.0
-                                            / (double) (now - server->updates_in_at)));
+                                 json_real (delta * 1000.0 / (double) (now - server->updates_in_at)));
         server->updates_in = updates_in;
         server->updates_in_at = now;
     }

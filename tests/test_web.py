@@ -192,3 +192,42 @@ def test_the_map_cannot_be_locked_by_idle_sockets_or_streams_that_never_read(her
         for sock in held:
             sock.close()
         stop_web(process)
+
+
+def test_a_restarted_servers_rate_is_never_negative(make_herd):
+    """Bona counts the updates it took from Bailey; restarted, its counter
+    starts again from 0: the map's rate for it is what came since, never
+    the difference of the two counters (it read -2073 in/s)."""
+    import json
+    herd = make_herd(graph={"Bailey": ["Bona"], "Bona": ["Bailey"]}, settings={"herd/log_traffic": 0})
+    process, url = start_web(herd)
+    base, token = url.split("/?token=")
+
+    def view():
+        status, body = get(f"{base}/herd?token={token}")
+        assert status == 200
+        return {server["name"]: server for server in json.loads(body)["servers"]}
+
+    try:
+        connection = herd.client("Bailey")
+        connection.send("".join(f"IAMAT rate{n} +1+1 {n + 1}\n" for n in range(3000)))
+        for _ in range(3000):
+            connection.line()
+        connection.close()
+        deadline = time.monotonic() + 30
+        while herd.stats("Bona")["updates"]["in"] < 3000:
+            assert time.monotonic() < deadline, "Bona never took Bailey's updates"
+            time.sleep(0.2)
+        time.sleep(2.5)                     #   Two rounds of the map's view see it
+        herd.kill("Bona")
+        herd.start("Bona")
+        rates = []
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline:
+            rate = view()["Bona"].get("updates_in_per_s")
+            if rate is not None:
+                rates.append(rate)
+            time.sleep(0.25)
+        assert rates and min(rates) >= 0, rates
+    finally:
+        stop_web(process)
