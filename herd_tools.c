@@ -34,7 +34,9 @@ herd_tools_ask_admin (herd_config_t *config, const char *server, const char *req
     json_t *answer = herd_admin_ask (admin, request, 3000);
     int rc = 0;
     if (answer) {
-        char *text = json_dumps (answer, JSON_COMPACT);
+        //  Indented for a person at a terminal, one line for a script (as
+        //  redis-cli does): the same JSON either way
+        char *text = json_dumps (answer, isatty (STDOUT_FILENO)? JSON_INDENT (2): JSON_COMPACT);
         printf ("%s\n", text);
         freen (text);
     }

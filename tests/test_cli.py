@@ -208,3 +208,31 @@ def test_sighup_reopens_the_log_for_rotation(make_herd):
     new_text = herd.log("Bailey")
     assert "SIGHUP: log file reopened" in new_text and "IAMAT after" in new_text
     assert "IAMAT before" not in new_text
+
+
+def test_state_is_indented_on_a_terminal_and_one_line_for_scripts(make_herd):
+    """herd --state prints JSON either way: indented when a person reads
+    it at a terminal (a pty here), one line when a script reads a pipe."""
+    import pty
+    herd = make_herd(graph={"Bailey": []})
+    command = [HERD_BIN, "--config", herd.config, "--state", "Bailey"]
+    piped = subprocess.run(command, capture_output=True, text=True, timeout=30)
+    assert piped.returncode == 0 and piped.stdout.count("\n") == 1
+    assert json.loads(piped.stdout)["server"] == "Bailey"
+    leader, follower = pty.openpty()
+    at_terminal = subprocess.run(command, stdout=follower, stderr=subprocess.PIPE, timeout=30)
+    os.close(follower)
+    text = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        text += chunk
+    os.close(leader)
+    assert at_terminal.returncode == 0
+    lines = text.decode().replace("\r\n", "\n").strip().split("\n")
+    assert len(lines) > 5 and lines[1].startswith("  \"")
+    assert json.loads("\n".join(lines))["server"] == "Bailey"
