@@ -3,7 +3,7 @@
 #   make                 build herd and herd_selftest
 #   make test            every test: C selftests, then the Python suite
 #   make test SANITIZE=1 the same, built with ASan + UBSan
-#   make run             all five servers of herd.cfg, in the foreground
+#   make run             all five servers of herd.cfg (or CONFIG=FILE), in the foreground
 #   make data            fetch and convert the offline places data
 #   make bench           speed and memory figures
 #   make soak            minutes of saturation load with neighbours killed (SOAK_SECONDS)
@@ -250,9 +250,11 @@ uninstall:
 #   chords|regular:K|tree]: a herd of N written by tools/herd-graph
 N        ?=
 TOPOLOGY ?= default
-run: $(BUILD)/herd $(DATA)
+#   make run CONFIG=FILE: the servers of another config
+CONFIG   ?= herd.cfg
+run: $(BUILD)/herd $(BUILD)/herd-monitor $(DATA)
 ifeq ($(N),)
-	tools/herd-run $(BUILD)/herd herd.cfg
+	tools/herd-run $(BUILD)/herd $(CONFIG)
 else
 	tools/herd-graph --servers $(N) --topology $(TOPOLOGY) --output $(BUILD)/herd-$(N).cfg
 	tools/herd-run $(BUILD)/herd $(BUILD)/herd-$(N).cfg

@@ -236,3 +236,19 @@ def test_state_is_indented_on_a_terminal_and_one_line_for_scripts(make_herd):
     lines = text.decode().replace("\r\n", "\n").strip().split("\n")
     assert len(lines) > 5 and lines[1].startswith("  \"")
     assert json.loads("\n".join(lines))["server"] == "Bailey"
+
+
+def test_herd_run_exits_non_zero_when_a_server_cannot_start(make_herd):
+    """tools/herd-run (behind make run) stops the rest and exits 1 when a
+    server cannot start: here its client port is taken."""
+    herd = make_herd(graph={"Bailey": ["Bona"], "Bona": ["Bailey"]}, start=False)
+    taken = socket.socket()
+    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    taken.bind(("127.0.0.1", herd.client_ports["Bona"]))
+    taken.listen()
+    herd_run = os.path.join(os.path.dirname(__file__), "..", "tools", "herd-run")
+    result = subprocess.run([herd_run, HERD_BIN, herd.config], capture_output=True, text=True, timeout=60)
+    taken.close()
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "herd-run: a server failed to start (see above); stopping the rest" in result.stderr
+    assert "herd-run: all stopped" in result.stdout
