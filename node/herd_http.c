@@ -3,6 +3,8 @@
 #include "node/herd_node_layer.h"
 #include <microhttpd.h>
 #include <netdb.h>
+#include <dirent.h>
+#include <sys/resource.h>
 
 //  What no client can hold, so that a probe always gets in
 //  (core/herd_http_guard): slow or idle connections make room for a new
@@ -119,6 +121,66 @@ s_histogram (zchunk_t *text, const herd_counter_def_t *metric, const char *label
     freen (total);
 }
 
+//  What every exporter says of its process (the Prometheus client
+//  libraries' process_* names), read from /proc, and the build
+static void
+s_process_metrics (zchunk_t *text, const char *labels)
+{
+    char *build = zsys_sprintf ("%s,version=\"%s\"", labels, HERD_VERSION);
+    s_header (text, "herd_build_info", "gauge", "Always 1: the release herd --version prints", "the build");
+    s_sample (text, "herd_build_info", build, 1);
+    freen (build);
+    //  /proc/self/stat: after the command in parentheses, fields 3 on
+    //  (utime is the 14th field, stime 15th, starttime 22nd, rss 24th)
+    FILE *file = fopen ("/proc/self/stat", "r");
+    char line [1024] = "";
+    bool read = file && fgets (line, sizeof line, file);
+    if (file)
+        fclose (file);
+    const char *fields = read? strrchr (line, ')'): NULL;
+    unsigned long utime = 0, stime = 0, vsize = 0;
+    unsigned long long starttime = 0;
+    long rss = 0;
+    if (fields && sscanf (fields + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu %*d %*d %*d %*d "
+                                      "%*d %*d %llu %lu %ld", &utime, &stime, &starttime, &vsize, &rss) == 5) {
+        double ticks = (double) sysconf (_SC_CLK_TCK);
+        s_header (text, "process_cpu_seconds_total", "counter", "User and system CPU seconds", "/proc/self/stat");
+        s_sample (text, "process_cpu_seconds_total", labels, (utime + stime) / ticks);
+        s_header (text, "process_resident_memory_bytes", "gauge", "Resident memory", "/proc/self/stat");
+        s_sample (text, "process_resident_memory_bytes", labels, (double) rss * (double) sysconf (_SC_PAGESIZE));
+        s_header (text, "process_virtual_memory_bytes", "gauge", "Virtual memory", "/proc/self/stat");
+        s_sample (text, "process_virtual_memory_bytes", labels, (double) vsize);
+        //  Boot time, from /proc/stat's btime, makes the start a wall time
+        file = fopen ("/proc/stat", "r");
+        long long boot = -1;
+        while (file && fgets (line, sizeof line, file))
+            if (sscanf (line, "btime %lld", &boot) == 1)
+                break;
+        if (file)
+            fclose (file);
+        if (boot >= 0) {
+            s_header (text, "process_start_time_seconds", "gauge", "Start time, seconds since the epoch",
+                      "/proc/self/stat");
+            s_sample (text, "process_start_time_seconds", labels, (double) boot + (double) starttime / ticks);
+        }
+    }
+    size_t fds = 0;
+    DIR *folder = opendir ("/proc/self/fd");
+    for (struct dirent *entry = folder? readdir (folder): NULL; entry; entry = readdir (folder))
+        fds += entry->d_name [0] != '.';
+    if (folder) {
+        closedir (folder);
+        s_header (text, "process_open_fds", "gauge", "Open file descriptors (one of them, reading this)",
+                  "/proc/self/fd");
+        s_sample (text, "process_open_fds", labels, (double) (fds? fds - 1: 0));
+    }
+    struct rlimit limit;
+    if (getrlimit (RLIMIT_NOFILE, &limit) == 0) {
+        s_header (text, "process_max_fds", "gauge", "The limit on open file descriptors", "getrlimit");
+        s_sample (text, "process_max_fds", labels, (double) limit.rlim_cur);
+    }
+}
+
 char *
 herd_http_metrics (const char *server, json_t *stats, json_t *state)
 {
@@ -171,6 +233,7 @@ herd_http_metrics (const char *server, json_t *stats, json_t *state)
         s_link_family (text, labels, links, "herd_link_syncing",
                        "1 while a catch-up from the neighbour is under way", s_link_syncing);
     }
+    s_process_metrics (text, labels);
     freen (labels);
     char *result = zchunk_strdup (text);
     zchunk_destroy (&text);
@@ -349,6 +412,11 @@ herd_http_test (bool verbose)
     assert (strstr (text, "herd_journal_sync_seconds_max{server=\"Bailey\"} 0.0015\n"));
     assert (strstr (text, "herd_journal_ok{server=\"Bailey\"} 1\n"));
     assert (strstr (text, "herd_link_up{server=\"Bailey\",neighbour=\"Bona\"} 1\n"));
+    assert (strstr (text, "herd_build_info{server=\"Bailey\",version=\"" HERD_VERSION "\"} 1\n"));
+    assert (strstr (text, "\nprocess_resident_memory_bytes{server=\"Bailey\"} "));
+    assert (strstr (text, "\nprocess_cpu_seconds_total{server=\"Bailey\"} "));
+    assert (strstr (text, "\nprocess_start_time_seconds{server=\"Bailey\"} "));
+    assert (strstr (text, "\nprocess_open_fds{server=\"Bailey\"} "));
     assert (strstr (text, "herd_link_up{server=\"Bailey\",neighbour=\"Clark\"} 0\n"));
     assert (strstr (text, "herd_link_syncing{server=\"Bailey\",neighbour=\"Bona\"} 0\n"));
     assert (strstr (text, "herd_link_syncing{server=\"Bailey\",neighbour=\"Clark\"} 1\n"));

@@ -248,3 +248,22 @@ def test_every_counter_in_stats_is_a_metric(make_herd):
     #   And the families keep their labels
     assert 'herd_handshakes_refused_total{server="Bailey",domain="bus"}' in text
     assert 'herd_commands_total{server="Bailey",kind="IAMAT"} 1' in text
+
+
+def test_metrics_say_what_every_exporter_says_of_its_process(make_herd):
+    """Resident memory, CPU seconds, open descriptors, start time and the
+    build, as the Prometheus client libraries name them, matching what
+    /proc says of the server."""
+    herd = make_herd(graph={"Bailey": []})
+    pid = herd.processes["Bailey"].pid
+    metrics = scrape(herd, "Bailey")
+    with open(f"/proc/{pid}/status") as status:
+        rss_kib = next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    resident = value(metrics, "process_resident_memory_bytes", server="Bailey")
+    assert 0.5 * rss_kib * 1024 < resident < 2 * rss_kib * 1024, (resident, rss_kib)
+    assert abs(value(metrics, "process_start_time_seconds", server="Bailey") - time.time()) < 120
+    assert 10 < value(metrics, "process_open_fds", server="Bailey") < value(metrics, "process_max_fds",
+                                                                             server="Bailey")
+    assert value(metrics, "process_cpu_seconds", server="Bailey") > 0
+    version = subprocess.run([HERD_BIN, "--version"], capture_output=True, text=True).stdout.split()[-1]
+    assert value(metrics, "herd_build_info", server="Bailey", version=version) == 1
