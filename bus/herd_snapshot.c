@@ -156,9 +156,12 @@ s_session_pump (herd_snapshot_t *self, s_session_t *session, const char *key)
 static char *
 s_peer_of (zframe_t *frame)
 {
+    //  With security on, zauth hands up the certificate's name (the
+    //  server's, as herd --keygen wrote it) and its key
+    const char *name = zframe_meta (frame, "name");
     const char *user = zframe_meta (frame, "User-Id");
     const char *address = zframe_meta (frame, "Peer-Address");
-    return strdup (user && *user? user: address? address: "unknown");
+    return strdup (name && *name? name: user && *user? user: address? address: "unknown");
 }
 
 //  Ends the oldest snapshot going to peer if it already has its share

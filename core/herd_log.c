@@ -106,13 +106,25 @@ s_tee_write (void *cookie, const char *data, size_t size)
     return (ssize_t) size;
 }
 
+//  Opens filename for appending, created 0640 as the journal is: the log
+//  holds clients' locations (the traffic log), not for every local user
+static FILE *
+s_open_log (const char *filename)
+{
+    int fd = open (filename, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    FILE *file = fd == -1? NULL: fdopen (fd, "a");
+    if (fd != -1 && !file)
+        close (fd);
+    return file;
+}
+
 int
 herd_log_open (const char *filename, bool to_stderr)
 {
     herd_log_close ();
     if (filename) {
         herd_file_create_folder (filename);    //  If it fails, fopen says why
-        s_file = fopen (filename, "a");
+        s_file = s_open_log (filename);
         if (!s_file)
             return -1;
         s_filename = strdup (filename);
@@ -144,7 +156,7 @@ herd_log_reopen (void)
 {
     if (!s_filename || !s_stream)
         return 0;
-    FILE *file = fopen (s_filename, "a");
+    FILE *file = s_open_log (s_filename);
     if (!file)
         return -1;                  //  Keep writing to the old one
     //  Every thread logs through s_stream, whose lock serialises the
@@ -282,6 +294,8 @@ herd_log_test (bool verbose)
 
     char *path = zsys_sprintf ("/tmp/herd-log-test-%d/server.log", getpid ());
     assert (herd_log_open (path, false) == 0);
+    struct stat status;
+    assert (stat (path, &status) == 0 && (status.st_mode & 0777) == 0640);
     zsys_info ("herd_log selftest line");
     herd_log_close ();
     FILE *file = fopen (path, "r");

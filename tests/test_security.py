@@ -449,3 +449,17 @@ def test_monitors_that_never_read_hold_a_bounded_part_of_a_server(make_herd):
     #   the load's own: unbounded, each of the 100 held up to 100,000
     assert during - before < 256 * 1024, (before, during)
     assert after - before < 64 * 1024, (before, after)
+
+
+def test_logs_name_neighbours_and_are_not_for_every_local_user(make_herd):
+    """A neighbour is named in the log by its server name (its
+    certificate's), not its Z85 key; log files, which hold clients'
+    locations, are made 0640 like the journal."""
+    herd = make_herd(graph={"Bailey": ["Bona"], "Bona": ["Bailey"]})
+    deadline = time.monotonic() + 30
+    while "sync: Bona asked for a snapshot" not in herd.log("Bailey"):
+        assert time.monotonic() < deadline, "no snapshot asked by name"
+        time.sleep(0.2)
+    for name in ("Bailey", "Bona"):
+        mode = os.stat(os.path.join(herd.folder, "log", f"{name}.log")).st_mode & 0o777
+        assert mode == 0o640, oct(mode)
