@@ -324,6 +324,9 @@ int
 main (int argc, char *argv [])
 {
     s_args_t args = { 0 };
+    //  Every ZeroMQ socket takes IPv6 endpoints too (tcp://[::1]:PORT):
+    //  CZMQ reads this when it starts; ZSYS_IPV6=0 in the environment wins
+    setenv ("ZSYS_IPV6", "1", 0);
     args.config_file = getenv ("HERD_CONFIG")? getenv ("HERD_CONFIG"): "herd.cfg";
     args.prefix = "";
     args.cert = "monitor";

@@ -1,13 +1,16 @@
 """Five real servers flooding updates over ZeroMQ (docs/PROTOCOL.md sections 2-3)."""
 
+import json
 import os
 import signal
+import socket
+import subprocess
 import time
 
 import zmq
 import zmq.auth
 
-from conftest import AT_PATTERN, BackgroundIamats
+from conftest import AT_PATTERN, HERD_BIN, BackgroundIamats, Client
 
 
 def test_iamat_at_bailey_reaches_clark_two_hops_away(herd):
@@ -252,3 +255,50 @@ def test_neighbour_killed_and_restarted(herd):
     assert herd.stored_line("Campbell", "moving") == newer
     for name in herd.graph:
         herd.wait_stored(name, "moving", newer)
+
+
+def test_a_herd_on_ipv6_loopback(make_herd):
+    """Every endpoint on [::1]: the client port, the HTTP endpoint and the
+    ZeroMQ ones (bus, sync, admin, feed; libzmq needs ZMQ_IPV6 for them).
+    Two servers link, an IAMAT at one is known at the other, and herd
+    --state asks over [::1]."""
+    herd = make_herd(graph={"Bailey": ["Bona"], "Bona": ["Bailey"]}, start=False)
+    herd.hosts = {name: "[::1]" for name in herd.graph}
+    herd.write_config()
+    processes = [herd.spawn(name) for name in herd.graph]
+    try:
+        deadline = time.monotonic() + 60
+        for name in herd.graph:
+            while True:
+                try:
+                    socket.create_connection(("::1", herd.client_ports[name]), timeout=1).close()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, f"{name} never listened on [::1]"
+                    assert all(process.poll() is None for process in processes), \
+                        [process.stderr.read().decode() for process in processes if process.poll() is not None]
+                    time.sleep(0.1)
+        at_bona = None
+        n = 0
+        while not at_bona:
+            assert time.monotonic() < deadline, "Bona never heard of kiwi"
+            n += 1
+            bailey = Client(herd.client_ports["Bailey"], host="::1")
+            bailey.send(f"IAMAT kiwi +1+1 {n}\n")
+            assert AT_PATTERN.match(bailey.line())
+            bailey.close()
+            bona = Client(herd.client_ports["Bona"], host="::1")
+            bona.send("WHATSAT kiwi 1 1\n")
+            first = bona.line()
+            if first.startswith(b"AT "):
+                at_bona = first
+            bona.close()
+            time.sleep(0.2)
+        state = subprocess.run([HERD_BIN, "--config", herd.config, "--state", "Bona"],
+                               capture_output=True, text=True, timeout=30)
+        assert state.returncode == 0, state.stderr
+        assert json.loads(state.stdout)["links"]["Bailey"]["up"] is True
+    finally:
+        for process in processes:
+            process.terminate()
+            process.wait(timeout=30)
