@@ -7,7 +7,8 @@
 #include <sys/ioctl.h>
 
 #define S_FRAME_DEADLINE 800        //  msecs all servers have to answer, each frame
-#define S_WIDE_COLUMNS  106         //  A terminal this wide gets the wide rows
+#define S_WIDE_COLUMNS  113         //  A terminal this wide gets the wide rows
+                                    //  (112 characters, the digest 16 hex digits)
 
 //  One server's row: its admin socket, and last second's counters
 typedef struct {

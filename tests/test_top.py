@@ -98,3 +98,28 @@ def test_top_fits_80_columns_and_marks_a_silent_server_without_waiting_on_it(her
         assert len(clocks) >= 3, clocks
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+
+
+def test_top_never_wraps_between_the_narrow_and_the_wide_layout(herd):
+    """Terminals of 106 to 120 columns: each row fits on its line, the
+    wide layout only where it fits (it wrapped at 106-111 columns)."""
+    for columns in (106, 111, 112, 113, 120):
+        session = f"herd-top-{columns}-{os.getpid()}"
+        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", str(columns), "-y", "20",
+                        f"{MONITOR} --config {herd.config} --top"], check=True)
+        try:
+            deadline = time.monotonic() + 15
+            table, text = {}, ""
+            while time.monotonic() < deadline:
+                time.sleep(0.5)
+                text = screen(session)
+                table = rows(text)
+                if len(table) == 5 and table["Bailey"][3] != "-":
+                    break
+            assert set(table) == {"Bailey", "Bona", "Campbell", "Clark", "Jaquez"}, (columns, text)
+            assert all(len(line) < columns for line in text.splitlines()), (columns, text)
+            #   A wrapped row would leave its digest alone on the next line
+            assert all(len(fields) > 3 for fields in (line.split() for line in text.splitlines())
+                       if fields and re.fullmatch(r"[0-9a-f]{16}", fields[0])), (columns, text)
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", session], check=False)
