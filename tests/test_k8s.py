@@ -45,6 +45,19 @@ def test_manifests_validate_and_carry_the_graph(tmp_path, count, topology):
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert spec["volumeClaimTemplates"][0]["metadata"]["name"] == "journal"
     assert {"name": "secrets", "secret": {"secretName": "herd-keys"}} in pod["volumes"]
+    #   What a platform team asks of it: the restricted Pod Security
+    #   Standard, spread over nodes, one server down at a time in a drain,
+    #   and an image that is never pulled when it is there (no registry)
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    for each in pod["containers"] + pod["initContainers"]:
+        security = each["securityContext"]
+        assert security["allowPrivilegeEscalation"] is False and security["readOnlyRootFilesystem"] is True
+        assert security["capabilities"] == {"drop": ["ALL"]}
+        assert each["imagePullPolicy"] == "IfNotPresent"
+    assert pod["topologySpreadConstraints"][0]["topologyKey"] == "kubernetes.io/hostname"
+    budget = kinds["PodDisruptionBudget", "herd"]["spec"]
+    assert budget["maxUnavailable"] == 1 and budget["selector"]["matchLabels"] == spec["selector"]["matchLabels"]
     #   The main container never mounts the Secret itself
     assert all(mount["name"] != "secrets" for mount in container["volumeMounts"])
     #   The config herd will read: accepted, and the generator's graph
