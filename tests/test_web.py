@@ -111,7 +111,7 @@ def test_the_live_map_in_a_browser(herd, tmp_path):
         browser.evaluate("document.getElementById('radius').value = '10'; document.getElementById('ask').click()")
         places = browser.wait_for("herdMap.places.length > 0 && herdMap.places", timeout=30)
         assert all(distance_km(34.0522, -118.2437, place["lat"], place["lng"]) <= 10.01 for place in places)
-        #   A few hundred clients moving, as the README's picture shows
+        #   A few hundred clients moving, as docs/using.md's picture shows
         rng = random.Random(5)
         names = list(herd.graph)
         for step in range(2):
