@@ -25,8 +25,9 @@
 #include <sys/resource.h>
 #include <sys/wait.h>           //  The selftest reaps a rewrite itself
 
-//  Below this the journal is never compacted: rewriting is not worth it
-#define S_COMPACT_FLOOR (1024 * 1024)
+//  msecs between looks at a rewrite's child while it runs, so its end (and
+//  its duration) is seen within this, not at the next second
+#define S_REAP_MSECS    50
 //  Queued bytes that make append write at once
 #define S_PENDING_MAX   (1024 * 1024)
 
@@ -57,13 +58,17 @@ struct _herd_journal_t {
     char *failure;              //  Why, for STATE (owned)
     uint64_t failures;          //  Times it entered the failed state
     herd_rewrite_t *rewrite;    //  Under way, or NULL
+    int reap_timer;             //  Looks at its child while it runs, or -1
     uint64_t rewrites;          //  Rewrites completed
+    size_t rewrite_min;         //  Below this size the journal is never compacted
 };
 
 static int
     s_flush_to (herd_journal_t *self, int fd);
 static void
     s_rewrite_abort (herd_journal_t *self, const char *why);
+static int
+    s_reap (zloop_t *loop, int timer_id, void *arg);
 
 //  --------------------------------------------------------------------------
 //  Failing loudly
@@ -117,6 +122,8 @@ herd_journal_new (const char *path, const char *policy, char **error_p)
     self->rewrite_path = zsys_sprintf ("%s.rewrite", path);
     self->fd = fd;
     self->policy = streq (policy, "always")? S_ALWAYS: streq (policy, "no")? S_NO: S_EVERYSEC;
+    self->reap_timer = -1;
+    self->rewrite_min = HERD_JOURNAL_REWRITE_MIN_DEFAULT;
     //  A rewrite a crash left behind is of no use: the journal is whole
     unlink (self->rewrite_path);
     return self;
@@ -136,6 +143,8 @@ herd_journal_destroy (herd_journal_t **self_p)
             self->syncs++;
         if (self->loop) {
             zloop_timer_end (self->loop, self->timer);
+            if (self->reap_timer != -1)
+                zloop_timer_end (self->loop, self->reap_timer);
             herd_reader_destroy (&self->synced_reader);
         }
         herd_bio_destroy (&self->bio);
@@ -285,6 +294,8 @@ s_rewrite_start (herd_journal_t *self, const char *why)
     if (!self->failed)
         zsys_info ("journal %s: rewriting it from the store (%s), in process %d",
                    self->path, why, (int) herd_rewrite_pid (self->rewrite));
+    if (self->loop && self->reap_timer == -1)
+        self->reap_timer = zloop_timer (self->loop, S_REAP_MSECS, 0, s_reap, self);
 }
 
 static void
@@ -343,6 +354,30 @@ s_rewrite_finish (herd_journal_t *self)
     s_recover (self);
 }
 
+//  A rewrite's child is done: its file replaces the journal, or it failed.
+//  The timer ends with the rewrite.
+static int
+s_reap (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) timer_id;
+    herd_journal_t *self = (herd_journal_t *) arg;
+    const char *why = NULL;
+    int done = self->rewrite? herd_rewrite_poll (self->rewrite, &why): 0;
+    if (done == 1)
+        s_rewrite_finish (self);
+    else
+    if (done == -1) {
+        herd_rewrite_abort (&self->rewrite);
+        if (!self->failed)
+            zsys_error ("journal %s: the rewrite %s; the journal goes on as it was", self->path, why);
+    }
+    if (!self->rewrite && self->reap_timer != -1) {
+        zloop_timer_end (loop, self->reap_timer);
+        self->reap_timer = -1;
+    }
+    return 0;
+}
+
 //  True if path names the file our fd writes
 static bool
 s_is_ours (herd_journal_t *self)
@@ -362,16 +397,7 @@ s_maintain (zloop_t *loop, int timer_id, void *arg)
     herd_journal_t *self = (herd_journal_t *) arg;
     herd_journal_flush (self);
     bool running = self->rewrite != NULL;
-    const char *why = NULL;
-    int done = self->rewrite? herd_rewrite_poll (self->rewrite, &why): 0;
-    if (done == 1)
-        s_rewrite_finish (self);
-    else
-    if (done == -1) {
-        herd_rewrite_abort (&self->rewrite);
-        if (!self->failed)
-            zsys_error ("journal %s: the rewrite %s; the journal goes on as it was", self->path, why);
-    }
+    s_reap (loop, 0, self);
     //  The file we write must be the one at our path: one replaced or
     //  removed under us would take acknowledged updates with it when we
     //  stop. That is a failure like a full disk: refuse, and rewrite.
@@ -387,7 +413,7 @@ s_maintain (zloop_t *loop, int timer_id, void *arg)
         if (self->failed)
             s_rewrite_start (self, "after a failure");
         else
-        if (self->size > S_COMPACT_FLOOR && self->size > 2 * live)
+        if (self->size > self->rewrite_min && self->size > 2 * live)
             s_rewrite_start (self, "compaction");
     }
     return 0;
@@ -413,6 +439,13 @@ s_handle_synced (zloop_t *loop, zsock_t *reader, void *arg)
     if (rc)
         s_fail (self, "fdatasync failed", error);
     return 0;
+}
+
+void
+herd_journal_set_rewrite_min (herd_journal_t *self, size_t bytes)
+{
+    assert (self);
+    self->rewrite_min = bytes;
 }
 
 void
@@ -552,13 +585,19 @@ herd_journal_test (bool verbose)
     }
     assert (herd_journal_flush (journal) == 0);
     size_t before = herd_journal_size (journal);
+    //  Below herd/journal_rewrite_min (64 MiB) it is left as it is
+    s_maintain (loop, 0, journal);
+    assert (!journal->rewrite);
+    herd_journal_set_rewrite_min (journal, 1024 * 1024);
     s_maintain (loop, 0, journal);
     assert (journal->rewrite);
+    assert (journal->reap_timer != -1);         //  Its end is looked for often
     assert (herd_store_offer_text (store, "AT C +0.1 late +5+5 5", 21) == HERD_STORE_STORED);
     herd_journal_append (journal, "AT C +0.1 late +5+5 5", 21);
     assert (herd_journal_flush (journal) == 0);
     s_test_finish_rewrite (journal, loop);
     assert (journal->rewrites == 1);
+    assert (journal->reap_timer == -1);
     assert (herd_journal_size (journal) < before / 10);
     assert (!zsys_file_exists (journal->rewrite_path));
     //  A rewriter that someone else reaped (SIGCHLD ignored by whoever

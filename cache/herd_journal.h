@@ -38,6 +38,12 @@ size_t
 //  Starts its work off the loop: the one-second maintenance (everysec
 //  fdatasync through the syncer thread, rewrites for compaction and after
 //  a failure, which write store). Store is borrowed.
+//  Below bytes the journal is never compacted (herd/journal_rewrite_min,
+//  as Redis's auto-aof-rewrite-min-size): above, when it is twice what
+//  the store holds
+void
+    herd_journal_set_rewrite_min (herd_journal_t *self, size_t bytes);
+
 void
     herd_journal_attach (herd_journal_t *self, zloop_t *loop, herd_store_t *store);
 

@@ -25,6 +25,7 @@ static const s_number_t s_numbers [] = {
     { "herd/max_output_total", HERD_MAX_OUTPUT_TOTAL_DEFAULT, HERD_MAX_PENDING_MIN, HERD_MAX_OUTPUT_TOTAL_MAX },
     { "herd/log_traffic",    1,                        0,                    1 },
     { "herd/journal",        1,                        0,                    1 },
+    { "herd/journal_rewrite_min", HERD_JOURNAL_REWRITE_MIN_DEFAULT, 0,        HERD_JOURNAL_REWRITE_MIN_MAX },
     { "herd/max_future",     HERD_MAX_FUTURE_DEFAULT,  0,                    HERD_MAX_FUTURE_MAX },
     { "bus/hwm",             HERD_BUS_HWM_DEFAULT,     100,                  10000000 },
     { "bus/heartbeat",       1000,                     20,                   60000 },

@@ -50,6 +50,12 @@
 #define HERD_MAX_OUTPUT_TOTAL_DEFAULT (256L * 1024 * 1024)
 #define HERD_MAX_OUTPUT_TOTAL_MAX   (64L * 1024 * 1024 * 1024)
 
+//  Bytes below which a journal is never compacted (as Redis's
+//  auto-aof-rewrite-min-size): a small herd under steady load would
+//  otherwise rewrite every few seconds
+#define HERD_JOURNAL_REWRITE_MIN_DEFAULT    (64L * 1024 * 1024)
+#define HERD_JOURNAL_REWRITE_MIN_MAX        (1024L * 1024 * 1024 * 1024)
+
 //  Clients held in the location store
 #define HERD_MAX_STORED_DEFAULT     1000000
 #define HERD_MAX_STORED_MAX         100000000

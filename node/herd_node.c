@@ -344,6 +344,8 @@ s_start (s_node_t *self, char **error_p)
         if (!self->journal)
             return -1;
         herd_journal_replay (self->journal, self->store);
+        herd_journal_set_rewrite_min (self->journal,
+                                      (size_t) herd_config_number (self->config, "herd/journal_rewrite_min"));
         herd_journal_attach (self->journal, self->loop, self->store);
     }
     self->snapshot = herd_snapshot_new (self->config, self->server, self->store, self->keys, error_p);

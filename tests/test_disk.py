@@ -4,6 +4,7 @@ acknowledged; compaction and a storm of SYNC requests at a million
 clients leave a probe client's round trips short."""
 
 import os
+import re
 import signal
 import statistics
 import subprocess
@@ -177,3 +178,35 @@ def test_kill_9_inside_a_slow_compaction_loses_nothing_acknowledged(make_herd):
                if herd.stored_line("Bailey", client) is None]
     print(f"{len(acknowledged)} IAMATs answered during the compaction, all held after the restart")
     assert not missing, missing
+
+
+def steady_updates(herd, clients, rounds):
+    """rounds IAMATs of each of clients clients, pipelined on one connection"""
+    connection = herd.client("Bailey")
+    for round in range(rounds):
+        connection.send("".join(f"IAMAT steady{n} +1+1 {round + 1}\n" for n in range(clients)))
+        for _ in range(clients):
+            assert AT_PATTERN.match(connection.line())
+    connection.close()
+
+
+def test_a_small_journal_is_not_rewritten_and_a_rewrite_says_how_long_it_took(make_herd):
+    """100 clients updated 500 times each: the journal passes 2 MB, twice
+    what the store holds many times over. Under herd/journal_rewrite_min
+    (64 MiB by default) it is never compacted (it was every few seconds);
+    with a floor of 1 MiB it is, and the log says how long the rewrite
+    really took (it said about 1,000 ms whatever it took)."""
+    herd = make_herd(graph={"Bailey": []}, settings={"herd/log_traffic": 0})
+    steady_updates(herd, 100, 500)
+    time.sleep(2.5)                                     #   Two maintenance ticks
+    assert "rewriting it from the store (compaction)" not in herd.log("Bailey")
+    assert herd.stats("Bailey")["journal"]["bytes"] > 2 * 1024 * 1024
+    small = make_herd(graph={"Bailey": []}, settings={"herd/log_traffic": 0,
+                                                      "herd/journal_rewrite_min": 1024 * 1024})
+    steady_updates(small, 100, 500)
+    deadline = time.monotonic() + 30
+    while "rewritten from the store in" not in small.log("Bailey"):
+        assert time.monotonic() < deadline, "no compaction above the floor"
+        time.sleep(0.2)
+    took = int(re.search(r"rewritten from the store in (\d+) ms", small.log("Bailey")).group(1))
+    assert took < 900, took
