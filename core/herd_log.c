@@ -29,6 +29,63 @@ s_output (const char *data, size_t size)
         herd_file_write_all (STDERR_FILENO, data, size);
 }
 
+const char *
+herd_log_time (char *buffer, size_t size)
+{
+    assert (buffer && size >= HERD_LOG_TIME_SIZE);
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    struct tm local;
+    localtime_r (&now.tv_sec, &local);
+    char date [32], zone [8];
+    strftime (date, sizeof date, "%Y-%m-%d %H:%M:%S", &local);
+    strftime (zone, sizeof zone, "%z", &local);
+    snprintf (buffer, size, "%s.%03ld %s", date, now.tv_nsec / 1000000, zone);
+    return buffer;
+}
+
+//  Where zsys's "yy-mm-dd HH:MM:SS " starts in one of its lines ("L:
+//  (ident) " or "L: " before it), or NULL if the line has none
+static const char *
+s_zsys_time (const char *line, size_t size)
+{
+    const char *end = line + size;
+    if (size < 3 || line [1] != ':' || !line [0] || !strchr (s_letters, line [0]))
+        return NULL;
+    const char *rest = line + 3;
+    if (rest < end && *rest == '(') {
+        const char *close = (const char *) memchr (rest, ')', end - rest);
+        if (!close || close + 2 > end)
+            return NULL;
+        rest = close + 2;
+    }
+    bool shaped = end - rest >= 18 && rest [2] == '-' && rest [5] == '-' && rest [8] == ' '
+               && rest [11] == ':' && rest [14] == ':' && rest [17] == ' ';
+    return shaped? rest: NULL;
+}
+
+//  One zsys line with its time as people read it elsewhere (Redis, NATS):
+//  four-digit year, milliseconds, zone; zsys's own has none of them
+static void
+s_output_text (const char *line, size_t size)
+{
+    const char *time = s_zsys_time (line, size);
+    if (!time) {
+        s_output (line, size);
+        return;
+    }
+    char now [HERD_LOG_TIME_SIZE];
+    herd_log_time (now, sizeof now);
+    size_t head = (size_t) (time - line), now_size = strlen (now);
+    char *text = (char *) malloc (size - 17 + now_size);
+    assert (text);
+    memcpy (text, line, head);
+    memcpy (text + head, now, now_size);
+    memcpy (text + head + now_size, time + 17, size - head - 17);
+    s_output (text, size - 17 + now_size);
+    freen (text);
+}
+
 //  One zsys line, "L: (ident) yy-mm-dd HH:MM:SS text", as a JSON object:
 //  {"time": "2026-12-03T09:16:38.123+00:00", "level", "server", "message"}
 static void
@@ -51,6 +108,10 @@ s_output_json (const char *line, size_t size)
     }
     //  The time as log shippers expect it (RFC 3339, milliseconds and the
     //  zone), from the clock: zsys's own has neither
+    //  (zsys's own "yy-mm-dd HH:MM:SS ", or ours on traffic lines)
+    if (end - rest >= 30 && rest [4] == '-' && rest [10] == ' ' && rest [19] == '.' && rest [29] == ' ')
+        rest += 30;
+    else
     if (end - rest >= 18 && rest [2] == '-' && rest [8] == ' ' && rest [11] == ':')
         rest += 18;
     struct timespec now;
@@ -79,8 +140,8 @@ s_output_json (const char *line, size_t size)
 static void
 s_output_lines (const char *data, size_t size, bool traffic)
 {
-    if (!s_json && (traffic || s_level == 0)) {
-        s_output (data, size);
+    if (!s_json && traffic) {
+        s_output (data, size);      //  Its own lines carry the time already
         return;
     }
     while (size) {
@@ -91,7 +152,7 @@ s_output_lines (const char *data, size_t size, bool traffic)
             if (s_json)
                 s_output_json (data, line_size);
             else
-                s_output (data, line_size + (newline? 1: 0));
+                s_output_text (data, line_size + (newline? 1: 0));
         }
         data += line_size + (newline? 1: 0);
         size -= line_size + (newline? 1: 0);

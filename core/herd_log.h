@@ -37,6 +37,13 @@ void
 FILE *
     herd_log_stream (void);
 
+//  The time now as every text log line carries it, "2026-12-05
+//  06:15:23.123 +0000" (four-digit year, milliseconds, zone) into buffer
+//  of HERD_LOG_TIME_SIZE bytes or more. Returns buffer.
+#define HERD_LOG_TIME_SIZE 40
+const char *
+    herd_log_time (char *buffer, size_t size);
+
 //  Writes a printable, length-capped rendering of data into buffer
 //  (non-printable bytes as \xNN) for logging client input. Returns buffer.
 const char *

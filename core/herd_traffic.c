@@ -10,8 +10,7 @@ struct _herd_traffic_t {
     char *buffer;               //  Lines not yet written (owned)
     size_t used;
     size_t capacity;
-    time_t second;              //  The second prefix was made for
-    char prefix [96];           //  "I: (ident) yy-mm-dd HH:MM:SS "
+    char prefix [96];           //  "I: (ident) 2026-12-05 06:15:23.123 +0000 "
     size_t prefix_size;
 };
 
@@ -24,7 +23,6 @@ herd_traffic_new (const char *ident)
     self->capacity = S_FLUSH_AT + 4 * S_SAMPLE_MAX;
     self->buffer = (char *) malloc (self->capacity);
     assert (self->buffer);
-    self->second = -1;
     return self;
 }
 
@@ -42,18 +40,15 @@ herd_traffic_destroy (herd_traffic_t **self_p)
     }
 }
 
-//  The prefix zsys would write now (zsys.c's format)
+//  The prefix the log writes now (core/herd_log's time), made once a
+//  pass: every line of a pass carries the time of its first
 static void
 s_refresh_prefix (herd_traffic_t *self)
 {
-    time_t now = time (NULL);
-    if (now == self->second)
+    if (self->used)
         return;
-    self->second = now;
-    struct tm local;
-    localtime_r (&now, &local);
-    char date [24];
-    strftime (date, sizeof date, "%y-%m-%d %H:%M:%S", &local);
+    char date [HERD_LOG_TIME_SIZE];
+    herd_log_time (date, sizeof date);
     self->prefix_size = snprintf (self->prefix, sizeof self->prefix, "I: (%.40s) %s ", self->ident, date);
 }
 
@@ -172,11 +167,18 @@ herd_traffic_test (bool verbose)
     char *second = strtok (NULL, "\n");
     char *bus = strtok (NULL, "\n");
     char *third = strtok (NULL, "\n");
-    assert (!strcmp (bus + 28, "bus: published: AT Test +0.1 kiwi +1+1 5"));
-    //  The same prefix as zsys's own lines
+    assert (!strcmp (bus + 40, "bus: published: AT Test +0.1 kiwi +1+1 5"));
+    //  The same prefix as zsys's own lines, as the log writes them: a
+    //  four-digit year, milliseconds, the zone ("I: (Test) 2026-12-05
+    //  06:15:23.123 +0000 ", 40 bytes)
     assert (!strncmp (first, "I: (Test) ", 10) && !strncmp (third, "I: ", 3));
-    assert (!strcmp (first + 28, "client 7 IAMAT kiwi +1+1 5 > AT Test +0.1 kiwi +1+1 5"));
-    assert (!strcmp (second + 28, "client 8 > ? bad\\x01   (unknown command)"));
+    assert (first [14] == '-' && first [29] == '.' && first [33] == ' ' && first [39] == ' ');
+    char *zsys_time = strchr (third, ' ') + 1;
+    if (*zsys_time == '(')
+        zsys_time = strchr (zsys_time, ' ') + 1;
+    assert (zsys_time [4] == '-' && zsys_time [19] == '.' && zsys_time [23] == ' ');
+    assert (!strcmp (first + 40, "client 7 IAMAT kiwi +1+1 5 > AT Test +0.1 kiwi +1+1 5"));
+    assert (!strcmp (second + 40, "client 8 > ? bad\\x01   (unknown command)"));
     assert (strstr (third, "a zsys line"));
     size_t lines = 4;
     while (strtok (NULL, "\n"))

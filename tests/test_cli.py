@@ -140,7 +140,8 @@ def test_traffic_log_records_every_line_in_and_out(make_herd):
     at = replies[0].decode()
     log = herd.log("Bailey")
     #   An IAMAT and its reply on one line, as the client saw them
-    assert re.search(r"I: \(Bailey\) [-0-9]+ [:0-9]+ client (\d+) < IAMAT kiwi \+1\+1 5 > "
+    #   Times as Redis and NATS write them: four-digit year, milliseconds, zone
+    assert re.search(r"I: \(Bailey\) 20\d\d-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} [+-]\d{4} client (\d+) < IAMAT kiwi \+1\+1 5 > "
                      + re.escape(at) + "\n", log), log
     assert re.search(r"client \d+ < IAMAT kiwi \+1\+1 4 > AT Bailey \S+ kiwi \+1\+1 4 +"
                      r"\(not newer than the stored one: kept that\)", log), log
