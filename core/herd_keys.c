@@ -8,7 +8,7 @@ struct _herd_keys_t {
     char *allowed;              //  folder/public
     zcert_t *cert;              //  Our certificate, secret part included
     zlistx_t *watches;          //  s_watch_t, one per watched socket (owned)
-    zhashx_t *logged;           //  "endpoint reason" already logged
+    herd_ratelimit_t *log;      //  Handshake lines, limited per socket domain (owned)
 };
 
 //  A server socket whose handshakes we count
@@ -76,7 +76,7 @@ herd_keys_new (herd_config_t *config, const char *name, char **error_p)
     self->allowed = zsys_sprintf ("%s/public", self->folder);
     self->watches = zlistx_new ();
     zlistx_set_destructor (self->watches, s_watch_destroy);
-    self->logged = zhashx_new ();
+    self->log = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, HERD_LOG_SOURCES_MAX);
     if (self->secure) {
         char *path = s_secret_path (self->folder, name);
         //  As ssh does with a private key: one that group or others may
@@ -123,7 +123,7 @@ herd_keys_destroy (herd_keys_t **self_p)
     if (*self_p) {
         herd_keys_t *self = *self_p;
         zlistx_destroy (&self->watches);
-        zhashx_destroy (&self->logged);
+        herd_ratelimit_destroy (&self->log);
         zcert_destroy (&self->cert);
         freen (self->allowed);
         freen (self->folder);
@@ -194,19 +194,24 @@ s_handle_handshake (zloop_t *loop, zsock_t *reader, void *arg)
             watch->connections (atoi (value), accepted, watch->connections_arg);
     }
     else
+    if (event && streq (event, "HANDSHAKE_FAILED_NO_DETAIL")) {
+        //  It ended before a key was judged: a tool that quit mid-way (a
+        //  timeout), a scanner, or a peer that speaks no CURVE. Counted
+        //  with the refusals, but no attack is claimed.
+        watch->refused++;
+        herd_ratelimit_log (watch->keys->log, watch->domain, LOG_INFO,
+                            "security: a handshake on %s (%s) did not finish: the other end left, "
+                            "or spoke no CURVE (HANDSHAKE_FAILED_NO_DETAIL)", watch->domain,
+                            endpoint? endpoint: "?");
+    }
+    else
     if (event && strneq (event, "HANDSHAKE_SUCCEEDED")) {
         watch->refused++;
         const char *reason = streq (event, "HANDSHAKE_FAILED_AUTH")? "its key is not allowed"
-                           : streq (event, "HANDSHAKE_FAILED_PROTOCOL")? "not CURVE, or not our key"
-                           : "the handshake broke off";
-        char *key = zsys_sprintf ("%s %s", endpoint? endpoint: "?", event);
-        if (!zhashx_lookup (watch->keys->logged, key)) {
-            zhashx_insert (watch->keys->logged, key, watch);
-            zsys_warning ("security: refused a handshake on %s (%s): %s (%s); further refusals "
-                          "there are counted in STATS, not logged", watch->domain,
-                          endpoint? endpoint: "?", reason, event);
-        }
-        freen (key);
+                                                                   : "not CURVE, or not our key";
+        herd_ratelimit_log (watch->keys->log, watch->domain, LOG_WARNING,
+                            "security: refused a handshake on %s (%s): %s (%s)", watch->domain,
+                            endpoint? endpoint: "?", reason, event);
     }
     freen (event);
     freen (value);

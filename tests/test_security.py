@@ -4,6 +4,7 @@ its keys does not start; client times from the far future pin nobody."""
 
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -463,3 +464,26 @@ def test_logs_name_neighbours_and_are_not_for_every_local_user(make_herd):
     for name in ("Bailey", "Bona"):
         mode = os.stat(os.path.join(herd.folder, "log", f"{name}.log")).st_mode & 0o777
         assert mode == 0o640, oct(mode)
+
+
+def test_refused_handshakes_stay_visible_in_the_log_limited_not_silenced(make_herd):
+    """Keys the herd does not admit, three times: each refusal is logged
+    (within the limit of ten in five seconds), where only the first was
+    logged for the server's life; a TCP connection that leaves before any
+    handshake is no refusal."""
+    herd = make_herd(graph={"Bailey": []})
+    port = herd.admin_ports["Bailey"]
+    for _ in range(3):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    for _ in range(3):
+        intruder = outsider_socket(zmq.DEALER)
+        intruder.curve_serverkey = zmq.auth.load_certificate(os.path.join(herd.keys, "public", "Bailey.key"))[0]
+        intruder.connect(f"tcp://127.0.0.1:{port}")
+        intruder.send(b"STATE")
+        time.sleep(0.5)
+        intruder.close()
+    deadline = time.monotonic() + 20
+    while herd.log("Bailey").count("security: refused a handshake on admin") < 3:
+        assert time.monotonic() < deadline, herd.log("Bailey")[-3000:]
+        time.sleep(0.2)
+    assert herd.stats("Bailey")["handshakes_refused"]["admin"] >= 3
