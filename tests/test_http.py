@@ -2,6 +2,7 @@
 format (checked with prometheus_client's own parser), /healthz, /readyz,
 and herd --ready, which the compose healthchecks run."""
 
+import contextlib
 import pathlib
 import re
 import signal
@@ -32,6 +33,25 @@ def slow_connection(port, held, stop, interval, source="127.0.0.1", ended=None):
     except OSError:
         if ended is not None:
             ended.append(time.monotonic())
+
+
+@contextlib.contextmanager
+def slow_connections(port, sources, interval):
+    """A slow connection from each source (threads, ended on leaving);
+    yields the list of the times the server cut them off"""
+    held, stop, ended = [], threading.Event(), []
+    threads = [threading.Thread(target=slow_connection, args=(port, held, stop, interval, source, ended))
+               for source in sources]
+    for thread in threads:
+        thread.start()
+    try:
+        yield ended
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        for sock in held:
+            sock.close()
 
 
 def get(herd, name, path):
@@ -154,32 +174,26 @@ def test_health_answers_during_a_flood_of_connections_and_slow_ones(make_herd):
     connection that each byte does not reset."""
     herd = make_herd(graph={"Bailey": []})
     port = herd.http_ports["Bailey"]
-    held, stop = [], threading.Event()
-    slow_ones = [threading.Thread(target=slow_connection, args=(port, held, stop, 2, f"127.0.1.{n % 4 + 1}"))
-                 for n in range(40)]
-    for thread in slow_ones:
-        thread.start()
-    for n in range(5000):
-        sock = socket.socket()
+    flood = []
+    with slow_connections(port, [f"127.0.1.{n % 4 + 1}" for n in range(40)], 2):
         try:
-            sock.bind((f"127.0.2.{n % 50 + 1}", 0))
-            sock.connect(("127.0.0.1", port))
-        except OSError:
-            sock.close()
-            continue
-        held.append(sock)
-    try:
-        for attempt in range(8):
-            status, body = get(herd, "Bailey", "/healthz")
-            assert (status, body) == (200, "alive\n")
-            time.sleep(1)           #   Past S_TOTAL_SECONDS the slow ones are gone too
-        assert herd.processes["Bailey"].poll() is None
-    finally:
-        stop.set()
-        for thread in slow_ones:
-            thread.join(timeout=10)
-        for sock in held:
-            sock.close()
+            for n in range(5000):
+                sock = socket.socket()
+                try:
+                    sock.bind((f"127.0.2.{n % 50 + 1}", 0))
+                    sock.connect(("127.0.0.1", port))
+                except OSError:
+                    sock.close()
+                    continue
+                flood.append(sock)
+            for attempt in range(8):
+                status, body = get(herd, "Bailey", "/healthz")
+                assert (status, body) == (200, "alive\n")
+                time.sleep(1)           #   Past S_TOTAL_SECONDS the slow ones are gone too
+            assert herd.processes["Bailey"].poll() is None
+        finally:
+            for sock in flood:
+                sock.close()
 
 
 def test_health_answers_from_the_address_that_floods_it(make_herd):
@@ -189,14 +203,9 @@ def test_health_answers_from_the_address_that_floods_it(make_herd):
     on the node's timer, with nobody connecting after it."""
     herd = make_herd(graph={"Bailey": []})
     port = herd.http_ports["Bailey"]
-    held, stop, ended = [], threading.Event(), []
     started = time.monotonic()
-    slow_ones = [threading.Thread(target=slow_connection, args=(port, held, stop, 1, "127.0.0.1", ended))
-                 for _ in range(40)]
-    for thread in slow_ones:
-        thread.start()
-    time.sleep(1)
-    try:
+    with slow_connections(port, ["127.0.0.1"] * 40, 1) as ended:
+        time.sleep(1)
         for attempt in range(6):
             assert get(herd, "Bailey", "/healthz") == (200, "alive\n"), attempt
             time.sleep(0.2)
@@ -206,12 +215,6 @@ def test_health_answers_from_the_address_that_floods_it(make_herd):
             assert time.monotonic() < deadline, f"{40 - len(ended)} slow connections outlived their time"
             time.sleep(0.2)
         assert max(ended) - started < 20
-    finally:
-        stop.set()
-        for thread in slow_ones:
-            thread.join(timeout=10)
-        for sock in held:
-            sock.close()
 
 
 def stats_leaves(node, prefix=""):

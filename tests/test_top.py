@@ -25,6 +25,24 @@ def rows(text):
     return table
 
 
+def top_in_tmux(herd, columns, name):
+    """herd-monitor --top in a tmux session columns wide, once every row
+    has numbers (or 15 s): (session, table, screen text). The caller
+    kills the session."""
+    session = f"herd-top-{name}-{os.getpid()}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", str(columns), "-y", "20",
+                    f"{MONITOR} --config {herd.config} --top"], check=True)
+    deadline = time.monotonic() + 15
+    table, text = {}, ""
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        text = screen(session)
+        table = rows(text)
+        if len(table) == 5 and table["Bailey"][3] != "-":
+            break
+    return session, table, text
+
+
 def test_top_shows_every_server_live(herd):
     for n in range(20):
         herd.iamat("Bailey", f"top{n}", "+1+1", f"{1000 + n}")
@@ -73,18 +91,8 @@ def test_top_shows_every_server_live(herd):
 
 def test_top_fits_80_columns_and_marks_a_silent_server_without_waiting_on_it(herd):
     herd.kill("Clark")
-    session = f"herd-top-narrow-{os.getpid()}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "20",
-                    f"{MONITOR} --config {herd.config} --top"], check=True)
+    session, table, text = top_in_tmux(herd, 80, "narrow")
     try:
-        deadline = time.monotonic() + 15
-        table, text = {}, ""
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            text = screen(session)
-            table = rows(text)
-            if len(table) == 5 and table["Bailey"][3] != "-":
-                break
         assert set(table) == {"Bailey", "Bona", "Campbell", "Clark", "Jaquez"}, text
         assert "silent" in " ".join(table["Clark"]), text
         assert table["Bailey"][1] != "-" and table["Jaquez"][7] in ("1/2", "2/2"), text
@@ -104,18 +112,8 @@ def test_top_never_wraps_between_the_narrow_and_the_wide_layout(herd):
     """Terminals of 106 to 120 columns: each row fits on its line, the
     wide layout only where it fits (it wrapped at 106-111 columns)."""
     for columns in (106, 111, 112, 113, 120):
-        session = f"herd-top-{columns}-{os.getpid()}"
-        subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", str(columns), "-y", "20",
-                        f"{MONITOR} --config {herd.config} --top"], check=True)
+        session, table, text = top_in_tmux(herd, columns, str(columns))
         try:
-            deadline = time.monotonic() + 15
-            table, text = {}, ""
-            while time.monotonic() < deadline:
-                time.sleep(0.5)
-                text = screen(session)
-                table = rows(text)
-                if len(table) == 5 and table["Bailey"][3] != "-":
-                    break
             assert set(table) == {"Bailey", "Bona", "Campbell", "Clark", "Jaquez"}, (columns, text)
             assert all(len(line) < columns for line in text.splitlines()), (columns, text)
             #   A wrapped row would leave its digest alone on the next line
