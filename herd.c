@@ -4,6 +4,7 @@
 
 #include "herd_classes.h"
 #include "herd_tools.h"
+#include <systemd/sd-daemon.h>
 #include <getopt.h>
 #include <sys/resource.h>
 
@@ -230,6 +231,11 @@ s_serve (herd_config_t *config, const char *server, const char *log_file, sigset
     if (s_start_actor (places, server, "places") == 0
     &&  s_start_actor (node, server, "node") == 0) {
         zsys_info ("server %s is up", server);
+        //  Under systemd (Type=notify) the unit is started now: the
+        //  journal is replayed and clients are served; the catch-up with
+        //  the neighbours goes on (/readyz says when it is done). A no-op
+        //  elsewhere.
+        sd_notify (0, "READY=1\nSTATUS=serving clients");
         int signal_number = 0;
         while (signal_number != SIGINT && signal_number != SIGTERM) {
             signal_number = sigwaitinfo (signals, NULL);
@@ -243,6 +249,7 @@ s_serve (herd_config_t *config, const char *server, const char *log_file, sigset
             }
         }
         zsys_info ("server %s: signal received, shutting down (%s)", server, strsignal (signal_number));
+        sd_notify (0, "STOPPING=1\nSTATUS=shutting down");
         rc = 0;
     }
     zactor_destroy (&node);

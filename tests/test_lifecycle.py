@@ -66,3 +66,27 @@ def test_a_signal_at_any_moment_of_start_up_stops_cleanly(make_herd, sig):
     #   And the journal is whole: the last start replays all 2,000
     herd.start("Bailey")
     assert herd.state("Bailey")["clients"] == 2000
+
+
+def test_it_tells_systemd_when_it_serves_and_when_it_stops(make_herd, tmp_path):
+    """Under systemd (Type=notify) herd says READY=1 once it serves
+    clients, and STOPPING=1 when a signal stops it: sd_notify's datagrams
+    to $NOTIFY_SOCKET, received here as systemd would."""
+    import socket as sockets
+    herd = make_herd(graph={"Bailey": []}, start=False)
+    path = str(tmp_path / "notify")
+    listener = sockets.socket(sockets.AF_UNIX, sockets.SOCK_DGRAM)
+    listener.bind(path)
+    listener.settimeout(60)
+    herd.env["NOTIFY_SOCKET"] = path
+    herd.start("Bailey")
+    ready = listener.recv(4096).decode()
+    assert "READY=1" in ready.split("\n"), ready
+    client = herd.client("Bailey")                      #   Serving when it said so
+    client.send("IAMAT kiwi +1+1 1\n")
+    assert client.line().startswith(b"AT ")
+    client.close()
+    herd.stop("Bailey")
+    stopping = listener.recv(4096).decode()
+    assert "STOPPING=1" in stopping.split("\n"), stopping
+    listener.close()
