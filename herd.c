@@ -7,6 +7,7 @@
 #include <systemd/sd-daemon.h>
 #include <getopt.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 static void
 s_usage (FILE *stream)
@@ -21,8 +22,9 @@ s_usage (FILE *stream)
         "byte on its wires, README.md how to run it.\n"
         "\n"
         "  -c, --config FILE   herd config (default: $HERD_CONFIG, else ./herd.cfg)\n"
-        "  -l, --log FILE      log file (default: <herd/log_dir>/NAME.log);\n"
-        "                      - logs to stderr only (containers)\n"
+        "  -l, --log FILE      log file (default: <herd/log_dir>/NAME.log, or\n"
+        "                      systemd's journal when stderr is it); - logs to\n"
+        "                      stderr only (containers)\n"
         "  -v, --verbose       log to stderr as well\n"
         "  -F, --log-format F  text (default: herd/log_format) or json: one\n"
         "                      object a line (time, level, server, message)\n"
@@ -201,11 +203,26 @@ s_lock_state (herd_config_t *config, const s_args_t *args, int *lock_p)
     return lock == -1? -1: 0;
 }
 
-//  Points the log at the server's file (or stderr). 0, or -1 (said why).
+//  True if stderr is systemd's journal: $JOURNAL_STREAM names its device
+//  and inode (systemd.exec(5))
+static bool
+s_stderr_is_journal (void)
+{
+    const char *stream = getenv ("JOURNAL_STREAM");
+    unsigned long long device, inode;
+    struct stat status;
+    return stream && sscanf (stream, "%llu:%llu", &device, &inode) == 2
+        && fstat (STDERR_FILENO, &status) == 0
+        && status.st_dev == (dev_t) device && status.st_ino == (ino_t) inode;
+}
+
+//  Points the log at the server's file, or stderr ("-", and by default
+//  when stderr is systemd's journal). 0, or -1 (said why).
 static int
 s_open_log (herd_config_t *config, const s_args_t *args, char **log_file_p)
 {
     *log_file_p = args->log_file? strdup (args->log_file)
+                : s_stderr_is_journal ()? strdup ("-")
                 : zsys_sprintf ("%s/%s.log", herd_config_string (config, "herd/log_dir"), args->server);
     bool to_stderr_only = streq (*log_file_p, "-");
     if (herd_log_open (to_stderr_only? NULL: *log_file_p, args->verbose || to_stderr_only)) {

@@ -90,3 +90,29 @@ def test_it_tells_systemd_when_it_serves_and_when_it_stops(make_herd, tmp_path):
     stopping = listener.recv(4096).decode()
     assert "STOPPING=1" in stopping.split("\n"), stopping
     listener.close()
+
+
+def test_under_systemd_the_log_goes_to_the_journal(make_herd):
+    """When stderr is systemd's journal ($JOURNAL_STREAM names it), the
+    log goes there rather than to a file of its own."""
+    herd = make_herd(graph={"Bailey": []}, start=False)
+    process = None
+    read_end, write_end = os.pipe()
+    try:
+        status = os.fstat(write_end)
+        environment = dict(herd.env, JOURNAL_STREAM=f"{status.st_dev}:{status.st_ino}")
+        process = subprocess.Popen(herd.command("Bailey") + ["--config", herd.config, "Bailey"],
+                                   stdout=subprocess.DEVNULL, stderr=write_end, env=environment)
+        os.close(write_end)
+        seen = b""
+        deadline = time.monotonic() + 60
+        while b"is up" not in seen:
+            assert time.monotonic() < deadline, seen
+            seen += os.read(read_end, 65536)
+        assert b"starting server Bailey" in seen
+        assert not os.path.exists(os.path.join(herd.folder, "log", "Bailey.log"))
+    finally:
+        if process:
+            process.terminate()
+            process.wait(timeout=30)
+        os.close(read_end)
