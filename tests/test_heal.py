@@ -8,6 +8,7 @@ import subprocess
 import time
 
 import zmq
+import zmq.utils.monitor
 
 from conftest import HERD_BIN
 
@@ -71,17 +72,32 @@ def test_links_come_back_after_a_neighbour_ran_with_security_off(make_herd):
 def test_links_come_back_when_only_the_catch_up_link_was_given_up(make_herd):
     """The stream is heard, but the catch-up DEALER met a plain impostor on
     the dead neighbour's sync address and libzmq gave it up: the link
-    stays lost (no catch-up ever answers) unless it is made again."""
+    stays lost (no catch-up ever answers) unless it is made again. (Most
+    runs; in the others libzmq keeps the DEALER, and it comes back alone.)"""
     herd = make_herd(graph={"Bailey": ["Bona"], "Bona": ["Bailey"]})
     herd.kill("Bona", signal.SIGKILL)
     router = zmq.Context.instance().socket(zmq.ROUTER)
+    watch = router.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
+                                      | zmq.EVENT_DISCONNECTED)
     router.bind(f"tcp://127.0.0.1:{herd.sync_ports['Bona']}")
-    time.sleep(3)
+    #   Until Bailey's catch-up DEALER has met it and their handshake has
+    #   failed (on a busy machine its reconnect may come late), then a
+    #   moment for libzmq to give the DEALER up
+    watch.setsockopt(zmq.RCVTIMEO, 30000)
+    zmq.utils.monitor.recv_monitor_message(watch)
+    time.sleep(0.5)
+    router.disable_monitor()
+    watch.close(linger=0)
     router.close(linger=0)
     herd.start("Bona", wait=False)
     herd.wait_ready("Bona")
     links = wait_live(herd, ["Bailey"], "Bona")
-    assert links["Bailey"]["rebuilt"] >= 1, links
-    assert "catch-ups with Bona failed in a row: making its link again" in herd.log("Bailey")
+    #   Which side sees the mismatch first is a race: when libzmq gave the
+    #   DEALER up (its requests are not even taken), the link was made
+    #   again; when it did not, the DEALER reconnected by itself. Either
+    #   way the link is live and catches up.
+    if "cannot ask Bona for a snapshot" in herd.log("Bailey"):
+        assert links["Bailey"]["rebuilt"] >= 1, links
+        assert "catch-ups with Bona failed in a row: making its link again" in herd.log("Bailey")
     line = herd.iamat("Bona", "caught.up", "+1+1", f"{time.time():.9f}")
     herd.wait_stored("Bailey", "caught.up", line, timeout=30)
