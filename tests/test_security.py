@@ -449,7 +449,10 @@ def test_monitors_that_never_read_hold_a_bounded_part_of_a_server(make_herd):
     #   Twenty queues of 64 MiB / 20 / 256 updates at most, with room for
     #   the load's own: unbounded, each of the 100 held up to 100,000
     assert during - before < 256 * 1024, (before, during)
-    assert after - before < 64 * 1024, (before, after)
+    #   Given back to the system (malloc_trim); ASan's own allocator keeps
+    #   what it freed for a while, so it is held to what the queues took
+    given_back_to = 128 * 1024 if "ASAN_OPTIONS" in herd.env else 64 * 1024
+    assert after - before < given_back_to, (before, after)
 
 
 def test_logs_name_neighbours_and_are_not_for_every_local_user(make_herd):
