@@ -173,7 +173,10 @@ def test_kill_9_inside_a_slow_compaction_loses_nothing_acknowledged(make_herd):
         time.sleep(0.1)
     herd.env = dict(os.environ)
     herd.start("Bailey")
-    assert herd.state("Bailey", timeout=30)["clients"] == 1000000 + len(acknowledged)
+    #   Every IAMAT answered is held; a few more may be, those of the batch
+    #   in flight at the kill (stored and journaled, their answers not read)
+    held = herd.state("Bailey", timeout=30)["clients"]
+    assert 1000000 + len(acknowledged) <= held <= 1000000 + len(acknowledged) + 50, (held, len(acknowledged))
     missing = [client for client in acknowledged[::97] + acknowledged[-20:]
                if herd.stored_line("Bailey", client) is None]
     print(f"{len(acknowledged)} IAMATs answered during the compaction, all held after the restart")
