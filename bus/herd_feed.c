@@ -81,26 +81,17 @@ herd_feed_sent (herd_feed_t *self)
 void
 herd_feed_stats (herd_feed_t *self, json_t *stats)
 {
-    assert (self && stats);
-    herd_counters_put (stats, HERD_COUNTER_FEED_MONITORS, herd_xpub_connections (self->xpub));
+    assert (stats);
+    herd_xpub_t *xpub = self? self->xpub: NULL;
+    herd_counters_put (stats, HERD_COUNTER_FEED_SUBSCRIPTIONS, xpub? herd_xpub_subscriptions (xpub): 0);
+    herd_counters_put (stats, HERD_COUNTER_FEED_SENT, self? self->sent: 0);
+    herd_counters_put (stats, HERD_COUNTER_FEED_REFUSED, self? self->refused: 0);
+    herd_counters_put (stats, HERD_COUNTER_FEED_REBUILT, xpub? herd_xpub_rebuilt (xpub): 0);
+    herd_counters_put (stats, HERD_COUNTER_FEED_MONITORS, xpub? herd_xpub_connections (xpub): 0);
     herd_counters_put_keyed (stats, HERD_COUNTER_FEED_MONITORS_DROPPED, "stalled",
-                             herd_xpub_dropped_stalled (self->xpub));
+                             xpub? herd_xpub_dropped_stalled (xpub): 0);
     herd_counters_put_keyed (stats, HERD_COUNTER_FEED_MONITORS_DROPPED, "room",
-                             herd_xpub_dropped_room (self->xpub));
-}
-
-uint64_t
-herd_feed_refused (herd_feed_t *self)
-{
-    assert (self);
-    return self->refused;
-}
-
-uint64_t
-herd_feed_rebuilt (herd_feed_t *self)
-{
-    assert (self);
-    return herd_xpub_rebuilt (self->xpub);
+                             xpub? herd_xpub_dropped_room (xpub): 0);
 }
 
 zsock_t *

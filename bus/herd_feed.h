@@ -40,18 +40,12 @@ size_t
 uint64_t
     herd_feed_sent (herd_feed_t *self);
 
-//  Times the subscriptions outgrew max_subscriptions and every monitor
-//  was dropped
-uint64_t
-    herd_feed_rebuilt (herd_feed_t *self);
-
-//  Puts the monitors connected and dropped into stats
+//  Puts its counters into stats (core/herd_counters' feed/...):
+//  subscriptions, updates sent and refused (the socket would not take
+//  them), rebuilds (subscriptions outgrew their bound), monitors
+//  connected and dropped. self NULL: a server with no feed, all zero.
 void
     herd_feed_stats (herd_feed_t *self, json_t *stats);
-
-//  Updates the socket did not take (monitors too slow: past the HWM)
-uint64_t
-    herd_feed_refused (herd_feed_t *self);
 
 //  A monitor's side: a SUB connected to the feed at endpoint, for client
 //  ids that start with prefix ("" for all), queueing as many updates as a

@@ -222,18 +222,7 @@ s_stats (s_node_t *self, const char *places_json, size_t places_size)
     herd_counters_put (stats, HERD_COUNTER_UPDATES_BATCHES_OUT, herd_bus_batches (self->bus));
     herd_counters_put (stats, HERD_COUNTER_UPDATES_RECEIVED, herd_bus_received (self->bus));
     herd_counters_put (stats, HERD_COUNTER_BUS_REBUILT, herd_bus_rebuilt (self->bus));
-    herd_counters_put (stats, HERD_COUNTER_FEED_SUBSCRIPTIONS,
-                       self->feed? herd_feed_subscriptions (self->feed): 0);
-    herd_counters_put (stats, HERD_COUNTER_FEED_SENT, self->feed? herd_feed_sent (self->feed): 0);
-    herd_counters_put (stats, HERD_COUNTER_FEED_REFUSED, self->feed? herd_feed_refused (self->feed): 0);
-    herd_counters_put (stats, HERD_COUNTER_FEED_REBUILT, self->feed? herd_feed_rebuilt (self->feed): 0);
-    if (self->feed)
-        herd_feed_stats (self->feed, stats);
-    else {
-        herd_counters_put (stats, HERD_COUNTER_FEED_MONITORS, 0);
-        herd_counters_put_keyed (stats, HERD_COUNTER_FEED_MONITORS_DROPPED, "stalled", 0);
-        herd_counters_put_keyed (stats, HERD_COUNTER_FEED_MONITORS_DROPPED, "room", 0);
-    }
+    herd_feed_stats (self->feed, stats);
     herd_keys_stats (self->keys, stats);
     herd_counters_put (stats, HERD_COUNTER_CLIENTS_STORED, herd_store_size (self->store));
     herd_counters_put_json (stats, HERD_COUNTER_STORE_FULL, json_boolean (herd_store_full (self->store)));
