@@ -187,6 +187,15 @@ s_invalid (herd_command_t *command, const char *reason)
     command->reason = reason;
 }
 
+bool
+herd_protocol_blank (const char *line, size_t size)
+{
+    for (size_t index = 0; index < size; index++)
+        if (!s_is_space (line [index]))
+            return false;
+    return true;
+}
+
 void
 herd_protocol_parse (const char *line, size_t size, herd_command_t *command)
 {
@@ -506,6 +515,8 @@ herd_protocol_test (bool verbose)
 
     assert (s_parse ("").kind == HERD_LINE_EMPTY);
     assert (s_parse (" \t\r\v\f").kind == HERD_LINE_EMPTY);
+    assert (herd_protocol_blank ("", 0) && herd_protocol_blank (" \t\r\v\f", 5));
+    assert (!herd_protocol_blank (" x ", 3));
 
     command = s_parse ("WHATSAT kiwi.cs.ucla.edu 10 5");
     assert (command.kind == HERD_LINE_WHATSAT);

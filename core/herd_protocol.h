@@ -45,6 +45,11 @@ typedef struct {
     herd_field_t time;
 } herd_at_t;
 
+//  True if the line is empty or all whitespace: no command (it gets no
+//  reply, and earns a connection nothing)
+bool
+    herd_protocol_blank (const char *line, size_t size);
+
 //  Parses one line (without its \n) into command. Never fails: a line
 //  that is not a valid command comes back as HERD_LINE_INVALID.
 void

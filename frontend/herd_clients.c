@@ -95,17 +95,6 @@ s_queue_push (s_queue_t *queue, herd_client_t *client)
     queue->newest = client;
 }
 
-//  True if the line is empty or all whitespace: it gets no reply
-//  (PROTOCOL.md §1), so it earns nothing either
-static bool
-s_blank (const char *line, size_t size)
-{
-    for (size_t index = 0; index < size; index++)
-        if (!isspace ((unsigned char) line [index]))
-            return false;
-    return true;
-}
-
 static void
 s_close (herd_clients_t *self, herd_client_t *client, const char *reason)
 {
@@ -432,7 +421,7 @@ herd_client_next_line (herd_client_t *self, const char **line, size_t *size)
     int found;
     do
         found = herd_connection_take_line (self->connection, line, size);
-    while (found == HERD_CONNECTION_LINE && s_blank (*line, *size));
+    while (found == HERD_CONNECTION_LINE && herd_protocol_blank (*line, *size));
     if (found != HERD_CONNECTION_NONE) {
         self->active = zclock_mono ();
         s_queue_push (&self->table->commanded, self);
