@@ -183,13 +183,9 @@ herd_subscribers_connection (int fd, bool accepted, void *arg)
         freen (entry);
         return;                 //  Gone already: its DISCONNECTED follows
     }
-    char port [8] = "?";
-    snprintf (entry->host, sizeof entry->host, "?");
-    getnameinfo ((struct sockaddr *) &entry->peer, entry->peer_size, entry->host, sizeof entry->host,
-                 port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
-    //  An IPv4 peer of a socket that takes IPv6 too is named as IPv4
-    if (strncmp (entry->host, "::ffff:", 7) == 0 && strchr (entry->host, '.'))
-        memmove (entry->host, entry->host + 7, strlen (entry->host + 7) + 1);
+    char port [8];
+    herd_address_name ((struct sockaddr *) &entry->peer, entry->peer_size, entry->host, sizeof entry->host,
+                       port, sizeof port);
     snprintf (entry->peer_text, sizeof entry->peer_text, "%s:%s", entry->host, port);
     entry->accepted = zclock_mono ();
     s_progress (entry, &entry->acked, &entry->behind);

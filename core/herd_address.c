@@ -1,6 +1,7 @@
 //  core/herd_address.c: HOST:PORT resolved in one place.
 
 #include "core/herd_core_layer.h"
+#include <arpa/inet.h>
 
 int
 herd_address_resolve (const char *text, bool passive, struct addrinfo **address_p, char **error_p)
@@ -33,6 +34,24 @@ herd_address_resolve (const char *text, bool passive, struct addrinfo **address_
         return -1;
     }
     return 0;
+}
+
+void
+herd_address_name (const struct sockaddr *address, socklen_t size, char *host, size_t host_size,
+                   char *port, size_t port_size)
+{
+    assert (host && host_size && (!port || port_size));
+    snprintf (host, host_size, "?");
+    if (port)
+        snprintf (port, port_size, "?");
+    if (!address)
+        return;
+    if (!size)
+        size = address->sa_family == AF_INET6? sizeof (struct sockaddr_in6): sizeof (struct sockaddr_in);
+    getnameinfo (address, size, host, (socklen_t) host_size, port, port? (socklen_t) port_size: 0,
+                 NI_NUMERICHOST | NI_NUMERICSERV);
+    if (strncmp (host, "::ffff:", 7) == 0 && strchr (host, '.'))
+        memmove (host, host + 7, strlen (host + 7) + 1);
 }
 
 //  --------------------------------------------------------------------------
@@ -69,5 +88,16 @@ herd_address_test (bool verbose)
     assert (herd_address_resolve ("127.0.0.1:notaport", true, &address, &error) == -1);
     assert (!strncmp (error, "127.0.0.1:notaport: ", 20));
     freen (error);
+    //  Names: numeric, and an IPv4 peer of a dual-stack socket as IPv4
+    char host [INET6_ADDRSTRLEN], port [8];
+    struct sockaddr_in6 mapped = { .sin6_family = AF_INET6, .sin6_port = htons (5555) };
+    inet_pton (AF_INET6, "::ffff:10.1.2.3", &mapped.sin6_addr);
+    herd_address_name ((struct sockaddr *) &mapped, sizeof mapped, host, sizeof host, port, sizeof port);
+    assert (streq (host, "10.1.2.3") && streq (port, "5555"));
+    inet_pton (AF_INET6, "::1", &mapped.sin6_addr);
+    herd_address_name ((struct sockaddr *) &mapped, 0, host, sizeof host, NULL, 0);
+    assert (streq (host, "::1"));
+    herd_address_name (NULL, 0, host, sizeof host, port, sizeof port);
+    assert (streq (host, "?") && streq (port, "?"));
     printf ("OK\n");
 }

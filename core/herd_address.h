@@ -14,6 +14,15 @@
 int
     herd_address_resolve (const char *text, bool passive, struct addrinfo **address_p, char **error_p);
 
+//  The numeric host of a socket address into host, and its port into
+//  port unless port is NULL ("?" where it has none). size 0: the size its
+//  family gives. An IPv4 address seen through a socket that takes IPv6 as
+//  well (::ffff:a.b.c.d) is named as IPv4, so a host has one name for the
+//  per-address bounds and the log.
+void
+    herd_address_name (const struct sockaddr *address, socklen_t size, char *host, size_t host_size,
+                       char *port, size_t port_size);
+
 void
     herd_address_test (bool verbose);
 

@@ -1,7 +1,6 @@
 //  core/herd_http_guard.c: the bounds of a libmicrohttpd endpoint.
 
 #include "core/herd_core_layer.h"
-#include <netdb.h>
 #include <pthread.h>
 #include <arpa/inet.h>
 
@@ -27,16 +26,6 @@ struct _herd_http_guard_t {
     herd_ratelimit_t *log;      //  The daemon's lines, limited (under lock)
     uint64_t evicted, over_age, stalled, refused;
 };
-
-static void
-s_address_text (const struct sockaddr *address, char *text, size_t size)
-{
-    snprintf (text, size, "?");
-    if (address)
-        getnameinfo (address, address->sa_family == AF_INET6? sizeof (struct sockaddr_in6)
-                                                             : sizeof (struct sockaddr_in),
-                     text, (socklen_t) size, NULL, 0, NI_NUMERICHOST);
-}
 
 herd_http_guard_t *
 herd_http_guard_new (const herd_http_guard_limits_t *limits)
@@ -119,10 +108,9 @@ s_oldest_request (herd_http_guard_t *self, const char *address)
 enum MHD_Result
 herd_http_guard_admit (void *arg, const struct sockaddr *address, socklen_t size)
 {
-    (void) size;
     herd_http_guard_t *self = (herd_http_guard_t *) arg;
     char text [INET6_ADDRSTRLEN];
-    s_address_text (address, text, sizeof text);
+    herd_address_name (address, size, text, sizeof text, NULL, 0);
     pthread_mutex_lock (&self->lock);
     int64_t now = zclock_mono ();
     if (now - self->swept >= 1000) {
@@ -157,7 +145,7 @@ herd_http_guard_notify (void *arg, struct MHD_Connection *connection, void **soc
             MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CONNECTION_FD);
         entry->fd = info? info->connect_fd: -1;
         info = MHD_get_connection_info (connection, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        s_address_text (info? info->client_addr: NULL, entry->address, sizeof entry->address);
+        herd_address_name (info? info->client_addr: NULL, 0, entry->address, sizeof entry->address, NULL, 0);
         pthread_mutex_lock (&self->lock);
         entry->started = entry->progress = zclock_mono ();
         entry->handle = zlistx_add_end (self->connections, entry);

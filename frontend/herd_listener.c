@@ -67,10 +67,8 @@ s_handle_accept (zloop_t *loop, zmq_pollitem_t *item, void *arg)
             }
             return 0;               //  EAGAIN: no more waiting
         }
-        char host [INET6_ADDRSTRLEN] = "?";
-        char port [8] = "?";
-        getnameinfo ((struct sockaddr *) &address, address_size, host, sizeof host,
-                     port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
+        char host [INET6_ADDRSTRLEN], port [8];
+        herd_address_name ((struct sockaddr *) &address, address_size, host, sizeof host, port, sizeof port);
         size_t held = herd_tally_count (self->per_address, host);
         if (self->max_per_address && held >= self->max_per_address) {
             if (self->refused_address++ % 1000 == 0)
