@@ -3,7 +3,6 @@
 #include "bus/herd_bus_layer.h"
 
 struct _herd_catchup_t {
-    char *server;               //  The neighbour, for the log
     zsock_t *dealer;            //  To its sync endpoint
     herd_reader_t *reader;      //  Once attached
     zloop_t *loop;              //  Borrowed
@@ -14,7 +13,6 @@ struct _herd_catchup_t {
     int64_t progress;           //  zclock_mono of its last chunk
     size_t received;            //  Lines of it so far
     size_t fresh;               //  Of those, new to us
-    herd_ratelimit_t *log;      //  What the neighbour makes us log, limited (owned)
 };
 
 //  Request ids: seeded by time, so ids from before a restart don't collide
@@ -25,8 +23,6 @@ herd_catchup_new (const char *server, const char *endpoint, herd_keys_t *keys, c
 {
     assert (server && endpoint && keys && error_p);
     herd_catchup_t *self = (herd_catchup_t *) zmalloc (sizeof (herd_catchup_t));
-    self->server = strdup (server);
-    self->log = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, 1);
     self->dealer = zsock_new (ZMQ_DEALER);
     assert (self->dealer);
     zsock_set_linger (self->dealer, 0);
@@ -57,8 +53,6 @@ herd_catchup_destroy (herd_catchup_t **self_p)
         herd_catchup_t *self = *self_p;
         herd_reader_destroy (&self->reader);
         zsock_destroy (&self->dealer);
-        herd_ratelimit_destroy (&self->log);
-        freen (self->server);
         freen (self);
         *self_p = NULL;
     }
@@ -110,15 +104,10 @@ s_merge_chunk (herd_catchup_t *self, herd_sync_msg_t *chunk)
 {
     size_t size;
     const char *line;
-    char sample [200];
     while ((line = herd_sync_msg_next_line (chunk, &size))) {
         int outcome = self->handler.line (line, size, self->handler.arg);
-        if (outcome == HERD_STORE_INVALID) {
-            herd_ratelimit_log (self->log, self->server, LOG_WARNING,
-                                "sync: dropped a malformed line from %s: %s", self->server,
-                                herd_log_sample (line, size, sample, sizeof sample));
-            continue;
-        }
+        if (outcome == HERD_STORE_INVALID)
+            continue;           //  The owner says so, as it sees fit
         if (outcome == HERD_STORE_STORED)
             self->fresh++;
         self->received++;

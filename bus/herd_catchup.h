@@ -14,7 +14,8 @@ typedef struct _herd_catchup_t herd_catchup_t;
 //  What the owner is told, in the loop
 typedef struct {
     //  A line of the snapshot, not parsed: HERD_STORE_* as the receiver
-    //  took it (HERD_STORE_INVALID: not an AT line)
+    //  took it (HERD_STORE_INVALID: not an AT line, counted as no line;
+    //  logging it is the owner's)
     int (*line) (const char *line, size_t size, void *arg);
     //  A chunk's lines were all handed over
     void (*merged) (void *arg);

@@ -414,7 +414,7 @@ s_handle_message (herd_peer_t *self, const herd_bus_frame_t *frames, size_t coun
         herd_ratelimit_log (self->log, self->name, LOG_WARNING,
                             "bus: dropped a malformed message from %s (%s): %s", self->name, decoded.reason,
                             count? herd_log_sample ((const char *) frames [0].data, frames [0].size,
-                            sample, sizeof sample): "(no frame)");
+                                                    sample, sizeof sample): "(no frame)");
     }
 }
 
@@ -486,7 +486,13 @@ static int
 s_catchup_line (const char *line, size_t size, void *arg)
 {
     herd_peer_t *self = (herd_peer_t *) arg;
-    return self->accept? self->accept (self, line, size, true, self->arg): HERD_STORE_STALE;
+    int outcome = self->accept? self->accept (self, line, size, true, self->arg): HERD_STORE_STALE;
+    if (outcome == HERD_STORE_INVALID) {
+        char sample [200];
+        herd_ratelimit_log (self->log, self->name, LOG_WARNING, "sync: dropped a malformed line from %s: %s",
+                            self->name, herd_log_sample (line, size, sample, sizeof sample));
+    }
+    return outcome;
 }
 
 //  What a chunk made us accept goes on in one batch of ours
