@@ -83,15 +83,16 @@ herd_feed_stats (herd_feed_t *self, json_t *stats)
 {
     assert (stats);
     herd_xpub_t *xpub = self? self->xpub: NULL;
+    herd_subscribers_t *monitors = xpub? herd_xpub_subscribers (xpub): NULL;
     herd_counters_put (stats, HERD_COUNTER_FEED_SUBSCRIPTIONS, xpub? herd_xpub_subscriptions (xpub): 0);
     herd_counters_put (stats, HERD_COUNTER_FEED_SENT, self? self->sent: 0);
     herd_counters_put (stats, HERD_COUNTER_FEED_REFUSED, self? self->refused: 0);
     herd_counters_put (stats, HERD_COUNTER_FEED_REBUILT, xpub? herd_xpub_rebuilt (xpub): 0);
-    herd_counters_put (stats, HERD_COUNTER_FEED_MONITORS, xpub? herd_xpub_connections (xpub): 0);
+    herd_counters_put (stats, HERD_COUNTER_FEED_MONITORS, monitors? herd_subscribers_count (monitors): 0);
     herd_counters_put_keyed (stats, HERD_COUNTER_FEED_MONITORS_DROPPED, "stalled",
-                             xpub? herd_xpub_dropped_stalled (xpub): 0);
+                             monitors? herd_subscribers_dropped_stalled (monitors): 0);
     herd_counters_put_keyed (stats, HERD_COUNTER_FEED_MONITORS_DROPPED, "room",
-                             xpub? herd_xpub_dropped_room (xpub): 0);
+                             monitors? herd_subscribers_dropped_room (monitors): 0);
 }
 
 zsock_t *

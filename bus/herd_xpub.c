@@ -246,25 +246,11 @@ herd_xpub_bound_subscribers (herd_xpub_t *self, size_t max, int64_t max_stall)
     freen (endpoint);
 }
 
-size_t
-herd_xpub_connections (herd_xpub_t *self)
+herd_subscribers_t *
+herd_xpub_subscribers (herd_xpub_t *self)
 {
     assert (self);
-    return self->connections? herd_subscribers_count (self->connections): 0;
-}
-
-uint64_t
-herd_xpub_dropped_stalled (herd_xpub_t *self)
-{
-    assert (self);
-    return self->connections? herd_subscribers_dropped_stalled (self->connections): 0;
-}
-
-uint64_t
-herd_xpub_dropped_room (herd_xpub_t *self)
-{
-    assert (self);
-    return self->connections? herd_subscribers_dropped_room (self->connections): 0;
+    return self->connections;
 }
 
 void

@@ -33,14 +33,10 @@ void
 void
     herd_xpub_bound_subscribers (herd_xpub_t *self, size_t max, int64_t max_stall);
 
-//  Subscriber connections now, and those dropped since start for
-//  stalling and to make room (0 without herd_xpub_bound_subscribers)
-size_t
-    herd_xpub_connections (herd_xpub_t *self);
-uint64_t
-    herd_xpub_dropped_stalled (herd_xpub_t *self);
-uint64_t
-    herd_xpub_dropped_room (herd_xpub_t *self);
+//  Its subscribers' connections (borrowed), or NULL without
+//  herd_xpub_bound_subscribers
+herd_subscribers_t *
+    herd_xpub_subscribers (herd_xpub_t *self);
 
 //  Reads the subscriptions inside loop, and counts refused handshakes
 void
