@@ -29,39 +29,76 @@ s_output (const char *data, size_t size)
         herd_file_write_all (STDERR_FILENO, data, size);
 }
 
-const char *
-herd_log_time (char *buffer, size_t size)
+//  The time now, for a text line ("2026-12-05 06:15:23.123 +0000") or as
+//  log shippers expect it (RFC 3339: "2026-12-05T06:15:23.123+00:00")
+static void
+s_time (char *buffer, size_t size, bool rfc3339)
 {
-    assert (buffer && size >= HERD_LOG_TIME_SIZE);
     struct timespec now;
     clock_gettime (CLOCK_REALTIME, &now);
     struct tm local;
     localtime_r (&now.tv_sec, &local);
     char date [32], zone [8];
-    strftime (date, sizeof date, "%Y-%m-%d %H:%M:%S", &local);
+    strftime (date, sizeof date, rfc3339? "%Y-%m-%dT%H:%M:%S": "%Y-%m-%d %H:%M:%S", &local);
     strftime (zone, sizeof zone, "%z", &local);
-    snprintf (buffer, size, "%s.%03ld %s", date, now.tv_nsec / 1000000, zone);
+    long msecs = now.tv_nsec / 1000000;
+    if (rfc3339)
+        snprintf (buffer, size, "%s.%03ld%.3s:%.2s", date, msecs, zone, zone + 3);
+    else
+        snprintf (buffer, size, "%s.%03ld %s", date, msecs, zone);
+}
+
+const char *
+herd_log_time (char *buffer, size_t size)
+{
+    assert (buffer && size >= HERD_LOG_TIME_SIZE);
+    s_time (buffer, size, false);
     return buffer;
 }
 
-//  Where zsys's "yy-mm-dd HH:MM:SS " starts in one of its lines ("L:
-//  (ident) " or "L: " before it), or NULL if the line has none
-static const char *
-s_zsys_time (const char *line, size_t size)
+//  A log line's parts: "L: (ident) TIME message", where L is a level
+//  letter and TIME zsys's "yy-mm-dd HH:MM:SS" or ours (herd_log_time, on
+//  traffic lines); each part may be missing
+typedef struct {
+    const char *level;          //  Its name ("info"), or NULL
+    const char *server;         //  The ident, or NULL
+    size_t server_size;
+    const char *time;           //  Or NULL
+    size_t time_size;           //  Without the space after it
+    const char *message;        //  The rest, up to end
+    const char *end;
+} s_line_t;
+
+static void
+s_parse_line (const char *line, size_t size, s_line_t *parsed)
 {
-    const char *end = line + size;
-    if (size < 3 || line [1] != ':' || !line [0] || !strchr (s_letters, line [0]))
-        return NULL;
-    const char *rest = line + 3;
+    memset (parsed, 0, sizeof *parsed);
+    const char *end = line + size, *rest = line;
+    const char *letter = size > 2 && line [1] == ':' && line [0]? strchr (s_letters, line [0]): NULL;
+    if (letter) {
+        parsed->level = s_levels [letter - s_letters];
+        rest = line + 3;
+    }
     if (rest < end && *rest == '(') {
         const char *close = (const char *) memchr (rest, ')', end - rest);
-        if (!close || close + 2 > end)
-            return NULL;
-        rest = close + 2;
+        if (close && close + 2 <= end) {
+            parsed->server = rest + 1;
+            parsed->server_size = (size_t) (close - rest - 1);
+            rest = close + 2;
+        }
     }
-    bool shaped = end - rest >= 18 && rest [2] == '-' && rest [5] == '-' && rest [8] == ' '
-               && rest [11] == ':' && rest [14] == ':' && rest [17] == ' ';
-    return shaped? rest: NULL;
+    if (end - rest >= 30 && rest [4] == '-' && rest [10] == ' ' && rest [19] == '.' && rest [29] == ' ')
+        parsed->time_size = 29;
+    else
+    if (end - rest >= 18 && rest [2] == '-' && rest [5] == '-' && rest [8] == ' '
+    &&  rest [11] == ':' && rest [14] == ':' && rest [17] == ' ')
+        parsed->time_size = 17;
+    if (parsed->time_size) {
+        parsed->time = rest;
+        rest += parsed->time_size + 1;
+    }
+    parsed->message = rest;
+    parsed->end = end;
 }
 
 //  One zsys line with its time as people read it elsewhere (Redis, NATS):
@@ -69,59 +106,40 @@ s_zsys_time (const char *line, size_t size)
 static void
 s_output_text (const char *line, size_t size)
 {
-    const char *time = s_zsys_time (line, size);
-    if (!time) {
+    s_line_t parsed;
+    s_parse_line (line, size, &parsed);
+    if (!parsed.level || parsed.time_size != 17) {
         s_output (line, size);
         return;
     }
     char now [HERD_LOG_TIME_SIZE];
     herd_log_time (now, sizeof now);
-    size_t head = (size_t) (time - line), now_size = strlen (now);
+    size_t head = (size_t) (parsed.time - line), now_size = strlen (now);
     char *text = (char *) malloc (size - 17 + now_size);
     assert (text);
     memcpy (text, line, head);
     memcpy (text + head, now, now_size);
-    memcpy (text + head + now_size, time + 17, size - head - 17);
+    memcpy (text + head + now_size, parsed.time + 17, size - head - 17);
     s_output (text, size - 17 + now_size);
     freen (text);
 }
 
-//  One zsys line, "L: (ident) yy-mm-dd HH:MM:SS text", as a JSON object:
+//  One log line as a JSON object, its time from the clock:
 //  {"time": "2026-12-03T09:16:38.123+00:00", "level", "server", "message"}
 static void
 s_output_json (const char *line, size_t size)
 {
-    const char *letter = size > 2 && line [1] == ':' && line [0]? strchr (s_letters, line [0]): NULL;
-    const char *name = letter? s_levels [letter - s_letters]: "info";
-    const char *end = line + size;
-    const char *rest = letter? line + 3: line;
-    if (rest > end)
-        rest = end;
-    char server [64] = "";
-    if (rest < end && *rest == '(') {
-        const char *close = (const char *) memchr (rest, ')', end - rest);
-        if (close && close - rest - 1 < (ptrdiff_t) sizeof server) {
-            memcpy (server, rest + 1, close - rest - 1);
-            server [close - rest - 1] = 0;
-            rest = close + 2 <= end? close + 2: end;
-        }
+    s_line_t parsed;
+    s_parse_line (line, size, &parsed);
+    char server [HERD_SERVER_NAME_MAX + 1] = "";
+    if (parsed.server && parsed.server_size < sizeof server) {
+        memcpy (server, parsed.server, parsed.server_size);
+        server [parsed.server_size] = 0;
     }
-    //  The time as log shippers expect it (RFC 3339, milliseconds and the
-    //  zone), from the clock: zsys's own has neither
-    //  (zsys's own "yy-mm-dd HH:MM:SS ", or ours on traffic lines)
-    if (end - rest >= 30 && rest [4] == '-' && rest [10] == ' ' && rest [19] == '.' && rest [29] == ' ')
-        rest += 30;
-    else
-    if (end - rest >= 18 && rest [2] == '-' && rest [8] == ' ' && rest [11] == ':')
-        rest += 18;
-    struct timespec now;
-    clock_gettime (CLOCK_REALTIME, &now);
-    struct tm local;
-    localtime_r (&now.tv_sec, &local);
-    char date [32], zone [8], time [64];
-    strftime (date, sizeof date, "%Y-%m-%dT%H:%M:%S", &local);
-    strftime (zone, sizeof zone, "%z", &local);
-    snprintf (time, sizeof time, "%s.%03ld%.3s:%.2s", date, now.tv_nsec / 1000000, zone, zone + 3);
+    const char *name = parsed.level? parsed.level: "info";
+    const char *rest = parsed.message, *end = parsed.end;
+    char time [64];
+    s_time (time, sizeof time, true);
     char *message = strndup (rest, end - rest);
     json_t *object = json_pack ("{s:s, s:s, s:s, s:s}", "time", time, "level", name,
                                 "server", server, "message", message);
