@@ -16,6 +16,8 @@ s_usage (FILE *stream)
         "Usage: herd [OPTIONS] NAME\n"
         "       herd [--config FILE] --list\n"
         "       herd [--config FILE] --keygen [NAME ...]\n"
+        "       herd [--config FILE] --client-cert ID --out DIR [--days N]\n"
+        "       herd [--config FILE] --revoke CERT\n"
         "Runs the herd server NAME, one of the servers listed in the config file.\n"
         "It answers IAMAT and WHATSAT on its client port and floods location\n"
         "updates to its neighbours over ZeroMQ; docs/PROTOCOL.md documents every\n"
@@ -39,7 +41,20 @@ s_usage (FILE *stream)
         "  -k, --keygen [NAME ...]\n"
         "                      write CURVE certificates under herd/keys for the\n"
         "                      names given, or for every server and a monitor\n"
-        "                      named \"monitor\"; existing keys are kept\n"
+        "                      named \"monitor\"; existing keys are kept. Each\n"
+        "                      server also gets a TLS certificate from the herd's\n"
+        "                      CA (made at first: <keys>/ca.crt)\n"
+        "  -i, --client-cert ID\n"
+        "                      write a client certificate granting the client id\n"
+        "                      ID (DIR/ID.crt, its key DIR/ID.key, 0600), signed\n"
+        "                      by the herd's CA, for the TLS client port\n"
+        "  -P, --client-cert-prefix PREFIX\n"
+        "                      the same, granting every id that starts with\n"
+        "                      PREFIX (a gateway for many devices)\n"
+        "  -o, --out DIR       where --client-cert writes\n"
+        "  -d, --days N        how long a client certificate is valid (825)\n"
+        "  -r, --revoke CERT   add CERT to the herd's revocation list\n"
+        "                      (<keys>/ca.crl); SIGHUP makes servers read it\n"
         "  -K, --keys-for NAME FROM TO\n"
         "                      from FROM, a folder of every key side by side (a\n"
         "                      Kubernetes Secret), lay out TO/public with every\n"
@@ -51,8 +66,9 @@ s_usage (FILE *stream)
         "\n"
         "Environment: the Google Places API key is read from the variable named\n"
         "by places/google/key_env in the config (HERD_GOOGLE_API_KEY by default).\n"
-        "Stop with SIGINT (Ctrl-C) or SIGTERM; SIGHUP reopens the log file\n"
-        "(after logrotate has renamed it).\n");
+        "Stop with SIGINT (Ctrl-C) or SIGTERM. SIGHUP reopens the log file (after\n"
+        "logrotate has renamed it) and reloads the TLS port's certificates and\n"
+        "revocation list.\n");
 }
 
 //  Sends START to an actor; 0, or -1 with the actor's reason printed
@@ -98,7 +114,9 @@ s_parse_args (int argc, char *argv [], s_args_t *args)
 {
     args->config_file = getenv ("HERD_CONFIG")? getenv ("HERD_CONFIG"): "herd.cfg";
     args->cert = "monitor";
-    bool list = false, keygen = false, keys_for = false;
+    bool list = false, keygen = false, keys_for = false, prefix = false;
+    const char *client_id = NULL, *out = NULL, *revoke = NULL;
+    int days = HERD_CA_DAYS_DEFAULT;
     static struct option options [] = {
         { "state",   no_argument,       NULL, 's' },
         { "stats",   no_argument,       NULL, 'S' },
@@ -108,6 +126,11 @@ s_parse_args (int argc, char *argv [], s_args_t *args)
         { "list",    no_argument,       NULL, 'L' },
         { "keygen",  no_argument,       NULL, 'k' },
         { "cert",    required_argument, NULL, 'C' },
+        { "client-cert", required_argument, NULL, 'i' },
+        { "client-cert-prefix", required_argument, NULL, 'P' },
+        { "out",     required_argument, NULL, 'o' },
+        { "days",    required_argument, NULL, 'd' },
+        { "revoke",  required_argument, NULL, 'r' },
         { "config",  required_argument, NULL, 'c' },
         { "log",     required_argument, NULL, 'l' },
         { "verbose", no_argument,       NULL, 'v' },
@@ -117,7 +140,7 @@ s_parse_args (int argc, char *argv [], s_args_t *args)
         { NULL, 0, NULL, 0 }
     };
     int option;
-    while ((option = getopt_long (argc, argv, "c:l:vF:sSRALkKC:hV", options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, "c:l:vF:sSRALkKC:i:P:o:d:r:hV", options, NULL)) != -1) {
         switch (option) {
             case 'c': args->config_file = optarg; break;
             case 'l': args->log_file = optarg; break;
@@ -131,6 +154,19 @@ s_parse_args (int argc, char *argv [], s_args_t *args)
             case 'k': keygen = true; break;
             case 'K': keys_for = true; break;
             case 'C': args->cert = optarg; break;
+            case 'i': client_id = optarg; prefix = false; break;
+            case 'P': client_id = optarg; prefix = true; break;
+            case 'o': out = optarg; break;
+            case 'r': revoke = optarg; break;
+            case 'd': {
+                char *end;
+                days = (int) strtol (optarg, &end, 10);
+                if (*end || days < 1 || days > 36500) {
+                    fprintf (stderr, "herd: --days %s: expected a whole number of days from 1 to 36500\n", optarg);
+                    return 2;
+                }
+                break;
+            }
             case 'h': s_usage (stdout); return 0;
             case 'V': printf ("herd %s\n", HERD_VERSION); return 0;
             default:  s_usage (stderr); return 2;
@@ -140,6 +176,15 @@ s_parse_args (int argc, char *argv [], s_args_t *args)
         fprintf (stderr, "herd: --log-format %s: expected text or json\n", args->log_format);
         return 2;
     }
+    if (client_id) {
+        if (!out || optind != argc) {
+            fprintf (stderr, "herd: --client-cert ID --out DIR (try herd --help)\n");
+            return 2;
+        }
+        return herd_tools_client_cert (args->config_file, client_id, prefix, out, days);
+    }
+    if (revoke)
+        return herd_tools_revoke (args->config_file, revoke);
     if (keys_for) {
         if (argc - optind != 3) {
             fprintf (stderr, "herd: --keys-for NAME FROM TO (try herd --help)\n");
@@ -257,12 +302,14 @@ s_serve (herd_config_t *config, const char *server, const char *log_file, sigset
         while (signal_number != SIGINT && signal_number != SIGTERM) {
             signal_number = sigwaitinfo (signals, NULL);
             //  SIGHUP asks for the log file to be reopened (log rotation)
+            //  and the TLS port's certificates and CRL to be read again
             if (signal_number == SIGHUP) {
                 if (herd_log_reopen () == 0)
                     zsys_info ("SIGHUP: log file reopened");
                 else
                     zsys_error ("SIGHUP: cannot reopen %s: %s; still logging to the old file",
                                 log_file, strerror (errno));
+                zstr_send (node, "RELOAD");
             }
         }
         zsys_info ("server %s: signal received, shutting down (%s)", server, strsignal (signal_number));
@@ -291,6 +338,9 @@ main (int argc, char *argv [])
     //  during start-up waits until the actors are whole, then stops them
     //  cleanly: CZMQ's own handler would set zsys_interrupted, which ends
     //  every CZMQ actor's loop (zauth, zmonitor) by itself, mid-start.
+    //  A client gone mid-write must fail the write, not end the process:
+    //  OpenSSL writes to TLS clients with write(2), not send's MSG_NOSIGNAL
+    signal (SIGPIPE, SIG_IGN);
     sigset_t signals;
     sigemptyset (&signals);
     sigaddset (&signals, SIGINT);

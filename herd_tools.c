@@ -50,6 +50,137 @@ herd_tools_ask_admin (herd_config_t *config, const char *server, const char *req
     return rc;
 }
 
+//  The herd's CA: loaded, or made if there is none yet (made_p). NULL
+//  after one line on stderr.
+static herd_ca_t *
+s_ca (herd_config_t *config, bool make, bool *made_p)
+{
+    char *cert = herd_config_tls_file (config, "", "ca");
+    char *key = zsys_sprintf ("%s/secret/ca.pem", herd_config_string (config, "herd/keys"));
+    char *error = NULL;
+    herd_ca_t *ca = NULL;
+    if (make && !zsys_file_exists (cert) && !zsys_file_exists (key)) {
+        ca = herd_ca_create ("herd CA", HERD_CA_DAYS_CA, cert, key, &error);
+        if (ca && made_p)
+            *made_p = true;
+    }
+    else
+        ca = herd_ca_load (cert, key, &error);
+    if (!ca) {
+        fprintf (stderr, "herd: the herd's CA: %s\n", error);
+        freen (error);
+    }
+    freen (cert);
+    freen (key);
+    return ca;
+}
+
+//  A server's TLS certificate and key, signed by the herd's CA (made
+//  first if there is none): the names it answers to are its client_tls
+//  host, its name in lower case (a container's host name) and the
+//  loopback. Kept if they exist.
+static int
+s_keygen_tls (herd_config_t *config, const char *server)
+{
+    char *cert = herd_config_tls_file (config, server, "cert");
+    char *key = herd_config_tls_file (config, server, "key");
+    char *ca_cert = herd_config_tls_file (config, server, "ca");
+    int rc = 0;
+    bool ca_made = false;
+    if (zsys_file_exists (cert) && zsys_file_exists (key))
+        printf ("%s: %s, %s (kept)\n", server, cert, key);
+    else {
+        herd_ca_t *ca = s_ca (config, true, &ca_made);
+        if (ca_made)
+            printf ("herd CA: %s, %s/secret/ca.pem (made; sign client certificates with "
+                    "herd --client-cert ID --out DIR)\n", ca_cert, herd_config_string (config, "herd/keys"));
+        char *hosts = strdup ("localhost 127.0.0.1 ::1");
+        char *lower = strdup (server);
+        for (char *letter = lower; *letter; letter++)
+            *letter = (char) tolower ((unsigned char) *letter);
+        const char *tls_bind = herd_config_server_endpoint (config, server, "client_tls");
+        char *tls_host = tls_bind? strndup (tls_bind, strrchr (tls_bind, ':') - tls_bind): strdup ("");
+        char *all = zsys_sprintf ("%s %s %s", hosts, lower, tls_host);
+        char *error = NULL;
+        if (!ca)
+            rc = 1;
+        else
+        if (herd_ca_issue_server (ca, server, all, HERD_CA_DAYS_DEFAULT, cert, key, &error)) {
+            fprintf (stderr, "herd: %s\n", error);
+            freen (error);
+            rc = 1;
+        }
+        else
+            printf ("%s: %s, %s (made, for %s)\n", server, cert, key, all);
+        herd_ca_destroy (&ca);
+        freen (hosts);
+        freen (lower);
+        freen (tls_host);
+        freen (all);
+    }
+    freen (cert);
+    freen (key);
+    freen (ca_cert);
+    return rc;
+}
+
+int
+herd_tools_client_cert (const char *config_file, const char *id, bool prefix, const char *out, int days)
+{
+    herd_config_t *config = herd_tools_load_config (config_file);
+    if (!config)
+        return 1;
+    herd_ca_t *ca = s_ca (config, false, NULL);
+    int rc = 1;
+    if (ca) {
+        const char *base = *id? id: "any";
+        char *cert = zsys_sprintf ("%s/%s.crt", out, base);
+        char *key = zsys_sprintf ("%s/%s.key", out, base);
+        char *error = NULL;
+        if (herd_ca_issue_client (ca, id, prefix, days, cert, key, &error)) {
+            fprintf (stderr, "herd: %s\n", error);
+            freen (error);
+        }
+        else {
+            printf ("%s: %s, %s: grants %s%s%s, valid %d days\n", base, cert, key,
+                    prefix? "every client id that starts with \"": "the client id \"", id,
+                    prefix? "\"": "\"", days);
+            rc = 0;
+        }
+        freen (cert);
+        freen (key);
+        herd_ca_destroy (&ca);
+    }
+    herd_config_destroy (&config);
+    return rc;
+}
+
+int
+herd_tools_revoke (const char *config_file, const char *cert)
+{
+    herd_config_t *config = herd_tools_load_config (config_file);
+    if (!config)
+        return 1;
+    herd_ca_t *ca = s_ca (config, false, NULL);
+    char *crl = herd_config_tls_file (config, "", "crl");
+    char *error = NULL;
+    int rc = 1;
+    if (ca && herd_ca_revoke (ca, cert, crl, &error) == 0) {
+        printf ("revoked %s: %s lists it; send SIGHUP to every server (or restart them) "
+                "to refuse it\n", cert, crl);
+        rc = 0;
+    }
+    else
+    if (ca) {
+        fprintf (stderr, "herd: %s\n", error);
+        freen (error);
+    }
+    herd_ca_destroy (&ca);
+    freen (crl);
+    herd_config_destroy (&config);
+    return rc;
+}
+
 //  herd --keygen [NAME ...]: certificates for the names given, or for
 //  every server of the config and one monitor ("monitor"); keys that
 //  exist are kept
@@ -82,6 +213,8 @@ herd_tools_keygen (const char *config_file, int count, char *names [])
         else
             printf ("%s: %s/public/%s.key, %s/secret/%s.key_secret (%s)\n", name, folder, name,
                     folder, name, made? "made": "kept");
+        if (!rc && herd_config_has_server (config, name))
+            rc = s_keygen_tls (config, name);
     }
     zlistx_destroy (&wanted);
     herd_config_destroy (&config);
@@ -116,6 +249,10 @@ herd_tools_keys_for (const char *name, const char *from, const char *to)
         return 1;
     }
     char *secret_name = zsys_sprintf ("%s.key_secret", name);
+    //  The TLS port's, where the Secret has them: the CA's certificate,
+    //  NAME's certificate and key (never the CA's key)
+    char *tls_cert = zsys_sprintf ("%s.crt", name);
+    char *tls_key = zsys_sprintf ("%s.pem", name);
     zsys_dir_create ("%s/public", to);
     zsys_dir_create ("%s/secret", to);
     //  As --keygen makes it: only the server's user may list its secret
@@ -138,6 +275,18 @@ herd_tools_keys_for (const char *name, const char *from, const char *to)
             freen (target);
         }
         else
+        if (streq (entry->d_name, "ca.crt") || streq (entry->d_name, tls_cert)) {
+            char *target = zsys_sprintf ("%s/%s", to, entry->d_name);
+            rc = s_copy (source, target, 0644);
+            freen (target);
+        }
+        else
+        if (streq (entry->d_name, tls_key)) {
+            char *target = zsys_sprintf ("%s/secret/%s", to, entry->d_name);
+            rc = s_copy (source, target, 0600);
+            freen (target);
+        }
+        else
         if (streq (entry->d_name, secret_name)) {
             char *target = zsys_sprintf ("%s/secret/%s", to, entry->d_name);
             rc = s_copy (source, target, 0600);
@@ -156,6 +305,8 @@ herd_tools_keys_for (const char *name, const char *from, const char *to)
     if (rc == 0)
         printf ("herd: keys for %s: %d public, its own secret\n", name, publics);
     freen (secret_name);
+    freen (tls_cert);
+    freen (tls_key);
     return rc? 1: 0;
 }
 

@@ -10,9 +10,20 @@ herd_config_t *
     herd_tools_load_config (const char *config_file);
 
 //  herd --keygen [NAME ...]: certificates for the names given, or for
-//  every server of the config and one monitor; keys that exist are kept
+//  every server of the config and one monitor; keys that exist are kept.
+//  A server also gets its TLS certificate from the herd's CA, made on
+//  first use (<keys>/ca.crt, its key <keys>/secret/ca.pem).
 int
     herd_tools_keygen (const char *config_file, int count, char *names []);
+
+//  herd --client-cert ID / --client-cert-prefix PREFIX --out DIR: a client
+//  certificate and key signed by the herd's CA (DIR/ID.crt, DIR/ID.key)
+int
+    herd_tools_client_cert (const char *config_file, const char *id, bool prefix, const char *out, int days);
+
+//  herd --revoke CERT: adds it to the herd's revocation list
+int
+    herd_tools_revoke (const char *config_file, const char *cert);
 
 //  herd --keys-for NAME FROM TO: one server's key folder from all keys
 int

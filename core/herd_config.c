@@ -63,17 +63,23 @@ static const s_string_t s_strings [] = {
     { "places/google/url",      "",                     NULL },
     { "places/google/key_env",  "HERD_GOOGLE_API_KEY",  NULL },
     { "places/google/fields",   HERD_GOOGLE_FIELDS_DEFAULT, NULL },
+    { "tls/ca",                 "",                     NULL },
+    { "tls/cert",               "",                     NULL },
+    { "tls/key",                "",                     NULL },
+    { "tls/crl",                "",                     NULL },
+    { "tls/client_certs",       "required",             "required optional" },
+    { "tls/min_version",        "1.3",                  "1.3 1.2" },
 };
 #define S_STRINGS (sizeof (s_strings) / sizeof (s_strings [0]))
 
 //  Names allowed under each section; anything else is a typo we report
-static const char *s_sections = "herd bus places servers";
-static const char *s_server_keys = "client bus bus_bind sync sync_bind feed feed_bind admin http neighbours";
+static const char *s_sections = "herd bus places tls servers";
+static const char *s_server_keys = "client client_tls bus bus_bind sync sync_bind feed feed_bind admin http neighbours";
 
 //  One server of the herd
 typedef struct {
     char *name;                     //  As written in the config
-    char *client_bind;              //  HOST:PORT for clients
+    char *client_bind;              //  HOST:PORT for clients, NULL if off
     char *bus_bind;                 //  Endpoint the bus XPUB binds
     char *bus_endpoint;             //  Endpoint neighbours connect to
     zlistx_t *neighbours;           //  Names (owned strings)
@@ -181,7 +187,7 @@ s_load_settings (herd_config_t *self)
     s_check_keys (self, self->root, "", s_sections);
     //  Known keys per section come from the tables above
     const char *sections [] = { "herd", "bus", "places", "places/google",
-                                "places/offline", "places/cache" };
+                                "places/offline", "places/cache", "tls" };
     for (size_t section_nbr = 0; section_nbr < sizeof sections / sizeof sections [0]; section_nbr++) {
         const char *section = sections [section_nbr];
         zconfig_t *node = zconfig_locate (self->root, section);
@@ -249,15 +255,22 @@ s_load_servers (herd_config_t *self)
         const char *client = zconfig_get (node, "client", NULL);
         const char *bus = zconfig_get (node, "bus", NULL);
         const char *bus_bind = zconfig_get (node, "bus_bind", bus);
-        if (!client || !s_host_port_valid (client))
-            s_fail (self, "server %s: client = \"%s\": expected HOST:PORT, e.g. 127.0.0.1:11001",
-                    name, client? client: "");
+        const char *client_tls = zconfig_get (node, "client_tls", NULL);
+        bool client_off = client && streq (client, "off");
+        if (!client_off && (!client || !s_host_port_valid (client)))
+            s_fail (self, "server %s: client = \"%s\": expected HOST:PORT, e.g. 127.0.0.1:11001, "
+                    "or off (clients over TLS only)", name, client? client: "");
+        if (client_tls && !s_host_port_valid (client_tls))
+            s_fail (self, "server %s: client_tls = \"%s\": expected HOST:PORT, e.g. 127.0.0.1:11601",
+                    name, client_tls);
+        if (client_off && !client_tls)
+            s_fail (self, "server %s: client = off, and no client_tls: it would serve no client", name);
         if (!bus || !strstr (bus, "://") || !strstr (bus_bind, "://"))
             s_fail (self, "server %s: bus = \"%s\": expected a ZeroMQ endpoint, e.g. tcp://127.0.0.1:11101",
                     name, bus? bus: "");
         s_server_t *server = (s_server_t *) zmalloc (sizeof (s_server_t));
         server->name = strdup (name);
-        server->client_bind = strdup (client? client: "");
+        server->client_bind = client_off? NULL: strdup (client? client: "");
         server->bus_endpoint = strdup (bus? bus: "");
         server->bus_bind = strdup (bus_bind? bus_bind: "");
         server->node = node;
@@ -480,6 +493,26 @@ herd_config_server_endpoint (herd_config_t *self, const char *server, const char
     return value;
 }
 
+char *
+herd_config_tls_file (herd_config_t *self, const char *server, const char *what)
+{
+    assert (self && server && what);
+    char *path = zsys_sprintf ("tls/%s", what);
+    const char *value = herd_config_string (self, path);
+    freen (path);
+    const char *keys = herd_config_string (self, "herd/keys");
+    if (*value) {
+        //  {server} stands for the server's name: one line for a herd
+        const char *mark = strstr (value, "{server}");
+        return mark? zsys_sprintf ("%.*s%s%s", (int) (mark - value), value, server, mark + 8)
+                   : strdup (value);
+    }
+    return streq (what, "ca")?   zsys_sprintf ("%s/ca.crt", keys)
+         : streq (what, "cert")? zsys_sprintf ("%s/%s.crt", keys, server)
+         : streq (what, "key")?  zsys_sprintf ("%s/secret/%s.pem", keys, server)
+         :                       zsys_sprintf ("%s/ca.crl", keys);
+}
+
 zlistx_t *
 herd_config_neighbours (herd_config_t *self, const char *server)
 {
@@ -568,6 +601,9 @@ herd_config_test (bool verbose)
     assert (zlistx_size (herd_config_servers (config)) == 3);
     assert (zlistx_size (herd_config_neighbours (config, "A")) == 2);
     assert (streq (herd_config_client_bind (config, "B"), "127.0.0.1:7002"));
+    char *file = herd_config_tls_file (config, "B", "key");
+    assert (streq (file, "state/keys/secret/B.pem"));
+    freen (file);
     assert (streq (herd_config_bus_bind (config, "A"), "tcp://127.0.0.1:7101"));
     assert (streq (herd_config_bus_bind (config, "C"), "tcp://*:7103"));
     assert (streq (herd_config_bus_endpoint (config, "C"), "tcp://127.0.0.1:7103"));
@@ -597,6 +633,12 @@ herd_config_test (bool verbose)
     s_expect_error ("herd\n", "no servers", verbose);
     s_expect_error ("servers\n    A\n        client = nowhere\n        bus = tcp://x:1\n",
                     "expected HOST:PORT", verbose);
+    s_expect_error ("servers\n    A\n        client = off\n        bus = tcp://x:1\n",
+                    "it would serve no client", verbose);
+    s_expect_error ("servers\n    A\n        client = off\n        client_tls = x\n        bus = tcp://x:1\n",
+                    "client_tls = \"x\": expected HOST:PORT", verbose);
+    s_expect_error ("tls\n    client_certs = never\nservers\n    A\n        client = off\n"
+                    "        client_tls = x:1\n        bus = tcp://x:1\n", "expected one of: required optional", verbose);
     config = herd_config_load ("/nonexistent/herd.cfg", &error);
     assert (!config);
     assert (strstr (error, "cannot read config"));

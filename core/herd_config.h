@@ -29,7 +29,8 @@ bool
 zlistx_t *
     herd_config_servers (herd_config_t *self);
 
-//  Where a server listens for clients, as HOST:PORT. Borrowed.
+//  Where a server listens for clients, as HOST:PORT; NULL if its plain
+//  port is off (client = off: clients over TLS only). Borrowed.
 const char *
     herd_config_client_bind (herd_config_t *self, const char *server);
 
@@ -44,10 +45,17 @@ const char *
 //  An optional endpoint of a server: "sync" (where neighbours ask it for
 //  catch-up), "sync_bind" (what it binds for that; defaults to sync),
 //  "feed" (where monitors subscribe to its updates), "feed_bind" (what it
-//  binds for that; defaults to feed), "admin" (state and stats requests)
-//  or "http". NULL if not configured. Borrowed.
+//  binds for that; defaults to feed), "admin" (state and stats requests),
+//  "http", or "client_tls" (HOST:PORT where clients connect over TLS). NULL if not configured. Borrowed.
 const char *
     herd_config_server_endpoint (herd_config_t *self, const char *server, const char *key);
+
+//  A file of the TLS client port for server: "ca", "cert", "key" or
+//  "crl", as the tls section says ({server} in it stands for the name),
+//  else where herd --keygen puts it: <keys>/ca.crt, <keys>/NAME.crt,
+//  <keys>/secret/NAME.pem, <keys>/ca.crl. Caller frees.
+char *
+    herd_config_tls_file (herd_config_t *self, const char *server, const char *what);
 
 //  A server's neighbours (names). Borrowed.
 zlistx_t *

@@ -8,6 +8,10 @@
 
 #include <czmq.h>
 #include <jansson.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <openssl/pem.h>
+#include <openssl/err.h>
 
 //  The release herd --version prints
 #define HERD_VERSION "0.1.0"
@@ -28,6 +32,7 @@
 #include "core/herd_traffic.h"
 #include "core/herd_config.h"
 #include "core/herd_keys.h"
+#include "core/herd_ca.h"
 #include "core/herd_admin.h"
 #include "core/herd_protocol.h"
 

@@ -34,6 +34,12 @@ typedef enum {
        "Connections closed to make room at herd/max_clients: no command yet first, then the idlest", NULL, 1) \
     X (CONNECTIONS_DROPPED_OUTPUT, "clients_dropped_output_total", "herd_connections_dropped_output_total", \
        COUNTER, "Connections dropped at herd/max_output_total", NULL, 1) \
+    X (TLS_HANDSHAKES, "tls/handshakes", "herd_tls_handshakes_total", COUNTER, \
+       "TLS handshakes completed on the client TLS port", NULL, 1) \
+    X (TLS_HANDSHAKES_FAILED, "tls/handshakes_failed", "herd_tls_handshakes_failed_total", COUNTER, \
+       "TLS handshakes refused or failed: certificate not valid, not TLS, cut", NULL, 1) \
+    X (NOT_GRANTED, "not_granted", "herd_not_granted_total", COUNTER, \
+       "Lines answered ? for naming a client id the connection's certificate does not grant", NULL, 1) \
     X (OUTPUT_BYTES, "output_bytes", "herd_output_bytes", GAUGE, "Reply bytes queued for all clients", NULL, 1) \
     X (COMMANDS, "commands", "herd_commands_total", COUNTER, "Client commands by kind", "kind", 1) \
     X (BAD_LINES, "bad_lines", "herd_bad_lines_total", COUNTER, "Client lines answered ?", NULL, 1) \

@@ -2,6 +2,7 @@
 
 #include "frontend/herd_frontend_layer.h"
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <arpa/inet.h>
 
@@ -26,6 +27,11 @@ struct _herd_client_t {
     uint32_t events;            //  What epoll watches for now
     s_queue_t *queue;           //  The queue it is in: waiting or commanded
     struct _herd_client_t *older, *newer;  //  Its neighbours in that queue
+    uint64_t pass;              //  The last pass that touched it
+    bool ready;                 //  In the ready list: TLS holds its input
+    bool secured;               //  Its TLS handshake is done (and counted)
+    herd_grants_t *grants;      //  What its certificate grants, NULL: all (owned)
+    bool refusal_logged;        //  A line it may not send was logged
 };
 
 struct _herd_clients_t {
@@ -48,7 +54,20 @@ struct _herd_clients_t {
     uint64_t output_dropped;    //  Dropped at max_output_total
     herd_ratelimit_t *log;      //  What clients make us log, limited per address (owned)
     herd_ratelimit_t *log_opened;   //  The same for "opened" lines, a budget of their own (owned)
+    size_t touched_count;
+    uint64_t pass;              //  Loop passes, to touch each client once a pass
+    herd_client_t **touched;    //  This pass's clients, settled at its end
+    size_t touched_capacity;
+    uint64_t *ready;            //  Tags of TLS clients with input held in
+    size_t ready_count;         //  their session, read in the next pass
+    size_t ready_capacity;
+    int wake_fd;                //  eventfd in the epoll set: a ready list to read
+    uint64_t tls_handshakes;    //  TLS handshakes done
+    uint64_t tls_failed;        //  ... failed (certificate, not TLS, cut)
 };
+
+//  The epoll tag of wake_fd: no client's (their ids start at 1)
+#define S_WAKE_TAG  0
 
 uint64_t
 herd_client_tag (herd_client_t *self)
@@ -106,9 +125,12 @@ s_close (herd_clients_t *self, herd_client_t *client, const char *reason)
     self->clients [fd] = NULL;
     self->count--;
     self->output_total -= client->accounted;
+    if (herd_connection_tls_failed (client->connection))
+        self->tls_failed++;
     herd_ratelimit_log (self->log, client->host, LOG_INFO, "client %" PRIu64 " %s closed: %s",
                         client->id, client->peer, reason);
     herd_connection_destroy (&client->connection);
+    herd_grants_destroy (&client->grants);
     freen (client->head);
     freen (client);
 }
@@ -137,10 +159,25 @@ s_settle (herd_clients_t *self, herd_client_t *client)
         return;
     }
     uint32_t events = 0;
-    if (!eof && !client->closing && !client->head && herd_connection_can_read (connection))
+    bool reading = !eof && !client->closing && !client->head && herd_connection_can_read (connection);
+    if (reading)
         events |= EPOLLIN | EPOLLRDHUP;
     if (!drained)
         events |= EPOLLOUT;
+    events |= herd_connection_tls_wants (connection);
+    //  Input the TLS session holds and epoll cannot see: the next pass
+    if (reading && !client->ready && herd_connection_buffered (connection)) {
+        if (self->ready_count == self->ready_capacity) {
+            self->ready_capacity = self->ready_capacity? self->ready_capacity * 2: 64;
+            self->ready = (uint64_t *) realloc (self->ready, self->ready_capacity * sizeof (uint64_t));
+            assert (self->ready);
+        }
+        self->ready [self->ready_count++] = herd_client_tag (client);
+        client->ready = true;
+        uint64_t one = 1;
+        if (write (self->wake_fd, &one, sizeof one) == -1)
+            assert (errno == EAGAIN);   //  Already awake
+    }
     if (events != client->events) {
         struct epoll_event event = { events, { .u64 = herd_client_tag (client) } };
         epoll_ctl (self->epoll_fd, EPOLL_CTL_MOD, herd_connection_fd (connection), &event);
@@ -178,10 +215,51 @@ herd_clients_settle (herd_clients_t *self, herd_client_t *client)
     s_bound_output (self);
 }
 
+//  A client's TLS handshake has just ended: counted, its grants read
+static void
+s_secured (herd_clients_t *self, herd_client_t *client)
+{
+    SSL *session = herd_connection_tls (client->connection);
+    client->secured = true;
+    self->tls_handshakes++;
+    X509 *certificate = SSL_get0_peer_certificate (session);
+    if (certificate)
+        client->grants = herd_grants_from_certificate (certificate);
+    herd_ratelimit_log (self->log_opened, client->host, LOG_INFO, "client %" PRIu64 " %s: %s, %s%s",
+                        client->id, client->peer, SSL_get_version (session),
+                        certificate? "a certificate granting ": "no certificate: every id",
+                        certificate? herd_grants_text (client->grants): "");
+}
+
+//  Reads a client and hands its input over, once a pass
+static void
+s_read (herd_clients_t *self, herd_client_t *client)
+{
+    bool secured = herd_connection_secured (client->connection);
+    ssize_t got = herd_connection_read (client->connection);
+    if (!secured && herd_connection_secured (client->connection))
+        s_secured (self, client);
+    if (got >= 0)
+        self->handler.input (client, self->handler.arg);
+}
+
+static void
+s_touch (herd_clients_t *self, herd_client_t *client)
+{
+    if (client->pass == self->pass)
+        return;
+    client->pass = self->pass;
+    if (self->touched_count == self->touched_capacity) {
+        self->touched_capacity *= 2;
+        self->touched = (herd_client_t **) realloc (self->touched, self->touched_capacity * sizeof (herd_client_t *));
+        assert (self->touched);
+    }
+    self->touched [self->touched_count++] = client;
+}
+
 //  One pass: every ready client's input, the pass's commit, then their
 //  replies. Nobody is closed before the settling, so the clients held in
-//  touched stay valid; epoll names each descriptor once a call, so each
-//  is there once.
+//  touched stay valid; each is there once.
 static int
 s_handle_events (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
@@ -190,24 +268,44 @@ s_handle_events (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     herd_clients_t *self = (herd_clients_t *) arg;
     struct epoll_event events [S_EVENTS_MAX];
     int count = epoll_wait (self->epoll_fd, events, S_EVENTS_MAX, 0);
-    herd_client_t *touched [S_EVENTS_MAX];
-    size_t touched_count = 0;
+    self->pass++;
+    self->touched_count = 0;
     for (int index = 0; index < count; index++) {
         uint64_t tag = events [index].data.u64;
+        if (tag == S_WAKE_TAG) {
+            //  TLS sessions holding input: read as if epoll had said so
+            uint64_t value;
+            if (read (self->wake_fd, &value, sizeof value) == -1)
+                assert (errno == EAGAIN);
+            size_t ready_count = self->ready_count;
+            self->ready_count = 0;
+            for (size_t ready = 0; ready < ready_count; ready++) {
+                herd_client_t *client = herd_clients_find (self, self->ready [ready]);
+                if (!client)
+                    continue;
+                client->ready = false;
+                if (client->pass == self->pass)
+                    continue;           //  Read already in this pass
+                if (client->events & EPOLLIN)
+                    s_read (self, client);
+                s_touch (self, client);
+            }
+            continue;
+        }
         herd_client_t *client = herd_clients_find (self, tag);
-        if (!client)
-            continue;           //  Gone, and its fd reused since
+        if (!client || client->pass == self->pass)
+            continue;           //  Gone (its fd reused since), or read already
         uint32_t what = events [index].events;
-        if (what & (EPOLLIN | EPOLLRDHUP) && client->events & EPOLLIN
-        &&  herd_connection_read (client->connection) >= 0)
-            self->handler.input (client, self->handler.arg);
+        if (what & (EPOLLIN | EPOLLRDHUP) && client->events & EPOLLIN)
+            s_read (self, client);
         if (what & (EPOLLERR | EPOLLHUP))
             herd_connection_kill (client->connection, "connection reset");
-        touched [touched_count++] = client;
+        s_touch (self, client);
     }
     self->handler.pass_done (self->handler.arg);
-    for (size_t index = 0; index < touched_count; index++)
-        s_settle (self, touched [index]);
+    for (size_t index = 0; index < self->touched_count; index++)
+        s_settle (self, self->touched [index]);
+    self->touched_count = 0;
     s_bound_output (self);
     return 0;
 }
@@ -272,7 +370,7 @@ s_make_room (herd_clients_t *self)
 }
 
 int
-herd_clients_add (herd_clients_t *self, int fd, const char *host, const char *peer)
+herd_clients_add (herd_clients_t *self, int fd, const char *host, const char *peer, herd_tls_t *tls)
 {
     assert (self && fd >= 0 && host && peer);
     if (self->count >= self->limits.max_clients && s_make_room (self) == -1) {
@@ -295,6 +393,8 @@ herd_clients_add (herd_clients_t *self, int fd, const char *host, const char *pe
     client->table = self;
     client->id = ++self->next_id;
     client->connection = herd_connection_new (fd, self->limits.max_line, self->limits.max_pending);
+    if (tls)
+        herd_connection_start_tls (client->connection, herd_tls_session (tls, fd));
     snprintf (client->peer, sizeof client->peer, "%s", peer);
     snprintf (client->host, sizeof client->host, "%s", host);
     client->active = zclock_mono ();
@@ -305,8 +405,8 @@ herd_clients_add (herd_clients_t *self, int fd, const char *host, const char *pe
     s_queue_push (&self->waiting, client);
     self->count++;
     self->connections++;
-    herd_ratelimit_log (self->log_opened, host, LOG_INFO, "client %" PRIu64 " %s opened (%zu open)",
-                        client->id, client->peer, self->count);
+    herd_ratelimit_log (self->log_opened, host, LOG_INFO, "client %" PRIu64 " %s opened%s (%zu open)",
+                        client->id, client->peer, tls? " on the TLS port": "", self->count);
     return 0;
 }
 
@@ -333,6 +433,13 @@ herd_clients_new (zloop_t *loop, const herd_clients_limits_t *limits,
     self->capacity = 1024;
     self->clients = (herd_client_t **) calloc (self->capacity, sizeof (herd_client_t *));
     self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
+    self->wake_fd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
+    assert (self->wake_fd != -1);
+    struct epoll_event wake = { EPOLLIN, { .u64 = S_WAKE_TAG } };
+    epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, self->wake_fd, &wake);
+    self->touched_capacity = S_EVENTS_MAX;
+    self->touched = (herd_client_t **) malloc (self->touched_capacity * sizeof (herd_client_t *));
+    assert (self->touched);
     self->log = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, HERD_LOG_SOURCES_MAX);
     self->log_opened = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, HERD_LOG_SOURCES_MAX);
     assert (self->clients && self->epoll_fd != -1);
@@ -360,6 +467,9 @@ herd_clients_destroy (herd_clients_t **self_p)
         if (self->idle_timer)
             zloop_timer_end (self->loop, self->idle_timer);
         close (self->epoll_fd);
+        close (self->wake_fd);
+        freen (self->touched);
+        freen (self->ready);
         herd_ratelimit_destroy (&self->log);
         herd_ratelimit_destroy (&self->log_opened);
         freen (self->clients);
@@ -386,6 +496,8 @@ herd_clients_stats (herd_clients_t *self, json_t *stats)
     herd_counters_put (stats, HERD_COUNTER_CONNECTIONS_EVICTED, self->evicted);
     herd_counters_put (stats, HERD_COUNTER_CONNECTIONS_DROPPED_OUTPUT, self->output_dropped);
     herd_counters_put (stats, HERD_COUNTER_OUTPUT_BYTES, self->output_total);
+    herd_counters_put (stats, HERD_COUNTER_TLS_HANDSHAKES, self->tls_handshakes);
+    herd_counters_put (stats, HERD_COUNTER_TLS_HANDSHAKES_FAILED, self->tls_failed);
 }
 
 //  --------------------------------------------------------------------------
@@ -403,6 +515,22 @@ herd_client_host (herd_client_t *self)
 {
     assert (self);
     return self->host;
+}
+
+herd_grants_t *
+herd_client_grants (herd_client_t *self)
+{
+    assert (self);
+    return self->grants;
+}
+
+bool
+herd_client_first_refusal (herd_client_t *self)
+{
+    assert (self);
+    bool first = !self->refusal_logged;
+    self->refusal_logged = true;
+    return first;
 }
 
 herd_connection_t *
@@ -522,7 +650,7 @@ s_test_connect (herd_clients_t *clients, int *server_side)
     int pair [2];
     assert (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair) == 0);
     *server_side = pair [0];
-    if (herd_clients_add (clients, pair [0], "127.0.0.1", "127.0.0.1:1") == -1)
+    if (herd_clients_add (clients, pair [0], "127.0.0.1", "127.0.0.1:1", NULL) == -1)
         close (pair [0]);
     return pair [1];
 }

@@ -49,8 +49,10 @@ void
 //  makes room: it closes the oldest connection that has sent no command
 //  yet, else the idlest that is not waiting on an answer; -1 if every
 //  one is (the caller closes fd).
+//  With tls, the connection speaks TLS (its handshake under the first-line
+//  timeout: a connection earns its slot with a command, not a handshake).
 int
-    herd_clients_add (herd_clients_t *self, int fd, const char *host, const char *peer);
+    herd_clients_add (herd_clients_t *self, int fd, const char *host, const char *peer, herd_tls_t *tls);
 
 //  The client a tag names (herd_client_tag), or NULL if it has gone
 herd_client_t *
@@ -66,7 +68,8 @@ size_t
     herd_clients_count (herd_clients_t *self);
 
 //  Puts its counters into stats: connections open, total, refused,
-//  idle closed, evicted, dropped for output; output bytes
+//  idle closed, evicted, dropped for output; output bytes; TLS handshakes
+//  done and failed
 void
     herd_clients_stats (herd_clients_t *self, json_t *stats);
 
@@ -84,6 +87,16 @@ const char *
 
 herd_connection_t *
     herd_client_connection (herd_client_t *self);
+
+//  What its TLS client certificate grants; NULL if it may name every id
+//  (the plain port, or TLS without a certificate where they are optional)
+herd_grants_t *
+    herd_client_grants (herd_client_t *self);
+
+//  True the first time it is asked: a connection's refused lines are
+//  logged once, not once a line
+bool
+    herd_client_first_refusal (herd_client_t *self);
 
 //  Its next whole line that is not blank (without the line ending, in its
 //  input buffer): HERD_CONNECTION_LINE, _NONE, or _TOO_LONG (answer it,

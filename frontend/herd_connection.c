@@ -2,6 +2,7 @@
 
 #include "frontend/herd_frontend_layer.h"
 #include <sys/socket.h>
+#include <sys/epoll.h>
 
 //  Input room beyond the line limit: one read's worth
 #define S_READ_SIZE     16384
@@ -24,8 +25,37 @@ struct _herd_connection_t {
     size_t output_capacity;
     struct timespec receipt;    //  When the last bytes arrived
     bool eof;                   //  Peer closed its writing side
+    bool truncated;             //  ... without TLS's close_notify: a last
+                                //  line with no \n may be cut, so is dropped
     const char *dead;           //  Why it must close now (static), or NULL
+    char *dead_owned;           //  A reason made for this connection (owned)
+    SSL *tls;                   //  The TLS session, or NULL (owned)
+    bool secured;               //  Its handshake is done
+    bool tls_failed;            //  Its handshake failed
+    bool tls_wants_write;       //  TLS needs the socket writable to go on
+    bool tls_wants_read;        //  A write needs the socket readable first
+    bool tcp_eof;               //  The session's reads met the socket's end
 };
+
+//  Watches the session's socket reads: one that meets the end of the
+//  stream before TLS saw close_notify means the stream was cut. OpenSSL
+//  takes that as a clean end (SSL_OP_IGNORE_UNEXPECTED_EOF, so what was
+//  already read is still answered), so we tell the two apart here.
+static long
+s_tls_read_watch (BIO *bio, int operation, const char *data, size_t size, int flags, long value,
+                  int rc, size_t *processed)
+{
+    (void) data;
+    (void) size;
+    (void) flags;
+    (void) value;
+    (void) processed;
+    if (operation == (BIO_CB_READ | BIO_CB_RETURN) && rc <= 0 && !BIO_should_retry (bio)) {
+        herd_connection_t *self = (herd_connection_t *) BIO_get_callback_arg (bio);
+        self->tcp_eof = true;
+    }
+    return rc;
+}
 
 herd_connection_t *
 herd_connection_new (int fd, size_t max_line, size_t max_pending)
@@ -48,6 +78,14 @@ herd_connection_destroy (herd_connection_t **self_p)
     assert (self_p);
     if (*self_p) {
         herd_connection_t *self = *self_p;
+        if (self->tls) {
+            //  One try at close_notify, never a wait
+            if (self->secured && !self->dead)
+                SSL_shutdown (self->tls);
+            SSL_free (self->tls);
+            ERR_clear_error ();
+        }
+        freen (self->dead_owned);
         close (self->fd);
         freen (self->input);
         freen (self->output);
@@ -70,10 +108,11 @@ herd_connection_can_read (herd_connection_t *self)
     return self->input_size - self->input_start < self->input_max;
 }
 
-ssize_t
-herd_connection_read (herd_connection_t *self)
+//  Slides what is left to the front and grows the buffer if full: bytes
+//  of room, 0 if none (the caller takes lines first)
+static size_t
+s_input_room (herd_connection_t *self)
 {
-    assert (self);
     //  Lines taken are gone: slide what is left to the front
     if (self->input_start) {
         memmove (self->input, self->input + self->input_start, self->input_size - self->input_start);
@@ -82,14 +121,106 @@ herd_connection_read (herd_connection_t *self)
     }
     if (self->input_size == self->input_capacity) {
         if (self->input_capacity == self->input_max)
-            return -1;                  //  Full: the caller takes lines first
+            return 0;
         size_t capacity = self->input_capacity * 2;
         self->input_capacity = capacity < self->input_max? capacity: self->input_max;
         self->input = (char *) realloc (self->input, self->input_capacity);
         assert (self->input);
     }
-    ssize_t got = read (self->fd, self->input + self->input_size,
-                        self->input_capacity - self->input_size);
+    return self->input_capacity - self->input_size;
+}
+
+//  Why OpenSSL gave up, as one line kept by the connection
+static void
+s_tls_kill (herd_connection_t *self, const char *doing, int error)
+{
+    if (self->dead)
+        return;
+    long verified = SSL_get_verify_result (self->tls);
+    unsigned long code = ERR_peek_error ();
+    const char *reason = verified != X509_V_OK? X509_verify_cert_error_string (verified)
+                       : code? ERR_reason_error_string (code)
+                       : error == SSL_ERROR_SYSCALL && errno? strerror (errno)
+                       : "the client closed the connection";
+    self->dead_owned = zsys_sprintf ("%s%s: %s", doing, verified != X509_V_OK? ": client certificate": "",
+                                     reason? reason: "unknown error");
+    self->dead = self->dead_owned;
+    ERR_clear_error ();
+}
+
+//  One step of the handshake: true once it is done
+static bool
+s_tls_handshake (herd_connection_t *self)
+{
+    if (self->secured || self->dead)
+        return self->secured;
+    ERR_clear_error ();
+    int rc = SSL_do_handshake (self->tls);
+    self->tls_wants_write = false;
+    if (rc == 1) {
+        self->secured = true;
+        return true;
+    }
+    int error = SSL_get_error (self->tls, rc);
+    if (error == SSL_ERROR_WANT_WRITE)
+        self->tls_wants_write = true;
+    else
+    if (error != SSL_ERROR_WANT_READ) {
+        self->tls_failed = true;
+        s_tls_kill (self, "TLS handshake failed", error);
+    }
+    return false;
+}
+
+//  Reads decrypted bytes until the session has none or the buffer is full
+static ssize_t
+s_tls_read (herd_connection_t *self)
+{
+    if (!s_tls_handshake (self))
+        return -1;
+    self->tls_wants_write = false;
+    ssize_t total = 0;
+    size_t room;
+    while ((room = s_input_room (self)) > 0) {
+        ERR_clear_error ();
+        int got = SSL_read (self->tls, self->input + self->input_size, room > INT_MAX? INT_MAX: (int) room);
+        if (got > 0) {
+            self->input_size += got;
+            total += got;
+            continue;
+        }
+        int error = SSL_get_error (self->tls, got);
+        if (error == SSL_ERROR_WANT_WRITE)
+            self->tls_wants_write = true;
+        else
+        if (error == SSL_ERROR_ZERO_RETURN) {
+            //  close_notify, or (SSL_OP_IGNORE_UNEXPECTED_EOF) the socket's
+            //  end without it: our BIO callback saw which
+            self->eof = true;
+            self->truncated = self->tcp_eof;
+        }
+        else
+        if (error != SSL_ERROR_WANT_READ)
+            s_tls_kill (self, "TLS read failed", error);
+        break;
+    }
+    if (total > 0) {
+        clock_gettime (CLOCK_REALTIME, &self->receipt);
+        return total;
+    }
+    return self->eof? 0: -1;
+}
+
+ssize_t
+herd_connection_read (herd_connection_t *self)
+{
+    assert (self);
+    if (self->tls)
+        return s_tls_read (self);
+    size_t room = s_input_room (self);
+    if (room == 0)
+        return -1;                      //  Full: the caller takes lines first
+    ssize_t got = read (self->fd, self->input + self->input_size, room);
     if (got > 0) {
         clock_gettime (CLOCK_REALTIME, &self->receipt);
         self->input_size += got;
@@ -135,6 +266,11 @@ herd_connection_take_line (herd_connection_t *self, const char **line, size_t *s
                                || (held == self->max_line + 1 && begin [self->max_line] != '\r');
     if (too_long)
         return HERD_CONNECTION_TOO_LONG;
+    if (self->eof && held > 0 && self->truncated) {
+        //  TLS ended without close_notify: the line may have been cut
+        self->input_start = self->input_size;
+        return HERD_CONNECTION_NONE;
+    }
     if (self->eof && held > 0) {
         //  A last line with no \n, then half-close: still a line
         self->input_start = self->input_size;
@@ -217,10 +353,39 @@ herd_connection_replace (herd_connection_t *self, size_t offset, size_t size,
     return 0;
 }
 
+//  Writes through the TLS session what it takes now
+static void
+s_tls_flush (herd_connection_t *self)
+{
+    self->tls_wants_read = false;
+    while (!self->dead && self->output_end > self->output_start) {
+        //  A record at a time: a retry after WANT_WRITE asks for no less
+        size_t size = self->output_end - self->output_start;
+        ERR_clear_error ();
+        int sent = SSL_write (self->tls, self->output + self->output_start, size > 16384? 16384: (int) size);
+        if (sent > 0) {
+            self->output_start += sent;
+            continue;
+        }
+        int error = SSL_get_error (self->tls, sent);
+        if (error == SSL_ERROR_WANT_READ)
+            self->tls_wants_read = true;
+        else
+        if (error != SSL_ERROR_WANT_WRITE)
+            s_tls_kill (self, "TLS write failed (peer gone)", error);
+        break;
+    }
+}
+
 int
 herd_connection_flush (herd_connection_t *self)
 {
     assert (self);
+    if (self->tls) {
+        if (s_tls_handshake (self))
+            s_tls_flush (self);
+    }
+    else
     while (!self->dead && self->output_end > self->output_start) {
         ssize_t sent = send (self->fd, self->output + self->output_start,
                              self->output_end - self->output_start, MSG_NOSIGNAL);
@@ -272,6 +437,55 @@ herd_connection_reason (herd_connection_t *self)
 {
     assert (self);
     return self->dead;
+}
+
+void
+herd_connection_start_tls (herd_connection_t *self, SSL *session)
+{
+    assert (self && session && !self->tls);
+    self->tls = session;
+    SSL_set_options (session, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    BIO *socket = SSL_get_rbio (session);
+    assert (socket);
+    BIO_set_callback_arg (socket, (char *) self);
+    BIO_set_callback_ex (socket, s_tls_read_watch);
+}
+
+bool
+herd_connection_secured (herd_connection_t *self)
+{
+    assert (self);
+    return self->secured;
+}
+
+bool
+herd_connection_tls_failed (herd_connection_t *self)
+{
+    assert (self);
+    return self->tls_failed;
+}
+
+SSL *
+herd_connection_tls (herd_connection_t *self)
+{
+    assert (self);
+    return self->tls;
+}
+
+uint32_t
+herd_connection_tls_wants (herd_connection_t *self)
+{
+    assert (self);
+    if (!self->tls || self->dead)
+        return 0;
+    return (self->tls_wants_write? EPOLLOUT: 0) | (self->tls_wants_read || !self->secured? EPOLLIN: 0);
+}
+
+bool
+herd_connection_buffered (herd_connection_t *self)
+{
+    assert (self);
+    return self->tls && self->secured && !self->dead && SSL_has_pending (self->tls);
 }
 
 //  --------------------------------------------------------------------------

@@ -9,6 +9,14 @@
 //  max_line is reported as such (its first max_line bytes), so the caller
 //  can answer and close. At end of input a last line with no \n counts.
 //
+//  TLS: after herd_connection_start_tls the same calls run the handshake
+//  (non-blocking: each read or flush takes it one step), then read and
+//  write through the session. The session may hold decrypted bytes the
+//  socket no longer shows (herd_connection_buffered), and may need the
+//  socket readable to write or writable to read (herd_connection_tls_wants).
+//  An end without TLS's close_notify drops a last line with no \n: an
+//  attacker could have cut it.
+//
 //  Output: append queues bytes; past max_pending the connection is marked
 //  dead (a client that does not read is dropped, not waited for); flush
 //  writes what the socket takes now and never blocks.
@@ -96,6 +104,34 @@ bool
 //  Why it was killed, or NULL
 const char *
     herd_connection_reason (herd_connection_t *self);
+
+//  Speaks TLS from now on, through session (owned by the connection;
+//  made with herd_tls_session on its descriptor)
+void
+    herd_connection_start_tls (herd_connection_t *self, SSL *session);
+
+//  Its TLS session, or NULL on a plain connection
+SSL *
+    herd_connection_tls (herd_connection_t *self);
+
+//  Its TLS handshake is done
+bool
+    herd_connection_secured (herd_connection_t *self);
+
+//  Its TLS handshake failed (it is dead, the reason says why)
+bool
+    herd_connection_tls_failed (herd_connection_t *self);
+
+//  The epoll events TLS needs to go on beyond the usual ones (EPOLLIN
+//  while the handshake runs or a write waits on a read, EPOLLOUT while a
+//  read waits on a write); 0 on a plain connection
+uint32_t
+    herd_connection_tls_wants (herd_connection_t *self);
+
+//  True if the TLS session holds decrypted bytes not yet read: epoll
+//  will not say so, the caller reads again when there is room
+bool
+    herd_connection_buffered (herd_connection_t *self);
 
 void
     herd_connection_test (bool verbose);

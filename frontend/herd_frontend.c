@@ -18,6 +18,9 @@ struct _herd_frontend_t {
     herd_frontend_node_t node;  //  The node's calls
     char *server;               //  Our name, first field of AT replies
     herd_listener_t *listener;  //  Takes connections (owned)
+    int plain_socket;           //  The listener's plain port, -1 if off
+    int tls_socket;             //  ... and its TLS port, -1 if none
+    herd_tls_t *tls;            //  The TLS port's context, NULL if none (owned)
     herd_clients_t *clients;    //  Holds them (owned)
     size_t max_line;            //  Longest command line
     char *scratch;              //  Where AT lines are built
@@ -28,6 +31,7 @@ struct _herd_frontend_t {
     uint64_t iamats;            //  Counters for STATS
     uint64_t whatsats;
     uint64_t bad_lines;
+    uint64_t not_granted;       //  Lines naming an id the certificate does not grant
     herd_ratelimit_t *log;      //  What clients make us log, limited per address (owned)
     uint64_t uncommitted;       //  AT replies turned to "?" by a failed commit
     uint64_t refused_full;      //  IAMATs answered "?": store full
@@ -183,6 +187,26 @@ s_handle_whatsat (herd_frontend_t *self, herd_client_t *client, herd_command_t *
     }
 }
 
+//  True if the client's certificate grants the id the command names; if
+//  not, answers "?" (docs/PROTOCOL.md section 4) and logs it once
+static bool
+s_granted (herd_frontend_t *self, herd_client_t *client, herd_command_t *command,
+           const char *line, size_t size)
+{
+    herd_grants_t *grants = herd_client_grants (client);
+    if (!grants || herd_grants_allow (grants, command->client.start, command->client.size))
+        return true;
+    self->not_granted++;
+    if (herd_client_first_refusal (client))
+        herd_ratelimit_log (self->log, herd_client_host (client), LOG_WARNING,
+                            "client %" PRIu64 ": named %.*s, which its certificate does not grant "
+                            "(it grants %s); answered ? (logged once a connection)",
+                            herd_client_id (client), (int) command->client.size, command->client.start,
+                            herd_grants_text (grants));
+    s_reply_invalid (self, client, line, size, "client id not granted by the certificate");
+    return false;
+}
+
 static void
 s_handle_line (herd_frontend_t *self, herd_client_t *client, const char *line, size_t size)
 {
@@ -190,6 +214,9 @@ s_handle_line (herd_frontend_t *self, herd_client_t *client, const char *line, s
     herd_command_t command;
     herd_protocol_parse (line, size, &command);
     if (command.kind == HERD_LINE_EMPTY)
+        return;
+    if ((command.kind == HERD_LINE_IAMAT || command.kind == HERD_LINE_WHATSAT)
+    &&  !s_granted (self, client, &command, line, size))
         return;
     //  An IAMAT is logged with its reply, a bad line with its "?"
     if (command.kind == HERD_LINE_WHATSAT)
@@ -251,11 +278,12 @@ s_handle_answer (uint64_t request, const char *json, size_t size, void *arg)
 //  --------------------------------------------------------------------------
 //  Between the listener and the client table
 
+//  tag: the TLS context on the TLS port, NULL on the plain one
 static int
-s_admit (int fd, const char *host, const char *peer, void *arg)
+s_admit (int fd, const char *host, const char *peer, void *tag, void *arg)
 {
     herd_frontend_t *self = (herd_frontend_t *) arg;
-    return herd_clients_add (self->clients, fd, host, peer);
+    return herd_clients_add (self->clients, fd, host, peer, (herd_tls_t *) tag);
 }
 
 static void
@@ -292,18 +320,36 @@ herd_frontend_new (herd_config_t *config, const char *server, zloop_t *loop,
     };
     herd_clients_handler_t handler = { s_handle_input, s_commit, s_client_closed, self };
     self->clients = herd_clients_new (loop, &limits, &handler);
+    self->listener = herd_listener_new (loop, herd_config_number (config, "herd/max_per_address"),
+                                        s_admit, self);
+    self->plain_socket = self->tls_socket = -1;
     const char *bind = herd_config_client_bind (config, server);
-    char *setting = zsys_sprintf ("servers/%s/client in %s", server, herd_config_filename (config));
-    self->listener = herd_listener_new (loop, bind, setting, herd_config_number (config, "herd/max_per_address"),
-                                        s_admit, self, error_p);
-    freen (setting);
-    if (!self->listener) {
+    const char *tls_bind = herd_config_server_endpoint (config, server, "client_tls");
+    if (bind) {
+        char *setting = zsys_sprintf ("servers/%s/client in %s", server, herd_config_filename (config));
+        self->plain_socket = herd_listener_bind (self->listener, bind, setting, NULL, error_p);
+        freen (setting);
+    }
+    if (tls_bind && (!bind || self->plain_socket != -1)) {
+        self->tls = herd_tls_new (config, server, error_p);
+        char *setting = zsys_sprintf ("servers/%s/client_tls in %s", server, herd_config_filename (config));
+        if (self->tls)
+            self->tls_socket = herd_listener_bind (self->listener, tls_bind, setting, self->tls, error_p);
+        freen (setting);
+    }
+    if ((bind && self->plain_socket == -1) || (tls_bind && self->tls_socket == -1)) {
         herd_frontend_destroy (&self);
         return NULL;
     }
     herd_places_client_on_answer (self->node.places, s_handle_answer, self);
-    zsys_info ("frontend: %s listening for clients on %s (port %d)", server, bind,
-               herd_frontend_port (self));
+    if (bind)
+        zsys_info ("frontend: %s listening for clients on %s (port %d)%s", server, bind,
+                   herd_frontend_port (self), tls_bind? "": "; no TLS port (servers/NAME/client_tls)");
+    else
+        zsys_info ("frontend: %s: plain client port off (client = off): clients over TLS only", server);
+    if (tls_bind)
+        zsys_info ("frontend: %s listening for clients over TLS on %s (port %d): %s", server, tls_bind,
+                   herd_frontend_tls_port (self), herd_tls_describe (self->tls));
     return self;
 }
 
@@ -318,6 +364,7 @@ herd_frontend_destroy (herd_frontend_t **self_p)
         //  The clients first: each one closing tells the listener
         herd_clients_destroy (&self->clients);
         herd_listener_destroy (&self->listener);
+        herd_tls_destroy (&self->tls);
         freen (self->acks);
         freen (self->scratch);
         herd_ratelimit_destroy (&self->log);
@@ -331,7 +378,26 @@ int
 herd_frontend_port (herd_frontend_t *self)
 {
     assert (self);
-    return self->listener? herd_listener_port (self->listener): 0;
+    return self->listener? herd_listener_port (self->listener, self->plain_socket): 0;
+}
+
+int
+herd_frontend_tls_port (herd_frontend_t *self)
+{
+    assert (self);
+    return self->listener? herd_listener_port (self->listener, self->tls_socket): 0;
+}
+
+int
+herd_frontend_reload (herd_frontend_t *self, char **error_p)
+{
+    assert (self && error_p);
+    if (!self->tls)
+        return 0;
+    if (herd_tls_reload (self->tls, error_p))
+        return -1;
+    zsys_info ("frontend: TLS certificates reloaded: %s", herd_tls_describe (self->tls));
+    return 0;
 }
 
 void
@@ -344,6 +410,7 @@ herd_frontend_stats (herd_frontend_t *self, json_t *stats)
     herd_counters_put_keyed (stats, HERD_COUNTER_COMMANDS, "IAMAT", self->iamats);
     herd_counters_put_keyed (stats, HERD_COUNTER_COMMANDS, "WHATSAT", self->whatsats);
     herd_counters_put (stats, HERD_COUNTER_BAD_LINES, self->bad_lines);
+    herd_counters_put (stats, HERD_COUNTER_NOT_GRANTED, self->not_granted);
     herd_counters_put (stats, HERD_COUNTER_ACKS_WITHDRAWN, self->uncommitted);
     herd_counters_put_keyed (stats, HERD_COUNTER_IAMATS_REFUSED, "store_full", self->refused_full);
     herd_counters_put_keyed (stats, HERD_COUNTER_IAMATS_REFUSED, "future", self->refused_future);

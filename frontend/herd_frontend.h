@@ -42,7 +42,18 @@ herd_frontend_t *
 void
     herd_frontend_destroy (herd_frontend_t **self_p);
 
-//  The port it listens on (the config may say 0: any free one)
+//  The port it takes clients over TLS on, 0 if none
+int
+    herd_frontend_tls_port (herd_frontend_t *self);
+
+//  Reads the TLS port's certificates, key and revocation list again
+//  (SIGHUP): new connections use them. 0, or -1 and *error_p (the old
+//  ones stay in use).
+int
+    herd_frontend_reload (herd_frontend_t *self, char **error_p);
+
+//  The port it listens on for plain clients (the config may say 0: any
+//  free one), 0 if that port is off
 int
     herd_frontend_port (herd_frontend_t *self);
 

@@ -9,6 +9,8 @@
 #include "cache/herd_cache_layer.h"
 #include "places/herd_places_layer.h"
 
+#include "frontend/herd_grants.h"
+#include "frontend/herd_tls.h"
 #include "frontend/herd_connection.h"
 #include "frontend/herd_listener.h"
 #include "frontend/herd_clients.h"

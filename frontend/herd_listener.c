@@ -9,9 +9,19 @@
 
 #define S_ACCEPT_RETRY      100     //  msecs to pause accepting on EMFILE
 
+//  The plain port and the TLS port
+#define S_SOCKETS_MAX       2
+
+typedef struct {
+    struct _herd_listener_t *listener;
+    int fd;                     //  The listening socket
+    void *tag;                  //  Handed to admit with each connection
+} s_socket_t;
+
 struct _herd_listener_t {
     zloop_t *loop;              //  Borrowed
-    int fd;                     //  The listening socket
+    s_socket_t sockets [S_SOCKETS_MAX];
+    size_t socket_count;
     bool polled;                //  In the loop now (not paused)
     herd_listener_admit_fn *admit;
     void *arg;
@@ -26,12 +36,15 @@ static int s_handle_accept (zloop_t *loop, zmq_pollitem_t *item, void *arg);
 static void
 s_poll (herd_listener_t *self, bool on)
 {
-    zmq_pollitem_t item = { NULL, self->fd, ZMQ_POLLIN, 0 };
-    if (on && !self->polled)
-        zloop_poller (self->loop, &item, s_handle_accept, self);
-    else
-    if (!on && self->polled)
-        zloop_poller_end (self->loop, &item);
+    for (size_t index = 0; index < self->socket_count; index++) {
+        s_socket_t *socket = &self->sockets [index];
+        zmq_pollitem_t item = { NULL, socket->fd, ZMQ_POLLIN, 0 };
+        if (on && !self->polled)
+            zloop_poller (self->loop, &item, s_handle_accept, socket);
+        else
+        if (!on && self->polled)
+            zloop_poller_end (self->loop, &item);
+    }
     self->polled = on;
 }
 
@@ -52,11 +65,12 @@ s_handle_accept (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     (void) loop;
     (void) item;
-    herd_listener_t *self = (herd_listener_t *) arg;
+    s_socket_t *socket = (s_socket_t *) arg;
+    herd_listener_t *self = socket->listener;
     while (self->polled) {
         struct sockaddr_storage address;
         socklen_t address_size = sizeof address;
-        int fd = accept4 (self->fd, (struct sockaddr *) &address, &address_size,
+        int fd = accept4 (socket->fd, (struct sockaddr *) &address, &address_size,
                           SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd == -1) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -81,7 +95,7 @@ s_handle_accept (zloop_t *loop, zmq_pollitem_t *item, void *arg)
         setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
         char peer [INET6_ADDRSTRLEN + 8];
         snprintf (peer, sizeof peer, "%s:%s", host, port);
-        if (self->admit (fd, host, peer, self->arg) == -1) {
+        if (self->admit (fd, host, peer, socket->tag, self->arg) == -1) {
             close (fd);
             continue;
         }
@@ -91,16 +105,30 @@ s_handle_accept (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 }
 
 herd_listener_t *
-herd_listener_new (zloop_t *loop, const char *endpoint, const char *setting, size_t max_per_address,
-                   herd_listener_admit_fn *admit, void *arg, char **error_p)
+herd_listener_new (zloop_t *loop, size_t max_per_address, herd_listener_admit_fn *admit, void *arg)
 {
-    assert (loop && endpoint && setting && admit && error_p);
+    assert (loop && admit);
+    herd_listener_t *self = (herd_listener_t *) zmalloc (sizeof (herd_listener_t));
+    self->loop = loop;
+    self->admit = admit;
+    self->arg = arg;
+    self->max_per_address = max_per_address;
+    self->per_address = herd_tally_new ();
+    return self;
+}
+
+int
+herd_listener_bind (herd_listener_t *self, const char *endpoint, const char *setting, void *tag,
+                    char **error_p)
+{
+    assert (self && endpoint && setting && error_p);
+    assert (self->socket_count < S_SOCKETS_MAX);
     struct addrinfo *addresses = NULL;
     char *error = NULL;
     if (herd_address_resolve (endpoint, true, &addresses, &error)) {
         *error_p = zsys_sprintf ("cannot listen on %s (%s)", error, setting);
         freen (error);
-        return NULL;
+        return -1;
     }
     int fd = socket (addresses->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     int on = 1;
@@ -115,16 +143,17 @@ herd_listener_new (zloop_t *loop, const char *endpoint, const char *setting, siz
     }
     freeaddrinfo (addresses);
     if (fd == -1)
-        return NULL;
-    herd_listener_t *self = (herd_listener_t *) zmalloc (sizeof (herd_listener_t));
-    self->loop = loop;
-    self->fd = fd;
-    self->admit = admit;
-    self->arg = arg;
-    self->max_per_address = max_per_address;
-    self->per_address = herd_tally_new ();
-    s_poll (self, true);
-    return self;
+        return -1;
+    //  Out of the loop while the list changes, then in with the new one
+    bool polled = self->polled || self->socket_count == 0;
+    s_poll (self, false);
+    s_socket_t *socket = &self->sockets [self->socket_count++];
+    socket->listener = self;
+    socket->fd = fd;
+    socket->tag = tag;
+    if (polled && !self->pause_timer)
+        s_poll (self, true);
+    return (int) self->socket_count - 1;
 }
 
 void
@@ -137,7 +166,8 @@ herd_listener_destroy (herd_listener_t **self_p)
         //  A pause's timer must not call us back
         if (self->pause_timer)
             zloop_timer_end (self->loop, self->pause_timer);
-        close (self->fd);
+        for (size_t index = 0; index < self->socket_count; index++)
+            close (self->sockets [index].fd);
         herd_tally_destroy (&self->per_address);
         freen (self);
         *self_p = NULL;
@@ -152,12 +182,14 @@ herd_listener_release (herd_listener_t *self, const char *host)
 }
 
 int
-herd_listener_port (herd_listener_t *self)
+herd_listener_port (herd_listener_t *self, int socket)
 {
     assert (self);
+    if (socket < 0 || (size_t) socket >= self->socket_count)
+        return 0;
     struct sockaddr_storage address;
     socklen_t size = sizeof address;
-    if (getsockname (self->fd, (struct sockaddr *) &address, &size))
+    if (getsockname (self->sockets [socket].fd, (struct sockaddr *) &address, &size))
         return 0;
     return ntohs (address.ss_family == AF_INET6? ((struct sockaddr_in6 *) &address)->sin6_port
                                                : ((struct sockaddr_in *) &address)->sin_port);
@@ -177,9 +209,10 @@ static int s_admitted = 0;
 static int s_fds [8];
 
 static int
-s_test_admit (int fd, const char *host, const char *peer, void *arg)
+s_test_admit (int fd, const char *host, const char *peer, void *tag, void *arg)
 {
     (void) arg;
+    assert (tag == &s_admitted);
     assert (streq (host, "127.0.0.1") && !strncmp (peer, "127.0.0.1:", 10));
     //  The handler says no to the fourth
     if (s_admitted == 3)
@@ -211,12 +244,12 @@ herd_listener_test (bool verbose)
         printf ("\n");
     zloop_t *loop = zloop_new ();
     char *error = NULL;
-    assert (!herd_listener_new (loop, "127.0.0.1:no", "test", 2, s_test_admit, NULL, &error));
+    herd_listener_t *listener = herd_listener_new (loop, 2, s_test_admit, NULL);
+    assert (herd_listener_bind (listener, "127.0.0.1:no", "test", &s_admitted, &error) == -1);
     assert (error && strstr (error, "(test)") && !strchr (error, '\n'));
     freen (error);
-    herd_listener_t *listener = herd_listener_new (loop, "127.0.0.1:0", "test", 2, s_test_admit, NULL, &error);
-    assert (listener);
-    int port = herd_listener_port (listener);
+    assert (herd_listener_bind (listener, "127.0.0.1:0", "test", &s_admitted, &error) == 0);
+    int port = herd_listener_port (listener, 0);
     assert (port > 0);
     //  Two from one address are taken; the third is over the bound
     int first = herd_loop_connect (port);

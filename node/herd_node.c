@@ -432,6 +432,18 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
     else
     if (streq (command, "HTTP PORT"))
         zstr_sendf (reader, "%d", self->http? herd_http_port (self->http): 0);
+    else
+    if (streq (command, "TLS PORT"))
+        zstr_sendf (reader, "%d", self->frontend? herd_frontend_tls_port (self->frontend): 0);
+    else
+    if (streq (command, "RELOAD")) {
+        //  SIGHUP: the TLS port's certificates and revocation list
+        char *error = NULL;
+        if (self->frontend && herd_frontend_reload (self->frontend, &error)) {
+            zsys_error ("SIGHUP: %s; the TLS port keeps its certificates", error);
+            freen (error);
+        }
+    }
     else {
         zsys_error ("node: unknown command %s", command);
         assert (false);

@@ -16,6 +16,9 @@
 //      START               -> "OK" or "ERROR <one-line reason>"
 //      PORT                -> the client port, in decimal
 //      HTTP PORT           -> the HTTP endpoint's port, in decimal (0: none)
+//      TLS PORT            -> the TLS client port, in decimal (0: none)
+//      RELOAD              (no reply) reads the TLS certificates and CRL
+//                          again; a failure is logged, the old ones kept
 //      $TERM
 
 #ifndef HERD_NODE_H_INCLUDED

@@ -10,6 +10,7 @@ import re
 import resource
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -129,8 +130,104 @@ class Client:
         except (ConnectionResetError, BrokenPipeError):
             return True
 
+    def half_close(self):
+        """Ends what we send (the server reads to the end), still reading."""
+        self.sock.shutdown(socket.SHUT_WR)
+
     def close(self):
         self.sock.close()
+
+
+class TlsClient(Client):
+    """The same line client over TLS, through memory BIOs: self.sock stays
+    the raw TCP socket, so a test can half-close it, reset it or shrink its
+    buffer as on the plain port. cert and key: a client certificate (PEM),
+    or None to show none. The constructor runs the handshake; in TLS 1.3
+    the server judges the client's certificate after the client has
+    finished, so a refusal shows as the first read failing."""
+
+    def __init__(self, port, ca, cert=None, key=None, timeout=10, host="127.0.0.1", version=None):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.load_verify_locations(ca)
+        if version:
+            context.minimum_version = context.maximum_version = version
+        if cert:
+            context.load_cert_chain(cert, key)
+        self.incoming, self.outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = context.wrap_bio(self.incoming, self.outgoing, server_hostname=host)
+        self.buffer = self.unsent = b""
+        while True:
+            try:
+                self.tls.do_handshake()
+                self._send_out()
+                break
+            except ssl.SSLWantReadError:
+                self._send_out()
+                self._receive()
+
+    def _send_out(self):
+        #   Record bytes a timed-out send left are sent first: a TLS stream
+        #   must never lose a byte
+        self.unsent += self.outgoing.read()
+        while self.unsent:
+            sent = self.sock.send(self.unsent)
+            self.unsent = self.unsent[sent:]
+
+    def _receive(self):
+        raw = self.sock.recv(65536)
+        if not raw:
+            raise EOFError("server closed the connection")
+        self.incoming.write(raw)
+
+    def send(self, data):
+        if isinstance(data, str):
+            data = data.encode()
+        self.tls.write(data)
+        self._send_out()
+
+    def _fill(self):
+        while True:
+            try:
+                chunk = self.tls.read(65536)
+            except ssl.SSLWantReadError:
+                self._receive()
+                continue
+            except ssl.SSLZeroReturnError:
+                chunk = b""
+            if not chunk:
+                raise EOFError("server closed the connection (close_notify)")
+            self.buffer += chunk
+            return
+
+    def closed(self):
+        try:
+            while True:
+                self._fill()
+        except (EOFError, ConnectionResetError, BrokenPipeError, ssl.SSLError):
+            return True
+
+    def half_close(self):
+        """close_notify, then the TCP half-close: a clean end of what we send."""
+        try:
+            self.tls.unwrap()
+        except ssl.SSLWantReadError:
+            pass
+        self._send_out()
+        self.sock.shutdown(socket.SHUT_WR)
+
+
+def refused_over_tls(make_client):
+    """True if a TLS client is refused: its handshake fails, or (TLS 1.3)
+    its first command is never answered because the server closed."""
+    try:
+        client = make_client()
+        client.send(b"IAMAT refused +1+1 1\n")
+        client.line()
+    except (ssl.SSLError, EOFError, ConnectionResetError, BrokenPipeError):
+        return True
+    return False
 
 
 def iamat(connection, client, coordinates, client_time):
@@ -160,10 +257,13 @@ def wait_converged(state, names, timeout=10, pause=0.1):
 class Herd:
     """A herd of real servers with their own config, ports and logs."""
 
-    def __init__(self, folder, graph=None, settings=None):
+    def __init__(self, folder, graph=None, settings=None, tls=None):
         self.folder = folder
         self.graph = graph or DEFAULT_GRAPH
         self.settings = settings or {}
+        #   None: the plain port alone; "on": a TLS port beside it; "only":
+        #   the TLS port alone (client = off)
+        self.tls = tls
         self.env = dict(os.environ)
         self.env.pop("HERD_GOOGLE_API_KEY", None)
         self.pick_ports()
@@ -174,14 +274,16 @@ class Herd:
         self.write_config()
         #   Secure by default, as users run it: every server's keys and a
         #   monitor's, made as `make run` makes them
-        if self.secure:
+        if self.secure or self.tls:
             subprocess.run([HERD_BIN, "--config", self.config, "--keygen"],
                            check=True, capture_output=True, timeout=30)
 
     def pick_ports(self):
         names = list(self.graph)
-        ports = free_ports(6 * len(names))
+        ports = free_ports(7 * len(names))
         count = len(names)
+        self.tls_ports = dict(zip(names, ports[6 * count:]))
+        ports = ports[:6 * count]
         self.client_ports = dict(zip(names, ports[:count]))
         self.bus_ports = dict(zip(names, ports[count:2 * count]))
         self.sync_ports = dict(zip(names, ports[2 * count:3 * count]))
@@ -213,7 +315,7 @@ class Herd:
                 section, key = path.rsplit("/", 1)
                 sections.setdefault(section, {})[key] = value
             lines = []
-            for section in ("herd", "bus", "places"):
+            for section in ("herd", "bus", "places", "tls"):
                 children = sections.get(section, {})
                 subsections = {name: sections.get(f"places/{name}", {})
                                for name in ("google", "offline", "cache")} if section == "places" else {}
@@ -228,7 +330,11 @@ class Herd:
             for name, neighbours in self.graph.items():
                 host = self.hosts[name]
                 lines += [f"    {name}",
-                          f"        client = {host}:{self.client_ports[name]}",
+                          f"        client = {host}:{self.client_ports[name]}" if self.tls != "only"
+                          else "        client = off"]
+                if self.tls:
+                    lines.append(f"        client_tls = {host}:{self.tls_ports[name]}")
+                lines += [
                           f"        bus = tcp://{host}:{self.bus_ports[name]}",
                           f"        sync = tcp://{host}:{self.sync_ports[name]}",
                           f"        admin = tcp://{host}:{self.admin_ports[name]}",
@@ -298,7 +404,8 @@ class Herd:
             if process.poll() is not None:
                 raise RuntimeError(f"{name} exited {process.returncode}: {process.stderr.read().decode()}")
             try:
-                socket.create_connection((self.hosts[name], self.client_ports[name]), timeout=1).close()
+                port = self.tls_ports[name] if self.tls == "only" else self.client_ports[name]
+                socket.create_connection((self.hosts[name], port), timeout=1).close()
                 return
             except OSError:
                 time.sleep(0.05)
@@ -306,6 +413,25 @@ class Herd:
 
     def client(self, name):
         return Client(self.client_ports[name], host=self.hosts[name])
+
+    def client_cert(self, client_id, prefix=False, days=None):
+        """A client certificate from the herd's CA (herd --client-cert):
+        (cert, key) paths under the herd's folder."""
+        out = os.path.join(self.folder, "certs")
+        command = [HERD_BIN, "--config", self.config, "--out", out,
+                   "--client-cert-prefix" if prefix else "--client-cert", client_id]
+        if days:
+            command += ["--days", str(days)]
+        subprocess.run(command, check=True, capture_output=True, timeout=30)
+        base = os.path.join(out, client_id or "any")
+        return base + ".crt", base + ".key"
+
+    def tls_client(self, name, cert=None, **options):
+        """A TLS client of name's TLS port showing cert, a (cert, key)
+        pair (None: no certificate)."""
+        cert_path, key_path = cert if cert else (None, None)
+        return TlsClient(self.tls_ports[name], os.path.join(self.keys, "ca.crt"), cert_path, key_path,
+                         host=self.hosts[name], **options)
 
     def stats(self, name, timeout=10):
         """The server's answer to STATS on its admin endpoint, as a dict."""
@@ -452,10 +578,10 @@ def sync_storm(herd, name, seconds, rate=20):
 def make_herd(tmp_path):
     herds = []
 
-    def make(graph=None, settings=None, start=True):
+    def make(graph=None, settings=None, start=True, tls=None):
         folder = tmp_path / f"herd{len(herds)}"
         folder.mkdir()
-        herd = Herd(str(folder), graph, settings)
+        herd = Herd(str(folder), graph, settings, tls)
         herds.append(herd)
         if start:
             herd.start()

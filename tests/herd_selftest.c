@@ -52,6 +52,8 @@ main (int argc, char *argv [])
 {
     bool verbose = false;
     int first = 1;
+    //  As herd does: a peer gone mid-write fails the write (TLS sessions)
+    signal (SIGPIPE, SIG_IGN);
     if (argc > 1 && streq (argv [1], "-v")) {
         verbose = true;
         first = 2;

@@ -14,6 +14,19 @@ from conftest import AT_PATTERN, Client
 EXAMPLE_IAMAT = b"IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503"
 
 
+@pytest.fixture(params=["plain", "tls"])
+def single(request, make_herd):
+    """One server, Bailey, spoken to on its plain port, then on its TLS
+    port (docs/PROTOCOL.md section 4: inside TLS, section 1 byte for byte)
+    with a certificate that grants every id (a prefix of nothing)."""
+    if request.param == "plain":
+        return make_herd(graph={"Bailey": []})
+    herd = make_herd(graph={"Bailey": []}, tls="on")
+    cert = herd.client_cert("", prefix=True)
+    herd.client = lambda name: herd.tls_client(name, cert)
+    return herd
+
+
 def test_iamat_example_byte_for_byte(single):
     connection = single.client("Bailey")
     before = time.time()
@@ -166,7 +179,7 @@ def test_line_at_the_limit_is_still_a_line(single):
 def test_final_line_without_newline_after_half_close(single):
     connection = single.client("Bailey")
     connection.send(EXAMPLE_IAMAT)
-    connection.sock.shutdown(socket.SHUT_WR)
+    connection.half_close()
     assert AT_PATTERN.match(connection.line())
     assert connection.closed()
 
@@ -174,7 +187,7 @@ def test_final_line_without_newline_after_half_close(single):
 def test_whatsat_after_half_close_is_answered_in_full(single):
     connection = single.client("Bailey")
     connection.send(EXAMPLE_IAMAT + b"\nWHATSAT kiwi.cs.ucla.edu 5 3")
-    connection.sock.shutdown(socket.SHUT_WR)
+    connection.half_close()
     assert AT_PATTERN.match(connection.line())
     at_line, text = connection.until_blank().split(b"\n", 1)
     assert AT_PATTERN.match(at_line)
