@@ -4,6 +4,7 @@ handshake, revocation with SIGHUP, stalled handshakes, a herd that is
 TLS-only. The protocol itself over TLS is test_protocol.py's second run."""
 
 import datetime
+import json
 import os
 import resource
 import signal
@@ -295,3 +296,84 @@ def test_input_the_tls_session_holds_is_read_without_more_bytes_coming(tls_singl
         for command in commands:
             match = AT_PATTERN.match(client.line())
             assert match and match.group(3) == command.split()[1].encode()
+
+
+def test_the_readmes_tls_section_works_as_written(tmp_path):
+    """make run's herd (herd.cfg, on ports of our own), then the README's
+    openssl, ncat and Python clients, as written, from its folder."""
+    import re
+    from conftest import free_ports
+    root = os.path.join(os.path.dirname(__file__), "..")
+    with open(os.path.join(root, "README.md")) as file:
+        readme = file.read()
+    section = readme[readme.index("## Clients over TLS"):readme.index("## Documentation")]
+    with open(os.path.join(root, "herd.cfg")) as file:
+        config = file.read()
+    ports = sorted(set(re.findall(r"\b11[0-6]0[1-5]\b", config)))
+    mapping = dict(zip(ports, map(str, free_ports(len(ports)))))
+    for old, new in mapping.items():
+        config = config.replace(old, new)
+    (tmp_path / "herd.cfg").write_text(config)
+    (tmp_path / "data").mkdir()
+    os.symlink(os.path.abspath(os.path.join(root, "data", "places.bin")), tmp_path / "data" / "places.bin")
+    herd_run = subprocess.Popen([os.path.join(root, "tools", "herd-run"), HERD_BIN, "herd.cfg"], cwd=tmp_path,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def renumber(text):
+        return re.sub(r"\b11[0-6]0[1-5]\b", lambda match: mapping[match.group(0)], text)
+
+    try:
+        printed = ""
+        while "openssl s_client" not in printed:
+            line = herd_run.stdout.readline()
+            assert line, printed
+            printed += line
+        #   The command make run prints is the README's
+        commands = [command.replace("\\\n", " ") for command in
+                    re.findall(r"^\$ ((?:.*\\\n)*.*)$", section, re.MULTILINE)]
+        openssl, ncat = (" ".join(command.split()) for command in commands)
+        assert renumber(openssl) in " ".join(printed.split())
+        for port in ("11601", "11602"):
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    socket.create_connection(("127.0.0.1", int(mapping[port])), timeout=1).close()
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+        #   The session: the README's lines in, its replies out
+        session = section[section.index("$ openssl"):section.index("^C")].split("\n")
+        sent = [line for line in session if line.startswith(("IAMAT", "WHATSAT"))]
+        expected = [line for line in session if line.startswith(("AT ", "? "))]
+        def converse(command, lines, count):
+            """Runs a client that ends at ^C, not at end of input: its
+            first count lines of output"""
+            client = subprocess.Popen(command, shell=True, cwd=tmp_path, stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+            try:
+                client.stdin.write("".join(f"{line}\n" for line in lines))
+                client.stdin.flush()
+                return [client.stdout.readline().rstrip("\n") for _ in range(count)]
+            finally:
+                client.kill()
+                client.wait()
+
+        replies = converse(renumber(openssl), sent, 2)
+        assert len(expected) == 2
+        assert AT_PATTERN.match(replies[0].encode()) and replies[0].split()[3:] == expected[0].split()[3:]
+        assert replies[1] == expected[1]
+        reply = converse(renumber(ncat), sent[:1], 1)[0]
+        assert AT_PATTERN.match(reply.encode()), reply
+        program = section[section.index("```python") + 9:]
+        program = program[:program.index("```")]
+        result = subprocess.run(["python3", "-c", renumber(program)], cwd=tmp_path,
+                                capture_output=True, text=True, timeout=30)
+        lines = result.stdout.splitlines()
+        assert result.returncode == 0 and len(lines) > 3, (result.stdout, result.stderr)
+        #   The WHATSAT's AT line is the stored one: Bailey's or Bona's (ncat's)
+        assert AT_PATTERN.match(lines[0].encode()) and lines[1].split()[3:] == lines[0].split()[3:]
+        assert json.loads("\n".join(lines[2:]))["status"] == "OK"
+    finally:
+        herd_run.send_signal(signal.SIGINT)
+        herd_run.wait(timeout=60)
