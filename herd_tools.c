@@ -50,6 +50,8 @@ herd_tools_ask_admin (herd_config_t *config, const char *server, const char *req
     return rc;
 }
 
+static int s_copy (const char *from, const char *to, mode_t mode);
+
 //  The herd's CA: loaded, or made if there is none yet (made_p). NULL
 //  after one line on stderr.
 static herd_ca_t *
@@ -100,6 +102,10 @@ s_keygen_tls (herd_config_t *config, const char *server)
             *letter = (char) tolower ((unsigned char) *letter);
         const char *tls_bind = herd_config_server_endpoint (config, server, "client_tls");
         char *tls_host = tls_bind? strndup (tls_bind, strrchr (tls_bind, ':') - tls_bind): strdup ("");
+        //  A wildcard bind names no host a client would ask for
+        if (streq (tls_host, "0.0.0.0") || streq (tls_host, "*") || streq (tls_host, "[::]")
+        ||  streq (tls_host, "::"))
+            *tls_host = 0;
         char *all = zsys_sprintf ("%s %s %s", hosts, lower, tls_host);
         char *error = NULL;
         if (!ca)
@@ -147,6 +153,16 @@ herd_tools_client_cert (const char *config_file, const char *id, bool prefix, co
                     prefix? "\"": "\"", days);
             rc = 0;
         }
+        //  Beside them, the CA's certificate: what the client trusts the
+        //  servers by (a client needs nothing else from the herd)
+        char *ca_cert = herd_config_tls_file (config, "", "ca");
+        char *ca_copy = zsys_sprintf ("%s/ca.crt", out);
+        if (rc == 0 && !streq (ca_cert, ca_copy) && s_copy (ca_cert, ca_copy, 0644)) {
+            fprintf (stderr, "herd: cannot copy %s to %s: %s\n", ca_cert, ca_copy, strerror (errno));
+            rc = 1;
+        }
+        freen (ca_cert);
+        freen (ca_copy);
         freen (cert);
         freen (key);
         herd_ca_destroy (&ca);

@@ -17,7 +17,8 @@ int
     herd_tools_keygen (const char *config_file, int count, char *names []);
 
 //  herd --client-cert ID / --client-cert-prefix PREFIX --out DIR: a client
-//  certificate and key signed by the herd's CA (DIR/ID.crt, DIR/ID.key)
+//  certificate and key signed by the herd's CA (DIR/ID.crt, DIR/ID.key),
+//  and the CA's certificate beside them (DIR/ca.crt)
 int
     herd_tools_client_cert (const char *config_file, const char *id, bool prefix, const char *out, int days);
 

@@ -1,5 +1,6 @@
 """The docker-compose five-node cluster (make test-docker): built image,
-real containers on a compose network, clients over published ports.
+real containers on a compose network, clients over the published TLS
+ports (the compose herd is TLS-only: its plain client ports are off).
 Named docker_cluster.py so `make test` (no Docker needed) leaves it out;
 `make test-docker` runs it. Cleans up by project name even on failure."""
 
@@ -14,11 +15,12 @@ import pytest
 import zmq
 
 import conftest
-from conftest import AT_PATTERN, Client
+from conftest import AT_PATTERN, TlsClient
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 COMPOSE = os.path.join(HERE, "..", "docker", "compose.yaml")
 PROJECT = f"herdtest{os.getpid()}"
+CERTS = f"/tmp/herdtest{os.getpid()}-certs"
 SERVERS = {"bailey": ("Bailey", 1), "bona": ("Bona", 2), "campbell": ("Campbell", 3),
            "clark": ("Clark", 4), "jaquez": ("Jaquez", 5)}
 
@@ -37,7 +39,9 @@ def container(service):
 
 
 def client(service):
-    return Client(12000 + SERVERS[service][1])
+    """A TLS client with a certificate that grants every id (a prefix of
+    nothing), made by the cluster's own CA"""
+    return TlsClient(12600 + SERVERS[service][1], f"{CERTS}/ca.crt", f"{CERTS}/any.crt", f"{CERTS}/any.key")
 
 
 def state(service):
@@ -79,6 +83,11 @@ def cluster():
     try:
         compose("up", "-d")
         wait_healthy(SERVERS)
+        #   A client certificate from the CA in the cluster's keys volume,
+        #   as docker/compose.yaml says to make one
+        os.makedirs(CERTS, exist_ok=True)
+        compose("run", "--rm", "--user", "0", "-v", f"{CERTS}:/certs", "keys",
+                "--client-cert-prefix", "", "--out", "/certs")
         #   Every link carries heartbeats before tests start (slow joiner)
         deadline = time.monotonic() + 30
         for service in SERVERS:
@@ -88,6 +97,7 @@ def cluster():
         yield
     finally:
         compose("down", "-v", "--remove-orphans", check=False)
+        subprocess.run(["rm", "-rf", CERTS], check=False)
     assert leftovers() == []
 
 
@@ -167,3 +177,20 @@ def test_disconnected_container_converges_after_reconnect(cluster):
         docker("network", "connect", "--alias", "clark", network, container("clark"))
     states = wait_converged(timeout=60)
     assert states["clark"]["clients"] >= 200
+
+
+def test_the_compose_herd_serves_clients_over_tls_only(cluster):
+    """No plain client port is published or open; a certificate for alice
+    moves alice and nobody else"""
+    for port in (12001, 12002):
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=5)
+    result = docker("exec", container("bona"), "/usr/bin/herd", "--config", "/etc/herd/herd-tls-only.cfg",
+                    "--stats", "Bona")
+    assert json.loads(result.stdout)["tls"]["handshakes"] > 0
+    compose("run", "--rm", "--user", "0", "-v", f"{CERTS}:/certs", "keys", "--client-cert", "alice",
+            "--out", "/certs")
+    alice = TlsClient(12602, f"{CERTS}/ca.crt", f"{CERTS}/alice.crt", f"{CERTS}/alice.key")
+    alice.send(b"IAMAT alice +1+1 1700000000\nWHATSAT bob 1 1\n")
+    assert AT_PATTERN.match(alice.line()).group(1) == b"Bona"
+    assert alice.line() == b"? WHATSAT bob 1 1"

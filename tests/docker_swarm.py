@@ -13,7 +13,7 @@ import urllib.request
 
 import pytest
 
-from conftest import AT_PATTERN, Client
+from conftest import AT_PATTERN, Client, TlsClient
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 STACK_FILE = os.path.join(HERE, "..", "docker", "stack.yaml")
@@ -75,7 +75,7 @@ def swarm():
         docker("stack", "deploy", "-c", STACK_FILE, STACK, env=env)
         for service in SERVERS:
             wait_ready(service)
-        yield
+        yield keys
     finally:
         docker("stack", "rm", STACK, check=False)
         #   The stack's network and volumes go once its tasks are gone
@@ -132,3 +132,16 @@ def test_stack_serves_converges_and_rolls_one_server(swarm):
             time.sleep(0.3)
     with urllib.request.urlopen("http://127.0.0.1:13405/metrics", timeout=5) as response:
         assert 'herd_caught_up{server="Jaquez"} 1' in response.read().decode()
+
+
+def test_stack_serves_clients_over_tls(swarm):
+    """The TLS port (1360N), with a client certificate from the herd's CA
+    that --keygen made: alice moves alice, not bob"""
+    docker("run", "--rm", "--user", "0", "-v", f"{swarm}:/var/lib/herd-keys", "herd:latest",
+           "--client-cert", "alice", "--out", "/var/lib/herd-keys/clients")
+    folder = os.path.join(swarm, "clients")
+    connection = TlsClient(13602, os.path.join(folder, "ca.crt"), os.path.join(folder, "alice.crt"),
+                           os.path.join(folder, "alice.key"))
+    connection.send(b"IAMAT alice +1+1 1700000000\nIAMAT bob +1+1 1700000000\n")
+    assert AT_PATTERN.match(connection.line()).group(1) == b"Bona"
+    assert connection.line() == b"? IAMAT bob +1+1 1700000000"

@@ -79,13 +79,21 @@ def test_keys_for_hands_a_pod_its_own_secret_only(tmp_path):
     for name in ("herd-0", "herd-1", "monitor"):
         (flat / f"{name}.key").write_text(f"public {name}\n")
         (flat / f"{name}.key_secret").write_text(f"secret {name}\n")
+        (flat / f"{name}.crt").write_text(f"TLS certificate {name}\n")
+        (flat / f"{name}.pem").write_text(f"TLS key {name}\n")
+    (flat / "ca.crt").write_text("CA certificate\n")
     (flat / "..data").mkdir()                       #   As a Secret volume has
     keys = tmp_path / "keys"
     result = subprocess.run([HERD_BIN, "--keys-for", "herd-1", str(flat), str(keys)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert sorted(os.listdir(keys / "public")) == ["herd-0.key", "herd-1.key", "monitor.key"]
-    assert os.listdir(keys / "secret") == ["herd-1.key_secret"]
+    assert sorted(os.listdir(keys / "secret")) == ["herd-1.key_secret", "herd-1.pem"]
     assert oct(os.stat(keys / "secret" / "herd-1.key_secret").st_mode & 0o777) == "0o600"
+    assert oct(os.stat(keys / "secret" / "herd-1.pem").st_mode & 0o777) == "0o600"
+    #   The TLS port's: the CA's certificate and its own, no other's
+    assert sorted(name for name in os.listdir(keys) if name.endswith(".crt")) == ["ca.crt", "herd-1.crt"]
+    assert "client-tls" in {port["name"] for port in manifests(5)[1][3]["spec"]["template"]["spec"]
+                            ["containers"][0]["ports"]}
     assert oct(os.stat(keys / "secret").st_mode & 0o777) == "0o700"
     missing = subprocess.run([HERD_BIN, "--keys-for", "herd-9", str(flat), str(tmp_path / "none")],
                              capture_output=True, text=True)
