@@ -22,6 +22,12 @@ reported, as ratios: these machines are shared and noisy.
   - memory for a million clients: herd's resident growth against Redis's
     used_memory for a million GEOADD members
   - instructions per IAMAT and per GEOADD, from callgrind
+  - the TLS client port with its defaults (TLS 1.3, a client certificate,
+    traffic log, journal) against Redis GEOADD over Redis's own TLS port
+    (client certificates required, TLS 1.3) and against herd's plain
+    port, 50 connections x 16 pipelined; and new TLS connections a second
+    (connect, handshake, one command, close), herd against Redis
+    (BENCH_ONLY=tls runs this part alone)
 """
 
 import os
@@ -56,19 +62,23 @@ class PinnedHerd(Herd):
         return (["taskset", "-c", SERVER_CORE] if self.pin else []) + super().command(name)
 
 
-def make_herd(folder, graph, settings, pin=True):
+def make_herd(folder, graph, settings, pin=True, tls=None):
     os.makedirs(folder, exist_ok=True)
-    herd = (PinnedHerd if pin else Herd)(folder, graph, {"places/provider": "none", **settings})
+    herd = (PinnedHerd if pin else Herd)(folder, graph, {"places/provider": "none", **settings}, tls)
     return herd
 
 
 class Redis:
     """A redis-server of our own on a free loopback port."""
 
-    def __init__(self, folder, *options, valgrind=None):
+    def __init__(self, folder, *options, valgrind=None, tls=None):
         self.port = free_ports(1)[0]
         os.makedirs(folder, exist_ok=True)
-        command = ["taskset", "-c", SERVER_CORE, "redis-server", "--port", str(self.port),
+        #   tls: (CA, certificate, key): only a TLS port, client certificates required
+        listen = (["--port", "0", "--tls-port", str(self.port), "--tls-ca-cert-file", tls[0],
+                   "--tls-cert-file", tls[1], "--tls-key-file", tls[2], "--tls-protocols", "TLSv1.3",
+                   "--tls-auth-clients", "yes"] if tls else ["--port", str(self.port)])
+        command = ["taskset", "-c", SERVER_CORE, "redis-server", *listen,
                    "--bind", "127.0.0.1", "--dir", folder, "--save", "", "--daemonize", "no",
                    "--logfile", os.path.join(folder, "redis.log"), *options]
         if valgrind:
@@ -77,6 +87,9 @@ class Redis:
         deadline = time.monotonic() + (60 if valgrind else 10)
         while True:
             try:
+                if tls:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    return
                 if self.call("PING") == b"+PONG":
                     return
             except OSError:
@@ -346,6 +359,54 @@ def instructions(root, count=20000):
     return figures
 
 
+def tls(root):
+    """The TLS port against Redis's TLS port and herd's plain port, and
+    handshakes a second, interleaved: medians (rate/s, p50 us, p99 us)."""
+    herd = make_herd(os.path.join(root, "tls"), {"Bailey": []}, {}, tls="on")
+    herd.start()
+    cert, key = herd.client_cert("", prefix=True)
+    ca = os.path.join(herd.keys, "ca.crt")
+    #   Redis gets a server certificate from the same CA (the key readable
+    #   by redis-server, running as us)
+    redis_key = os.path.join(root, "redis-tls.key")
+    shutil.copy(os.path.join(herd.keys, "secret", "Bailey.pem"), redis_key)
+    redis = Redis(os.path.join(root, "redis-tls"), "--appendonly", "no",
+                  tls=(ca, os.path.join(herd.keys, "Bailey.crt"), redis_key))
+    client = ("--tls", ca, cert, key)
+    cases = {
+        "Redis GEOADD over TLS": lambda: load(redis.port, 50, 16, "--redis-geoadd", *client, prefix="tls"),
+        "herd TLS port": lambda: load(herd.tls_ports["Bailey"], 50, 16, *client),
+        "herd plain port": lambda: load(herd.client_ports["Bailey"], 50, 16),
+        "Redis TLS handshakes": lambda: load(redis.port, 20, 1, "--redis-ping", *client, "--handshakes"),
+        "herd TLS handshakes": lambda: load(herd.tls_ports["Bailey"], 20, 1, *client, "--handshakes"),
+    }
+    runs = {label: [] for label in cases}
+    try:
+        for repetition in range(REPETITIONS):
+            for label, run in cases.items():
+                runs[label].append(run())
+    finally:
+        herd.stop_all()
+        redis.stop()
+    return {label: tuple(statistics.median(run[i] for run in results) for i in range(3))
+            for label, results in runs.items()}
+
+
+def print_tls(figures):
+    print(f"\n  {'TLS, 50 connections x 16 pipelined':34} {'rate/s':>10} {'p50 us':>8} {'p99 us':>8}")
+    for label, (rate, p50, p99) in figures.items():
+        if "handshakes" not in label:
+            print(f"  {label:34} {rate:10.0f} {p50:8.0f} {p99:8.0f}")
+    print(f"  new TLS connections a second (20 at once, connect + handshake + one command): "
+          f"herd {figures['herd TLS handshakes'][0]:.0f}, Redis {figures['Redis TLS handshakes'][0]:.0f}")
+    herd = figures["herd TLS port"][0]
+    print("\n  ratio                                           measured   target")
+    print(f"  {'herd TLS : Redis GEOADD over TLS':46} {herd / figures['Redis GEOADD over TLS'][0]:8.2f}   >= 1.0")
+    print(f"  {'herd TLS : herd plain port':46} {herd / figures['herd plain port'][0]:8.2f}   >= 0.7")
+    print(f"  {'handshakes herd : Redis':46} "
+          f"{figures['herd TLS handshakes'][0] / figures['Redis TLS handshakes'][0]:8.2f}")
+
+
 def herd_bin():
     from conftest import HERD_BIN
     return HERD_BIN
@@ -357,6 +418,9 @@ def main():
         print(f"herd against Redis {subprocess.run(['redis-server', '--version'], capture_output=True, text=True).stdout.split()[2][2:]}, "
               f"servers on core {SERVER_CORE}, herd_load on core {LOAD_CORE}, {SECONDS:.0f} s a run, "
               f"medians of {REPETITIONS} interleaved repetitions")
+        if os.environ.get("BENCH_ONLY") == "tls":
+            print_tls(tls(root))
+            return
         figures = throughput(root)
         geoadd = figures["Redis GEOADD"][0]
         print(f"\n  {'50 connections x 16 pipelined':34} {'rate/s':>10} {'p50 us':>8} {'p99 us':>8}  vs GEOADD")
@@ -410,6 +474,7 @@ def main():
         print(f"  instructions per command (callgrind): IAMAT {counts['herd']:.0f} "
               f"(traffic log off: {counts['herd, log off']:.0f}), GEOADD {counts['redis']:.0f} "
               f"({counts['herd'] / counts['redis']:.2f}x)")
+        print_tls(tls(root))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

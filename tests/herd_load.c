@@ -1,7 +1,8 @@
 //  tests/herd_load.c: a load generator for herd's client port (make bench,
 //  make soak, the soak test).
 //
-//  herd_load [--distinct TOTAL] [--redis-geoadd | --redis-ping] HOST PORT CONNECTIONS DEPTH SECONDS [PREFIX]
+//  herd_load [--distinct TOTAL] [--redis-geoadd | --redis-ping] [--tls CA CERT KEY [--handshakes]]
+//            HOST PORT CONNECTIONS DEPTH SECONDS [PREFIX]
 //  Each connection (a thread) keeps DEPTH commands in flight: it writes
 //  DEPTH lines in one write, reads DEPTH replies, and again, until SECONDS
 //  pass. IAMATs by default: client ids cycle through S_CLIENTS per
@@ -13,12 +14,17 @@
 //  line; a reply starting "?" (herd) or "-" (Redis) is an error. With
 //  --distinct TOTAL the connections send TOTAL commands in all, each for a
 //  client id of its own (none repeats, so newer-wins merges nothing), and
-//  stop then (or after SECONDS). Prints:
+//  stop then (or after SECONDS). With --tls each connection speaks TLS
+//  (OpenSSL, TLS 1.3, the client certificate CERT and KEY, the server's
+//  certificate checked against CA); with --handshakes too, every command
+//  goes on a new connection (connect, handshake, one command and its
+//  reply, close): the rate is new TLS connections a second. Prints:
 //      <replies> replies in <secs> s: <rate>/s, p50 <us> us, p99 <us> us, <errors> errors
 //  (latency is per round trip of a batch). Exit 1 if a connection failed.
 
 #include "../herd_classes.h"
 #include <pthread.h>
+#include <signal.h>
 #include <netdb.h>
 #include <netinet/tcp.h>
 
@@ -26,6 +32,10 @@
 #define S_CLIENTS   10000
 
 typedef enum { S_IAMAT, S_GEOADD, S_PING } s_command_t;
+
+//  With --tls: every connection's context (thread-safe for SSL_new)
+static SSL_CTX *s_tls = NULL;
+static bool s_handshakes = false;
 
 typedef struct {
     const char *host, *port, *prefix;
@@ -41,27 +51,58 @@ typedef struct {
     bool failed;
 } s_connection_t;
 
-static void *
-s_run (void *arg)
+//  A connection to the server, TLS if asked: the socket, or -1
+static int
+s_connect (s_connection_t *self, SSL **tls_p)
 {
-    s_connection_t *self = (s_connection_t *) arg;
     struct addrinfo hints = { 0 }, *address = NULL;
     hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo (self->host, self->port, &hints, &address)) {
-        self->failed = true;
-        return NULL;
-    }
+    if (getaddrinfo (self->host, self->port, &hints, &address))
+        return -1;
     int fd = socket (address->ai_family, SOCK_STREAM, 0);
     if (connect (fd, address->ai_addr, address->ai_addrlen)) {
         freeaddrinfo (address);
-        self->failed = true;
-        return NULL;
+        close (fd);
+        return -1;
     }
     freeaddrinfo (address);
     int on = 1;
     setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
     struct timeval timeout = { 10, 0 };
     setsockopt (fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    *tls_p = NULL;
+    if (s_tls) {
+        *tls_p = SSL_new (s_tls);
+        SSL_set_fd (*tls_p, fd);
+        if (SSL_connect (*tls_p) != 1) {
+            SSL_free (*tls_p);
+            close (fd);
+            return -1;
+        }
+    }
+    return fd;
+}
+
+static void
+s_disconnect (int fd, SSL *tls)
+{
+    if (tls) {
+        SSL_shutdown (tls);
+        SSL_free (tls);
+    }
+    close (fd);
+}
+
+static void *
+s_run (void *arg)
+{
+    s_connection_t *self = (s_connection_t *) arg;
+    SSL *tls = NULL;
+    int fd = s_handshakes? -1: s_connect (self, &tls);
+    if (fd == -1 && !s_handshakes) {
+        self->failed = true;
+        return NULL;
+    }
     size_t size = (size_t) self->depth * 128;
     char *batch = (char *) malloc (size);
     char *input = (char *) malloc (65536);
@@ -85,14 +126,18 @@ s_run (void *arg)
                 used += snprintf (batch + used, size - used, "PING\r\n");
         }
         int64_t started = zclock_usecs ();
-        if (write (fd, batch, used) != (ssize_t) used) {
+        if (s_handshakes && (fd = s_connect (self, &tls)) == -1) {
+            self->failed = true;
+            break;
+        }
+        if ((tls? SSL_write (tls, batch, (int) used): write (fd, batch, used)) != (ssize_t) used) {
             self->failed = true;
             break;
         }
         int pending = lines;
         bool line_start = true;
         while (pending > 0) {
-            ssize_t got = read (fd, input, 65536);
+            ssize_t got = tls? SSL_read (tls, input, 65536): read (fd, input, 65536);
             if (got <= 0) {
                 self->failed = true;
                 break;
@@ -107,6 +152,11 @@ s_run (void *arg)
                 }
             }
         }
+        if (s_handshakes) {
+            s_disconnect (fd, tls);
+            fd = -1;
+            tls = NULL;
+        }
         if (self->failed)
             break;
         if (self->batches == self->capacity) {
@@ -115,7 +165,8 @@ s_run (void *arg)
         }
         self->latency [self->batches++] = zclock_usecs () - started;
     }
-    close (fd);
+    if (fd != -1)
+        s_disconnect (fd, tls);
     freen (batch);
     freen (input);
     return NULL;
@@ -133,12 +184,31 @@ main (int argc, char *argv [])
 {
     s_command_t command = S_IAMAT;
     uint64_t total = 0;
+    signal (SIGPIPE, SIG_IGN);      //  A server that closes fails a write, not us
     while (argc > 1 && !strncmp (argv [1], "--", 2)) {
         if (streq (argv [1], "--redis-geoadd"))
             command = S_GEOADD;
         else
         if (streq (argv [1], "--redis-ping"))
             command = S_PING;
+        else
+        if (streq (argv [1], "--handshakes"))
+            s_handshakes = true;
+        else
+        if (streq (argv [1], "--tls") && argc > 4) {
+            s_tls = SSL_CTX_new (TLS_client_method ());
+            SSL_CTX_set_min_proto_version (s_tls, TLS1_3_VERSION);
+            SSL_CTX_set_verify (s_tls, SSL_VERIFY_PEER, NULL);
+            SSL_CTX_set_session_cache_mode (s_tls, SSL_SESS_CACHE_OFF);
+            if (SSL_CTX_load_verify_locations (s_tls, argv [2], NULL) != 1
+            ||  SSL_CTX_use_certificate_file (s_tls, argv [3], SSL_FILETYPE_PEM) != 1
+            ||  SSL_CTX_use_PrivateKey_file (s_tls, argv [4], SSL_FILETYPE_PEM) != 1) {
+                fprintf (stderr, "herd_load: --tls %s %s %s: cannot load them\n", argv [2], argv [3], argv [4]);
+                return 2;
+            }
+            argc -= 3;
+            argv += 3;
+        }
         else
         if (streq (argv [1], "--distinct") && argc > 2) {
             total = strtoull (argv [2], NULL, 10);
@@ -151,8 +221,8 @@ main (int argc, char *argv [])
         argv++;
     }
     if (argc < 6) {
-        fprintf (stderr, "usage: herd_load [--distinct TOTAL] [--redis-geoadd | --redis-ping] HOST PORT "
-                         "CONNECTIONS DEPTH SECONDS [PREFIX]\n");
+        fprintf (stderr, "usage: herd_load [--distinct TOTAL] [--redis-geoadd | --redis-ping] "
+                         "[--tls CA CERT KEY [--handshakes]] HOST PORT CONNECTIONS DEPTH SECONDS [PREFIX]\n");
         return 2;
     }
     int count = atoi (argv [3]);
@@ -201,5 +271,6 @@ main (int argc, char *argv [])
     freen (all);
     freen (threads);
     freen (connections);
+    SSL_CTX_free (s_tls);
     return failed? 1: 0;
 }

@@ -377,3 +377,29 @@ def test_the_readmes_tls_section_works_as_written(tmp_path):
     finally:
         herd_run.send_signal(signal.SIGINT)
         herd_run.wait(timeout=60)
+
+
+def test_a_renegotiation_attempt_is_refused_and_stalls_no_one(make_herd):
+    """TLS 1.2 allowed (1.3 has no renegotiation): a client that asks to
+    renegotiate (openssl s_client's R command) gets no new handshake, and
+    the server goes on serving others."""
+    herd = make_herd(graph={"Bailey": []}, tls="on", settings={"tls/min_version": "1.2"})
+    cert, key = herd.client_cert("alice")
+    renegotiator = subprocess.Popen(
+        ["openssl", "s_client", "-tls1_2", "-connect", f"127.0.0.1:{herd.tls_ports['Bailey']}",
+         "-CAfile", os.path.join(herd.keys, "ca.crt"), "-cert", cert, "-key", key],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        renegotiator.stdin.write("R\n")
+        renegotiator.stdin.flush()
+        time.sleep(0.5)
+        other = herd.tls_client("Bailey", herd.client_cert("bob"))
+        other.send(b"IAMAT bob +1+1 1\n")
+        assert AT_PATTERN.match(other.line())
+    finally:
+        renegotiator.kill()
+        output = renegotiator.communicate(timeout=30)[0]
+    #   The server said no (a no_renegotiation alert), and the session ended
+    assert "RENEGOTIATING" in output and "no renegotiation" in output, output
+    assert herd.stats("Bailey")["tls"]["handshakes"] == 2
+    assert herd.processes["Bailey"].poll() is None
