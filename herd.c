@@ -18,6 +18,7 @@ s_usage (FILE *stream)
         "       herd [--config FILE] --keygen [NAME ...]\n"
         "       herd [--config FILE] --client-cert ID --out DIR [--days N]\n"
         "       herd [--config FILE] --revoke CERT\n"
+        "       herd [--config FILE] --forget NAME CLIENT\n"
         "Runs the herd server NAME, one of the servers listed in the config file.\n"
         "It answers IAMAT and WHATSAT on its client port and floods location\n"
         "updates to its neighbours over ZeroMQ; docs/PROTOCOL.md documents every\n"
@@ -54,6 +55,11 @@ s_usage (FILE *stream)
         "                      PREFIX (a gateway for many devices)\n"
         "  -o, --out DIR       where --client-cert writes\n"
         "  -d, --days N        how long a client certificate is valid (825)\n"
+        "  -G, --forget NAME CLIENT\n"
+        "                      ask the running server NAME to forget CLIENT at now\n"
+        "                      (or its newest time, if later), on every server;\n"
+        "                      asked with NAME's own key (--cert to choose another\n"
+        "                      server's): a monitor's key is refused\n"
         "  -r, --revoke CERT   add CERT to the herd's revocation list\n"
         "                      (<keys>/ca.crl); SIGHUP makes servers read it\n"
         "  -K, --keys-for NAME FROM TO\n"
@@ -103,7 +109,8 @@ typedef struct {
     const char *log_file;       //  NULL: <herd/log_dir>/NAME.log
     const char *log_format;     //  NULL: herd/log_format
     bool verbose;
-    const char *request;        //  STATE, STATS, READY, ALIVE, or NULL to serve
+    const char *request;        //  STATE, STATS, READY, ALIVE, FORGET <client>, or NULL to serve
+    char *request_owned;        //  The request, when made here
     const char *cert;           //  Whose certificate asks the admin endpoint
     const char *server;         //  NAME
 } s_args_t;
@@ -114,8 +121,8 @@ static int
 s_parse_args (int argc, char *argv [], s_args_t *args)
 {
     args->config_file = getenv ("HERD_CONFIG")? getenv ("HERD_CONFIG"): "herd.cfg";
-    args->cert = "monitor";
-    bool list = false, keygen = false, keys_for = false, prefix = false;
+    args->cert = NULL;          //  monitor, or NAME for --forget
+    bool list = false, keygen = false, keys_for = false, prefix = false, forget = false;
     const char *client_id = NULL, *out = NULL, *revoke = NULL;
     int days = HERD_CA_DAYS_DEFAULT;
     static struct option options [] = {
@@ -132,6 +139,7 @@ s_parse_args (int argc, char *argv [], s_args_t *args)
         { "out",     required_argument, NULL, 'o' },
         { "days",    required_argument, NULL, 'd' },
         { "revoke",  required_argument, NULL, 'r' },
+        { "forget",  no_argument,       NULL, 'G' },
         { "config",  required_argument, NULL, 'c' },
         { "log",     required_argument, NULL, 'l' },
         { "verbose", no_argument,       NULL, 'v' },
@@ -141,7 +149,7 @@ s_parse_args (int argc, char *argv [], s_args_t *args)
         { NULL, 0, NULL, 0 }
     };
     int option;
-    while ((option = getopt_long (argc, argv, "c:l:vF:sSRALkKC:i:P:o:d:r:hV", options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, "c:l:vF:sSRALkKC:i:P:o:d:r:GhV", options, NULL)) != -1) {
         switch (option) {
             case 'c': args->config_file = optarg; break;
             case 'l': args->log_file = optarg; break;
@@ -159,6 +167,7 @@ s_parse_args (int argc, char *argv [], s_args_t *args)
             case 'P': client_id = optarg; prefix = true; break;
             case 'o': out = optarg; break;
             case 'r': revoke = optarg; break;
+            case 'G': forget = true; break;
             case 'd': {
                 char *end;
                 days = (int) strtol (optarg, &end, 10);
@@ -197,6 +206,19 @@ s_parse_args (int argc, char *argv [], s_args_t *args)
         return herd_tools_keygen (args->config_file, argc - optind, argv + optind);
     if (list && optind == argc)
         return herd_tools_list (args->config_file);
+    if (forget) {
+        //  herd --forget NAME CLIENT: asked with NAME's own key
+        if (optind != argc - 2) {
+            fprintf (stderr, "herd: --forget NAME CLIENT (try herd --help)\n");
+            return 2;
+        }
+        args->server = argv [optind];
+        args->request = zsys_sprintf ("FORGET %s", argv [optind + 1]);
+        args->request_owned = (char *) args->request;
+        if (!args->cert)
+            args->cert = args->server;
+        return -1;
+    }
     if (list || optind != argc - 1) {
         fprintf (stderr, "herd: expected one server NAME (try herd --help)\n");
         return 2;
@@ -355,7 +377,8 @@ main (int argc, char *argv [])
     if (args.request) {
         rc = streq (args.request, "READY")? herd_tools_ask_http (config, args.server, "/readyz")
            : streq (args.request, "ALIVE")? herd_tools_ask_http (config, args.server, "/healthz")
-           : herd_tools_ask_admin (config, args.server, args.request, args.cert);
+           : herd_tools_ask_admin (config, args.server, args.request, args.cert? args.cert: "monitor");
+        freen (args.request_owned);
         herd_config_destroy (&config);
         zsys_shutdown ();
         return rc;

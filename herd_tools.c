@@ -33,6 +33,11 @@ herd_tools_ask_admin (herd_config_t *config, const char *server, const char *req
     }
     json_t *answer = herd_admin_ask (admin, request, 3000);
     int rc = 0;
+    if (answer && json_object_get (answer, "error")) {
+        fprintf (stderr, "herd: %s: %s\n", server, json_string_value (json_object_get (answer, "error")));
+        rc = 1;
+    }
+    else
     if (answer) {
         //  Indented for a person at a terminal, one line for a script (as
         //  redis-cli does): the same JSON either way

@@ -134,11 +134,10 @@ s_session_pump (herd_snapshot_t *self, s_session_t *session, const char *key)
 {
     while (session->credit > 0 && session->cursor < session->end) {
         herd_sync_msg_t *chunk = herd_sync_msg_new (HERD_SYNC_MSG_CHUNK, session->id);
-        size_t before = session->cursor;
-        herd_store_scan (self->store, &session->cursor,
-                         HERD_SYNC_CHUNK_LINES < session->end - session->cursor
-                         ? HERD_SYNC_CHUNK_LINES: session->end - session->cursor, s_add_line, chunk);
-        session->sent += session->cursor - before;
+        int visited = herd_store_scan (self->store, &session->cursor,
+                                       HERD_SYNC_CHUNK_LINES < session->end - session->cursor
+                                       ? HERD_SYNC_CHUNK_LINES: session->end - session->cursor, s_add_line, chunk);
+        session->sent += visited > 0? (size_t) visited: 0;
         s_send_to (self, session->identity, &chunk);
         session->credit--;
     }
@@ -221,7 +220,7 @@ s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
             session->id = herd_sync_msg_id (request);
             //  The snapshot covers the clients held now; lines added to
             //  them later go out as they are when their turn comes
-            session->end = herd_store_size (self->store);
+            session->end = herd_store_slots (self->store);
             session->credit = S_CREDIT;
             session->opened = session->active = zclock_mono ();
             zhashx_update (self->sessions, key, session);

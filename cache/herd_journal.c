@@ -61,6 +61,7 @@ struct _herd_journal_t {
     int reap_timer;             //  Looks at its child while it runs, or -1
     uint64_t rewrites;          //  Rewrites completed
     size_t rewrite_min;         //  Below this size the journal is never compacted
+    int64_t rewrite_due;        //  zclock_mono by which a rewrite must start (forgets), 0: none
 };
 
 static int
@@ -408,6 +409,13 @@ s_maintain (zloop_t *loop, int timer_id, void *arg)
         s_sync_in_background (self, dup (self->fd));
     }
     //  A rewrite that just ended is retried at the next tick, not now
+    if (!running && !self->rewrite && self->rewrite_due && zclock_mono () >= self->rewrite_due) {
+        self->rewrite_due = 0;
+        s_rewrite_start (self, "forgotten locations leave the disk (herd/forget_rewrite)");
+        if (!self->rewrite)
+            self->rewrite_due = zclock_mono () + 1000;      //  Again in a second
+    }
+    else
     if (!running) {
         size_t live = herd_store_bytes (self->store) + 10 * herd_store_size (self->store);
         if (self->failed)
@@ -439,6 +447,14 @@ s_handle_synced (zloop_t *loop, zsock_t *reader, void *arg)
     if (rc)
         s_fail (self, "fdatasync failed", error);
     return 0;
+}
+
+void
+herd_journal_rewrite_by (herd_journal_t *self, int64_t deadline)
+{
+    assert (self);
+    if (!self->rewrite_due || deadline < self->rewrite_due)
+        self->rewrite_due = deadline;
 }
 
 void

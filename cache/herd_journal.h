@@ -41,6 +41,12 @@ size_t
 //  Below bytes the journal is never compacted (herd/journal_rewrite_min,
 //  as Redis's auto-aof-rewrite-min-size): above, when it is twice what
 //  the store holds
+//  A rewrite must start by deadline (zclock_mono): a location was
+//  forgotten or expired, and must leave the disk. The earliest deadline
+//  asked for holds until a rewrite starts.
+void
+    herd_journal_rewrite_by (herd_journal_t *self, int64_t deadline);
+
 void
     herd_journal_set_rewrite_min (herd_journal_t *self, size_t bytes);
 

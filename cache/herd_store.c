@@ -1,7 +1,9 @@
-//  cache/herd_store.c: client id -> latest AT line, in a zhashx, and
-//  every client in a slot of its own, in the order they came: slots are
-//  never removed, so a slot number is a cursor that stays valid while the
-//  store changes (incremental snapshots and rewrites scan by slot).
+//  cache/herd_store.c: client id -> latest update line (AT, or a forget's
+//  GONE: its tombstone), in a zhashx, and every client in a slot of its
+//  own: a slot number is a cursor that stays valid while the store changes
+//  (incremental snapshots and sweeps scan by slot). A client removed
+//  (expired, or a tombstone past its time) leaves its slot empty for the
+//  next new client.
 //
 //  A full store keeps the max_entries newest clients by the order every
 //  server applies to updates (client time, then the line's bytes): a new
@@ -30,8 +32,12 @@ typedef struct {
 
 struct _herd_store_t {
     zhashx_t *entries;          //  client id -> s_entry_t (owned)
-    s_entry_t **slots;          //  Every entry, by arrival of its client
+    s_entry_t **slots;          //  Every entry, by slot; NULL: a free slot
     size_t slots_capacity;
+    size_t slot_count;          //  Slots in use or freed: the cursors' end
+    uint32_t *free_slots;       //  Slots freed by removals, for new clients
+    size_t free_count;
+    size_t tombstones;          //  Entries that are GONE lines
     size_t bytes;               //  Sum of the lines' sizes
     uint64_t digest;            //  XOR of every line's FNV-1a 64
     size_t max_entries;         //  Hard cap bounds memory
@@ -75,6 +81,7 @@ herd_store_destroy (herd_store_t **self_p)
         herd_store_t *self = *self_p;
         zhashx_destroy (&self->entries);
         freen (self->slots);
+        freen (self->free_slots);
         freen (self->heap);
         freen (self);
         *self_p = NULL;
@@ -129,15 +136,39 @@ s_heap_down (herd_store_t *self, size_t index)
 }
 
 static void
+s_heap_up (herd_store_t *self, size_t index)
+{
+    s_entry_t *entry = self->heap [index];
+    while (index > 0) {
+        size_t parent = (index - 1) / 2;
+        if (!s_older (entry, self->heap [parent]))
+            break;
+        s_heap_place (self, index, self->heap [parent]);
+        index = parent;
+    }
+    s_heap_place (self, index, entry);
+}
+
+//  Made the first time the store fills, then kept as clients come and go
+//  (it never holds more than max_entries)
+static void
 s_heap_make (herd_store_t *self)
 {
-    size_t size = zhashx_size (self->entries);
-    self->heap = (s_entry_t **) malloc ((size? size: 1) * sizeof (s_entry_t *));
+    size_t held = 0;
+    self->heap = (s_entry_t **) malloc ((self->max_entries? self->max_entries: 1) * sizeof (s_entry_t *));
     assert (self->heap);
-    for (size_t index = 0; index < size; index++)
-        s_heap_place (self, index, self->slots [index]);
-    for (size_t index = size / 2; index-- > 0;)
+    for (size_t slot = 0; slot < self->slot_count; slot++)
+        if (self->slots [slot])
+            s_heap_place (self, held++, self->slots [slot]);
+    assert (held == zhashx_size (self->entries));
+    for (size_t index = held / 2; index-- > 0;)
         s_heap_down (self, index);
+}
+
+static bool
+s_is_gone (const char *line)
+{
+    return line [0] == 'G';         //  "GONE ...", never "AT ..."
 }
 
 bool
@@ -171,6 +202,7 @@ herd_store_offer (herd_store_t *self, const herd_at_t *at)
             return HERD_STORE_STALE;
         self->digest ^= herd_fnv64 (held_line, held->size, HERD_FNV64_SEED);
         self->bytes -= held->size;
+        self->tombstones -= s_is_gone (held_line);
     }
     else
     if (zhashx_size (self->entries) >= self->max_entries) {
@@ -191,9 +223,11 @@ herd_store_offer (herd_store_t *self, const herd_at_t *at)
         held = oldest;
         self->digest ^= herd_fnv64 (s_line (oldest), oldest->size, HERD_FNV64_SEED);
         self->bytes -= oldest->size;
+        self->tombstones -= s_is_gone (s_line (oldest));
     }
     self->digest ^= herd_fnv64 (line, size, HERD_FNV64_SEED);
     self->bytes += size;
+    self->tombstones += at->gone;
     size_t head = sizeof (s_entry_t) + at->client.size + 1;
     bool same_client = held && streq (held->data, client);
     if (same_client && malloc_usable_size (held) >= head + size + 1) {
@@ -219,8 +253,11 @@ herd_store_offer (herd_store_t *self, const herd_at_t *at)
         entry->heap_index = held->heap_index;
         zhashx_delete (self->entries, held->data);
     }
+    else
+    if (self->free_count)
+        entry->slot = self->free_slots [--self->free_count];
     else {
-        entry->slot = (uint32_t) zhashx_size (self->entries);
+        entry->slot = (uint32_t) self->slot_count++;
         if (entry->slot == self->slots_capacity) {
             self->slots_capacity = self->slots_capacity? self->slots_capacity * 2: 1024;
             self->slots = (s_entry_t **) realloc (self->slots, self->slots_capacity * sizeof (s_entry_t *));
@@ -232,6 +269,12 @@ herd_store_offer (herd_store_t *self, const herd_at_t *at)
     if (self->heap && held) {
         s_heap_place (self, entry->heap_index, entry);
         s_heap_down (self, entry->heap_index);
+    }
+    else
+    if (self->heap) {
+        //  A new client in a store that had room again (after removals)
+        s_heap_place (self, zhashx_size (self->entries) - 1, entry);
+        s_heap_up (self, entry->heap_index);
     }
     return HERD_STORE_STORED;
 }
@@ -246,12 +289,83 @@ herd_store_offer_text (herd_store_t *self, const char *line, size_t size)
 }
 
 const char *
+herd_store_held (herd_store_t *self, const char *client)
+{
+    assert (self && client);
+    s_entry_t *entry = (s_entry_t *) zhashx_lookup (self->entries, client);
+    return entry? s_line (entry): NULL;
+}
+
+//  Takes an entry out: its slot freed for the next new client, the heap
+//  mended; the block freed
+static void
+s_remove (herd_store_t *self, s_entry_t *entry)
+{
+    const char *line = s_line (entry);
+    self->digest ^= herd_fnv64 (line, entry->size, HERD_FNV64_SEED);
+    self->bytes -= entry->size;
+    self->tombstones -= s_is_gone (line);
+    self->slots [entry->slot] = NULL;
+    if (entry->slot + 1 == self->slot_count)
+        self->slot_count--;
+    else {
+        if ((self->free_count & (self->free_count - 1)) == 0 || !self->free_slots) {
+            size_t capacity = self->free_count? self->free_count * 2: 64;
+            self->free_slots = (uint32_t *) realloc (self->free_slots, capacity * sizeof (uint32_t));
+            assert (self->free_slots);
+        }
+        self->free_slots [self->free_count++] = entry->slot;
+    }
+    size_t last = zhashx_size (self->entries) - 1;
+    size_t index = entry->heap_index;
+    zhashx_delete (self->entries, entry->data);
+    if (self->heap && index != last) {
+        s_entry_t *moved = self->heap [last];
+        s_heap_place (self, index, moved);
+        s_heap_down (self, index);
+        s_heap_up (self, moved->heap_index);
+    }
+}
+
+size_t
+herd_store_sweep (herd_store_t *self, size_t *cursor_p, size_t max_slots,
+                  herd_store_judge_fn *judge, void *arg)
+{
+    assert (self && cursor_p && judge);
+    size_t removed = 0;
+    for (size_t step = 0; step < max_slots && self->slot_count; step++) {
+        if (*cursor_p >= self->slot_count)
+            *cursor_p = 0;
+        s_entry_t *entry = self->slots [(*cursor_p)++];
+        if (entry && judge (entry->data, s_line (entry), entry->size, arg)) {
+            s_remove (self, entry);
+            removed++;
+        }
+    }
+    return removed;
+}
+
+size_t
+herd_store_tombstones (herd_store_t *self)
+{
+    assert (self);
+    return self->tombstones;
+}
+
+size_t
+herd_store_slots (herd_store_t *self)
+{
+    assert (self);
+    return self->slot_count;
+}
+
+const char *
 herd_store_lookup (herd_store_t *self, const char *client, herd_at_t *at)
 {
     assert (self);
     s_entry_t *entry = (s_entry_t *) zhashx_lookup (self->entries, client);
-    if (!entry)
-        return NULL;
+    if (!entry || s_is_gone (s_line (entry)))
+        return NULL;            //  Forgotten: its tombstone is no place
     const char *line = s_line (entry);
     if (at) {
         //  Stored lines were parsed when they came: this cannot fail
@@ -308,7 +422,7 @@ herd_store_walk (herd_store_t *self, herd_store_line_fn *fn, void *arg)
 {
     assert (self);
     size_t cursor = 0;
-    while (cursor < zhashx_size (self->entries))
+    while (cursor < self->slot_count)
         if (herd_store_scan (self, &cursor, SIZE_MAX, fn, arg) == -1)
             return -1;
     return 0;
@@ -319,18 +433,18 @@ herd_store_scan (herd_store_t *self, size_t *cursor_p, size_t max_lines,
                  herd_store_line_fn *fn, void *arg)
 {
     assert (self && cursor_p);
-    size_t end = zhashx_size (self->entries);
-    if (max_lines < end - *cursor_p)
-        end = *cursor_p + max_lines;
-    //  Slots only grow, so a cursor taken earlier is still a place in them
-    for (; *cursor_p < end; (*cursor_p)++) {
-        s_entry_t *entry = self->slots [*cursor_p];
-        if (fn (s_line (entry), entry->size, arg) == -1) {
-            (*cursor_p)++;
+    //  A cursor taken earlier is still a place in the slots; free slots
+    //  are passed over
+    int visited = 0;
+    while (*cursor_p < self->slot_count && (size_t) visited < max_lines) {
+        s_entry_t *entry = self->slots [(*cursor_p)++];
+        if (!entry)
+            continue;
+        visited++;
+        if (fn (s_line (entry), entry->size, arg) == -1)
             return -1;
-        }
     }
-    return 0;
+    return visited;
 }
 
 //  --------------------------------------------------------------------------
@@ -349,6 +463,15 @@ s_count (const char *line, size_t size, void *arg)
     (void) size;
     (*(size_t *) arg)++;
     return 0;
+}
+
+static bool
+s_judge_gone (const char *client, const char *line, size_t size, void *arg)
+{
+    (void) client;
+    (void) size;
+    (void) arg;
+    return line [0] == 'G';
 }
 
 void
@@ -407,11 +530,11 @@ herd_store_test (bool verbose)
     //  A scan by slots sees every client once, in slices, while the
     //  store changes under it; bytes follow replacements
     size_t cursor = 0, seen = 0;
-    assert (herd_store_scan (other, &cursor, 1, s_count, &seen) == 0);
+    assert (herd_store_scan (other, &cursor, 1, s_count, &seen) == 1);
     assert (cursor == 1 && seen == 1);
     assert (s_offer (other, "AT C -5.0 kiwi +1+2 100.6") == HERD_STORE_STORED);
     assert (s_offer (other, "AT C +0.0 fig +1+2 1") == HERD_STORE_STORED);
-    assert (herd_store_scan (other, &cursor, 10, s_count, &seen) == 0);
+    assert (herd_store_scan (other, &cursor, 10, s_count, &seen) == 2);
     assert (cursor == 3 && seen == 3);
     assert (herd_store_bytes (other) == strlen ("AT C +0.0 pear +1+2 50") + strlen ("AT C -5.0 kiwi +1+2 100.6")
                                       + strlen ("AT C +0.0 fig +1+2 1"));
@@ -457,6 +580,48 @@ herd_store_test (bool verbose)
     assert (herd_store_bytes (growing) == strlen ("AT A +0.1 fig +1+1 4"));
     herd_store_destroy (&fresh);
     herd_store_destroy (&growing);
+
+    //  A forget's GONE line is a tombstone: it hides the client, keeps
+    //  older updates out (its own time included), yields to newer ones
+    herd_store_t *forgetful = herd_store_new (3);
+    assert (s_offer (forgetful, "AT A +0.1 kiwi +1+1 10") == HERD_STORE_STORED);
+    uint64_t with_kiwi = herd_store_digest (forgetful);
+    assert (s_offer (forgetful, "GONE B +0.1 kiwi 10") == HERD_STORE_STORED);
+    assert (!herd_store_lookup (forgetful, "kiwi", NULL) && herd_store_tombstones (forgetful) == 1);
+    assert (streq (herd_store_held (forgetful, "kiwi"), "GONE B +0.1 kiwi 10"));
+    assert (herd_store_digest (forgetful) != with_kiwi);
+    assert (s_offer (forgetful, "AT A +0.1 kiwi +1+1 10") == HERD_STORE_STALE);
+    assert (s_offer (forgetful, "AT Z +0.1 kiwi +1+1 9.99") == HERD_STORE_STALE);
+    assert (s_offer (forgetful, "GONE C +0.1 kiwi 5") == HERD_STORE_STALE);
+    assert (s_offer (forgetful, "AT A +0.1 kiwi +2+2 10.000000001") == HERD_STORE_STORED);
+    assert (herd_store_lookup (forgetful, "kiwi", NULL) && herd_store_tombstones (forgetful) == 0);
+    //  A forget of a client never held still leaves its tombstone
+    assert (s_offer (forgetful, "GONE B +0.1 stranger 7") == HERD_STORE_STORED);
+    assert (herd_store_tombstones (forgetful) == 1 && herd_store_size (forgetful) == 2);
+
+    //  Removal by a sweep: the slot goes to the next new client, the digest
+    //  and the heap of a full store follow
+    assert (s_offer (forgetful, "AT A +0.1 apple +1+1 3") == HERD_STORE_STORED);
+    assert (herd_store_full (forgetful));
+    assert (s_offer (forgetful, "AT A +0.1 pear +1+1 1") == HERD_STORE_FULL);
+    size_t sweep = 0;
+    assert (herd_store_sweep (forgetful, &sweep, 10, s_judge_gone, NULL) == 1);
+    assert (herd_store_size (forgetful) == 2 && herd_store_tombstones (forgetful) == 0);
+    assert (!herd_store_held (forgetful, "stranger") && herd_store_slots (forgetful) == 3);
+    assert (s_offer (forgetful, "AT A +0.1 pear +1+1 1") == HERD_STORE_STORED);     //  Room again
+    assert (herd_store_slots (forgetful) == 3);                                       //  Its slot reused
+    //  Full again: the heap knows pear (at 1) is the oldest
+    assert (s_offer (forgetful, "AT A +0.1 fig +1+1 2") == HERD_STORE_STORED);
+    assert (!herd_store_held (forgetful, "pear") && herd_store_evicted (forgetful) >= 1);
+    herd_store_t *again = herd_store_new (3);
+    s_offer (again, "AT A +0.1 kiwi +2+2 10.000000001");
+    s_offer (again, "AT A +0.1 apple +1+1 3");
+    s_offer (again, "AT A +0.1 fig +1+1 2");
+    assert (herd_store_digest (again) == herd_store_digest (forgetful));
+    size_t lines = 0;
+    assert (herd_store_walk (forgetful, s_count, &lines) == 0 && lines == 3);
+    herd_store_destroy (&again);
+    herd_store_destroy (&forgetful);
     herd_store_destroy (&store);
     herd_store_destroy (&store);
     assert (store == NULL);

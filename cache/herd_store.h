@@ -1,5 +1,7 @@
-//  cache/herd_store.h: each server's store of the latest AT line of every
-//  client, newer-wins by client time (docs/PROTOCOL.md section 2), bounded.
+//  cache/herd_store.h: each server's store of the latest update of every
+//  client, newer-wins by client time (docs/PROTOCOL.md section 2),
+//  bounded. An update is an AT line, or a forget's GONE line: the
+//  client's tombstone, which keeps every older update of it out.
 
 #ifndef HERD_STORE_H_INCLUDED
 #define HERD_STORE_H_INCLUDED
@@ -14,6 +16,7 @@ typedef struct _herd_store_t herd_store_t;
 #define HERD_STORE_FUTURE   -3      //  Refused before the store: client time too far ahead
 #define HERD_STORE_UNWRITABLE -4    //  Refused before the store: the journal cannot write
 #define HERD_STORE_UNKNOWN_SERVER -5    //  Refused before the store: names no server of the herd
+#define HERD_STORE_EXPIRED  -6      //  Refused before the store: older than herd/client_ttl
 
 herd_store_t *
     herd_store_new (size_t max_entries);
@@ -42,14 +45,35 @@ bool
 int
     herd_store_offer_text (herd_store_t *self, const char *line, size_t size);
 
-//  The AT line held for client, or NULL; if at is not NULL, fills it with
-//  the line's fields. Borrowed until the next offer.
+//  The AT line held for client, or NULL (none, or a tombstone); if at is
+//  not NULL, fills it with the line's fields. Borrowed until the next offer.
 const char *
     herd_store_lookup (herd_store_t *self, const char *client, herd_at_t *at);
 
-//  Number of clients held
+//  The update line held for client, AT or GONE, or NULL. Borrowed.
+const char *
+    herd_store_held (herd_store_t *self, const char *client);
+
+//  Number of clients held, tombstones included
 size_t
     herd_store_size (herd_store_t *self);
+
+//  Number of tombstones held (GONE lines)
+size_t
+    herd_store_tombstones (herd_store_t *self);
+
+//  The end of the slots: where a scan's cursor ends
+size_t
+    herd_store_slots (herd_store_t *self);
+
+//  Visits at most max_slots slots from *cursor_p (wrapping at the end),
+//  and removes each entry judge says to (true): its slot is freed, its
+//  line leaves the digest. For expiry, a slice per loop pass. Returns
+//  how many it removed.
+typedef bool (herd_store_judge_fn) (const char *client, const char *line, size_t size, void *arg);
+size_t
+    herd_store_sweep (herd_store_t *self, size_t *cursor_p, size_t max_slots,
+                      herd_store_judge_fn *judge, void *arg);
 
 //  True once the store holds max_entries clients (it then stays full)
 bool
@@ -80,11 +104,11 @@ int
     herd_store_walk (herd_store_t *self, herd_store_line_fn *fn, void *arg);
 
 //  Calls fn for at most max_lines lines from *cursor_p (start at 0) and
-//  moves the cursor past them; the scan is done when *cursor_p equals
-//  herd_store_size. The store may change between calls: a client held
-//  when the scan started is visited once, with its line as it is then;
-//  clients added later are visited if the scan has not ended. -1 if fn
-//  stopped it.
+//  moves the cursor past them; the scan is done when *cursor_p reaches
+//  herd_store_slots. The store may change between calls: a client held
+//  when the scan started and still held is visited once, with its line as
+//  it is then; clients added later may be visited. The lines visited, or
+//  -1 if fn stopped it.
 int
     herd_store_scan (herd_store_t *self, size_t *cursor_p, size_t max_lines,
                      herd_store_line_fn *fn, void *arg);

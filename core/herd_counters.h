@@ -52,6 +52,16 @@ typedef enum {
        "1 once the store holds herd/max_stored clients: it keeps the newest, evicting the oldest", NULL, 1) \
     X (STORE_EVICTED, "store/evicted", "herd_store_evicted_total", COUNTER, \
        "Clients evicted from a full store by newer ones", NULL, 1) \
+    X (FORGETS, "forget/forgets", "herd_forgets_total", COUNTER, \
+       "Forgets applied: FORGETs from clients and operators, and tombstones from neighbours", NULL, 1) \
+    X (EXPIRED, "forget/expired", "herd_expired_total", COUNTER, \
+       "Clients forgotten for a newest client time older than herd/client_ttl", NULL, 1) \
+    X (TOMBSTONES, "forget/tombstones", "herd_tombstones", GAUGE, \
+       "Tombstones held: forgotten clients whose older updates are kept out", NULL, 1) \
+    X (TOMBSTONES_DROPPED, "forget/tombstones_dropped", "herd_tombstones_dropped_total", COUNTER, \
+       "Tombstones dropped after herd/tombstone_ttl", NULL, 1) \
+    X (REFUSED_EXPIRED, "forget/refused_expired", "herd_refused_expired_total", COUNTER, \
+       "Updates refused for a client time older than herd/client_ttl", NULL, 1) \
     X (STORE_REFUSED_OLDER, "store/refused_older", "herd_store_refused_older_total", COUNTER, \
        "New clients a full store refused, being older than every client it holds", NULL, 1) \
     X (UPDATES_IN, "updates/in", "herd_updates_in_total", COUNTER, \

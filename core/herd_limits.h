@@ -65,6 +65,21 @@
 #define HERD_MAX_FUTURE_DEFAULT     86400
 #define HERD_MAX_FUTURE_MAX         (100L * 365 * 86400)
 
+//  Forgetting (docs/PROTOCOL.md, FORGET). Seconds a tombstone is kept,
+//  from when its forget was made: a partition longer than this may bring
+//  back, when it heals, an update older than the forget (7 days)
+#define HERD_TOMBSTONE_TTL_DEFAULT  (7L * 86400)
+//  Seconds by which a forgotten or expired location has left the journal
+//  (a rewrite drops it)
+#define HERD_FORGET_REWRITE_DEFAULT 3600
+//  Days a rotated log file (NAME.log.*) is kept before the server deletes
+//  it: the traffic log holds every client's lines
+#define HERD_LOG_RETENTION_DEFAULT  7
+//  Expiry's work per slice of the loop: at most this long, so a million
+//  clients expiring at once never hold up the others
+#define HERD_SWEEP_USECS            500
+#define HERD_SWEEP_INTERVAL         50
+
 //  What a peer may send to sockets that only take small requests (PUB
 //  subscriptions, sync and admin requests): anything bigger is refused
 //  by libzmq before it is read (ZMQ_MAXMSGSIZE)

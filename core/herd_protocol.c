@@ -235,6 +235,18 @@ herd_protocol_parse (const char *line, size_t size, herd_command_t *command)
         command->client = fields [1];
     }
     else
+    if (herd_field_is (&fields [0], "FORGET")) {
+        if (count != 3)
+            return s_invalid (command, "FORGET takes 2 fields");
+        if (!s_client_valid (fields [1]))
+            return s_invalid (command, "bad client id");
+        if (!s_time_valid (fields [2]))
+            return s_invalid (command, "bad client time");
+        command->kind = HERD_LINE_FORGET;
+        command->client = fields [1];
+        command->time = fields [2];
+    }
+    else
         s_invalid (command, "unknown command");
 }
 
@@ -244,12 +256,15 @@ herd_protocol_parse_at (const char *line, size_t size, herd_at_t *at)
     assert (at);
     memset (at, 0, sizeof (herd_at_t));
     herd_field_t fields [S_FIELDS_MAX];
-    if (s_split (line, size, fields, S_FIELDS_MAX) != 6
-    || !herd_field_is (&fields [0], "AT")
-    || !s_client_valid (fields [1])
-    || !s_client_valid (fields [3])
-    || !s_coordinates_parse (fields [4], NULL, NULL)
-    || !s_time_valid (fields [5]))
+    size_t count = s_split (line, size, fields, S_FIELDS_MAX);
+    //  "AT server skew client coordinates time", or a forget's "GONE
+    //  server skew client time": the same fields but the position
+    bool gone = count == 5 && herd_field_is (&fields [0], "GONE");
+    if (!gone
+    && (count != 6 || !herd_field_is (&fields [0], "AT") || !s_coordinates_parse (fields [4], NULL, NULL)))
+        return -1;
+    herd_field_t time = fields [count - 1];
+    if (!s_client_valid (fields [1]) || !s_client_valid (fields [3]) || !s_time_valid (time))
         return -1;
     herd_field_t skew = fields [2];
     size_t integer_digits;
@@ -258,12 +273,31 @@ herd_protocol_parse_at (const char *line, size_t size, herd_at_t *at)
         return -1;
     at->line.start = line;
     at->line.size = size;
+    at->gone = gone;
     at->server = fields [1];
     at->skew = skew;
     at->client = fields [3];
-    at->coordinates = fields [4];
-    at->time = fields [5];
+    if (!gone)
+        at->coordinates = fields [4];
+    at->time = time;
     return 0;
+}
+
+int
+herd_protocol_format_gone (char *buffer, size_t buffer_size, const char *server,
+                           const struct timespec *receipt, herd_field_t client, herd_field_t time,
+                           herd_at_t *at)
+{
+    assert (buffer && server && receipt && at);
+    char skew [48];
+    herd_protocol_skew (receipt, time, skew, sizeof skew);
+    int size = snprintf (buffer, buffer_size, "GONE %s %s %.*s %.*s", server, skew,
+                         (int) client.size, client.start, (int) time.size, time.start);
+    if (size < 0 || (size_t) size >= buffer_size)
+        return -1;
+    int rc = herd_protocol_parse_at (buffer, (size_t) size, at);
+    assert (rc == 0);
+    return size;
 }
 
 int
@@ -304,6 +338,7 @@ herd_protocol_format_at (char *buffer, size_t buffer_size, const char *server,
         fields [index].start = fields [index - 1].start + fields [index - 1].size + 1;
     at->line.start = buffer;
     at->line.size = size;
+    at->gone = false;
     at->server = fields [0];
     at->skew = fields [1];
     at->client = fields [2];
@@ -330,11 +365,12 @@ herd_protocol_peek_at (const char *line, size_t size, herd_field_t *client, herd
 {
     assert (line && client && time);
     herd_field_t fields [S_FIELDS_MAX];
-    if (s_split (line, size, fields, S_FIELDS_MAX) != 6
-    || !s_client_valid (fields [3]) || !s_time_valid (fields [5]))
+    size_t count = s_split (line, size, fields, S_FIELDS_MAX);
+    if ((count != 6 && count != 5)
+    || !s_client_valid (fields [3]) || !s_time_valid (fields [count - 1]))
         return -1;
     *client = fields [3];
-    *time = fields [5];
+    *time = fields [count - 1];
     return 0;
 }
 
@@ -524,6 +560,31 @@ herd_protocol_test (bool verbose)
     command = s_parse ("WHATSAT k 0.5 20");
     assert (command.kind == HERD_LINE_WHATSAT && command.radius_km == 0.5);
     assert (s_parse ("WHATSAT k 50 01").kind == HERD_LINE_WHATSAT);
+    //  FORGET: a client and a time
+    command = s_parse ("FORGET kiwi 1621464827.959498503");
+    assert (command.kind == HERD_LINE_FORGET && herd_field_is (&command.time, "1621464827.959498503"));
+    assert (s_parse ("FORGET kiwi").kind == HERD_LINE_INVALID);
+    assert (s_parse ("FORGET kiwi yesterday").kind == HERD_LINE_INVALID);
+    assert (s_parse ("FORGET kiwi 1 2").kind == HERD_LINE_INVALID);
+    //  Its GONE line parses as an update without a position, and beats
+    //  every AT line of its time
+    {
+        char gone [200];
+        struct timespec receipt = { 1621464828, 0 };
+        herd_at_t parsed;
+        int gone_size = herd_protocol_format_gone (gone, sizeof gone, "Clark", &receipt, command.client,
+                                                   command.time, &parsed);
+        assert (gone_size > 0 && streq (gone, "GONE Clark +0.040501497 kiwi 1621464827.959498503"));
+        assert (parsed.gone && parsed.coordinates.size == 0 && herd_field_is (&parsed.client, "kiwi"));
+        herd_at_t again;
+        assert (herd_protocol_parse_at (gone, gone_size, &again) == 0 && again.gone);
+        assert (herd_protocol_parse_at ("GONE Clark +0.1 kiwi +1+1 5", 27, &again) == -1);
+        const char *at = "AT Zed +9.1 kiwi +1+1 1621464827.959498503";
+        assert (herd_protocol_at_order (gone, gone_size, parsed.time, at, strlen (at),
+                                        herd_protocol_at_time (at, strlen (at))) > 0);
+        herd_field_t client, time;
+        assert (herd_protocol_peek_at (gone, gone_size, &client, &time) == 0 && herd_field_is (&time, "1621464827.959498503"));
+    }
 
     //  AT lines
     herd_at_t at;

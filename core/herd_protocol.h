@@ -19,25 +19,29 @@ typedef enum {
     HERD_LINE_EMPTY,            //  Blank line: ignored, no reply
     HERD_LINE_INVALID,          //  Answered "? <line>"
     HERD_LINE_IAMAT,
-    HERD_LINE_WHATSAT
+    HERD_LINE_WHATSAT,
+    HERD_LINE_FORGET
 } herd_line_kind_t;
 
 typedef struct {
     herd_line_kind_t kind;
     const char *reason;         //  INVALID: why, for the log (static text)
-    herd_field_t client;        //  IAMAT and WHATSAT
+    herd_field_t client;        //  IAMAT, WHATSAT and FORGET
     herd_field_t coordinates;   //  IAMAT
-    herd_field_t time;          //  IAMAT
+    herd_field_t time;          //  IAMAT and FORGET
     double latitude;            //  IAMAT, degrees
     double longitude;           //  IAMAT, degrees
     double radius_km;           //  WHATSAT, 0 < radius <= 50
     int max_results;            //  WHATSAT, 1..20
 } herd_command_t;
 
-//  An AT line as servers produce it and the bus carries it, parsed: every
-//  field points into the line, so it is valid as long as the line is
+//  An update as servers produce it and the bus carries it, parsed: an AT
+//  line, or a forget's GONE line (its tombstone: docs/PROTOCOL.md section
+//  1, "FORGET"), which has every field but the coordinates. Every field
+//  points into the line, so it is valid as long as the line is.
 typedef struct {
     herd_field_t line;          //  The whole line, without a line ending
+    bool gone;                  //  A GONE line: coordinates is empty
     herd_field_t server;
     herd_field_t skew;
     herd_field_t client;
@@ -55,19 +59,28 @@ bool
 void
     herd_protocol_parse (const char *line, size_t size, herd_command_t *command);
 
-//  Parses and checks an AT line. Returns 0, or -1 if it is not one. The
+//  Parses and checks an update line, AT or GONE. Returns 0, or -1 if it
+//  is neither. The
 //  position is checked, not converted (herd_protocol_at_position does):
 //  most lines a server parses come from neighbours and are only stored.
 int
     herd_protocol_parse_at (const char *line, size_t size, herd_at_t *at);
 
+//  Builds the GONE line that answers a valid FORGET of client at time,
+//  received at receipt by server, and fills at. The line's size, or -1 if
+//  buffer is too small.
+int
+    herd_protocol_format_gone (char *buffer, size_t buffer_size, const char *server,
+                               const struct timespec *receipt, herd_field_t client, herd_field_t time,
+                               herd_at_t *at);
+
 //  The position of a parsed AT line, in degrees
 void
     herd_protocol_at_position (const herd_at_t *at, double *latitude, double *longitude);
 
-//  Finds an AT line's client and client time, checked, and nothing else:
+//  Finds an update line's client and client time, checked, and nothing else:
 //  for the newer-wins compare that comes before any other work on a
-//  neighbour's line. 0, or -1 if the line has not six fields or those two
+//  neighbour's line. 0, or -1 if the line has not six fields (five, GONE) or those two
 //  are not valid (a 0 does not make it an AT line: parse it before use).
 int
     herd_protocol_peek_at (const char *line, size_t size, herd_field_t *client, herd_field_t *time);
@@ -92,7 +105,8 @@ herd_field_t
 
 //  The total order of updates that every server applies alike (newer-
 //  wins): the later client time, exactly; for equal times the bytewise
-//  greater line. a and b are valid AT lines with their times. <0 if a is
+//  greater line (so a GONE line beats every AT line of its time: a
+//  forget at T forgets the updates at T). a and b are valid AT lines with their times. <0 if a is
 //  older than b, 0 if the same line, >0 if a is newer.
 int
     herd_protocol_at_order (const char *a, size_t a_size, herd_field_t a_time,

@@ -30,6 +30,7 @@ struct _herd_frontend_t {
     size_t ack_capacity;
     uint64_t iamats;            //  Counters for STATS
     uint64_t whatsats;
+    uint64_t forgets;
     uint64_t bad_lines;
     uint64_t not_granted;       //  Lines naming an id the certificate does not grant
     herd_ratelimit_t *log;      //  What clients make us log, limited per address (owned)
@@ -37,6 +38,7 @@ struct _herd_frontend_t {
     uint64_t refused_full;      //  IAMATs answered "?": store full
     uint64_t refused_future;    //  ... client time too far ahead
     uint64_t refused_journal;   //  ... journal cannot write
+    uint64_t refused_expired;   //  ... client time older than herd/client_ttl
 };
 
 static void
@@ -66,13 +68,19 @@ s_reply_invalid (herd_frontend_t *self, herd_client_t *client, const char *line,
 //  --------------------------------------------------------------------------
 //  Commands
 
+//  An IAMAT, or a FORGET: its AT or GONE line, built once, offered to the
+//  node's funnel, and held as this pass's reply until the commit
 static void
-s_handle_iamat (herd_frontend_t *self, herd_client_t *client, herd_command_t *command,
-                const char *line, size_t line_size)
+s_handle_update (herd_frontend_t *self, herd_client_t *client, herd_command_t *command,
+                 const char *line, size_t line_size)
 {
     herd_connection_t *connection = herd_client_connection (client);
     herd_at_t at;
-    int size = herd_protocol_format_at (self->scratch, self->scratch_capacity, self->server,
+    int size = command->kind == HERD_LINE_FORGET
+             ? herd_protocol_format_gone (self->scratch, self->scratch_capacity, self->server,
+                                          herd_connection_receipt (connection), command->client,
+                                          command->time, &at)
+             : herd_protocol_format_at (self->scratch, self->scratch_capacity, self->server,
                                         herd_connection_receipt (connection), command, &at);
     assert (size > 0);              //  scratch fits max_line and our name
     int stored = self->node.accept (&at, self->node.arg);
@@ -92,6 +100,11 @@ s_handle_iamat (herd_frontend_t *self, herd_client_t *client, herd_command_t *co
         s_reply_invalid (self, client, line, line_size, "the journal cannot write: not stored");
         return;
     }
+    if (stored == HERD_STORE_EXPIRED) {
+        self->refused_expired++;
+        s_reply_invalid (self, client, line, line_size, "client time older than herd/client_ttl: not stored");
+        return;
+    }
     if (self->ack_count == self->ack_capacity) {
         self->ack_capacity = self->ack_capacity? self->ack_capacity * 2: 256;
         self->acks = (s_ack_t *) realloc (self->acks, self->ack_capacity * sizeof (s_ack_t));
@@ -105,7 +118,9 @@ s_handle_iamat (herd_frontend_t *self, herd_client_t *client, herd_command_t *co
     if (self->node.traffic)
         herd_traffic_client (self->node.traffic, herd_client_id (client), "<", line, line_size, ">",
                              self->scratch, size,
-                             stored == HERD_STORE_STORED? NULL: "   (not newer than the stored one: kept that)");
+                             stored == HERD_STORE_STORED? NULL
+                             : command->kind == HERD_LINE_FORGET? "   (a newer update is held: it stays)"
+                             : "   (not newer than the stored one: kept that)");
 }
 
 //  Group commit: the node makes what this pass accepted durable (one
@@ -215,15 +230,19 @@ s_handle_line (herd_frontend_t *self, herd_client_t *client, const char *line, s
     herd_protocol_parse (line, size, &command);
     if (command.kind == HERD_LINE_EMPTY)
         return;
-    if ((command.kind == HERD_LINE_IAMAT || command.kind == HERD_LINE_WHATSAT)
-    &&  !s_granted (self, client, &command, line, size))
+    if (command.kind != HERD_LINE_INVALID && !s_granted (self, client, &command, line, size))
         return;
     //  An IAMAT is logged with its reply, a bad line with its "?"
     if (command.kind == HERD_LINE_WHATSAT)
         s_log_traffic (self, client, "<", line, size, NULL);
     if (command.kind == HERD_LINE_IAMAT) {
         self->iamats++;
-        s_handle_iamat (self, client, &command, line, size);
+        s_handle_update (self, client, &command, line, size);
+    }
+    else
+    if (command.kind == HERD_LINE_FORGET) {
+        self->forgets++;
+        s_handle_update (self, client, &command, line, size);
     }
     else
     if (command.kind == HERD_LINE_WHATSAT) {
@@ -409,12 +428,14 @@ herd_frontend_stats (herd_frontend_t *self, json_t *stats)
                        herd_listener_refused_per_address (self->listener));
     herd_counters_put_keyed (stats, HERD_COUNTER_COMMANDS, "IAMAT", self->iamats);
     herd_counters_put_keyed (stats, HERD_COUNTER_COMMANDS, "WHATSAT", self->whatsats);
+    herd_counters_put_keyed (stats, HERD_COUNTER_COMMANDS, "FORGET", self->forgets);
     herd_counters_put (stats, HERD_COUNTER_BAD_LINES, self->bad_lines);
     herd_counters_put (stats, HERD_COUNTER_NOT_GRANTED, self->not_granted);
     herd_counters_put (stats, HERD_COUNTER_ACKS_WITHDRAWN, self->uncommitted);
     herd_counters_put_keyed (stats, HERD_COUNTER_IAMATS_REFUSED, "store_full", self->refused_full);
     herd_counters_put_keyed (stats, HERD_COUNTER_IAMATS_REFUSED, "future", self->refused_future);
     herd_counters_put_keyed (stats, HERD_COUNTER_IAMATS_REFUSED, "journal", self->refused_journal);
+    herd_counters_put_keyed (stats, HERD_COUNTER_IAMATS_REFUSED, "expired", self->refused_expired);
 }
 
 size_t

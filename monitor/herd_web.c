@@ -38,6 +38,7 @@ typedef struct {
     char server [64];           //  The server that heard it first
     double latitude, longitude;
     double time;                //  Client time, secs (for the page: it fades)
+    bool gone;                  //  Forgotten (its line is a GONE): the page drops it
     uint64_t version;           //  Table version of its last change
     void *handle;               //  In the table's order
 } s_client_t;
@@ -62,6 +63,7 @@ typedef struct {
     zhashx_t *clients;          //  id -> s_client_t (owned)
     zlistx_t *order;            //  s_client_t by version, oldest first
     uint64_t version;
+    size_t gone_count;          //  Clients in the table that are forgotten
     char *herd_json;            //  The herd view, remade every second
     uint64_t bytes_sent;        //  To browsers, event streams only
     bool stopping;
@@ -91,8 +93,11 @@ s_client_destroy (void **item_p)
 static void
 s_take_update (s_web_t *self, const herd_at_t *at)
 {
-    double latitude, longitude;
-    herd_protocol_at_position (at, &latitude, &longitude);
+    //  A forget (GONE) keeps its entry, marked, so an older update that
+    //  comes later from another feed does not bring the client back
+    double latitude = 0, longitude = 0;
+    if (!at->gone)
+        herd_protocol_at_position (at, &latitude, &longitude);
     char id [HERD_CLIENT_ID_MAX + 1];
     size_t size = MIN (at->client.size, sizeof id - 1);
     memcpy (id, at->client.start, size);
@@ -111,6 +116,7 @@ s_take_update (s_web_t *self, const herd_at_t *at)
     if (!client) {
         if (zhashx_size (self->clients) >= S_CLIENTS_MAX) {
             s_client_t *oldest = (s_client_t *) zlistx_first (self->order);
+            self->gone_count -= oldest->gone;
             zlistx_delete (self->order, oldest->handle);
             zhashx_delete (self->clients, oldest->id);
         }
@@ -131,6 +137,8 @@ s_take_update (s_web_t *self, const herd_at_t *at)
     client->latitude = latitude;
     client->longitude = longitude;
     client->time = time;
+    self->gone_count += (int) at->gone - (int) client->gone;
+    client->gone = at->gone;
     client->version = ++self->version;
 }
 
@@ -152,11 +160,14 @@ s_clients_since (s_web_t *self, uint64_t *cursor)
            : NULL;
     for (size_t count = 0; client && count < S_TICK_CLIENTS;
          client = (s_client_t *) zlistx_next (self->order), count++) {
-        json_array_append_new (list, json_pack ("[s, f, f, f, s]", client->id, client->latitude,
-                                                client->longitude, client->time, client->server));
+        //  A forgotten client: no position, the page drops it
+        json_array_append_new (list, client->gone
+                               ? json_pack ("[s, n, n, f, s]", client->id, client->time, client->server)
+                               : json_pack ("[s, f, f, f, s]", client->id, client->latitude,
+                                            client->longitude, client->time, client->server));
         *cursor = client->version;
     }
-    size_t total = zhashx_size (self->clients);
+    size_t total = zhashx_size (self->clients) - self->gone_count;
     pthread_mutex_unlock (&self->lock);
     char *text = NULL;
     if (json_array_size (list)) {

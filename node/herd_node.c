@@ -3,6 +3,8 @@
 #include "node/herd_node_layer.h"
 #include <sys/socket.h>
 #include <netinet/in.h>
+#include <dirent.h>
+#include <sys/stat.h>
 
 #define S_STATS_ASKERS_MAX  64      //  STATS askers waiting on the places broker at once
 
@@ -35,7 +37,35 @@ typedef struct {
     uint64_t unknown_server;    //  Neighbours' updates refused for naming no server of the herd
     herd_ratelimit_t *log;      //  What neighbours make us log, limited per neighbour (owned)
     long max_future;            //  herd/max_future: seconds, 0 for no bound
+    long client_ttl;            //  herd/client_ttl: seconds, 0 for never
+    long tombstone_ttl;         //  herd/tombstone_ttl: seconds
+    int64_t forget_rewrite;     //  herd/forget_rewrite, in msecs
+    size_t sweep_cursor;        //  Where expiry's sweep goes on
+    uint64_t forgets;           //  Forgets applied (tombstones stored)
+    uint64_t expired;           //  Clients expired (herd/client_ttl)
+    uint64_t tombstones_dropped;    //  Tombstones past herd/tombstone_ttl
+    uint64_t refused_expired;   //  Updates older than herd/client_ttl, refused
 } s_node_t;
+
+//  The seconds of a valid client time, or of a skew, as a double: enough
+//  for the expiry rules, which work to the second
+static double
+s_seconds (herd_field_t field)
+{
+    char text [48];
+    size_t size = field.size < sizeof text - 1? field.size: sizeof text - 1;
+    memcpy (text, field.start, size);
+    text [size] = 0;
+    return strtod (text, NULL);
+}
+
+//  True if an update's client time is older than herd/client_ttl: every
+//  server refuses and forgets those alike, with no message needed
+static bool
+s_expired (s_node_t *self, herd_field_t time, double now)
+{
+    return self->client_ttl && s_seconds (time) < now - self->client_ttl;
+}
 
 //  --------------------------------------------------------------------------
 //  The one funnel every update goes through: stored if newer, then
@@ -65,6 +95,17 @@ s_funnel (s_node_t *self, const herd_at_t *at)
 {
     if (s_from_the_future (self, at))
         return HERD_STORE_FUTURE;
+    if (!at->gone && s_expired (self, at->time, zclock_time () / 1000.0)) {
+        self->refused_expired++;
+        return HERD_STORE_EXPIRED;
+    }
+    bool held = false;
+    if (at->gone) {
+        char client [HERD_CLIENT_ID_MAX + 1];
+        memcpy (client, at->client.start, at->client.size);
+        client [at->client.size] = 0;
+        held = herd_store_lookup (self->store, client, NULL) != NULL;
+    }
     int stored = herd_store_offer (self->store, at);
     if (stored == HERD_STORE_STORED) {
         if (self->journal)
@@ -72,8 +113,112 @@ s_funnel (s_node_t *self, const herd_at_t *at)
         herd_bus_publish (self->bus, at);
         if (self->feed)
             herd_feed_publish (self->feed, at);
+        if (at->gone) {
+            self->forgets++;
+            //  The forgotten location is in the journal still: a rewrite
+            //  takes it off the disk within herd/forget_rewrite
+            if (held && self->journal)
+                herd_journal_rewrite_by (self->journal, zclock_mono () + self->forget_rewrite);
+        }
     }
     return stored;
+}
+
+//  Expiry's judge, for every client the sweep visits: a location older
+//  than herd/client_ttl goes (its GONE line on the feed), and a tombstone
+//  past herd/tombstone_ttl, counted from when its forget was made (client
+//  time + skew: the same moment on every server)
+typedef struct {
+    s_node_t *node;
+    double now;
+    bool removed_location;
+} s_sweep_t;
+
+static bool
+s_judge (const char *client, const char *line, size_t size, void *arg)
+{
+    s_sweep_t *sweep = (s_sweep_t *) arg;
+    s_node_t *self = sweep->node;
+    herd_at_t at;
+    if (herd_protocol_parse_at (line, size, &at))
+        return false;
+    if (at.gone) {
+        if (s_seconds (at.time) + s_seconds (at.skew) >= sweep->now - self->tombstone_ttl)
+            return false;
+        self->tombstones_dropped++;
+        return true;
+    }
+    if (!s_expired (self, at.time, sweep->now))
+        return false;
+    self->expired++;
+    sweep->removed_location = true;
+    if (self->feed) {
+        //  One message on the feed, as a forget: GONE at the client's time
+        char gone [HERD_CLIENT_ID_MAX + HERD_SERVER_NAME_MAX + 128];
+        struct timespec receipt;
+        clock_gettime (CLOCK_REALTIME, &receipt);
+        herd_at_t expiry;
+        herd_field_t id = { client, strlen (client) };
+        if (herd_protocol_format_gone (gone, sizeof gone, self->server, &receipt, id, at.time, &expiry) > 0)
+            herd_feed_publish (self->feed, &expiry);
+    }
+    return true;
+}
+
+//  Every HERD_SWEEP_INTERVAL msecs, for at most HERD_SWEEP_USECS: a slice
+//  of the store's slots judged, so expiring a million clients never
+//  holds up the others
+static int
+s_sweep (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    s_node_t *self = (s_node_t *) arg;
+    if (!self->client_ttl && herd_store_tombstones (self->store) == 0)
+        return 0;
+    s_sweep_t sweep = { self, zclock_time () / 1000.0, false };
+    int64_t started = zclock_usecs ();
+    size_t slots = herd_store_slots (self->store);
+    for (size_t visited = 0; visited < slots && zclock_usecs () - started < HERD_SWEEP_USECS; visited += 256)
+        herd_store_sweep (self->store, &self->sweep_cursor, 256, s_judge, &sweep);
+    if (sweep.removed_location && self->journal)
+        herd_journal_rewrite_by (self->journal, zclock_mono () + self->forget_rewrite);
+    return 0;
+}
+
+//  Once an hour and at start: rotated log files (NAME.log.*) older than
+//  herd/log_retention days are deleted: the traffic log holds clients'
+//  locations, and keeps them no longer than that
+static int
+s_prune_logs (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    s_node_t *self = (s_node_t *) arg;
+    long days = herd_config_number (self->config, "herd/log_retention");
+    const char *folder_path = herd_config_string (self->config, "herd/log_dir");
+    DIR *folder = days? opendir (folder_path): NULL;
+    if (!folder)
+        return 0;
+    char *prefix = zsys_sprintf ("%s.log.", self->server);
+    time_t oldest = time (NULL) - days * 86400;
+    struct dirent *entry;
+    while ((entry = readdir (folder))) {
+        if (strncmp (entry->d_name, prefix, strlen (prefix)))
+            continue;
+        char *path = zsys_sprintf ("%s/%s", folder_path, entry->d_name);
+        struct stat status;
+        if (stat (path, &status) == 0 && S_ISREG (status.st_mode) && status.st_mtime < oldest) {
+            if (unlink (path) == 0)
+                zsys_info ("log: deleted %s, older than %ld days (herd/log_retention)", path, days);
+            else
+                zsys_warning ("log: cannot delete %s: %s", path, strerror (errno));
+        }
+        freen (path);
+    }
+    closedir (folder);
+    freen (prefix);
+    return 0;
 }
 
 //  From the frontend: a client's IAMAT. While the journal cannot write,
@@ -142,10 +287,19 @@ s_accept_from_peer (herd_peer_t *peer, const char *line, size_t size, bool caugh
     return stored;
 }
 
+//  A client's location, unless forgotten or expired (the sweep may not
+//  have come by yet: the rule holds from the second it is due)
 static const char *
 s_lookup (const char *client, herd_at_t *at, void *arg)
 {
-    return herd_store_lookup (((s_node_t *) arg)->store, client, at);
+    s_node_t *self = (s_node_t *) arg;
+    herd_at_t parsed;
+    if (!at)
+        at = &parsed;
+    const char *line = herd_store_lookup (self->store, client, at);
+    if (line && s_expired (self, at->time, zclock_time () / 1000.0))
+        return NULL;
+    return line;
 }
 
 //  Group commit: what this loop pass accepted goes to the journal in one
@@ -172,9 +326,10 @@ s_state (s_node_t *self)
     snprintf (digest, sizeof digest, "%016" PRIx64, herd_store_digest (self->store));
     //  What the server holds and how its links stand; its counters are
     //  STATS's (core/herd_counters), never repeated here
-    json_t *state = json_pack ("{s:s, s:I, s:b, s:s, s:b, s:o, s:o}",
+    json_t *state = json_pack ("{s:s, s:I, s:I, s:b, s:s, s:b, s:o, s:o}",
         "server", self->server,
-        "clients", (json_int_t) herd_store_size (self->store),
+        "clients", (json_int_t) (herd_store_size (self->store) - herd_store_tombstones (self->store)),
+        "tombstones", (json_int_t) herd_store_tombstones (self->store),
         "store_full", herd_store_full (self->store),
         "digest", digest,
         "caught_up", herd_bus_caught_up (self->bus),
@@ -224,10 +379,16 @@ s_stats (s_node_t *self, const char *places_json, size_t places_size)
     herd_counters_put (stats, HERD_COUNTER_BUS_REBUILT, herd_bus_rebuilt (self->bus));
     herd_feed_stats (self->feed, stats);
     herd_keys_stats (self->keys, stats);
-    herd_counters_put (stats, HERD_COUNTER_CLIENTS_STORED, herd_store_size (self->store));
+    herd_counters_put (stats, HERD_COUNTER_CLIENTS_STORED,
+                       herd_store_size (self->store) - herd_store_tombstones (self->store));
     herd_counters_put_json (stats, HERD_COUNTER_STORE_FULL, json_boolean (herd_store_full (self->store)));
     herd_counters_put (stats, HERD_COUNTER_STORE_EVICTED, herd_store_evicted (self->store));
     herd_counters_put (stats, HERD_COUNTER_STORE_REFUSED_OLDER, herd_store_refused (self->store));
+    herd_counters_put (stats, HERD_COUNTER_FORGETS, self->forgets);
+    herd_counters_put (stats, HERD_COUNTER_EXPIRED, self->expired);
+    herd_counters_put (stats, HERD_COUNTER_TOMBSTONES, herd_store_tombstones (self->store));
+    herd_counters_put (stats, HERD_COUNTER_TOMBSTONES_DROPPED, self->tombstones_dropped);
+    herd_counters_put (stats, HERD_COUNTER_REFUSED_EXPIRED, self->refused_expired);
     if (self->journal)
         herd_journal_stats (self->journal, stats);
     else
@@ -238,17 +399,77 @@ s_stats (s_node_t *self, const char *places_json, size_t places_size)
     return text;
 }
 
+//  An operator's forget (herd --forget NAME CLIENT): the client is
+//  forgotten at now, or at its newest held time if that is later, on
+//  this server and, by the flood, on every other. Only a server's key may
+//  ask (the certificate's name is one of the herd's servers): a monitor
+//  reads, it does not erase. The answer as JSON text; caller frees.
+static char *
+s_admin_forget (s_node_t *self, const char *client, const char *asker)
+{
+    if (herd_keys_secure (self->keys) && !(asker && herd_config_has_server (self->config, asker))) {
+        zsys_warning ("admin: refused a FORGET from %s: only a server's key may forget",
+                      asker? asker: "a key with no name");
+        return strdup ("{\"error\": \"FORGET takes a server's key (herd --forget NAME CLIENT, as NAME)\"}");
+    }
+    char text [HERD_CLIENT_ID_MAX + 64];
+    snprintf (text, sizeof text, "FORGET %s 0", client);
+    herd_command_t command;
+    herd_protocol_parse (text, strlen (text), &command);
+    if (command.kind != HERD_LINE_FORGET)
+        return strdup ("{\"error\": \"not a client id\"}");
+    struct timespec now;
+    clock_gettime (CLOCK_REALTIME, &now);
+    char when [48];
+    snprintf (when, sizeof when, "%lld.%09ld", (long long) now.tv_sec, now.tv_nsec);
+    herd_field_t time = { when, strlen (when) };
+    const char *held = herd_store_held (self->store, client);
+    if (held) {
+        herd_field_t held_time = herd_protocol_at_time (held, strlen (held));
+        if (herd_protocol_time_compare (held_time, time) > 0 && held_time.size < sizeof when) {
+            memcpy (when, held_time.start, held_time.size);
+            when [held_time.size] = 0;
+            time.size = held_time.size;
+        }
+    }
+    char line [HERD_CLIENT_ID_MAX + HERD_SERVER_NAME_MAX + 128];
+    herd_at_t gone;
+    if (herd_protocol_format_gone (line, sizeof line, self->server, &now, command.client, time, &gone) < 0)
+        return strdup ("{\"error\": \"client id too long\"}");
+    int stored = s_funnel (self, &gone);
+    if (s_commit (self) == -1 || (stored != HERD_STORE_STORED && stored != HERD_STORE_STALE)) {
+        json_t *answer = json_pack ("{s:s, s:s}", "error", "the forget could not be kept (journal or store)",
+                                    "line", line);
+        char *reply = json_dumps (answer, JSON_COMPACT);
+        json_decref (answer);
+        return reply;
+    }
+    zsys_notice ("admin: %s forgot %s: %s", asker? asker: "an operator", client, line);
+    json_t *answer = json_pack ("{s:s, s:s}", "forgot", client, "line", line);
+    char *reply = json_dumps (answer, JSON_COMPACT);
+    json_decref (answer);
+    return reply;
+}
+
 //  Admin requests: [asker][request] -> [asker][JSON]
 static int
 s_handle_admin (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
     s_node_t *self = (s_node_t *) arg;
-    zframe_t *asker = NULL;
-    char *request = NULL;
-    if (zsock_recv (reader, "fs", &asker, &request) == -1)
+    zmsg_t *message = zmsg_recv (reader);
+    if (!message)
         return 0;
+    zframe_t *asker = zmsg_pop (message);
+    zframe_t *request_frame = zmsg_first (message);
+    char *request = request_frame? zframe_strdup (request_frame): NULL;
+    //  Who asks: the name in its public certificate (zauth hands the
+    //  certificate's metadata with every message of a CURVE link)
+    const char *name = request_frame? zframe_meta (request_frame, "name"): NULL;
     char *reply = NULL;
+    if (request && !strncmp (request, "FORGET ", 7))
+        reply = s_admin_forget (self, request + 7, name);
+    else
     if (request && streq (request, "STATE"))
         reply = s_state (self);
     else
@@ -268,12 +489,13 @@ s_handle_admin (zloop_t *loop, zsock_t *reader, void *arg)
             reply = s_stats (self, NULL, 0);
     }
     else
-        reply = strdup ("{\"error\": \"unknown request; try STATE or STATS\"}");
+        reply = strdup ("{\"error\": \"unknown request; try STATE, STATS or FORGET <client>\"}");
     if (reply)
         zsock_send (reader, "fs", asker, reply);
     freen (reply);
     freen (request);
     zframe_destroy (&asker);
+    zmsg_destroy (&message);
     return 0;
 }
 
@@ -393,6 +615,13 @@ s_start (s_node_t *self, char **error_p)
         self->http = herd_http_new (self->server, http, inproc, error_p);
     if (self->http)
         zloop_timer (self->loop, 1000, 0, s_sweep_http, self);
+    //  Forgetting: expiry and old tombstones in slices, old logs hourly
+    zloop_timer (self->loop, HERD_SWEEP_INTERVAL, 0, s_sweep, self);
+    s_prune_logs (self->loop, 0, self);
+    zloop_timer (self->loop, 3600 * 1000, 0, s_prune_logs, self);
+    if (self->client_ttl)
+        zsys_info ("forget: clients expire %ld s after their newest client time (herd/client_ttl)",
+                   self->client_ttl);
     freen (inproc);
     if (http && !self->http) {
         char *error = *error_p;
@@ -462,6 +691,9 @@ herd_node_actor (zsock_t *pipe, void *args)
     self->server = strdup (node_args->server);
     self->store = herd_store_new (herd_config_number (self->config, "herd/max_stored"));
     self->max_future = herd_config_number (self->config, "herd/max_future");
+    self->client_ttl = herd_config_number (self->config, "herd/client_ttl");
+    self->tombstone_ttl = herd_config_number (self->config, "herd/tombstone_ttl");
+    self->forget_rewrite = herd_config_number (self->config, "herd/forget_rewrite") * 1000;
     self->log = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, HERD_LOG_SOURCES_MAX);
     if (herd_config_number (self->config, "herd/log_traffic"))
         self->traffic = herd_traffic_new (self->server);

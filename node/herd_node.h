@@ -7,10 +7,13 @@
 //  flooded.
 //
 //  Admin requests, a DEALER to the "admin" endpoint, one frame each way:
-//      STATE   -> {"server", "clients", "store_full", "digest", "caught_up",
+//      STATE   -> {"server", "clients", "tombstones", "store_full", "digest", "caught_up",
 //                  "links" (each neighbour's, bus/herd_peer.h), "catch_up"}
 //      STATS   -> {"server", and every counter of core/herd_counters.h at
 //                  its path}
+//      FORGET <client> -> {"forgot", "line": its GONE line} or {"error"}:
+//                  forgets client at now (or its newest held time, if
+//                  later), as a client's FORGET would; a server's key only
 //
 //  Commands on the pipe:
 //      START               -> "OK" or "ERROR <one-line reason>"

@@ -125,7 +125,7 @@ def test_stats_request_counts(make_herd):
                              "--stats", "Bailey"], capture_output=True, text=True, timeout=10)
     assert result.returncode == 0, result.stderr
     stats = json.loads(result.stdout)
-    assert stats["commands"] == {"IAMAT": 1, "WHATSAT": 2}
+    assert stats["commands"] == {"IAMAT": 1, "WHATSAT": 2, "FORGET": 0}
     assert stats["bad_lines"] == 1
     assert stats["connections_open"] >= 1
     assert stats["clients_stored"] == 1
