@@ -111,6 +111,16 @@ def test_the_live_map_in_a_browser(herd, tmp_path):
         browser.evaluate("document.getElementById('radius').value = '10'; document.getElementById('ask').click()")
         places = browser.wait_for("herdMap.places.length > 0 && herdMap.places", timeout=30)
         assert all(distance_km(34.0522, -118.2437, place["lat"], place["lng"]) <= 10.01 for place in places)
+        #   Forgotten: the client leaves the map (the feed's GONE), the
+        #   others stay
+        herd.iamat("Bona", "kiwi.gone", "+10+10", f"{time.time():.9f}")
+        browser.wait_for("herdMap.lookup('kiwi.gone') !== null", timeout=30)
+        connection = herd.client("Clark")
+        connection.send(f"FORGET kiwi.web {time.time() + 2:.9f}\n".encode())
+        assert connection.line().startswith(b"GONE Clark ")
+        connection.close()
+        browser.wait_for("herdMap.lookup('kiwi.web') === null", timeout=30)
+        assert browser.evaluate("herdMap.lookup('kiwi.gone').latitude") == 10
         #   A few hundred clients moving, as docs/using.md's picture shows
         rng = random.Random(5)
         names = list(herd.graph)
@@ -118,7 +128,7 @@ def test_the_live_map_in_a_browser(herd, tmp_path):
             for n in range(300):
                 lat, lon = rng.uniform(-45, 60), rng.uniform(-125, 145)
                 herd.iamat(names[n % 5], f"walker{n}", f"{lat:+.6f}{lon:+.6f}", f"{time.time():.9f}")
-        browser.wait_for("herdMap.clients >= 301", timeout=60)
+        browser.wait_for("herdMap.clients === 301", timeout=60)
         #   The servers' rows say as much, from their own STATE
         browser.wait_for("Object.values(herdMap.servers).every(function (s) { return s.clients >= 301; })",
                          timeout=60)
