@@ -439,11 +439,10 @@ herd_ca_test (bool verbose)
     herd_ca_destroy (&other);
     herd_ca_destroy (&ca);
     assert (ca == NULL);
-    const char *files [] = { ca_cert, ca_key, cert, key, crl, server_cert, server_key };
-    for (size_t index = 0; index < sizeof files / sizeof files [0]; index++)
-        unlink (files [index]);
-    zsys_dir_delete ("%s/secret", folder);
-    rmdir (folder);
+    //  The test's folder, whole
+    zdir_t *made = zdir_new (folder, NULL);
+    zdir_remove (made, true);
+    zdir_destroy (&made);
     freen (ca_cert);
     freen (ca_key);
     freen (cert);

@@ -157,11 +157,9 @@ herd_grants_test (bool verbose)
     herd_grants_destroy (&grants);
     X509_free (certificate);
     herd_ca_destroy (&ca);
-    unlink (ca_cert);
-    unlink (ca_key);
-    unlink (cert);
-    unlink (key);
-    rmdir (folder);
+    zdir_t *made = zdir_new (folder, NULL);
+    zdir_remove (made, true);
+    zdir_destroy (&made);
     freen (ca_cert);
     freen (ca_key);
     freen (cert);
