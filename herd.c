@@ -74,8 +74,10 @@ s_usage (FILE *stream)
         "Environment: the Google Places API key is read from the variable named\n"
         "by places/google/key_env in the config (HERD_GOOGLE_API_KEY by default).\n"
         "Stop with SIGINT (Ctrl-C) or SIGTERM. SIGHUP reopens the log file (after\n"
-        "logrotate has renamed it) and reloads the TLS port's certificates and\n"
-        "revocation list.\n");
+        "logrotate has renamed it), reloads the TLS port's certificates and\n"
+        "revocation list, and reads the config again: the log level and format,\n"
+        "the traffic log, the client limits and forgetting's settings take effect\n"
+        "at once; the log names every other change, which waits for a restart.\n");
 }
 
 //  Sends START to an actor; 0, or -1 with the actor's reason printed
@@ -302,11 +304,32 @@ s_open_log (herd_config_t *config, const s_args_t *args, char **log_file_p)
     return 0;
 }
 
+//  SIGHUP: the config file read again; the log's level and format from
+//  it (unless --log-format said otherwise), the rest for the node to
+//  apply, or to say it waits for a restart
+static void
+s_reload (zactor_t *node, herd_config_t *config, const char *log_format)
+{
+    char *error = NULL;
+    herd_config_t *fresh = herd_config_load (herd_config_filename (config), &error);
+    if (!fresh) {
+        zsys_error ("SIGHUP: %s; no setting reloaded", error);
+        freen (error);
+    }
+    else
+        herd_log_set_format (log_format? NULL: herd_config_string (fresh, "herd/log_format"),
+                             herd_config_string (fresh, "herd/log_level"));
+    zsock_send (node, "sp", "RELOAD", fresh);
+    zsock_wait (node);
+    herd_config_destroy (&fresh);
+}
+
 //  Starts the places broker and the node, then waits for SIGINT or
 //  SIGTERM (SIGHUP reopens the log), and stops them in reverse. The exit
 //  code: 0, or 1 if an actor could not start.
 static int
-s_serve (herd_config_t *config, const char *server, const char *log_file, sigset_t *signals)
+s_serve (herd_config_t *config, const char *server, const char *log_file, const char *log_format,
+         sigset_t *signals)
 {
     herd_places_args_t places_args = { config, server };
     zactor_t *places = zactor_new (herd_places_actor, &places_args);
@@ -332,7 +355,7 @@ s_serve (herd_config_t *config, const char *server, const char *log_file, sigset
                 else
                     zsys_error ("SIGHUP: cannot reopen %s: %s; still logging to the old file",
                                 log_file, strerror (errno));
-                zstr_send (node, "RELOAD");
+                s_reload (node, config, log_format);
             }
         }
         zsys_info ("server %s: signal received, shutting down (%s)", server, strsignal (signal_number));
@@ -399,7 +422,7 @@ main (int argc, char *argv [])
                args.config_file, log_file);
     s_raise_fd_limit ();
     curl_global_init (CURL_GLOBAL_DEFAULT);
-    rc = s_serve (config, args.server, log_file, &signals);
+    rc = s_serve (config, args.server, log_file, args.log_format, &signals);
     curl_global_cleanup ();
     herd_config_destroy (&config);
     zsys_shutdown ();

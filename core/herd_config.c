@@ -517,6 +517,52 @@ herd_config_tls_file (herd_config_t *self, const char *server, const char *what)
          :                       zsys_sprintf ("%s/ca.crl", keys);
 }
 
+//  Adds path to changes, a list of owned strings
+static void
+s_change (zlistx_t *changes, const char *path)
+{
+    zlistx_add_end (changes, strdup (path));
+}
+
+zlistx_t *
+herd_config_changes (herd_config_t *self, herd_config_t *other)
+{
+    assert (self && other);
+    zlistx_t *changes = zlistx_new ();
+    zlistx_set_destructor (changes, s_string_destroy);
+    for (size_t index = 0; index < S_NUMBERS; index++)
+        if (self->numbers [index] != other->numbers [index])
+            s_change (changes, s_numbers [index].path);
+    for (size_t index = 0; index < S_STRINGS; index++)
+        if (!streq (self->strings [index], other->strings [index]))
+            s_change (changes, s_strings [index].path);
+    //  The servers, key by key, as written
+    const char *name = (const char *) zlistx_first (self->server_names);
+    bool same_names = zlistx_size (self->server_names) == zlistx_size (other->server_names);
+    for (; name; name = (const char *) zlistx_next (self->server_names)) {
+        s_server_t *mine = (s_server_t *) zhashx_lookup (self->servers, name);
+        s_server_t *theirs = (s_server_t *) zhashx_lookup (other->servers, name);
+        if (!theirs) {
+            same_names = false;
+            continue;
+        }
+        char *keys = strdup (s_server_keys);
+        char *saveptr = NULL;
+        for (char *key = strtok_r (keys, " ", &saveptr); key; key = strtok_r (NULL, " ", &saveptr)) {
+            const char *a = zconfig_get (mine->node, key, ""), *b = zconfig_get (theirs->node, key, "");
+            if (!streq (a, b)) {
+                char path [400];
+                snprintf (path, sizeof path, "servers/%s/%s", name, key);
+                s_change (changes, path);
+            }
+        }
+        freen (keys);
+    }
+    if (!same_names)
+        s_change (changes, "servers");
+    return changes;
+}
+
 zlistx_t *
 herd_config_neighbours (herd_config_t *self, const char *server)
 {
@@ -608,6 +654,32 @@ herd_config_test (bool verbose)
     char *file = herd_config_tls_file (config, "B", "key");
     assert (streq (file, "state/keys/secret/B.pem"));
     freen (file);
+    //  What changed between two loads of a config: settings and servers
+    {
+        char *changed_text = strdup (good);
+        //  The same file, with client_ttl and fsync set and B's client port moved
+        char *at = strstr (changed_text, "127.0.0.1:7002");
+        memcpy (at, "127.0.0.1:7009", 14);
+        char *grown = zsys_sprintf ("herd\n    client_ttl = 60\n    fsync = always\n%s", changed_text + 5);
+        freen (changed_text);
+        changed_text = grown;
+        herd_config_t *changed = herd_config_load_text (changed_text, "changed.cfg", &error);
+        assert (changed);
+        zlistx_t *changes = herd_config_changes (config, changed);
+        char found [400] = "";
+        for (char *path = (char *) zlistx_first (changes); path; path = (char *) zlistx_next (changes)) {
+            strcat (found, path);
+            strcat (found, " ");
+        }
+        assert (strstr (found, "herd/client_ttl ") && strstr (found, "herd/fsync ")
+             && strstr (found, "servers/B/client ") && !strstr (found, "servers/A/"));
+        zlistx_destroy (&changes);
+        changes = herd_config_changes (config, config);
+        assert (zlistx_size (changes) == 0);
+        zlistx_destroy (&changes);
+        herd_config_destroy (&changed);
+        freen (changed_text);
+    }
     assert (streq (herd_config_bus_bind (config, "A"), "tcp://127.0.0.1:7101"));
     assert (streq (herd_config_bus_bind (config, "C"), "tcp://*:7103"));
     assert (streq (herd_config_bus_endpoint (config, "C"), "tcp://127.0.0.1:7103"));

@@ -57,6 +57,13 @@ const char *
 char *
     herd_config_tls_file (herd_config_t *self, const char *server, const char *what);
 
+//  What other (the same file, loaded again) says differently: the paths
+//  of the settings ("herd/client_ttl") and of the servers' keys
+//  ("servers/Bailey/bus"; "servers" if the names differ) whose values
+//  differ. A list of strings; caller destroys it.
+zlistx_t *
+    herd_config_changes (herd_config_t *self, herd_config_t *other);
+
 //  A server's neighbours (names). Borrowed.
 zlistx_t *
     herd_config_neighbours (herd_config_t *self, const char *server);

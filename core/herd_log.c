@@ -272,10 +272,14 @@ herd_log_set_format (const char *format, const char *level)
             found = index;
     if (level && found == -1)
         return -1;
+    //  Under the stream's lock: every thread's lines are written under it
+    FILE *stream = herd_log_stream ();
+    flockfile (stream);
     if (format)
         s_json = streq (format, "json");
     if (level)
         s_level = found;
+    funlockfile (stream);
     return 0;
 }
 

@@ -445,9 +445,21 @@ herd_clients_new (zloop_t *loop, const herd_clients_limits_t *limits,
     assert (self->clients && self->epoll_fd != -1);
     zmq_pollitem_t item = { NULL, self->epoll_fd, ZMQ_POLLIN, 0 };
     zloop_poller (loop, &item, s_handle_events, self);
-    if (limits->idle_timeout || limits->first_line_timeout)
-        self->idle_timer = zloop_timer (loop, 1000, 0, s_close_idle, self);
+    //  Always on: the timeouts may be set later (SIGHUP), and a pass over
+    //  nothing costs nothing
+    self->idle_timer = zloop_timer (loop, 1000, 0, s_close_idle, self);
     return self;
+}
+
+void
+herd_clients_set_limits (herd_clients_t *self, const herd_clients_limits_t *limits)
+{
+    assert (self && limits);
+    //  max_line sizes the buffers of connections open now: it stays
+    size_t max_line = self->limits.max_line;
+    self->limits = *limits;
+    self->limits.max_line = max_line;
+    s_bound_output (self);
 }
 
 void

@@ -45,6 +45,11 @@ herd_clients_t *
 void
     herd_clients_destroy (herd_clients_t **self_p);
 
+//  New limits (SIGHUP), but max_line: connections open keep their
+//  max_pending, new ones take the new; the rest hold from now on
+void
+    herd_clients_set_limits (herd_clients_t *self, const herd_clients_limits_t *limits);
+
 //  Takes a connection the listener accepted. When every slot is taken it
 //  makes room: it closes the oldest connection that has sent no command
 //  yet, else the idlest that is not waiting on an answer; -1 if every

@@ -316,6 +316,35 @@ s_client_closed (herd_client_t *client, void *arg)
 //  --------------------------------------------------------------------------
 //  Start and stop
 
+//  The client table's limits, as the config says
+static void
+s_limits (herd_config_t *config, herd_clients_limits_t *limits)
+{
+    limits->max_line = herd_config_number (config, "herd/max_line");
+    limits->max_pending = herd_config_number (config, "herd/max_pending");
+    limits->max_clients = herd_config_number (config, "herd/max_clients");
+    limits->max_output_total = herd_config_number (config, "herd/max_output_total");
+    limits->idle_timeout = herd_config_number (config, "herd/idle_timeout") * 1000;
+    limits->first_line_timeout = herd_config_number (config, "herd/first_line_timeout") * 1000;
+}
+
+void
+herd_frontend_set_limits (herd_frontend_t *self, herd_config_t *config)
+{
+    assert (self && config);
+    herd_clients_limits_t limits;
+    s_limits (config, &limits);
+    herd_clients_set_limits (self->clients, &limits);
+    herd_listener_set_max_per_address (self->listener, herd_config_number (config, "herd/max_per_address"));
+}
+
+void
+herd_frontend_set_traffic (herd_frontend_t *self, herd_traffic_t *traffic)
+{
+    assert (self);
+    self->node.traffic = traffic;
+}
+
 herd_frontend_t *
 herd_frontend_new (herd_config_t *config, const char *server, zloop_t *loop,
                    const herd_frontend_node_t *node, char **error_p)
@@ -329,14 +358,8 @@ herd_frontend_new (herd_config_t *config, const char *server, zloop_t *loop,
     self->scratch = (char *) malloc (self->scratch_capacity);
     self->log = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, HERD_LOG_SOURCES_MAX);
     assert (self->scratch);
-    herd_clients_limits_t limits = {
-        self->max_line,
-        herd_config_number (config, "herd/max_pending"),
-        herd_config_number (config, "herd/max_clients"),
-        herd_config_number (config, "herd/max_output_total"),
-        herd_config_number (config, "herd/idle_timeout") * 1000,
-        herd_config_number (config, "herd/first_line_timeout") * 1000
-    };
+    herd_clients_limits_t limits;
+    s_limits (config, &limits);
     herd_clients_handler_t handler = { s_handle_input, s_commit, s_client_closed, self };
     self->clients = herd_clients_new (loop, &limits, &handler);
     self->listener = herd_listener_new (loop, herd_config_number (config, "herd/max_per_address"),

@@ -66,6 +66,17 @@ void
 size_t
     herd_frontend_connections (herd_frontend_t *self);
 
+//  Takes the client limits of config (the file read again at SIGHUP):
+//  max_pending, max_clients, max_output_total, idle_timeout,
+//  first_line_timeout, max_per_address (max_line needs a restart)
+void
+    herd_frontend_set_limits (herd_frontend_t *self, herd_config_t *config);
+
+//  Logs traffic there from now on, or nowhere (NULL): herd/log_traffic
+//  turned at SIGHUP
+void
+    herd_frontend_set_traffic (herd_frontend_t *self, herd_traffic_t *traffic);
+
 void
     herd_frontend_test (bool verbose);
 

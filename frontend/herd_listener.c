@@ -175,6 +175,13 @@ herd_listener_destroy (herd_listener_t **self_p)
 }
 
 void
+herd_listener_set_max_per_address (herd_listener_t *self, size_t max_per_address)
+{
+    assert (self);
+    self->max_per_address = max_per_address;
+}
+
+void
 herd_listener_release (herd_listener_t *self, const char *host)
 {
     assert (self && host);

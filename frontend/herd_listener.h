@@ -32,6 +32,10 @@ int
 void
     herd_listener_destroy (herd_listener_t **self_p);
 
+//  A new bound on connections from one address (SIGHUP); 0 for none
+void
+    herd_listener_set_max_per_address (herd_listener_t *self, size_t max_per_address);
+
 //  A connection the handler took from host has closed
 void
     herd_listener_release (herd_listener_t *self, const char *host);

@@ -45,6 +45,7 @@ typedef struct {
     uint64_t expired;           //  Clients expired (herd/client_ttl)
     uint64_t tombstones_dropped;    //  Tombstones past herd/tombstone_ttl
     uint64_t refused_expired;   //  Updates older than herd/client_ttl, refused
+    long log_retention;         //  herd/log_retention: days, 0 keeps them
 } s_node_t;
 
 //  The seconds of a valid client time, or of a skew, as a double: enough
@@ -195,7 +196,7 @@ s_prune_logs (zloop_t *loop, int timer_id, void *arg)
     (void) loop;
     (void) timer_id;
     s_node_t *self = (s_node_t *) arg;
-    long days = herd_config_number (self->config, "herd/log_retention");
+    long days = self->log_retention;
     const char *folder_path = herd_config_string (self->config, "herd/log_dir");
     DIR *folder = days? opendir (folder_path): NULL;
     if (!folder)
@@ -639,6 +640,77 @@ s_start (s_node_t *self, char **error_p)
     return 0;
 }
 
+//  What SIGHUP may change while the server runs; every other setting
+//  takes effect at the next start (and the log says so)
+static const char *s_reloadable [] = {
+    "herd/log_level", "herd/log_format",            //  main applies these
+    "herd/log_traffic", "herd/max_pending", "herd/max_clients", "herd/max_output_total",
+    "herd/idle_timeout", "herd/first_line_timeout", "herd/max_per_address", "herd/max_future",
+    "herd/client_ttl", "herd/tombstone_ttl", "herd/forget_rewrite", "herd/log_retention", NULL
+};
+
+static bool
+s_is_reloadable (const char *path)
+{
+    for (size_t index = 0; s_reloadable [index]; index++)
+        if (streq (s_reloadable [index], path))
+            return true;
+    return false;
+}
+
+//  SIGHUP: the TLS port's certificates and CRL read again, and what the
+//  config file says now (fresh, or NULL if it did not load) applied where
+//  it can be: the client limits, the traffic log, forgetting's settings.
+//  One log line says what was applied, one what waits for a restart.
+static void
+s_reload (s_node_t *self, herd_config_t *fresh)
+{
+    char *error = NULL;
+    if (self->frontend && herd_frontend_reload (self->frontend, &error)) {
+        zsys_error ("SIGHUP: %s; the TLS port keeps its certificates", error);
+        freen (error);
+    }
+    if (!fresh)
+        return;
+    zlistx_t *changes = herd_config_changes (self->config, fresh);
+    char *applied = strdup (""), *waiting = strdup ("");
+    for (const char *path = (const char *) zlistx_first (changes); path;
+         path = (const char *) zlistx_next (changes)) {
+        char **list = s_is_reloadable (path)? &applied: &waiting;
+        char *longer = zsys_sprintf ("%s%s%s", *list, **list? ", ": "", path);
+        freen (*list);
+        *list = longer;
+    }
+    zlistx_destroy (&changes);
+    if (self->frontend)
+        herd_frontend_set_limits (self->frontend, fresh);
+    self->max_future = herd_config_number (fresh, "herd/max_future");
+    self->client_ttl = herd_config_number (fresh, "herd/client_ttl");
+    self->tombstone_ttl = herd_config_number (fresh, "herd/tombstone_ttl");
+    self->forget_rewrite = herd_config_number (fresh, "herd/forget_rewrite") * 1000;
+    self->log_retention = herd_config_number (fresh, "herd/log_retention");
+    bool traffic = herd_config_number (fresh, "herd/log_traffic") != 0;
+    if (traffic != (self->traffic != NULL)) {
+        if (self->traffic)
+            herd_traffic_flush (self->traffic);
+        herd_traffic_t *old = self->traffic;
+        self->traffic = traffic? herd_traffic_new (self->server): NULL;
+        herd_bus_set_traffic (self->bus, self->traffic);
+        if (self->frontend)
+            herd_frontend_set_traffic (self->frontend, self->traffic);
+        herd_traffic_destroy (&old);
+    }
+    if (*applied)
+        zsys_notice ("SIGHUP: %s: applied %s", herd_config_filename (fresh), applied);
+    if (*waiting)
+        zsys_warning ("SIGHUP: %s: these changed and take effect at the next restart: %s",
+                      herd_config_filename (fresh), waiting);
+    if (!*applied && !*waiting)
+        zsys_info ("SIGHUP: %s: no setting changed", herd_config_filename (fresh));
+    freen (applied);
+    freen (waiting);
+}
+
 static int
 s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
 {
@@ -666,12 +738,11 @@ s_handle_pipe (zloop_t *loop, zsock_t *reader, void *arg)
         zstr_sendf (reader, "%d", self->frontend? herd_frontend_tls_port (self->frontend): 0);
     else
     if (streq (command, "RELOAD")) {
-        //  SIGHUP: the TLS port's certificates and revocation list
-        char *error = NULL;
-        if (self->frontend && herd_frontend_reload (self->frontend, &error)) {
-            zsys_error ("SIGHUP: %s; the TLS port keeps its certificates", error);
-            freen (error);
-        }
+        //  SIGHUP: [config read again, or NULL] -> signal when applied
+        herd_config_t *fresh = NULL;
+        zsock_recv (reader, "p", &fresh);
+        s_reload (self, fresh);
+        zsock_signal (reader, 0);
     }
     else {
         zsys_error ("node: unknown command %s", command);
@@ -694,6 +765,7 @@ herd_node_actor (zsock_t *pipe, void *args)
     self->client_ttl = herd_config_number (self->config, "herd/client_ttl");
     self->tombstone_ttl = herd_config_number (self->config, "herd/tombstone_ttl");
     self->forget_rewrite = herd_config_number (self->config, "herd/forget_rewrite") * 1000;
+    self->log_retention = herd_config_number (self->config, "herd/log_retention");
     self->log = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, HERD_LOG_SOURCES_MAX);
     if (herd_config_number (self->config, "herd/log_traffic"))
         self->traffic = herd_traffic_new (self->server);

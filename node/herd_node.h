@@ -20,8 +20,11 @@
 //      PORT                -> the client port, in decimal
 //      HTTP PORT           -> the HTTP endpoint's port, in decimal (0: none)
 //      TLS PORT            -> the TLS client port, in decimal (0: none)
-//      RELOAD              (no reply) reads the TLS certificates and CRL
-//                          again; a failure is logged, the old ones kept
+//      RELOAD, config      (SIGHUP; then a signal) reads the TLS
+//                          certificates and CRL again (a failure is
+//                          logged, the old ones kept), and applies what
+//                          config (the file read again, or NULL) changes
+//                          that can change at run time; logs the rest
 //      $TERM
 
 #ifndef HERD_NODE_H_INCLUDED

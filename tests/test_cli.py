@@ -253,3 +253,38 @@ def test_herd_run_exits_non_zero_when_a_server_cannot_start(make_herd):
     assert result.returncode == 1, (result.stdout, result.stderr)
     assert "herd-run: a server failed to start (see above); stopping the rest" in result.stderr
     assert "herd-run: all stopped" in result.stdout
+
+
+def test_sighup_applies_what_can_change_and_names_what_waits_for_a_restart(make_herd):
+    single = make_herd(graph={"Bailey": []})
+    assert single.iamat("Bailey", "early", "+1+1", "1000").startswith(b"AT ")
+    single.settings.update({"herd/client_ttl": 60, "herd/max_per_address": 1, "herd/fsync": "always",
+                            "herd/log_traffic": 0, "herd/log_level": "notice"})
+    single.write_config()
+    single.processes["Bailey"].send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while "take effect at the next restart: herd/fsync" not in single.log("Bailey"):
+        assert time.monotonic() < deadline, single.log("Bailey")
+        time.sleep(0.1)
+    log = single.log("Bailey")
+    applied = next(line for line in log.splitlines() if "SIGHUP: " in line and ": applied " in line)
+    for path in ("herd/client_ttl", "herd/max_per_address", "herd/log_traffic", "herd/log_level"):
+        assert path in applied, applied
+    #   In effect: an IAMAT older than the ttl is "?", a second connection
+    #   from one address is refused, the traffic log is off
+    first = single.client("Bailey")
+    first.send(b"IAMAT old +1+1 1000\n")
+    assert first.line() == b"? IAMAT old +1+1 1000"
+    second = single.client("Bailey")
+    assert second.closed()
+    assert "IAMAT old" not in single.log("Bailey")
+    #   A config that does not load changes nothing, and says why
+    with open(single.config, "a") as file:
+        file.write("nonsense = 1\n")
+    single.processes["Bailey"].send_signal(signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while "no setting reloaded" not in single.log("Bailey"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    first.send(b"IAMAT fresh +1+1 " + f"{time.time():.3f}".encode() + b"\n")
+    assert first.line().startswith(b"AT Bailey ")
