@@ -241,3 +241,27 @@ def test_a_restarted_servers_rate_is_never_negative(make_herd):
         assert rates and min(rates) >= 0, rates
     finally:
         stop_web(process)
+
+
+def test_a_page_whose_herd_monitor_stopped_says_it_is_stale(herd):
+    """The page is only as fresh as herd-monitor's answers: stopped (or
+    restarted with a new token), the page says so within seconds"""
+    assert CHROMIUM, "no chromium: tools/install-deps --test installs it"
+    process, url = start_web(herd)
+    browser = Browser()
+    try:
+        browser.goto(url)
+        browser.wait_for("window.herdMap && herdMap.ready && Object.keys(herdMap.servers).length === 5",
+                         timeout=60)
+        assert browser.evaluate("herdMap.stale") is False
+        assert "STALE" not in browser.evaluate("document.getElementById('status').textContent")
+        stop_web(process)
+        process = None
+        browser.wait_for("herdMap.stale === true", timeout=15)
+        text = browser.evaluate("document.getElementById('status').textContent")
+        assert text.startswith("STALE: nothing from herd-monitor for "), text
+        assert browser.evaluate("document.getElementById('herd').classList.contains('stale')")
+    finally:
+        browser.close()
+        if process:
+            stop_web(process)
