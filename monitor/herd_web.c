@@ -548,6 +548,76 @@ s_new_token (void)
     return token;
 }
 
+//  The herd as one server holds it now: a snapshot over the catch-up
+//  protocol (docs/PROTOCOL.md section 4: SYNC, a CHUNK per MORE, DONE)
+//  from the first server that answers, asked with the monitor's key. The
+//  feeds are subscribed already; newer-wins merges what they bring with
+//  it, so a map started after the clients came shows them all.
+static void
+s_load_snapshot (s_web_t *self)
+{
+    zlistx_t *names = herd_config_servers (self->config);
+    for (const char *name = (const char *) zlistx_first (names); name;
+         name = (const char *) zlistx_next (names)) {
+        const char *sync = herd_config_server_endpoint (self->config, name, "sync");
+        if (!sync)
+            continue;
+        char *error = NULL;
+        zsock_t *dealer = zsock_new (ZMQ_DEALER);
+        zsock_set_linger (dealer, 0);
+        zsock_set_rcvtimeo (dealer, 3000);
+        zsock_set_maxmsgsize (dealer, HERD_SYNC_MAXMSGSIZE);
+        if (herd_keys_apply_client (self->keys, dealer, name, &error)) {
+            zsys_warning ("web: no snapshot from %s: %s", name, error);
+            freen (error);
+            zsock_destroy (&dealer);
+            continue;
+        }
+        zsock_connect (dealer, "%s", sync);
+        uint64_t id = (uint64_t) zclock_time ();
+        herd_sync_msg_t *ask = herd_sync_msg_new (HERD_SYNC_MSG_SYNC, id);
+        zframe_t *frame = herd_sync_msg_encode (ask);
+        herd_sync_msg_destroy (&ask);
+        zframe_send (&frame, dealer, 0);
+        size_t taken = 0;
+        bool done = false;
+        int64_t deadline = zclock_mono () + 60000;
+        while (!done && !zsys_interrupted && zclock_mono () < deadline
+        &&     (frame = zframe_recv (dealer))) {
+            herd_sync_msg_t *answer = herd_sync_msg_decode (zframe_data (frame), zframe_size (frame));
+            zframe_destroy (&frame);
+            if (answer && herd_sync_msg_id (answer) == id && herd_sync_msg_kind (answer) == HERD_SYNC_MSG_CHUNK) {
+                pthread_mutex_lock (&self->lock);
+                const char *line;
+                size_t size;
+                while ((line = herd_sync_msg_next_line (answer, &size))) {
+                    herd_at_t at;
+                    if (herd_protocol_parse_at (line, size, &at) == 0) {
+                        s_take_update (self, &at);
+                        taken++;
+                    }
+                }
+                pthread_mutex_unlock (&self->lock);
+                herd_sync_msg_t *more = herd_sync_msg_new (HERD_SYNC_MSG_MORE, id);
+                frame = herd_sync_msg_encode (more);
+                herd_sync_msg_destroy (&more);
+                zframe_send (&frame, dealer, 0);
+            }
+            else
+            if (answer && herd_sync_msg_id (answer) == id && herd_sync_msg_kind (answer) == HERD_SYNC_MSG_DONE)
+                done = true;
+            herd_sync_msg_destroy (&answer);
+        }
+        zsock_destroy (&dealer);
+        if (done) {
+            zsys_info ("web: started from %s's snapshot: %zu clients", name, taken);
+            return;
+        }
+        zsys_warning ("web: no snapshot from %s (no answer); trying the next", name);
+    }
+    zsys_warning ("web: no server gave a snapshot: the map shows clients as they move");
+}
+
 int
 herd_web_run (herd_config_t *config, herd_keys_t *keys, const char *address, const char *token,
               long seconds)
@@ -607,6 +677,8 @@ herd_web_run (herd_config_t *config, herd_keys_t *keys, const char *address, con
     }
     for (index = 0; index < self->server_count && rc == 0; index++)
         s_admin_connect (self, &self->servers [index]);
+    if (rc == 0)
+        s_load_snapshot (self);
     struct MHD_Daemon *daemon = rc? NULL:
         //  poll(2), not select(2): a descriptor past 1024 is no reason to refuse
         MHD_start_daemon (MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG

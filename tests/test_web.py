@@ -265,3 +265,28 @@ def test_a_page_whose_herd_monitor_stopped_says_it_is_stale(herd):
         browser.close()
         if process:
             stop_web(process)
+
+
+def test_a_map_started_after_the_clients_shows_them_all(herd):
+    """The map starts from a server's snapshot, then follows the feeds: the
+    clients that arrived before it are on it, forgotten ones are not"""
+    assert CHROMIUM, "no chromium: tools/install-deps --test installs it"
+    connection = herd.client("Bona")
+    connection.send("".join(f"IAMAT before{n} +{n % 80}.5-{n % 170}.25 {1700000000 + n}\n" for n in range(1000)))
+    for _ in range(1000):
+        connection.line()
+    connection.send(b"FORGET before7 1700001000\n")
+    assert connection.line().startswith(b"GONE ")
+    connection.close()
+    herd.wait_converged()
+    process, url = start_web(herd)
+    browser = Browser()
+    try:
+        browser.goto(url)
+        browser.wait_for("window.herdMap && herdMap.ready", timeout=60)
+        browser.wait_for("herdMap.clients === 999", timeout=30)
+        assert browser.evaluate("herdMap.lookup('before999').latitude") == 39.5
+        assert browser.evaluate("herdMap.lookup('before7')") is None
+    finally:
+        browser.close()
+        stop_web(process)
