@@ -35,6 +35,12 @@ s_usage (FILE *stream)
         "                      size and digest, links, catch-up) and print it:\n"
         "                      JSON, indented on a terminal, one line otherwise\n"
         "  -S, --stats         ask the running server NAME for its counters\n"
+        "  -T, --clients       print every line the running server NAME holds, a\n"
+        "                      client a line (GONE: forgotten), then the counts\n"
+        "  -U, --client ID     the line NAME holds for the client ID, if any\n"
+        "  -D, --dump FILE     the same as --clients, into FILE (0600)\n"
+        "  -N, --connections   the clients connected to NAME now: address, TLS,\n"
+        "                      age, idle time, queued bytes (as CLIENT LIST)\n"
         "  -R, --ready         ask the running server NAME's HTTP endpoint whether it\n"
         "                      is ready (/readyz): exit 0 if it is (healthchecks)\n"
         "  -A, --alive         the same with /healthz: exit 0 while it answers\n"
@@ -113,6 +119,7 @@ typedef struct {
     bool verbose;
     const char *request;        //  STATE, STATS, READY, ALIVE, FORGET <client>, or NULL to serve
     char *request_owned;        //  The request, when made here
+    const char *dump;           //  --dump: the file
     const char *cert;           //  Whose certificate asks the admin endpoint
     const char *server;         //  NAME
 } s_args_t;
@@ -142,6 +149,10 @@ s_parse_args (int argc, char *argv [], s_args_t *args)
         { "days",    required_argument, NULL, 'd' },
         { "revoke",  required_argument, NULL, 'r' },
         { "forget",  no_argument,       NULL, 'G' },
+        { "clients", no_argument,       NULL, 'T' },
+        { "client",  required_argument, NULL, 'U' },
+        { "dump",    required_argument, NULL, 'D' },
+        { "connections", no_argument,   NULL, 'N' },
         { "config",  required_argument, NULL, 'c' },
         { "log",     required_argument, NULL, 'l' },
         { "verbose", no_argument,       NULL, 'v' },
@@ -151,7 +162,7 @@ s_parse_args (int argc, char *argv [], s_args_t *args)
         { NULL, 0, NULL, 0 }
     };
     int option;
-    while ((option = getopt_long (argc, argv, "c:l:vF:sSRALkKC:i:P:o:d:r:GhV", options, NULL)) != -1) {
+    while ((option = getopt_long (argc, argv, "c:l:vF:sSRALkKC:i:P:o:d:r:GTU:D:NhV", options, NULL)) != -1) {
         switch (option) {
             case 'c': args->config_file = optarg; break;
             case 'l': args->log_file = optarg; break;
@@ -170,6 +181,12 @@ s_parse_args (int argc, char *argv [], s_args_t *args)
             case 'o': out = optarg; break;
             case 'r': revoke = optarg; break;
             case 'G': forget = true; break;
+            case 'T': args->request = "CLIENTS"; break;
+            case 'D': args->request = "CLIENTS"; args->dump = optarg; break;
+            case 'N': args->request = "CONNECTIONS"; break;
+            case 'U':
+                args->request = args->request_owned = zsys_sprintf ("CLIENT %s", optarg);
+                break;
             case 'd': {
                 char *end;
                 days = (int) strtol (optarg, &end, 10);
@@ -400,6 +417,8 @@ main (int argc, char *argv [])
     if (args.request) {
         rc = streq (args.request, "READY")? herd_tools_ask_http (config, args.server, "/readyz")
            : streq (args.request, "ALIVE")? herd_tools_ask_http (config, args.server, "/healthz")
+           : streq (args.request, "CLIENTS")
+             ? herd_tools_clients (config, args.server, args.cert? args.cert: "monitor", args.dump)
            : herd_tools_ask_admin (config, args.server, args.request, args.cert? args.cert: "monitor");
         freen (args.request_owned);
         herd_config_destroy (&config);

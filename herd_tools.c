@@ -57,6 +57,70 @@ herd_tools_ask_admin (herd_config_t *config, const char *server, const char *req
 
 static int s_copy (const char *from, const char *to, mode_t mode);
 
+int
+herd_tools_clients (herd_config_t *config, const char *server, const char *cert, const char *path)
+{
+    char *error = NULL;
+    herd_keys_t *keys = herd_keys_new (config, cert, &error);
+    herd_admin_t *admin = keys? herd_admin_new (config, keys, server, &error): NULL;
+    if (!admin) {
+        fprintf (stderr, "herd: %s\n", error);
+        freen (error);
+        herd_keys_destroy (&keys);
+        return 1;
+    }
+    //  A dump goes to a file beside its name, renamed when whole, 0600:
+    //  it holds every client's location
+    char *temporary = path? zsys_sprintf ("%s.partial", path): NULL;
+    int fd = path? open (temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600): -1;
+    FILE *out = path? (fd == -1? NULL: fdopen (fd, "w")): stdout;
+    int rc = 0;
+    if (!out) {
+        fprintf (stderr, "herd: cannot write %s: %s\n", temporary, strerror (errno));
+        rc = 1;
+    }
+    size_t located = 0, forgotten = 0;
+    json_int_t cursor = 0;
+    do {
+        char request [64];
+        snprintf (request, sizeof request, "CLIENTS %lld 1000", (long long) cursor);
+        json_t *page = rc? NULL: herd_admin_ask (admin, request, 10000);
+        json_t *lines = json_object_get (page, "clients");
+        if (!json_is_array (lines)) {
+            if (!rc)
+                fprintf (stderr, "herd: no answer from %s at %s within 10 s\n", server, herd_admin_endpoint (admin));
+            json_decref (page);
+            rc = 1;
+            break;
+        }
+        size_t index;
+        json_t *line;
+        json_array_foreach (lines, index, line) {
+            const char *text = json_string_value (line);
+            fprintf (out, "%s\n", text);
+            if (!strncmp (text, "GONE ", 5))
+                forgotten++;
+            else
+                located++;
+        }
+        cursor = json_integer_value (json_object_get (page, "cursor"));
+        json_decref (page);
+    } while (cursor);
+    if (path && out && (fclose (out) || (rc == 0 && rename (temporary, path)))) {
+        fprintf (stderr, "herd: cannot write %s: %s\n", path, strerror (errno));
+        rc = 1;
+    }
+    if (temporary && rc)
+        unlink (temporary);
+    if (rc == 0)
+        fprintf (path? stdout: stderr, "%s: %zu clients, %zu forgotten (tombstones)%s%s\n", server, located,
+                 forgotten, path? ", written to ": "", path? path: "");
+    freen (temporary);
+    herd_admin_destroy (&admin);
+    herd_keys_destroy (&keys);
+    return rc;
+}
+
 //  The herd's CA: loaded, or made if there is none yet (made_p). NULL
 //  after one line on stderr.
 static herd_ca_t *

@@ -38,6 +38,13 @@ int
 int
     herd_tools_ask_admin (herd_config_t *config, const char *server, const char *request, const char *cert);
 
+//  herd --clients NAME, herd --dump FILE NAME: every line the server holds
+//  (AT, and GONE for forgotten clients), a page at a time over the admin
+//  link, to stdout or into path (0600, renamed when whole); the counts
+//  after
+int
+    herd_tools_clients (herd_config_t *config, const char *server, const char *cert, const char *path);
+
 //  herd --ready / --alive NAME: GET path on the server's http endpoint
 int
     herd_tools_ask_http (herd_config_t *config, const char *server, const char *path);

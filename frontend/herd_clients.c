@@ -21,6 +21,7 @@ struct _herd_client_t {
     char peer [64];             //  "address:port", for the log
     char host [INET6_ADDRSTRLEN];   //  The address alone
     int64_t active;             //  zclock_mono of its last command (or accept)
+    int64_t opened;             //  zclock_mono of its accept
     size_t accounted;           //  Its pending output, as counted in output_total
     const char *closing;        //  Close once output drains, for this reason
     char *head;                 //  Held for an answer: what the reply starts with (owned)
@@ -397,7 +398,7 @@ herd_clients_add (herd_clients_t *self, int fd, const char *host, const char *pe
         herd_connection_start_tls (client->connection, herd_tls_session (tls, fd));
     snprintf (client->peer, sizeof client->peer, "%s", peer);
     snprintf (client->host, sizeof client->host, "%s", host);
-    client->active = zclock_mono ();
+    client->active = client->opened = zclock_mono ();
     client->events = EPOLLIN | EPOLLRDHUP;
     struct epoll_event event = { client->events, { .u64 = herd_client_tag (client) } };
     epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, fd, &event);
@@ -527,6 +528,34 @@ herd_client_host (herd_client_t *self)
 {
     assert (self);
     return self->host;
+}
+
+json_t *
+herd_clients_list (herd_clients_t *self)
+{
+    assert (self);
+    json_t *list = json_array ();
+    int64_t now = zclock_mono ();
+    for (size_t fd = 0; fd < self->capacity; fd++) {
+        herd_client_t *client = self->clients [fd];
+        if (!client)
+            continue;
+        SSL *tls = herd_connection_tls (client->connection);
+        const char *state = client->head? "waiting on a WHATSAT answer"
+                          : client->closing? "closing"
+                          : client->queue == &self->waiting? (tls && !client->secured? "in its TLS handshake"
+                                                                                  : "no command yet")
+                          : "commanded";
+        json_array_append_new (list, json_pack ("{s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:s?}",
+            "id", (json_int_t) client->id, "peer", client->peer,
+            "tls", tls? (client->secured? SSL_get_version (tls): "handshake"): "no",
+            "age_s", (json_int_t) ((now - client->opened) / 1000),
+            "idle_s", (json_int_t) ((now - client->active) / 1000),
+            "pending", (json_int_t) herd_connection_pending (client->connection),
+            "state", state,
+            "grants", client->grants? herd_grants_text (client->grants): tls && client->secured? "every id": NULL));
+    }
+    return list;
 }
 
 herd_grants_t *

@@ -72,6 +72,11 @@ void
 size_t
     herd_clients_count (herd_clients_t *self);
 
+//  Every connection open now, as Redis's CLIENT LIST: a JSON array of
+//  {id, peer, tls, age_s, idle_s, pending, state, grants}. Caller owns.
+json_t *
+    herd_clients_list (herd_clients_t *self);
+
 //  Puts its counters into stats: connections open, total, refused,
 //  idle closed, evicted, dropped for output; output bytes; TLS handshakes
 //  done and failed

@@ -461,6 +461,12 @@ herd_frontend_stats (herd_frontend_t *self, json_t *stats)
     herd_counters_put_keyed (stats, HERD_COUNTER_IAMATS_REFUSED, "expired", self->refused_expired);
 }
 
+json_t *
+herd_frontend_connection_list (herd_frontend_t *self)
+{
+    return self? herd_clients_list (self->clients): json_array ();
+}
+
 size_t
 herd_frontend_connections (herd_frontend_t *self)
 {

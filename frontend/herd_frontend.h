@@ -66,6 +66,11 @@ void
 size_t
     herd_frontend_connections (herd_frontend_t *self);
 
+//  Those connections, one object each (herd_clients_list); an empty list
+//  for NULL. Caller owns.
+json_t *
+    herd_frontend_connection_list (herd_frontend_t *self);
+
 //  Takes the client limits of config (the file read again at SIGHUP):
 //  max_pending, max_clients, max_output_total, idle_timeout,
 //  first_line_timeout, max_per_address (max_line needs a restart)

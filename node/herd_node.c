@@ -452,6 +452,50 @@ s_admin_forget (s_node_t *self, const char *client, const char *asker)
     return reply;
 }
 
+//  Clients a CLIENTS page holds at most: a reply stays well under a MiB
+#define S_PAGE_MAX  1000
+
+static int
+s_page_line (const char *line, size_t size, void *arg)
+{
+    json_array_append_new ((json_t *) arg, json_stringn (line, size));
+    return 0;
+}
+
+//  CLIENTS <cursor> [<count>]: a page of the store, as Redis's SCAN: the
+//  lines held (AT, and GONE for forgotten clients) from cursor on, and the
+//  cursor to ask with next, 0 once the walk is done. A client held from
+//  the first page to the last is in exactly one page.
+static char *
+s_admin_clients (s_node_t *self, const char *arguments)
+{
+    unsigned long long cursor = 0, count = 100;
+    if (sscanf (arguments, "%llu %llu", &cursor, &count) < 1 || count == 0)
+        return strdup ("{\"error\": \"CLIENTS <cursor> [<count>]: start at 0\"}");
+    if (count > S_PAGE_MAX)
+        count = S_PAGE_MAX;
+    json_t *lines = json_array ();
+    size_t next = (size_t) cursor;
+    herd_store_scan (self->store, &next, (size_t) count, s_page_line, lines);
+    if (next >= herd_store_slots (self->store))
+        next = 0;
+    json_t *answer = json_pack ("{s:I, s:o}", "cursor", (json_int_t) next, "clients", lines);
+    char *reply = json_dumps (answer, JSON_COMPACT);
+    json_decref (answer);
+    return reply;
+}
+
+//  CLIENT <id>: the line held for one client, AT or GONE, or null
+static char *
+s_admin_client (s_node_t *self, const char *client)
+{
+    const char *line = herd_store_held (self->store, client);
+    json_t *answer = json_pack ("{s:s, s:s?}", "client", client, "line", line);
+    char *reply = json_dumps (answer, JSON_COMPACT);
+    json_decref (answer);
+    return reply;
+}
+
 //  Admin requests: [asker][request] -> [asker][JSON]
 static int
 s_handle_admin (zloop_t *loop, zsock_t *reader, void *arg)
@@ -470,6 +514,18 @@ s_handle_admin (zloop_t *loop, zsock_t *reader, void *arg)
     char *reply = NULL;
     if (request && !strncmp (request, "FORGET ", 7))
         reply = s_admin_forget (self, request + 7, name);
+    else
+    if (request && !strncmp (request, "CLIENTS ", 8))
+        reply = s_admin_clients (self, request + 8);
+    else
+    if (request && !strncmp (request, "CLIENT ", 7))
+        reply = s_admin_client (self, request + 7);
+    else
+    if (request && streq (request, "CONNECTIONS")) {
+        json_t *answer = json_pack ("{s:o}", "connections", herd_frontend_connection_list (self->frontend));
+        reply = json_dumps (answer, JSON_COMPACT);
+        json_decref (answer);
+    }
     else
     if (request && streq (request, "STATE"))
         reply = s_state (self);
@@ -490,7 +546,8 @@ s_handle_admin (zloop_t *loop, zsock_t *reader, void *arg)
             reply = s_stats (self, NULL, 0);
     }
     else
-        reply = strdup ("{\"error\": \"unknown request; try STATE, STATS or FORGET <client>\"}");
+        reply = strdup ("{\"error\": \"unknown request; try STATE, STATS, CLIENTS <cursor> [<count>], "
+                        "CLIENT <id>, CONNECTIONS or FORGET <client>\"}");
     if (reply)
         zsock_send (reader, "fs", asker, reply);
     freen (reply);

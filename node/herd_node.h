@@ -11,6 +11,11 @@
 //                  "links" (each neighbour's, bus/herd_peer.h), "catch_up"}
 //      STATS   -> {"server", and every counter of core/herd_counters.h at
 //                  its path}
+//      CLIENTS <cursor> [<count>] -> {"cursor": the next (0: done), "clients":
+//                  [lines held]}: the store a page at a time, as SCAN
+//      CLIENT <id> -> {"client", "line": held (AT or GONE) or null}
+//      CONNECTIONS -> {"connections": [{"id", "peer", "tls", "age_s", "idle_s",
+//                  "pending", "state", "grants"}]}: the clients connected now
 //      FORGET <client> -> {"forgot", "line": its GONE line} or {"error"}:
 //                  forgets client at now (or its newest held time, if
 //                  later), as a client's FORGET would; a server's key only

@@ -288,3 +288,40 @@ def test_sighup_applies_what_can_change_and_names_what_waits_for_a_restart(make_
         time.sleep(0.1)
     first.send(b"IAMAT fresh +1+1 " + f"{time.time():.3f}".encode() + b"\n")
     assert first.line().startswith(b"AT Bailey ")
+
+
+def test_clients_are_listed_dumped_and_seen_connected(make_herd, tmp_path):
+    """herd --clients (a page at a time, as SCAN), --client, --dump and
+    --connections (as CLIENT LIST), on the admin link"""
+    single = make_herd(graph={"Bailey": []})
+    connection = single.client("Bailey")
+    connection.send("".join(f"IAMAT c{n} +1+1 {1000 + n}\n" for n in range(2500)) + "FORGET c7 5000\n")
+    for _ in range(2501):
+        connection.line()
+
+    def herd(*arguments):
+        return subprocess.run([HERD_BIN, "--config", single.config, *arguments], capture_output=True,
+                              text=True, timeout=60)
+
+    listed = herd("--clients", "Bailey")
+    assert listed.returncode == 0, listed.stderr
+    lines = listed.stdout.splitlines()
+    assert len(lines) == 2500 and len(set(lines)) == 2500
+    assert sum(line.startswith("GONE Bailey ") and " c7 5000" in line for line in lines) == 1
+    assert "Bailey: 2499 clients, 1 forgotten (tombstones)" in listed.stderr
+    one = herd("--client", "c42", "Bailey")
+    assert json.loads(one.stdout)["line"].endswith(" c42 +1+1 1042")
+    assert json.loads(herd("--client", "nobody", "Bailey").stdout)["line"] is None
+    dump = tmp_path / "store.txt"
+    dumped = herd("--dump", str(dump), "Bailey")
+    assert dumped.returncode == 0 and f"written to {dump}" in dumped.stdout
+    assert sorted(dump.read_text().splitlines()) == sorted(lines)
+    assert oct(dump.stat().st_mode & 0o777) == "0o600"
+    #   The connection above is open, and one more that sent half a line
+    half = single.client("Bailey")
+    half.send(b"IAMAT half")
+    time.sleep(0.3)
+    connections = json.loads(herd("--connections", "Bailey").stdout)["connections"]
+    states = sorted(entry["state"] for entry in connections)
+    assert states == ["commanded", "no command yet"], connections
+    assert all(entry["peer"].startswith("127.0.0.1:") and entry["tls"] == "no" for entry in connections)
