@@ -197,7 +197,7 @@ s_parse_args (int argc, char *argv [], s_args_t *args)
                 break;
             }
             case 'h': s_usage (stdout); return 0;
-            case 'V': printf ("herd %s\n", HERD_VERSION); return 0;
+            case 'V': printf ("herd %s (bus format %d)\n", HERD_VERSION, HERD_BUS_FORMAT); return 0;
             default:  s_usage (stderr); return 2;
         }
     }

@@ -58,14 +58,27 @@ herd_bus_msg_decode (const herd_bus_frame_t *frames, size_t count, herd_bus_msg_
     herd_field_t kind, sequence, lines;
     if (!s_word (&cursor, head_end, &kind))
         return s_invalid (decoded, "empty message");
-    bool batch = kind.size == 5 && !memcmp (kind.start, "BATCH", 5);
-    bool heartbeat = kind.size == 9 && !memcmp (kind.start, "HEARTBEAT", 9);
+    //  "BATCH/2", "HEARTBEAT/2": the kind, then the bus format; format 1
+    //  had none
+    const char *slash = memchr (kind.start, '/', kind.size);
+    size_t kind_size = slash? (size_t) (slash - kind.start): kind.size;
+    bool batch = kind_size == 5 && !memcmp (kind.start, "BATCH", 5);
+    bool heartbeat = kind_size == 9 && !memcmp (kind.start, "HEARTBEAT", 9);
     if (!batch && !heartbeat)
         return s_invalid (decoded, "unknown kind of message");
+    uint64_t format = 1;
+    if (slash && !s_parse_number (slash + 1, kind.size - kind_size - 1, &format))
+        return s_invalid (decoded, "malformed bus format");
     if (!s_word (&cursor, head_end, &decoded->server)
     ||  !s_word (&cursor, head_end, &sequence)
     ||  !s_parse_number (sequence.start, sequence.size, &decoded->sequence))
         return s_invalid (decoded, "malformed head (server, sequence)");
+    decoded->format = format;
+    if (format != HERD_BUS_FORMAT) {
+        //  Another release's bus: its server and format are all we read
+        decoded->kind = HERD_BUS_MSG_FOREIGN;
+        return decoded->kind;
+    }
     if (heartbeat) {
         if (cursor != head_end || newline)
             return s_invalid (decoded, "malformed heartbeat");
@@ -178,9 +191,13 @@ herd_bus_msg_send_heartbeat (void *handle, const char *server, uint64_t sequence
     size_t server_size = strlen (server);
     if (server_size > sizeof text - 40)
         return -1;
-    memcpy (text, "HEARTBEAT ", 10);
-    memcpy (text + 10, server, server_size);
-    size_t size = 10 + server_size;
+    //  "HEARTBEAT/<format> "
+    size_t size = 10;
+    memcpy (text, "HEARTBEAT/", size);
+    size += herd_protocol_format_u64 (text + size, HERD_BUS_FORMAT);
+    text [size++] = ' ';
+    memcpy (text + size, server, server_size);
+    size += server_size;
     text [size++] = ' ';
     size += herd_protocol_format_u64 (text + size, sequence);
     return zmq_send (handle, text, size, ZMQ_DONTWAIT) == -1? -1: 0;
@@ -215,8 +232,8 @@ herd_bus_batch_new (const char *server)
     assert (server);
     herd_bus_batch_t *self = (herd_bus_batch_t *) zmalloc (sizeof (herd_bus_batch_t));
     self->server = strdup (server);
-    //  "BATCH <server> <20 digits> <20 digits>\n"
-    self->room = 6 + strlen (server) + 1 + 20 + 1 + 20 + 1;
+    //  "BATCH/<format> <server> <20 digits> <20 digits>\n"
+    self->room = 6 + 20 + 1 + strlen (server) + 1 + 20 + 1 + 20 + 1;
     self->capacity = HERD_BUS_MAXMSGSIZE;
     assert (self->room < self->capacity / 2);
     self->buffer = (char *) zmalloc (self->capacity);
@@ -270,9 +287,12 @@ herd_bus_batch_send (herd_bus_batch_t *self, void *handle, uint64_t sequence)
     }
     char head [400];
     size_t server_size = strlen (self->server);
-    memcpy (head, "BATCH ", 6);
-    memcpy (head + 6, self->server, server_size);
-    size_t size = 6 + server_size;
+    size_t size = 6;
+    memcpy (head, "BATCH/", size);
+    size += herd_protocol_format_u64 (head + size, HERD_BUS_FORMAT);
+    head [size++] = ' ';
+    memcpy (head + size, self->server, server_size);
+    size += server_size;
     head [size++] = ' ';
     size += herd_protocol_format_u64 (head + size, sequence);
     head [size++] = ' ';
@@ -397,26 +417,33 @@ herd_bus_msg_test (bool verbose)
     //  Malformed server messages, each for its own reason
     assert (s_decode_text ("", &decoded) == HERD_BUS_MSG_INVALID);
     assert (s_decode_text ("HELLO A 1", &decoded) == HERD_BUS_MSG_INVALID);
-    assert (s_decode_text ("HEARTBEAT A", &decoded) == HERD_BUS_MSG_INVALID);
-    assert (s_decode_text ("HEARTBEAT A x", &decoded) == HERD_BUS_MSG_INVALID);
-    assert (s_decode_text ("HEARTBEAT A 99999999999999999999", &decoded) == HERD_BUS_MSG_INVALID);
-    assert (s_decode_text ("HEARTBEAT A 1 more", &decoded) == HERD_BUS_MSG_INVALID);
-    assert (s_decode_text ("HEARTBEAT A 1\n", &decoded) == HERD_BUS_MSG_INVALID);
-    assert (s_decode_text ("HEARTBEAT  1", &decoded) == HERD_BUS_MSG_INVALID);
-    assert (s_decode_text ("BATCH A 1 1", &decoded) == HERD_BUS_MSG_INVALID);
-    assert (s_decode_text ("BATCH A 1 0\n", &decoded) == HERD_BUS_MSG_INVALID);
-    assert (s_decode_text ("BATCH A 1 2\nAT A +0.1 k +1+1 5\n", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("HEARTBEAT/2 A", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("HEARTBEAT/2 A x", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("HEARTBEAT/2 A 99999999999999999999", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("HEARTBEAT/2 A 1 more", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("HEARTBEAT/2 A 1\n", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("HEARTBEAT/2  1", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("BATCH/2 A 1 1", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("BATCH/2 A 1 0\n", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("BATCH/2 A 1 2\nAT A +0.1 k +1+1 5\n", &decoded) == HERD_BUS_MSG_INVALID);
     assert (streq (decoded.reason, "batch holds another number of lines than its head says"));
-    assert (s_decode_text ("BATCH A 1 1\nAT A +0.1 k +1+1 5", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("BATCH/2 A 1 1\nAT A +0.1 k +1+1 5", &decoded) == HERD_BUS_MSG_INVALID);
     //  A batch with a bad line is a batch: its receiver judges each line
-    assert (s_decode_text ("BATCH A 1 3\nAT A +0.1 k +1+1 5\nIAMAT k +1+1 5\nAT A +0.1 j +1+1 5\n", &decoded)
+    assert (s_decode_text ("BATCH/2 A 1 3\nAT A +0.1 k +1+1 5\nIAMAT k +1+1 5\nAT A +0.1 j +1+1 5\n", &decoded)
             == HERD_BUS_MSG_BATCH);
     assert (herd_bus_msg_next (&decoded, &at) == 1);
     assert (herd_bus_msg_next (&decoded, &at) == 1 && at.size == 14);
     assert (herd_bus_msg_next (&decoded, &at) == 1 && at.start [10] == 'j');
     assert (herd_bus_msg_next (&decoded, &at) == 0);
-    herd_bus_frame_t two [2] = { { "HEARTBEAT A 1", 13 }, { "x", 1 } };
+    herd_bus_frame_t two [2] = { { "HEARTBEAT/2 A 1", 15 }, { "x", 1 } };
     assert (herd_bus_msg_decode (two, 2, &decoded) == HERD_BUS_MSG_INVALID);
+    //  Another release's bus: foreign, with its server and format; ours
+    //  says its format in every head
+    assert (s_decode_text ("BATCH A 1 1\nAT A +0.1 k +1+1 5\n", &decoded) == HERD_BUS_MSG_FOREIGN);
+    assert (decoded.format == 1 && herd_field_is (&decoded.server, "A"));
+    assert (s_decode_text ("HEARTBEAT/3 B 7", &decoded) == HERD_BUS_MSG_FOREIGN && decoded.format == 3);
+    assert (s_decode_text ("HEARTBEAT/x B 7", &decoded) == HERD_BUS_MSG_INVALID);
+    assert (s_decode_text ("HEARTBEAT/2 B 7", &decoded) == HERD_BUS_MSG_HEARTBEAT && decoded.format == 2);
 
     zsock_destroy (&source);
     zsock_destroy (&sink);

@@ -5,10 +5,13 @@
 //
 //  Between servers (a server's bus socket), every message is one frame of
 //  text, so CURVE seals one box per message whatever it carries:
-//      batch       "BATCH <server> <sequence> <count>\n" then count AT
-//                  lines, each ended by "\n": every update the server
-//                  accepted in one pass of its loop
-//      heartbeat   "HEARTBEAT <server> <sequence>"
+//      batch       "BATCH/2 <server> <sequence> <count>\n" then count
+//                  update lines (AT, GONE), each ended by "\n": every
+//                  update the server accepted in one pass of its loop
+//      heartbeat   "HEARTBEAT/2 <server> <sequence>"
+//  The number after the kind is the bus format (HERD_BUS_FORMAT); format
+//  1 wrote none. A message of another format is FOREIGN: its server and
+//  format are read, nothing else.
 //  The sequence numbers the batches a server has sent since it started; a
 //  heartbeat repeats the last, so a receiver sees a gap even when no batch
 //  follows it.
@@ -24,13 +27,15 @@ typedef enum {
     HERD_BUS_MSG_INVALID = 0,
     HERD_BUS_MSG_BATCH,
     HERD_BUS_MSG_HEARTBEAT,
-    HERD_BUS_MSG_UPDATE         //  A feed message
+    HERD_BUS_MSG_UPDATE,        //  A feed message
+    HERD_BUS_MSG_FOREIGN        //  A batch or heartbeat of another bus format
 } herd_bus_msg_kind_t;
 
 typedef struct {
     herd_bus_msg_kind_t kind;
     herd_field_t server;        //  BATCH, HEARTBEAT: who sent it
     uint64_t sequence;          //  BATCH, HEARTBEAT: its number
+    uint64_t format;            //  BATCH, HEARTBEAT, FOREIGN: the bus format
     size_t count;               //  BATCH: AT lines it holds
     herd_at_t at;               //  UPDATE: the line's fields
     const char *reason;         //  INVALID: why, static text

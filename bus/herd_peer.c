@@ -24,6 +24,7 @@ struct _herd_peer_t {
     char *name;                 //  The neighbour's server name
     herd_ratelimit_t *log;      //  What it makes us log, limited (owned)
     uint64_t wrong_sender;      //  Messages headed with another server's name
+    uint64_t foreign_format;    //  The bus format it speaks, when not ours (0: ours)
     herd_peer_state_t state;    //  Where our copy of its updates stands
     int heartbeat;              //  msecs between its heartbeats
     //  How to make its link again: a link is rebuilt from scratch when it
@@ -402,10 +403,25 @@ s_handle_message (herd_peer_t *self, const herd_bus_frame_t *frames, size_t coun
                             decoded.server.start);
     }
     else
-    if (kind == HERD_BUS_MSG_HEARTBEAT)
+    if (kind == HERD_BUS_MSG_FOREIGN) {
+        //  Another release: nothing it sends can be read. The link is in
+        //  a state of its own, said once (and again if it changes)
+        if (self->foreign_format != decoded.format)
+            zsys_warning ("bus: %s speaks bus format %" PRIu64 ", this server %d (another release): "
+                          "nothing it sends is taken until both run one release (docs/operating.md, "
+                          "upgrades)", self->name, decoded.format, HERD_BUS_FORMAT);
+        self->foreign_format = decoded.format;
+    }
+    else
+    if (kind == HERD_BUS_MSG_HEARTBEAT) {
+        if (self->foreign_format)
+            zsys_info ("bus: %s speaks this server's bus format again", self->name);
+        self->foreign_format = 0;
         s_check_sequence (self, decoded.sequence, false);
+    }
     else
     if (kind == HERD_BUS_MSG_BATCH) {
+        self->foreign_format = 0;
         s_check_sequence (self, decoded.sequence, true);
         s_handle_batch (self, &decoded);
     }
@@ -657,15 +673,20 @@ herd_peer_link (herd_peer_t *self, int64_t now)
     assert (self);
     //  The peer says itself whether its link is up and whether it syncs:
     //  nobody reading this works it out again
-    return json_pack ("{s:b, s:b, s:b, s:b, s:o, s:I, s:s, s:I}",
-        "up", self->connected && !self->silent,
+    //  A neighbour of another bus format is heard but not understood:
+    //  not up, in a state of its own
+    bool foreign = self->foreign_format != 0;
+    return json_pack ("{s:b, s:b, s:b, s:b, s:o, s:I, s:s, s:I, s:b, s:I}",
+        "up", self->connected && !self->silent && !foreign,
         "syncing", s_syncing (self),
         "connected", self->connected,
         "silent", self->silent,
         "heard_ms_ago", self->heard? json_integer (now - self->heard): json_null (),
         "sequence", (json_int_t) self->sequence,
-        "state", s_state_names [self->state],
-        "rebuilt", (json_int_t) self->rebuilds);
+        "state", foreign? "incompatible": s_state_names [self->state],
+        "rebuilt", (json_int_t) self->rebuilds,
+        "incompatible", foreign,
+        "format", (json_int_t) (foreign? self->foreign_format: HERD_BUS_FORMAT));
 }
 
 json_t *

@@ -84,10 +84,12 @@ size_t
 bool
     herd_peer_syncable (herd_peer_t *self);
 
-//  The link as JSON: "up" (connected and heard), "syncing" (a catch-up
-//  under way), "connected", "silent", "heard_ms_ago" (null: never),
-//  "sequence" (its last), "state" (live, lost, syncing, again), "rebuilt"
-//  (times its sockets were made anew). Caller owns.
+//  The link as JSON: "up" (connected, heard and understood), "syncing" (a
+//  catch-up under way), "connected", "silent", "heard_ms_ago" (null:
+//  never), "sequence" (its last), "state" (live, lost, syncing, again; or
+//  incompatible while the neighbour speaks another bus format), "rebuilt"
+//  (times its sockets were made anew), "incompatible", "format" (the bus
+//  format it speaks). Caller owns.
 json_t *
     herd_peer_link (herd_peer_t *self, int64_t now);
 

@@ -65,6 +65,11 @@
 #define HERD_MAX_FUTURE_DEFAULT     86400
 #define HERD_MAX_FUTURE_MAX         (100L * 365 * 86400)
 
+//  The bus's format (docs/PROTOCOL.md section 2), in every message's head:
+//  servers of two formats cannot talk, and each says so. 1: AT lines only;
+//  2: batches carry GONE lines (forgetting) too
+#define HERD_BUS_FORMAT             2
+
 //  Forgetting (docs/PROTOCOL.md, FORGET). Seconds a tombstone is kept,
 //  from when its forget was made: a partition longer than this may bring
 //  back, when it heals, an update older than the forget (7 days)

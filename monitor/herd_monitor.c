@@ -350,7 +350,7 @@ main (int argc, char *argv [])
         switch (option) {
             case 'c': args.config_file = optarg; break;
             case 'p': args.prefix = optarg; break;
-            case 'V': printf ("herd-monitor %s\n", HERD_VERSION); return 0;
+            case 'V': printf ("herd-monitor %s (bus format %d)\n", HERD_VERSION, HERD_BUS_FORMAT); return 0;
             case 'j': args.json = true; break;
             case 's': args.stats = true; break;
             case 'T': args.top = true; break;

@@ -42,16 +42,19 @@ s_row (s_row_t *row, bool wide, char *line, size_t size)
     double clients = json_is_number (held)? json_number_value (held): 0;
     double seconds = row->known? (now - row->when) / 1000.0: 0;
     //  Links: up (heard) of all, and whether a catch-up runs
-    int up = 0, all = 0, syncing = 0;
+    int up = 0, all = 0, syncing = 0, incompatible = 0;
     const char *neighbour;
     json_t *link;
     json_object_foreach (json_object_get (state, "links"), neighbour, link) {
         all++;
         up += json_is_true (json_object_get (link, "up"));
         syncing += json_is_true (json_object_get (link, "syncing"));
+        incompatible += json_is_true (json_object_get (link, "incompatible"));
     }
     const char *journal = json_string_value (json_object_get (json_object_get (stats, "journal"), "state"));
-    const char *catch_up = syncing? "syncing"
+    //  A neighbour of another release (bus format) cannot be read at all
+    const char *catch_up = incompatible? "INCOMPATIBLE"
+                         : syncing? "syncing"
                          : json_is_true (json_object_get (state, "caught_up"))? "caught up": "waiting";
     //  A full store is marked: it keeps the newest clients and drops the oldest
     char full = json_is_true (json_object_get (state, "store_full"))? '*': ' ';

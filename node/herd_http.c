@@ -71,6 +71,13 @@ s_link_syncing (json_t *link, double *value)
     return true;
 }
 
+static bool
+s_link_incompatible (json_t *link, double *value)
+{
+    *value = json_is_true (json_object_get (link, "incompatible"));
+    return true;
+}
+
 //  A gauge family with one sample per neighbour
 static void
 s_link_family (zchunk_t *text, const char *labels, json_t *links, const char *name, const char *help,
@@ -126,8 +133,9 @@ s_histogram (zchunk_t *text, const herd_counter_def_t *metric, const char *label
 static void
 s_process_metrics (zchunk_t *text, const char *labels)
 {
-    char *build = zsys_sprintf ("%s,version=\"%s\"", labels, HERD_VERSION);
-    s_header (text, "herd_build_info", "gauge", "Always 1: the release herd --version prints", "the build");
+    char *build = zsys_sprintf ("%s,version=\"%s\",bus_format=\"%d\"", labels, HERD_VERSION, HERD_BUS_FORMAT);
+    s_header (text, "herd_build_info", "gauge", "Always 1: the release and bus format herd --version prints",
+              "the build");
     s_sample (text, "herd_build_info", build, 1);
     freen (build);
     //  /proc/self/stat: after the command in parentheses, fields 3 on
@@ -232,6 +240,8 @@ herd_http_metrics (const char *server, json_t *stats, json_t *state)
                        "Seconds since the neighbour was last heard", s_link_heard);
         s_link_family (text, labels, links, "herd_link_syncing",
                        "1 while a catch-up from the neighbour is under way", s_link_syncing);
+        s_link_family (text, labels, links, "herd_link_incompatible",
+                       "1 while the neighbour speaks another bus format (another release)", s_link_incompatible);
     }
     s_process_metrics (text, labels);
     freen (labels);
@@ -412,7 +422,7 @@ herd_http_test (bool verbose)
     assert (strstr (text, "herd_journal_sync_seconds_max{server=\"Bailey\"} 0.0015\n"));
     assert (strstr (text, "herd_journal_ok{server=\"Bailey\"} 1\n"));
     assert (strstr (text, "herd_link_up{server=\"Bailey\",neighbour=\"Bona\"} 1\n"));
-    assert (strstr (text, "herd_build_info{server=\"Bailey\",version=\"" HERD_VERSION "\"} 1\n"));
+    assert (strstr (text, "herd_build_info{server=\"Bailey\",version=\"" HERD_VERSION "\",bus_format=\"2\"} 1\n"));
     assert (strstr (text, "\nprocess_resident_memory_bytes{server=\"Bailey\"} "));
     assert (strstr (text, "\nprocess_cpu_seconds_total{server=\"Bailey\"} "));
     assert (strstr (text, "\nprocess_start_time_seconds{server=\"Bailey\"} "));

@@ -46,15 +46,19 @@ for _signal, _default in ((signal.SIGINT, signal.default_int_handler), (signal.S
         signal.signal(_signal, _default)
 
 
+#   The bus format of this build's messages (core/herd_limits.h)
+BUS_FORMAT = 2
+
+
 def bus_batch(server, sequence, *lines):
     """A bus message as a server sends its neighbours (docs/PROTOCOL.md):
     one frame, a head, then the AT lines."""
-    head = f"BATCH {server} {sequence} {len(lines)}\n".encode()
+    head = f"BATCH/{BUS_FORMAT} {server} {sequence} {len(lines)}\n".encode()
     return head + b"".join(line + b"\n" for line in lines)
 
 
 def bus_heartbeat(server, sequence):
-    return f"HEARTBEAT {server} {sequence}".encode()
+    return f"HEARTBEAT/{BUS_FORMAT} {server} {sequence}".encode()
 
 
 #   Below the kernel's ephemeral range (32768-60999 by default), so no

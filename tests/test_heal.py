@@ -32,7 +32,7 @@ def test_links_come_back_after_a_plain_impostor_held_a_dead_neighbours_address(h
     router.bind(f"tcp://127.0.0.1:{herd.sync_ports['Bona']}")
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
-        pub.send(b"HEARTBEAT Bona 1")
+        pub.send(b"HEARTBEAT/2 Bona 1")
         time.sleep(0.1)
     pub.close(linger=0)
     router.close(linger=0)

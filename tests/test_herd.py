@@ -6,11 +6,12 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.request
 
 import zmq
 import zmq.auth
 
-from conftest import AT_PATTERN, HERD_BIN, BackgroundIamats, Client
+from conftest import AT_PATTERN, HERD_BIN, BackgroundIamats, Client, bus_heartbeat
 
 
 def test_iamat_at_bailey_reaches_clark_two_hops_away(herd):
@@ -156,7 +157,7 @@ def test_neighbours_get_a_pass_in_one_batch(herd):
     bus.connect(f"tcp://127.0.0.1:{herd.bus_ports['Bailey']}")
     #   Slow joiner: wait for a heartbeat first
     first = receive(bus, time.monotonic() + 10)
-    assert first and first[0].startswith(b"HEARTBEAT Bailey ")
+    assert first and first[0].startswith(b"HEARTBEAT/2 Bailey ")
     connection = herd.client("Bailey")
     connection.send("".join(f"IAMAT batch{index} +1+1 {index + 1}\n" for index in range(200)))
     replies = {connection.line() for _ in range(200)}
@@ -169,7 +170,7 @@ def test_neighbours_get_a_pass_in_one_batch(herd):
         assert len(frames) == 1
         head, _, body = frames[0].partition(b"\n")
         kind, server, sequence, count = head.split(b" ")
-        assert kind == b"BATCH" and server == b"Bailey"
+        assert kind == b"BATCH/2" and server == b"Bailey"
         batch = body.split(b"\n")
         assert batch[-1] == b"" and len(batch) - 1 == int(count)
         lines.update(batch[:-1])
@@ -220,9 +221,9 @@ def test_bus_drops_malformed_messages(make_herd):
     for attempt in range(100):
         pub.send(b"junk")
         pub.send_multipart([b"evil", b"AT Bona +0.1 evil +1+1 2"])            # the old, per-update format
-        pub.send(b"BATCH Bona %d 2\nAT Bona +0.1 short +1+1 2\n" % (3 * attempt))   # count is wrong
-        pub.send(b"BATCH Bona %d 2\nAT Bona nope bad +1+1 2\n%s\n" % (3 * attempt + 1, good))
-        pub.send(b"HEARTBEAT Bona %d" % (3 * attempt + 2))
+        pub.send(b"BATCH/2 Bona %d 2\nAT Bona +0.1 short +1+1 2\n" % (3 * attempt))   # count is wrong
+        pub.send(b"BATCH/2 Bona %d 2\nAT Bona nope bad +1+1 2\n%s\n" % (3 * attempt + 1, good))
+        pub.send(b"HEARTBEAT/2 Bona %d" % (3 * attempt + 2))
         time.sleep(0.05)
         if herd.stored_line("Bailey", "goodclient") == good:
             break
@@ -302,3 +303,44 @@ def test_a_herd_on_ipv6_loopback(make_herd):
         for process in processes:
             process.terminate()
             process.wait(timeout=30)
+
+
+def test_a_neighbour_of_another_bus_format_is_a_link_of_its_own(make_herd):
+    """An old release at Bona's address (bus format 1: no format in its
+    heads): Bailey reads nothing of it, and says so in STATE, /metrics and
+    its log, once; the link comes back when Bona speaks format 2"""
+    herd = make_herd(graph={"Bailey": ["Bona"], "Bona": ["Bailey"]}, start=False)
+    pub = zmq.Context.instance().socket(zmq.PUB)
+    public, secret = zmq.auth.load_certificate(os.path.join(herd.keys, "secret", "Bona.key_secret"))
+    pub.curve_server, pub.curve_publickey, pub.curve_secretkey = True, public, secret
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.bind(f"tcp://127.0.0.1:{herd.bus_ports['Bona']}")
+    herd.start("Bailey")
+    try:
+        deadline = time.monotonic() + 30
+        sequence = 0
+        while herd.state("Bailey")["links"]["Bona"]["state"] != "incompatible":
+            assert time.monotonic() < deadline, herd.state("Bailey")["links"]["Bona"]
+            sequence += 1
+            pub.send(b"HEARTBEAT Bona %d" % sequence)
+            pub.send(b"BATCH Bona %d 1\nAT Bona +0.1 old +1+1 2\n" % sequence)
+            time.sleep(0.1)
+        link = herd.state("Bailey")["links"]["Bona"]
+        assert link["up"] is False and link["incompatible"] is True and link["format"] == 1
+        assert herd.stored_line("Bailey", "old") is None
+        with urllib.request.urlopen(f"http://127.0.0.1:{herd.http_ports['Bailey']}/metrics", timeout=10) as reply:
+            assert 'herd_link_incompatible{server="Bailey",neighbour="Bona"} 1' in reply.read().decode()
+        for _ in range(5):
+            pub.send(b"HEARTBEAT Bona %d" % sequence)
+            time.sleep(0.05)
+        assert herd.log("Bailey").count("Bona speaks bus format 1, this server 2") == 1
+        #   The same release again: understood
+        deadline = time.monotonic() + 30
+        while herd.state("Bailey")["links"]["Bona"]["incompatible"]:
+            assert time.monotonic() < deadline
+            sequence += 1
+            pub.send(bus_heartbeat("Bona", sequence))
+            time.sleep(0.1)
+        assert herd.state("Bailey")["links"]["Bona"]["format"] == 2
+    finally:
+        pub.close()

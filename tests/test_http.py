@@ -268,5 +268,7 @@ def test_metrics_say_what_every_exporter_says_of_its_process(make_herd):
     assert 10 < value(metrics, "process_open_fds", server="Bailey") < value(metrics, "process_max_fds",
                                                                              server="Bailey")
     assert value(metrics, "process_cpu_seconds", server="Bailey") > 0
-    version = subprocess.run([HERD_BIN, "--version"], capture_output=True, text=True).stdout.split()[-1]
-    assert value(metrics, "herd_build_info", server="Bailey", version=version) == 1
+    #   "herd 0.1.0 (bus format 2)": the release and the bus format, as --version says
+    words = subprocess.run([HERD_BIN, "--version"], capture_output=True, text=True).stdout.split()
+    version, bus_format = words[1], words[-1].rstrip(")")
+    assert value(metrics, "herd_build_info", server="Bailey", version=version, bus_format=bus_format) == 1

@@ -365,7 +365,7 @@ def test_a_neighbour_cannot_fill_the_disk_with_log_lines(make_herd):
     while time.monotonic() < deadline:
         for number in range(200):
             pub.send(bus_heartbeat("Bona", (sent + number) % 7))
-            pub.send(b"BATCH Bona x y\nnonsense")
+            pub.send(b"BATCH/2 Bona x y\nnonsense")
             pub.send(bus_batch("Bona", 10 ** 6 + sent + number, b"AT Mallory +0.000000000 v +1+1 1"))
         sent += 200
         time.sleep(0.01)
