@@ -290,3 +290,61 @@ def test_a_map_started_after_the_clients_shows_them_all(herd):
     finally:
         browser.close()
         stop_web(process)
+
+
+def test_the_map_tells_servers_apart_and_says_what_it_shows(herd):
+    """Server colours that are no link state's, kept when 25,000 clients
+    are drawn as bins; a legend; a panel that folds; a scale; a WHATSAT
+    that says how far its places reach; a status line that says what it
+    counts"""
+    assert CHROMIUM, "no chromium: tools/install-deps --test installs it"
+    rng = random.Random(7)
+    names = list(herd.graph)
+    for name in names:
+        connection = herd.client(name)
+        lines = []
+        for n in range(5000):
+            lat, lon = rng.uniform(-50, 60), rng.uniform(-120, 140)
+            lines.append(f"IAMAT {name}{n} {lat:+.5f}{lon:+.5f} {1700000000 + n}\n")
+        connection.send("".join(lines))
+        for _ in range(5000):
+            connection.line()
+        connection.close()
+    herd.iamat("Clark", "la", "+34.052200-118.243700", f"{time.time():.3f}")
+    herd.wait_converged()
+    process, url = start_web(herd)
+    browser = Browser()
+    try:
+        browser.goto(url)
+        browser.wait_for("window.herdMap && herdMap.ready && herdMap.clients >= 25001", timeout=60)
+        colours = browser.evaluate("herdMap.colours()")
+        assert not set(colours["servers"]) & set(colours["links"].values())
+        assert len({browser.evaluate(f"herdMap.serverColour('{name}')") for name in names}) == 5
+        browser.wait_for("herdMap.aggregated === true", timeout=30)
+        assert browser.evaluate("herdMap.aggregateColours") == 5
+        legend = browser.wait_for("document.getElementById('legend').textContent", timeout=30)
+        assert all(name in legend for name in names)
+        assert all(state in legend for state in ("live", "syncing", "lost", "incompatible"))
+        #   The herd panel folds out of the way, and back
+        browser.evaluate("document.getElementById('fold').click()")
+        assert browser.evaluate("document.getElementById('servers').offsetHeight") == 0
+        browser.evaluate("document.getElementById('fold').click()")
+        assert browser.evaluate("document.getElementById('servers').offsetHeight") > 0
+        #   A scale, at world and at city zoom
+        assert browser.evaluate("herdMap.scaleKm") >= 1000
+        browser.evaluate("herdMap.zoom(20000, 34.0522, -118.2437)")
+        assert browser.evaluate("herdMap.scaleKm") <= 1
+        assert browser.evaluate("document.getElementById('scale-text').textContent").endswith(" m")
+        #   A WHATSAT says how far the places shown reach within the radius asked
+        browser.evaluate("herdMap.select('la')")
+        browser.wait_for("!!document.getElementById('ask')", timeout=30)
+        browser.evaluate("document.getElementById('radius').value = '50'; document.getElementById('ask').click()")
+        found = browser.wait_for("herdMap.places.length > 0 && document.getElementById('found').textContent",
+                                 timeout=30)
+        reach = browser.evaluate("herdMap.placesReachKm")
+        assert 0 < reach <= 50.01 and f"the farthest {reach:.1f} km away (the circle: the 50 km asked)" in found
+        assert " redraws/s · feed " in browser.evaluate("document.getElementById('status').textContent")
+        assert browser.evaluate("herdMap.errors") == []
+    finally:
+        browser.close()
+        stop_web(process)
