@@ -11,6 +11,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <math.h>
 
 extern const char herd_web_page [];     //  monitor/herd_web_page.html, built in
 
@@ -70,6 +71,7 @@ typedef struct {
     herd_http_guard_t *guard;   //  Bounds on browser connections (owned; thread-safe)
     //  Read only once serving starts
     char *land;                 //  int16 pairs: latitude, longitude x 10
+    herd_offline_t *places;     //  The places data, for names at city zoom (under lock)
     size_t land_size;
     s_server_t *servers;
     size_t server_count;
@@ -220,7 +222,8 @@ s_load_land (s_web_t *self)
     self->land = (char *) land;
     self->land_size = kept * 2 * sizeof (int16_t);
     zsys_info ("web: land drawn from %zu places in %zu cells of %s", count, kept, path);
-    herd_offline_destroy (&places);
+    //  Kept for the names a zoomed-in map shows (s_names)
+    self->places = places;
 }
 
 //  --------------------------------------------------------------------------
@@ -478,6 +481,28 @@ s_handle (void *arg, struct MHD_Connection *connection, const char *url, const c
         MHD_add_response_header (response, "Cache-Control", "no-store");
         enum MHD_Result rc = MHD_queue_response (connection, 200, response);
         MHD_destroy_response (response);
+        return rc;
+    }
+    if (streq (url, "/names")) {
+        //  The places nearest the middle of a zoomed-in view, for names
+        //  to orient by: the offline data's own answer
+        const char *lat = MHD_lookup_connection_value (connection, MHD_GET_ARGUMENT_KIND, "lat");
+        const char *lon = MHD_lookup_connection_value (connection, MHD_GET_ARGUMENT_KIND, "lon");
+        const char *km = MHD_lookup_connection_value (connection, MHD_GET_ARGUMENT_KIND, "km");
+        herd_query_t query = { lat? atof (lat): 0, lon? atof (lon): 0, km? atof (km) * 1000: 0, HERD_RESULTS_MAX };
+        if (!self->places || !lat || !lon || !km || fabs (query.latitude) > 90 || fabs (query.longitude) > 180
+        ||  !(query.radius_m > 0) || query.radius_m > HERD_RADIUS_KM_MAX * 1000)
+        {
+            const char *refusal = "{\"error\": \"lat, lon, km (to 50)\"}";
+            return s_reply (connection, 400, "application/json", refusal, strlen (refusal), false);
+        }
+        pthread_mutex_lock (&self->lock);
+        json_t *answer = herd_offline_search (self->places, &query);
+        pthread_mutex_unlock (&self->lock);
+        char *text = json_dumps (answer, JSON_COMPACT);
+        json_decref (answer);
+        enum MHD_Result rc = s_reply (connection, 200, "application/json", text, strlen (text), true);
+        freen (text);
         return rc;
     }
     const char *id = MHD_lookup_connection_value (connection, MHD_GET_ARGUMENT_KIND, "client");
@@ -785,6 +810,7 @@ herd_web_run (herd_config_t *config, herd_keys_t *keys, const char *address, con
     zhashx_destroy (&self->clients);
     freen (self->herd_json);
     freen (self->land);
+    herd_offline_destroy (&self->places);
     freen (self->token);
     pthread_mutex_destroy (&self->lock);
     freen (self);

@@ -335,6 +335,10 @@ def test_the_map_tells_servers_apart_and_says_what_it_shows(herd):
         browser.evaluate("herdMap.zoom(20000, 34.0522, -118.2437)")
         assert browser.evaluate("herdMap.scaleKm") <= 1
         assert browser.evaluate("document.getElementById('scale-text').textContent").endswith(" m")
+        #   Names to orient by, from the places data, around the view
+        browser.evaluate("herdMap.zoom(300, 34.0522, -118.2437)")
+        names = browser.wait_for("herdMap.names.length > 0 && herdMap.names", timeout=30)
+        assert all(distance_km(34.0522, -118.2437, n["lat"], n["lng"]) <= 50.01 for n in names)
         #   A WHATSAT says how far the places shown reach within the radius asked
         browser.evaluate("herdMap.select('la')")
         browser.wait_for("!!document.getElementById('ask')", timeout=30)
