@@ -69,9 +69,8 @@ herd_catchup_retire (herd_catchup_t *self)
 static int
 s_send (herd_catchup_t *self, herd_sync_msg_kind_t kind)
 {
-    herd_sync_msg_t *message = herd_sync_msg_new (kind, self->request_id);
-    zframe_t *frame = herd_sync_msg_encode (message);
-    herd_sync_msg_destroy (&message);
+    herd_sync_msg_t message = { .kind = kind, .id = self->request_id };
+    zframe_t *frame = herd_sync_msg_encode (&message);
     //  sndtimeo 0: a link that cannot take it fails now, never blocks;
     //  zframe_send keeps a frame it could not send
     int rc = zframe_send (&frame, self->dealer, 0);
@@ -102,10 +101,9 @@ herd_catchup_cancel (herd_catchup_t *self)
 static void
 s_merge_chunk (herd_catchup_t *self, herd_sync_msg_t *chunk)
 {
-    size_t size;
-    const char *line;
-    while ((line = herd_sync_msg_next_line (chunk, &size))) {
-        int outcome = self->handler.line (line, size, self->handler.arg);
+    herd_field_t line;
+    while (herd_sync_msg_next (chunk, &line)) {
+        int outcome = self->handler.line (line.start, line.size, self->handler.arg);
         if (outcome == HERD_STORE_INVALID)
             continue;           //  The owner says so, as it sees fit
         if (outcome == HERD_STORE_STORED)
@@ -128,17 +126,18 @@ s_handle_answer (zloop_t *loop, zsock_t *reader, void *arg)
     herd_catchup_t *self = (herd_catchup_t *) arg;
     zmsg_t *msg = zmsg_recv (reader);
     zframe_t *frame = msg && zmsg_size (msg) == 1? zmsg_first (msg): NULL;
-    herd_sync_msg_t *answer = frame? herd_sync_msg_decode (zframe_data (frame), zframe_size (frame)): NULL;
+    herd_sync_msg_t answer;
+    herd_sync_msg_kind_t kind = frame? herd_sync_msg_decode (zframe_data (frame), zframe_size (frame), &answer)
+                                     : HERD_SYNC_MSG_INVALID;
     //  Only the request under way is answered; the rest is stale or malformed
-    bool current = answer && self->active && herd_sync_msg_id (answer) == self->request_id;
-    if (current && herd_sync_msg_kind (answer) == HERD_SYNC_MSG_CHUNK)
-        s_merge_chunk (self, answer);
+    bool current = kind != HERD_SYNC_MSG_INVALID && self->active && answer.id == self->request_id;
+    if (current && kind == HERD_SYNC_MSG_CHUNK)
+        s_merge_chunk (self, &answer);
     else
-    if (current && herd_sync_msg_kind (answer) == HERD_SYNC_MSG_DONE) {
+    if (current && kind == HERD_SYNC_MSG_DONE) {
         self->active = false;
         self->handler.done (self->handler.arg);
     }
-    herd_sync_msg_destroy (&answer);
     zmsg_destroy (&msg);
     return 0;
 }

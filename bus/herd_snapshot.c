@@ -105,25 +105,28 @@ herd_snapshot_destroy (herd_snapshot_t **self_p)
 }
 
 //  Sends one message to an asker (the routing id is the ROUTER's
-//  envelope, not a frame of the message itself). Takes ownership.
+//  envelope, not a frame of the message itself)
 static void
-s_send_to (herd_snapshot_t *self, zframe_t *identity, herd_sync_msg_t **message_p)
+s_send_to (herd_snapshot_t *self, zframe_t *identity, const herd_sync_msg_t *message)
 {
     zmsg_t *msg = zmsg_new ();
     zframe_t *envelope = zframe_dup (identity);
     zmsg_append (msg, &envelope);
-    zframe_t *frame = herd_sync_msg_encode (*message_p);
+    zframe_t *frame = herd_sync_msg_encode (message);
     zmsg_append (msg, &frame);
     zmsg_send (&msg, self->router);
     if (self->reader)
         herd_reader_check (self->reader);
-    herd_sync_msg_destroy (message_p);
 }
 
+//  A chunk's lines, one \n between each
 static int
 s_add_line (const char *line, size_t size, void *arg)
 {
-    herd_sync_msg_add_line ((herd_sync_msg_t *) arg, line, size);
+    zchunk_t *lines = (zchunk_t *) arg;
+    if (zchunk_size (lines))
+        zchunk_extend (lines, "\n", 1);
+    zchunk_extend (lines, line, size);
     return 0;
 }
 
@@ -132,18 +135,22 @@ s_add_line (const char *line, size_t size, void *arg)
 static void
 s_session_pump (herd_snapshot_t *self, s_session_t *session, const char *key)
 {
+    zchunk_t *lines = zchunk_new (NULL, 64 * 1024);
     while (session->credit > 0 && session->cursor < session->end) {
-        herd_sync_msg_t *chunk = herd_sync_msg_new (HERD_SYNC_MSG_CHUNK, session->id);
+        zchunk_set (lines, NULL, 0);
         int visited = herd_store_scan (self->store, &session->cursor,
                                        HERD_SYNC_CHUNK_LINES < session->end - session->cursor
-                                       ? HERD_SYNC_CHUNK_LINES: session->end - session->cursor, s_add_line, chunk);
+                                       ? HERD_SYNC_CHUNK_LINES: session->end - session->cursor, s_add_line, lines);
         session->sent += visited > 0? (size_t) visited: 0;
+        herd_sync_msg_t chunk = { .kind = HERD_SYNC_MSG_CHUNK, .id = session->id,
+                                  .lines = zchunk_size (lines)? (const char *) zchunk_data (lines): NULL,
+                                  .lines_size = zchunk_size (lines) };
         s_send_to (self, session->identity, &chunk);
         session->credit--;
     }
+    zchunk_destroy (&lines);
     if (session->cursor >= session->end) {
-        herd_sync_msg_t *done = herd_sync_msg_new (HERD_SYNC_MSG_DONE, session->id);
-        herd_sync_msg_set_count (done, session->sent);
+        herd_sync_msg_t done = { .kind = HERD_SYNC_MSG_DONE, .id = session->id, .count = session->sent };
         s_send_to (self, session->identity, &done);
         zsys_info ("sync: sent a snapshot of %zu updates to %s", session->sent, session->peer);
         zhashx_delete (self->sessions, key);
@@ -195,10 +202,11 @@ s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
         return 0;
     zframe_t *identity = zmsg_pop (msg);
     zframe_t *frame = zmsg_size (msg) == 1? zmsg_first (msg): NULL;
-    herd_sync_msg_t *request = frame? herd_sync_msg_decode (zframe_data (frame), zframe_size (frame)): NULL;
+    herd_sync_msg_t request;
+    herd_sync_msg_kind_t kind = frame? herd_sync_msg_decode (zframe_data (frame), zframe_size (frame), &request)
+                                     : HERD_SYNC_MSG_INVALID;
     char *key = identity? zframe_strhex (identity): NULL;
-    herd_sync_msg_kind_t kind = request? herd_sync_msg_kind (request): 0;
-    if (!key || !request || (kind != HERD_SYNC_MSG_SYNC && kind != HERD_SYNC_MSG_MORE))
+    if (!key || (kind != HERD_SYNC_MSG_SYNC && kind != HERD_SYNC_MSG_MORE))
         herd_ratelimit_log (self->log, key? key: "?", LOG_WARNING, "sync: dropped a malformed request");
     else
     if (kind == HERD_SYNC_MSG_SYNC) {
@@ -217,7 +225,7 @@ s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
             session->identity = identity;
             identity = NULL;
             session->peer = peer;
-            session->id = herd_sync_msg_id (request);
+            session->id = request.id;
             //  The snapshot covers the clients held now; lines added to
             //  them later go out as they are when their turn comes
             session->end = herd_store_slots (self->store);
@@ -232,14 +240,13 @@ s_handle_request (zloop_t *loop, zsock_t *reader, void *arg)
     else {
         s_session_t *session = (s_session_t *) zhashx_lookup (self->sessions, key);
         //  Credit never piles up past S_CREDIT, so a MORE is one chunk
-        if (session && session->id == herd_sync_msg_id (request) && session->credit < S_CREDIT) {
+        if (session && session->id == request.id && session->credit < S_CREDIT) {
             session->credit++;
             session->active = zclock_mono ();
             s_session_pump (self, session, key);
         }
     }
     freen (key);
-    herd_sync_msg_destroy (&request);
     zframe_destroy (&identity);
     zmsg_destroy (&msg);
     return 0;
@@ -294,25 +301,24 @@ herd_snapshot_stats (herd_snapshot_t *self, json_t *stats)
 //  --------------------------------------------------------------------------
 //  Selftest: a DEALER asks for a store of 2,600 clients, chunk by chunk
 
-static herd_sync_msg_t *
-s_receive (zsock_t *dealer)
+//  The next message, decoded into message; its frame in *frame_p (the
+//  fields point into it: destroy it after)
+static void
+s_receive (zsock_t *dealer, herd_sync_msg_t *message, zframe_t **frame_p)
 {
-    zframe_t *frame = zframe_recv (dealer);
-    assert (frame);
-    herd_sync_msg_t *message = herd_sync_msg_decode (zframe_data (frame), zframe_size (frame));
-    zframe_destroy (&frame);
-    assert (message);
-    return message;
+    zframe_destroy (frame_p);
+    *frame_p = zframe_recv (dealer);
+    assert (*frame_p);
+    assert (herd_sync_msg_decode (zframe_data (*frame_p), zframe_size (*frame_p), message));
 }
 
 static void
 s_ask (zsock_t *dealer, herd_sync_msg_kind_t kind, uint64_t id)
 {
-    herd_sync_msg_t *message = herd_sync_msg_new (kind, id);
-    zframe_t *frame = herd_sync_msg_encode (message);
+    herd_sync_msg_t message = { .kind = kind, .id = id };
+    zframe_t *frame = herd_sync_msg_encode (&message);
     zframe_send (&frame, dealer, 0);
     zframe_destroy (&frame);
-    herd_sync_msg_destroy (&message);
 }
 
 void
@@ -356,21 +362,23 @@ herd_snapshot_test (bool verbose)
     herd_loop_run_for (loop, 20);
     zhashx_t *seen = zhashx_new ();
     size_t chunks = 0;
-    herd_sync_msg_t *message = NULL;
+    herd_sync_msg_t message;
+    zframe_t *frame = NULL;
     while (true) {
-        message = s_receive (dealer);
-        assert (herd_sync_msg_id (message) == 77);
-        if (herd_sync_msg_kind (message) == HERD_SYNC_MSG_DONE)
+        s_receive (dealer, &message, &frame);
+        assert (message.id == 77);
+        if (message.kind == HERD_SYNC_MSG_DONE)
             break;
-        assert (herd_sync_msg_kind (message) == HERD_SYNC_MSG_CHUNK);
-        assert (herd_sync_msg_lines (message) <= HERD_SYNC_CHUNK_LINES);
-        const char *line;
-        while ((line = herd_sync_msg_next_line (message, NULL))) {
+        assert (message.kind == HERD_SYNC_MSG_CHUNK);
+        assert (message.line_count <= HERD_SYNC_CHUNK_LINES);
+        herd_field_t line;
+        while (herd_sync_msg_next (&message, &line)) {
             herd_at_t at;
-            assert (herd_protocol_parse_at (line, strlen (line), &at) == 0);
-            zhashx_insert (seen, line, seen);     //  A set: the key is what counts
+            assert (herd_protocol_parse_at (line.start, line.size, &at) == 0);
+            char *text = strndup (line.start, line.size);
+            zhashx_update (seen, text, seen);     //  A set: the key is what counts
+            freen (text);
         }
-        herd_sync_msg_destroy (&message);
         chunks++;
         if (chunks < S_CREDIT)
             continue;               //  Sent ahead, no MORE needed yet
@@ -385,9 +393,9 @@ herd_snapshot_test (bool verbose)
         herd_loop_run_for (loop, 5);
     }
     assert (chunks == 6);       //  2,600 lines: 5 x 500 + 100
-    assert (herd_sync_msg_count (message) == 2600);
+    assert (message.count == 2600);
     assert (zhashx_size (seen) == 2600);
-    herd_sync_msg_destroy (&message);
+    zframe_destroy (&frame);
     assert (herd_snapshot_sessions (snapshot) == 0);
     //  Malformed requests are dropped, the server goes on
     zstr_send (dealer, "SYNC x");

@@ -600,38 +600,35 @@ s_load_snapshot (s_web_t *self)
         }
         zsock_connect (dealer, "%s", sync);
         uint64_t id = (uint64_t) zclock_time ();
-        herd_sync_msg_t *ask = herd_sync_msg_new (HERD_SYNC_MSG_SYNC, id);
-        zframe_t *frame = herd_sync_msg_encode (ask);
-        herd_sync_msg_destroy (&ask);
+        herd_sync_msg_t ask = { .kind = HERD_SYNC_MSG_SYNC, .id = id };
+        zframe_t *frame = herd_sync_msg_encode (&ask);
         zframe_send (&frame, dealer, 0);
         size_t taken = 0;
         bool done = false;
         int64_t deadline = zclock_mono () + 60000;
         while (!done && !zsys_interrupted && zclock_mono () < deadline
         &&     (frame = zframe_recv (dealer))) {
-            herd_sync_msg_t *answer = herd_sync_msg_decode (zframe_data (frame), zframe_size (frame));
-            zframe_destroy (&frame);
-            if (answer && herd_sync_msg_id (answer) == id && herd_sync_msg_kind (answer) == HERD_SYNC_MSG_CHUNK) {
+            herd_sync_msg_t answer;
+            herd_sync_msg_kind_t kind = herd_sync_msg_decode (zframe_data (frame), zframe_size (frame), &answer);
+            if (kind == HERD_SYNC_MSG_CHUNK && answer.id == id) {
                 pthread_mutex_lock (&self->lock);
-                const char *line;
-                size_t size;
-                while ((line = herd_sync_msg_next_line (answer, &size))) {
+                herd_field_t line;
+                while (herd_sync_msg_next (&answer, &line)) {
                     herd_at_t at;
-                    if (herd_protocol_parse_at (line, size, &at) == 0) {
+                    if (herd_protocol_parse_at (line.start, line.size, &at) == 0) {
                         s_take_update (self, &at);
                         taken++;
                     }
                 }
                 pthread_mutex_unlock (&self->lock);
-                herd_sync_msg_t *more = herd_sync_msg_new (HERD_SYNC_MSG_MORE, id);
-                frame = herd_sync_msg_encode (more);
-                herd_sync_msg_destroy (&more);
-                zframe_send (&frame, dealer, 0);
+                herd_sync_msg_t more = { .kind = HERD_SYNC_MSG_MORE, .id = id };
+                zframe_t *request = herd_sync_msg_encode (&more);
+                zframe_send (&request, dealer, 0);
             }
             else
-            if (answer && herd_sync_msg_id (answer) == id && herd_sync_msg_kind (answer) == HERD_SYNC_MSG_DONE)
+            if (kind == HERD_SYNC_MSG_DONE && answer.id == id)
                 done = true;
-            herd_sync_msg_destroy (&answer);
+            zframe_destroy (&frame);
         }
         zsock_destroy (&dealer);
         if (done) {
