@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import socket
 import threading
 import time
 
@@ -180,6 +181,49 @@ def stalls(root, clients=1000000):
     return figures
 
 
+def expiry(root, clients=1000000):
+    """A million clients expiring at once (herd/client_ttl): the journal's
+    clients, all from 2020, past a ttl of an hour the moment the server is
+    up; probe round trips while the sweep forgets them, in slices."""
+    print(f"\nprobe client round trips while {clients} clients expire at once (herd/client_ttl):")
+    folder = os.path.join(root, "expiry")
+    os.makedirs(os.path.join(folder, "state"))
+    herd = Herd(folder, {"Bailey": []}, {"herd/log_traffic": 0, "places/provider": "none",
+                                         "herd/max_stored": clients + 100000, "herd/client_ttl": 3600})
+    subprocess.run([JOURNAL_GEN, os.path.join(folder, "state", "Bailey.journal"), str(clients), "1"],
+                   check=True, timeout=300)
+    herd.start()
+    results = []
+    started = time.monotonic()
+
+    def fresh_probe():
+        #   As conftest's probe, with times of now: an old one would be "?"
+        with socket.create_connection(("127.0.0.1", herd.client_ports["Bailey"])) as connection:
+            reader = connection.makefile("rb")
+            n = 0
+            while time.monotonic() - started < 45:
+                n += 1
+                sent = time.perf_counter()
+                connection.sendall(f"IAMAT probe{n % 10} +1+1 {time.time():.6f}\n".encode())
+                assert reader.readline().startswith(b"AT ")
+                results.append((time.perf_counter() - sent) * 1000)
+                time.sleep(0.002)
+
+    thread = threading.Thread(target=fresh_probe)
+    stop_at = None
+    thread.start()
+    while stop_at is None and time.monotonic() - started < 45:
+        if herd.stats("Bailey")["forget"]["expired"] >= clients:
+            stop_at = time.monotonic()
+        time.sleep(0.5)
+    thread.join()
+    p50, p99, worst = percentiles(results)
+    expired = herd.stats("Bailey")["forget"]["expired"]
+    print(f"  {expired} expired in {(stop_at or time.monotonic()) - started:5.1f} s; probe IAMATs meanwhile: "
+          f"p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  max {worst:6.1f} ms (target p99 <= 2 ms)")
+    herd.stop_all()
+
+
 def startup(root):
     """Five real servers with the offline data: load time and memory each."""
     print("five servers with the offline places data:")
@@ -202,6 +246,7 @@ def main():
         curve_cost(root)
         catch_up(root)
         stalls(root)
+        expiry(root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
 
