@@ -18,19 +18,29 @@ herd_tools_load_config (const char *config_file)
 }
 
 //  Asks a running server's admin endpoint; prints the JSON answer
-int
-herd_tools_ask_admin (herd_config_t *config, const char *server, const char *request, const char *cert)
+//  The server's admin endpoint, asked with cert's key (a monitor's, or a
+//  server's: one the server admits); NULL after one line on stderr
+static herd_admin_t *
+s_admin_open (herd_config_t *config, const char *server, const char *cert, herd_keys_t **keys_p)
 {
-    //  We ask as a monitor: its key must be one the server admits
     char *error = NULL;
-    herd_keys_t *keys = herd_keys_new (config, cert, &error);
-    herd_admin_t *admin = keys? herd_admin_new (config, keys, server, &error): NULL;
+    *keys_p = herd_keys_new (config, cert, &error);
+    herd_admin_t *admin = *keys_p? herd_admin_new (config, *keys_p, server, &error): NULL;
     if (!admin) {
         fprintf (stderr, "herd: %s\n", error);
         freen (error);
-        herd_keys_destroy (&keys);
-        return 1;
+        herd_keys_destroy (keys_p);
     }
+    return admin;
+}
+
+int
+herd_tools_ask_admin (herd_config_t *config, const char *server, const char *request, const char *cert)
+{
+    herd_keys_t *keys = NULL;
+    herd_admin_t *admin = s_admin_open (config, server, cert, &keys);
+    if (!admin)
+        return 1;
     json_t *answer = herd_admin_ask (admin, request, 3000);
     int rc = 0;
     if (answer && json_object_get (answer, "error")) {
@@ -60,15 +70,10 @@ static int s_copy (const char *from, const char *to, mode_t mode);
 int
 herd_tools_clients (herd_config_t *config, const char *server, const char *cert, const char *path)
 {
-    char *error = NULL;
-    herd_keys_t *keys = herd_keys_new (config, cert, &error);
-    herd_admin_t *admin = keys? herd_admin_new (config, keys, server, &error): NULL;
-    if (!admin) {
-        fprintf (stderr, "herd: %s\n", error);
-        freen (error);
-        herd_keys_destroy (&keys);
+    herd_keys_t *keys = NULL;
+    herd_admin_t *admin = s_admin_open (config, server, cert, &keys);
+    if (!admin)
         return 1;
-    }
     //  A dump goes to a file beside its name, renamed when whole, 0600:
     //  it holds every client's location
     char *temporary = path? zsys_sprintf ("%s.partial", path): NULL;
