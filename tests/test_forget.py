@@ -281,3 +281,22 @@ def test_rotated_logs_older_than_the_retention_are_deleted(make_herd):
     assert not os.path.exists(old)
     assert os.path.exists(recent) and os.path.exists(other)
     assert "older than 3 days (herd/log_retention)" in herd.log("Bailey")
+
+
+def test_tombstones_go_after_their_time_on_every_server(make_herd):
+    """herd/tombstone_ttl: counted from when the forget was made, the same
+    moment everywhere, so the servers drop it alike and still agree"""
+    herd = make_herd(settings={"herd/tombstone_ttl": 3})
+    at_line = herd.iamat("Bailey", "brief", "+1+1", f"{time.time():.3f}")
+    for name in herd.graph:
+        herd.wait_stored(name, "brief", at_line)
+    assert GONE_PATTERN.match(send(herd, "Jaquez", f"FORGET brief {time.time():.3f}"))
+    states = herd.wait_converged()
+    assert all(state["tombstones"] == 1 for state in states.values()), states
+    deadline = time.monotonic() + 60
+    while any(herd.state(name)["tombstones"] for name in herd.graph):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    states = herd.wait_converged()
+    assert all(state["clients"] == 0 and state["tombstones"] == 0 for state in states.values()), states
+    assert all(herd.stats(name)["forget"]["tombstones_dropped"] == 1 for name in herd.graph)

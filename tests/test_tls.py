@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from conftest import AT_PATTERN, HERD_BIN, refused_over_tls
+from conftest import AT_PATTERN, HERD_BIN, TlsClient, refused_over_tls
 
 
 def make_certificate(folder, name, grant, issuer_cert=None, issuer_key=None, days=(-1, 30)):
@@ -403,3 +403,38 @@ def test_a_renegotiation_attempt_is_refused_and_stalls_no_one(make_herd):
     assert "RENEGOTIATING" in output and "no renegotiation" in output, output
     assert herd.stats("Bailey")["tls"]["handshakes"] == 2
     assert herd.processes["Bailey"].poll() is None
+
+
+def test_an_operators_own_ca_and_server_certificate_work_instead(make_herd, tmp_path):
+    """tls/ca, tls/cert, tls/key (with {server}) pointing at files made by
+    another CA than the herd's: clients of that CA get in, with their grants"""
+    herd = make_herd(graph={"Bailey": []}, tls="on", start=False)
+    own_cert, own_key, ca_cert, ca_key = make_certificate(tmp_path, "Own CA", "herd:id:nobody")
+    now = datetime.datetime.now(datetime.timezone.utc)
+    server_key = ec.generate_private_key(ec.SECP256R1())
+    server = (x509.CertificateBuilder()
+              .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Bailey")]))
+              .issuer_name(ca_cert.subject).public_key(server_key.public_key())
+              .serial_number(x509.random_serial_number())
+              .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+              .add_extension(x509.SubjectAlternativeName([x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]),
+                             critical=False)
+              .sign(ca_key, hashes.SHA256()))
+    (tmp_path / "Bailey-server.crt").write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    key_path = tmp_path / "Bailey-server.key"
+    key_path.write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+    os.chmod(key_path, 0o600)
+    herd.settings.update({"tls/ca": own_cert, "tls/cert": str(tmp_path / "{server}-server.crt"),
+                          "tls/key": str(tmp_path / "{server}-server.key")})
+    herd.write_config()
+    herd.start()
+    assert f"CA {own_cert}" in herd.log("Bailey")
+    client_cert, client_key, _, _ = make_certificate(tmp_path, "dave", "herd:id:dave", ca_cert, ca_key)
+    client = TlsClient(herd.tls_ports["Bailey"], own_cert, client_cert, client_key)
+    client.send(b"IAMAT dave +1+1 1\nIAMAT erin +1+1 1\n")
+    assert AT_PATTERN.match(client.line()) and client.line() == b"? IAMAT erin +1+1 1"
+    #   The herd's own CA's certificates are strangers here
+    herds_cert, herds_key = herd_ca(herd)
+    stranger = make_certificate(tmp_path, "dave2", "herd:id:dave", herds_cert, herds_key)[:2]
+    assert refused_over_tls(lambda: TlsClient(herd.tls_ports["Bailey"], own_cert, *stranger))
