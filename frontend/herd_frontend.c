@@ -7,7 +7,7 @@
 //  An AT reply queued in this pass, until the node commits the pass: if
 //  the commit fails, it becomes "? <line>" before anything is written
 typedef struct {
-    herd_client_t *client;
+    herd_connection_t *connection;
     size_t offset;              //  In the client's queued output
     size_t size;                //  The AT line and its \n
     const char *line;           //  The IAMAT as received (in its input buffer)
@@ -21,7 +21,7 @@ struct _herd_frontend_t {
     int plain_socket;           //  The listener's plain port, -1 if off
     int tls_socket;             //  ... and its TLS port, -1 if none
     herd_tls_t *tls;            //  The TLS port's context, NULL if none (owned)
-    herd_clients_t *clients;    //  Holds them (owned)
+    herd_connections_t *connections;    //  Holds them (owned)
     size_t max_line;            //  Longest command line
     char *scratch;              //  Where AT lines are built
     size_t scratch_capacity;
@@ -42,27 +42,27 @@ struct _herd_frontend_t {
 };
 
 static void
-s_log_traffic (herd_frontend_t *self, herd_client_t *client, const char *direction,
+s_log_traffic (herd_frontend_t *self, herd_connection_t *connection, const char *direction,
                const char *data, size_t size, const char *note)
 {
     if (self->node.traffic)
-        herd_traffic_client (self->node.traffic, herd_client_id (client), direction, data, size,
+        herd_traffic_client (self->node.traffic, herd_connection_id (connection), direction, data, size,
                              NULL, NULL, 0, note);
 }
 
 //  "? <the line as received>"
 static void
-s_reply_invalid (herd_frontend_t *self, herd_client_t *client, const char *line, size_t size,
+s_reply_invalid (herd_frontend_t *self, herd_connection_t *connection, const char *line, size_t size,
                  const char *reason)
 {
     if (self->node.traffic) {
         char note [128];
         snprintf (note, sizeof note, "   (%s)", reason);
-        herd_traffic_client (self->node.traffic, herd_client_id (client), "> ?", line, size, NULL, NULL, 0, note);
+        herd_traffic_client (self->node.traffic, herd_connection_id (connection), "> ?", line, size, NULL, NULL, 0, note);
     }
-    herd_client_append (client, "? ", 2);
-    herd_client_append (client, line, size);
-    herd_client_append (client, "\n", 1);
+    herd_connection_append (connection, "? ", 2);
+    herd_connection_append (connection, line, size);
+    herd_connection_append (connection, "\n", 1);
 }
 
 //  --------------------------------------------------------------------------
@@ -71,38 +71,38 @@ s_reply_invalid (herd_frontend_t *self, herd_client_t *client, const char *line,
 //  An IAMAT, or a FORGET: its AT or GONE line, built once, offered to the
 //  node's funnel, and held as this pass's reply until the commit
 static void
-s_handle_update (herd_frontend_t *self, herd_client_t *client, herd_command_t *command,
+s_handle_update (herd_frontend_t *self, herd_connection_t *connection, herd_command_t *command,
                  const char *line, size_t line_size)
 {
-    herd_connection_t *connection = herd_client_connection (client);
+    herd_stream_t *stream = herd_connection_stream (connection);
     herd_at_t at;
     int size = command->kind == HERD_LINE_FORGET
              ? herd_protocol_format_gone (self->scratch, self->scratch_capacity, self->server,
-                                          herd_connection_receipt (connection), command->client,
+                                          herd_stream_receipt (stream), command->client,
                                           command->time, &at)
              : herd_protocol_format_at (self->scratch, self->scratch_capacity, self->server,
-                                        herd_connection_receipt (connection), command, &at);
+                                        herd_stream_receipt (stream), command, &at);
     assert (size > 0);              //  scratch fits max_line and our name
     int stored = self->node.accept (&at, self->node.arg);
     //  AT is a promise (docs/PROTOCOL.md): where it cannot be kept, "?"
     if (stored == HERD_STORE_FULL) {
         self->refused_full++;
-        s_reply_invalid (self, client, line, line_size, "store full (herd/max_stored): not stored");
+        s_reply_invalid (self, connection, line, line_size, "store full (herd/max_stored): not stored");
         return;
     }
     if (stored == HERD_STORE_FUTURE) {
         self->refused_future++;
-        s_reply_invalid (self, client, line, line_size, "client time too far ahead (herd/max_future)");
+        s_reply_invalid (self, connection, line, line_size, "client time too far ahead (herd/max_future)");
         return;
     }
     if (stored == HERD_STORE_UNWRITABLE) {
         self->refused_journal++;
-        s_reply_invalid (self, client, line, line_size, "the journal cannot write: not stored");
+        s_reply_invalid (self, connection, line, line_size, "the journal cannot write: not stored");
         return;
     }
     if (stored == HERD_STORE_EXPIRED) {
         self->refused_expired++;
-        s_reply_invalid (self, client, line, line_size, "client time older than herd/client_ttl: not stored");
+        s_reply_invalid (self, connection, line, line_size, "client time older than herd/client_ttl: not stored");
         return;
     }
     if (self->ack_count == self->ack_capacity) {
@@ -110,13 +110,13 @@ s_handle_update (herd_frontend_t *self, herd_client_t *client, herd_command_t *c
         self->acks = (s_ack_t *) realloc (self->acks, self->ack_capacity * sizeof (s_ack_t));
         assert (self->acks);
     }
-    s_ack_t ack = { client, herd_connection_pending (connection), size + 1, line, line_size };
+    s_ack_t ack = { connection, herd_stream_pending (stream), size + 1, line, line_size };
     self->acks [self->ack_count++] = ack;
-    herd_client_append (client, self->scratch, size);
-    herd_client_append (client, "\n", 1);
+    herd_connection_append (connection, self->scratch, size);
+    herd_connection_append (connection, "\n", 1);
     //  The IAMAT and its reply on one line
     if (self->node.traffic)
-        herd_traffic_client (self->node.traffic, herd_client_id (client), "<", line, line_size, ">",
+        herd_traffic_client (self->node.traffic, herd_connection_id (connection), "<", line, line_size, ">",
                              self->scratch, size,
                              stored == HERD_STORE_STORED? NULL
                              : command->kind == HERD_LINE_FORGET? "   (a newer update is held: it stays)"
@@ -141,10 +141,10 @@ s_commit (void *arg)
             memcpy (reply, "? ", 2);
             memcpy (reply + 2, ack->line, ack->line_size);
             reply [size - 1] = '\n';
-            if (herd_connection_replace (herd_client_connection (ack->client), ack->offset, ack->size,
+            if (herd_stream_replace (herd_connection_stream (ack->connection), ack->offset, ack->size,
                                          reply, size) == 0) {
                 self->uncommitted++;
-                s_log_traffic (self, ack->client, ">", reply, size - 1,
+                s_log_traffic (self, ack->connection, ">", reply, size - 1,
                                "   (the journal failed: replaces the AT above)");
             }
             freen (reply);
@@ -159,22 +159,22 @@ s_commit (void *arg)
 
 //  Ends a WHATSAT: its AT line, the places JSON, an empty line
 static void
-s_reply_whatsat (herd_frontend_t *self, herd_client_t *client, const char *json, size_t json_size)
+s_reply_whatsat (herd_frontend_t *self, herd_connection_t *connection, const char *json, size_t json_size)
 {
-    char *head = herd_client_release (client);
+    char *head = herd_connection_release (connection);
     size_t head_size = strlen (head);
-    herd_client_append (client, head, head_size);
-    herd_client_append (client, "\n", 1);
-    herd_client_append (client, json, json_size);
-    herd_client_append (client, "\n\n", 2);
+    herd_connection_append (connection, head, head_size);
+    herd_connection_append (connection, "\n", 1);
+    herd_connection_append (connection, json, json_size);
+    herd_connection_append (connection, "\n\n", 2);
     char suffix [64];
     snprintf (suffix, sizeof suffix, " + places JSON (%zu bytes)", json_size);
-    s_log_traffic (self, client, ">", head, head_size, suffix);
+    s_log_traffic (self, connection, ">", head, head_size, suffix);
     freen (head);
 }
 
 static void
-s_handle_whatsat (herd_frontend_t *self, herd_client_t *client, herd_command_t *command,
+s_handle_whatsat (herd_frontend_t *self, herd_connection_t *connection, herd_command_t *command,
                   const char *line, size_t size)
 {
     char id [HERD_CLIENT_ID_MAX + 1];
@@ -183,21 +183,21 @@ s_handle_whatsat (herd_frontend_t *self, herd_client_t *client, herd_command_t *
     herd_at_t at;
     const char *stored = self->node.lookup (id, &at, self->node.arg);
     if (!stored) {
-        s_reply_invalid (self, client, line, size, "unknown client");
+        s_reply_invalid (self, connection, line, size, "unknown client");
         return;
     }
     //  The reply carries the line as it is now, whatever comes later
-    herd_client_hold (client, strdup (stored));
+    herd_connection_hold (connection, strdup (stored));
     herd_query_t query = { 0, 0, command->radius_km * 1000, (uint32_t) command->max_results };
     herd_protocol_at_position (&at, &query.latitude, &query.longitude);
-    if (herd_places_client_query (self->node.places, herd_client_tag (client), &query) == -1) {
-        herd_ratelimit_log (self->log, herd_client_host (client), LOG_WARNING,
-                            "client %" PRIu64 ": places broker not taking queries", herd_client_id (client));
+    if (herd_places_client_query (self->node.places, herd_connection_tag (connection), &query) == -1) {
+        herd_ratelimit_log (self->log, herd_connection_host (connection), LOG_WARNING,
+                            "client %" PRIu64 ": places broker not taking queries", herd_connection_id (connection));
         //  An answer the loop makes itself, in the places reply's shape
         json_t *response = herd_nearby_error ("places: broker is not taking queries");
         char *text = herd_nearby_text (response, HERD_RESULTS_MAX);
         json_decref (response);
-        s_reply_whatsat (self, client, text, strlen (text));
+        s_reply_whatsat (self, connection, text, strlen (text));
         freen (text);
     }
 }
@@ -205,74 +205,74 @@ s_handle_whatsat (herd_frontend_t *self, herd_client_t *client, herd_command_t *
 //  True if the client's certificate grants the id the command names; if
 //  not, answers "?" (docs/PROTOCOL.md section 4) and logs it once
 static bool
-s_granted (herd_frontend_t *self, herd_client_t *client, herd_command_t *command,
+s_granted (herd_frontend_t *self, herd_connection_t *connection, herd_command_t *command,
            const char *line, size_t size)
 {
-    herd_grants_t *grants = herd_client_grants (client);
+    herd_grants_t *grants = herd_connection_grants (connection);
     if (!grants || herd_grants_allow (grants, command->client.start, command->client.size))
         return true;
     self->not_granted++;
-    if (herd_client_first_refusal (client))
-        herd_ratelimit_log (self->log, herd_client_host (client), LOG_WARNING,
+    if (herd_connection_first_refusal (connection))
+        herd_ratelimit_log (self->log, herd_connection_host (connection), LOG_WARNING,
                             "client %" PRIu64 ": named %.*s, which its certificate does not grant "
                             "(it grants %s); answered ? (logged once a connection)",
-                            herd_client_id (client), (int) command->client.size, command->client.start,
+                            herd_connection_id (connection), (int) command->client.size, command->client.start,
                             herd_grants_text (grants));
-    s_reply_invalid (self, client, line, size, "client id not granted by the certificate");
+    s_reply_invalid (self, connection, line, size, "client id not granted by the certificate");
     return false;
 }
 
 static void
-s_handle_line (herd_frontend_t *self, herd_client_t *client, const char *line, size_t size)
+s_handle_line (herd_frontend_t *self, herd_connection_t *connection, const char *line, size_t size)
 {
     //  line comes without its line ending (\n or \r\n): it is what "?" echoes
     herd_command_t command;
     herd_protocol_parse (line, size, &command);
     if (command.kind == HERD_LINE_EMPTY)
         return;
-    if (command.kind != HERD_LINE_INVALID && !s_granted (self, client, &command, line, size))
+    if (command.kind != HERD_LINE_INVALID && !s_granted (self, connection, &command, line, size))
         return;
     //  An IAMAT is logged with its reply, a bad line with its "?"
     if (command.kind == HERD_LINE_WHATSAT)
-        s_log_traffic (self, client, "<", line, size, NULL);
+        s_log_traffic (self, connection, "<", line, size, NULL);
     if (command.kind == HERD_LINE_IAMAT) {
         self->iamats++;
-        s_handle_update (self, client, &command, line, size);
+        s_handle_update (self, connection, &command, line, size);
     }
     else
     if (command.kind == HERD_LINE_FORGET) {
         self->forgets++;
-        s_handle_update (self, client, &command, line, size);
+        s_handle_update (self, connection, &command, line, size);
     }
     else
     if (command.kind == HERD_LINE_WHATSAT) {
         self->whatsats++;
-        s_handle_whatsat (self, client, &command, line, size);
+        s_handle_whatsat (self, connection, &command, line, size);
     }
     else {
         self->bad_lines++;
-        s_reply_invalid (self, client, line, size, command.reason);
+        s_reply_invalid (self, connection, line, size, command.reason);
     }
 }
 
 //  Runs every whole line the client holds, in order, stopping at a
 //  WHATSAT until its answer comes (replies keep the commands' order)
 static void
-s_handle_input (herd_client_t *client, void *arg)
+s_handle_input (herd_connection_t *connection, void *arg)
 {
     herd_frontend_t *self = (herd_frontend_t *) arg;
     const char *line;
     size_t size;
     int found;
-    while ((found = herd_client_next_line (client, &line, &size)) != HERD_CONNECTION_NONE) {
-        if (found == HERD_CONNECTION_LINE)
-            s_handle_line (self, client, line, size);
+    while ((found = herd_connection_next_line (connection, &line, &size)) != HERD_STREAM_NONE) {
+        if (found == HERD_STREAM_LINE)
+            s_handle_line (self, connection, line, size);
         else {
-            herd_ratelimit_log (self->log, herd_client_host (client), LOG_WARNING,
+            herd_ratelimit_log (self->log, herd_connection_host (connection), LOG_WARNING,
                                 "client %" PRIu64 ": line longer than %zu bytes; answering and closing",
-                                herd_client_id (client), self->max_line);
-            s_reply_invalid (self, client, line, size, "line too long");
-            herd_client_close_when_drained (client, "line too long");
+                                herd_connection_id (connection), self->max_line);
+            s_reply_invalid (self, connection, line, size, "line too long");
+            herd_connection_close_when_drained (connection, "line too long");
         }
     }
 }
@@ -284,14 +284,14 @@ static void
 s_handle_answer (uint64_t request, const char *json, size_t size, void *arg)
 {
     herd_frontend_t *self = (herd_frontend_t *) arg;
-    herd_client_t *client = herd_clients_find (self->clients, request);
-    if (!client || !herd_client_held (client))
+    herd_connection_t *connection = herd_connections_find (self->connections, request);
+    if (!connection || !herd_connection_held (connection))
         return;
-    s_reply_whatsat (self, client, json, size);
+    s_reply_whatsat (self, connection, json, size);
     //  Lines that came behind the WHATSAT run now
-    s_handle_input (client, self);
+    s_handle_input (connection, self);
     s_commit (self);
-    herd_clients_settle (self->clients, client);
+    herd_connections_settle (self->connections, connection);
 }
 
 //  --------------------------------------------------------------------------
@@ -302,15 +302,15 @@ static int
 s_admit (int fd, const char *host, const char *peer, void *tag, void *arg)
 {
     herd_frontend_t *self = (herd_frontend_t *) arg;
-    return herd_clients_add (self->clients, fd, host, peer, (herd_tls_t *) tag);
+    return herd_connections_add (self->connections, fd, host, peer, (herd_tls_t *) tag);
 }
 
 static void
-s_client_closed (herd_client_t *client, void *arg)
+s_client_closed (herd_connection_t *connection, void *arg)
 {
     herd_frontend_t *self = (herd_frontend_t *) arg;
     if (self->listener)
-        herd_listener_release (self->listener, herd_client_host (client));
+        herd_listener_release (self->listener, herd_connection_host (connection));
 }
 
 //  --------------------------------------------------------------------------
@@ -318,7 +318,7 @@ s_client_closed (herd_client_t *client, void *arg)
 
 //  The client table's limits, as the config says
 static void
-s_limits (herd_config_t *config, herd_clients_limits_t *limits)
+s_limits (herd_config_t *config, herd_connections_limits_t *limits)
 {
     limits->max_line = herd_config_number (config, "herd/max_line");
     limits->max_pending = herd_config_number (config, "herd/max_pending");
@@ -332,9 +332,9 @@ void
 herd_frontend_set_limits (herd_frontend_t *self, herd_config_t *config)
 {
     assert (self && config);
-    herd_clients_limits_t limits;
+    herd_connections_limits_t limits;
     s_limits (config, &limits);
-    herd_clients_set_limits (self->clients, &limits);
+    herd_connections_set_limits (self->connections, &limits);
     herd_listener_set_max_per_address (self->listener, herd_config_number (config, "herd/max_per_address"));
 }
 
@@ -358,10 +358,10 @@ herd_frontend_new (herd_config_t *config, const char *server, zloop_t *loop,
     self->scratch = (char *) malloc (self->scratch_capacity);
     self->log = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, HERD_LOG_SOURCES_MAX);
     assert (self->scratch);
-    herd_clients_limits_t limits;
+    herd_connections_limits_t limits;
     s_limits (config, &limits);
-    herd_clients_handler_t handler = { s_handle_input, s_commit, s_client_closed, self };
-    self->clients = herd_clients_new (loop, &limits, &handler);
+    herd_connections_handler_t handler = { s_handle_input, s_commit, s_client_closed, self };
+    self->connections = herd_connections_new (loop, &limits, &handler);
     self->listener = herd_listener_new (loop, herd_config_number (config, "herd/max_per_address"),
                                         s_admit, self);
     self->plain_socket = self->tls_socket = -1;
@@ -404,7 +404,7 @@ herd_frontend_destroy (herd_frontend_t **self_p)
         if (self->listener)
             herd_places_client_on_answer (self->node.places, NULL, NULL);
         //  The clients first: each one closing tells the listener
-        herd_clients_destroy (&self->clients);
+        herd_connections_destroy (&self->connections);
         herd_listener_destroy (&self->listener);
         herd_tls_destroy (&self->tls);
         freen (self->acks);
@@ -446,7 +446,7 @@ void
 herd_frontend_stats (herd_frontend_t *self, json_t *stats)
 {
     assert (self && stats);
-    herd_clients_stats (self->clients, stats);
+    herd_connections_stats (self->connections, stats);
     herd_counters_put (stats, HERD_COUNTER_CONNECTIONS_REFUSED_PER_ADDRESS,
                        herd_listener_refused_per_address (self->listener));
     herd_counters_put_keyed (stats, HERD_COUNTER_COMMANDS, "IAMAT", self->iamats);
@@ -464,14 +464,14 @@ herd_frontend_stats (herd_frontend_t *self, json_t *stats)
 json_t *
 herd_frontend_connection_list (herd_frontend_t *self)
 {
-    return self? herd_clients_list (self->clients): json_array ();
+    return self? herd_connections_list (self->connections): json_array ();
 }
 
 size_t
 herd_frontend_connections (herd_frontend_t *self)
 {
     assert (self);
-    return herd_clients_count (self->clients);
+    return herd_connections_count (self->connections);
 }
 
 //  --------------------------------------------------------------------------
@@ -489,10 +489,10 @@ s_test_accept (const herd_at_t *at, void *arg)
 }
 
 static const char *
-s_test_lookup (const char *client, herd_at_t *at, void *arg)
+s_test_lookup (const char *connection, herd_at_t *at, void *arg)
 {
     (void) arg;
-    return herd_store_lookup (s_store, client, at);
+    return herd_store_lookup (s_store, connection, at);
 }
 
 static int s_commit_fails = 0;     //  Commits still to fail

@@ -1,6 +1,6 @@
 //  frontend/herd_frontend.h: the client side of one server, in three
 //  classes: the listener (frontend/herd_listener) takes connections, the
-//  client table (frontend/herd_clients) holds them and runs the loop pass,
+//  client table (frontend/herd_connections) holds them and runs the loop pass,
 //  and this class, the dispatch, says what each line means: an IAMAT to
 //  the node's accept funnel, with its AT held until the pass's group
 //  commit; a WHATSAT to the places broker (places/herd_places_client),
@@ -66,7 +66,7 @@ void
 size_t
     herd_frontend_connections (herd_frontend_t *self);
 
-//  Those connections, one object each (herd_clients_list); an empty list
+//  Those connections, one object each (herd_connections_list); an empty list
 //  for NULL. Caller owns.
 json_t *
     herd_frontend_connection_list (herd_frontend_t *self);

@@ -11,9 +11,9 @@
 
 #include "frontend/herd_grants.h"
 #include "frontend/herd_tls.h"
-#include "frontend/herd_connection.h"
+#include "frontend/herd_stream.h"
 #include "frontend/herd_listener.h"
-#include "frontend/herd_clients.h"
+#include "frontend/herd_connections.h"
 #include "frontend/herd_frontend.h"
 
 #endif

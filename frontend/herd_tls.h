@@ -1,7 +1,7 @@
 //  frontend/herd_tls.h: the TLS client port's context (OpenSSL 3): the
 //  server's certificate and key, the CA whose client certificates it
 //  takes, the revocation list, the protocol versions. Each connection on
-//  the port gets a session from it (frontend/herd_connection runs the
+//  the port gets a session from it (frontend/herd_stream runs the
 //  handshake, non-blocking, in the client loop). Reloaded on SIGHUP: new
 //  connections use the new files, open ones keep theirs.
 //

@@ -1,4 +1,4 @@
-//  frontend/herd_clients.c: the client table.
+//  frontend/herd_connections.c: the connection table.
 
 #include "frontend/herd_frontend_layer.h"
 #include <sys/epoll.h>
@@ -11,13 +11,13 @@
 //  Connections in the order they last gave something, the least recent
 //  first: the first to go when every slot is taken or they idle too long
 typedef struct {
-    struct _herd_client_t *oldest, *newest;
+    struct _herd_connection_t *oldest, *newest;
 } s_queue_t;
 
-struct _herd_client_t {
-    herd_clients_t *table;      //  Ours (borrowed)
+struct _herd_connection_t {
+    herd_connections_t *table;      //  Ours (borrowed)
     uint64_t id;                //  Unique for the server's lifetime
-    herd_connection_t *connection;  //  Buffers and socket (owned)
+    herd_stream_t *stream;  //  Buffers and socket (owned)
     char peer [64];             //  "address:port", for the log
     char host [INET6_ADDRSTRLEN];   //  The address alone
     int64_t active;             //  zclock_mono of its last command (or accept)
@@ -27,7 +27,7 @@ struct _herd_client_t {
     char *head;                 //  Held for an answer: what the reply starts with (owned)
     uint32_t events;            //  What epoll watches for now
     s_queue_t *queue;           //  The queue it is in: waiting or commanded
-    struct _herd_client_t *older, *newer;  //  Its neighbours in that queue
+    struct _herd_connection_t *older, *newer;  //  Its neighbours in that queue
     uint64_t pass;              //  The last pass that touched it
     bool ready;                 //  In the ready list: TLS holds its input
     bool secured;               //  Its TLS handshake is done (and counted)
@@ -35,31 +35,31 @@ struct _herd_client_t {
     bool refusal_logged;        //  A line it may not send was logged
 };
 
-struct _herd_clients_t {
+struct _herd_connections_t {
     zloop_t *loop;              //  Borrowed
-    herd_clients_limits_t limits;
-    herd_clients_handler_t handler;
-    int epoll_fd;               //  Every client's descriptor
-    herd_client_t **clients;    //  Indexed by fd (owned)
+    herd_connections_limits_t limits;
+    herd_connections_handler_t handler;
+    int epoll_fd;               //  Every connection's descriptor
+    herd_connection_t **connections;    //  Indexed by fd (owned)
     size_t capacity;
     size_t count;
     uint64_t next_id;
     int idle_timer;             //  zloop timer id, 0 if none
-    size_t output_total;        //  Reply bytes all clients hold now
+    size_t output_total;        //  Reply bytes all connections hold now
     s_queue_t waiting;          //  No command yet, by accept time: evicted first
     s_queue_t commanded;        //  By their last command: the idlest next
-    uint64_t connections;       //  Counters for STATS: accepted since start
+    uint64_t accepted;          //  Counters for STATS: accepted since start
     uint64_t refused;           //  Refused at max_clients
     uint64_t idle_closed;       //  Closed for idling
     uint64_t evicted;           //  Closed to make room (no command yet, or the idlest)
     uint64_t output_dropped;    //  Dropped at max_output_total
-    herd_ratelimit_t *log;      //  What clients make us log, limited per address (owned)
+    herd_ratelimit_t *log;      //  What connections make us log, limited per address (owned)
     herd_ratelimit_t *log_opened;   //  The same for "opened" lines, a budget of their own (owned)
     size_t touched_count;
-    uint64_t pass;              //  Loop passes, to touch each client once a pass
-    herd_client_t **touched;    //  This pass's clients, settled at its end
+    uint64_t pass;              //  Loop passes, to touch each connection once a pass
+    herd_connection_t **touched;    //  This pass's connections, settled at its end
     size_t touched_capacity;
-    uint64_t *ready;            //  Tags of TLS clients with input held in
+    uint64_t *ready;            //  Tags of TLS connections with input held in
     size_t ready_count;         //  their session, read in the next pass
     size_t ready_capacity;
     int wake_fd;                //  eventfd in the epoll set: a ready list to read
@@ -67,14 +67,14 @@ struct _herd_clients_t {
     uint64_t tls_failed;        //  ... failed (certificate, not TLS, cut)
 };
 
-//  The epoll tag of wake_fd: no client's (their ids start at 1)
+//  The epoll tag of wake_fd: no connection's (their ids start at 1)
 #define S_WAKE_TAG  0
 
 uint64_t
-herd_client_tag (herd_client_t *self)
+herd_connection_tag (herd_connection_t *self)
 {
     assert (self);
-    return ((uint64_t) (uint32_t) self->id << 32) | (uint32_t) herd_connection_fd (self->connection);
+    return ((uint64_t) (uint32_t) self->id << 32) | (uint32_t) herd_stream_fd (self->stream);
 }
 
 //  A connection earns its slot with a command, not with bytes: one that
@@ -84,118 +84,118 @@ herd_client_tag (herd_client_t *self)
 //  idlest commanded one (as a web server times out a request header
 //  before it closes a keep-alive, and Redis evicts the idlest key).
 static void
-s_queue_remove (herd_client_t *client)
+s_queue_remove (herd_connection_t *connection)
 {
-    s_queue_t *queue = client->queue;
+    s_queue_t *queue = connection->queue;
     if (!queue)
         return;
-    if (client->older)
-        client->older->newer = client->newer;
+    if (connection->older)
+        connection->older->newer = connection->newer;
     else
-        queue->oldest = client->newer;
-    if (client->newer)
-        client->newer->older = client->older;
+        queue->oldest = connection->newer;
+    if (connection->newer)
+        connection->newer->older = connection->older;
     else
-        queue->newest = client->older;
-    client->older = client->newer = NULL;
-    client->queue = NULL;
+        queue->newest = connection->older;
+    connection->older = connection->newer = NULL;
+    connection->queue = NULL;
 }
 
-//  Puts the client at the newest end of queue (taking it off its own)
+//  Puts the connection at the newest end of queue (taking it off its own)
 static void
-s_queue_push (s_queue_t *queue, herd_client_t *client)
+s_queue_push (s_queue_t *queue, herd_connection_t *connection)
 {
-    s_queue_remove (client);
-    client->queue = queue;
-    client->older = queue->newest;
+    s_queue_remove (connection);
+    connection->queue = queue;
+    connection->older = queue->newest;
     if (queue->newest)
-        queue->newest->newer = client;
+        queue->newest->newer = connection;
     else
-        queue->oldest = client;
-    queue->newest = client;
+        queue->oldest = connection;
+    queue->newest = connection;
 }
 
 static void
-s_close (herd_clients_t *self, herd_client_t *client, const char *reason)
+s_close (herd_connections_t *self, herd_connection_t *connection, const char *reason)
 {
     if (self->handler.closed)
-        self->handler.closed (client, self->handler.arg);
-    s_queue_remove (client);
-    int fd = herd_connection_fd (client->connection);
+        self->handler.closed (connection, self->handler.arg);
+    s_queue_remove (connection);
+    int fd = herd_stream_fd (connection->stream);
     epoll_ctl (self->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-    self->clients [fd] = NULL;
+    self->connections [fd] = NULL;
     self->count--;
-    self->output_total -= client->accounted;
-    if (herd_connection_tls_failed (client->connection))
+    self->output_total -= connection->accounted;
+    if (herd_stream_tls_failed (connection->stream))
         self->tls_failed++;
-    herd_ratelimit_log (self->log, client->host, LOG_INFO, "client %" PRIu64 " %s closed: %s",
-                        client->id, client->peer, reason);
-    herd_connection_destroy (&client->connection);
-    herd_grants_destroy (&client->grants);
-    freen (client->head);
-    freen (client);
+    herd_ratelimit_log (self->log, connection->host, LOG_INFO, "client %" PRIu64 " %s closed: %s",
+                        connection->id, connection->peer, reason);
+    herd_stream_destroy (&connection->stream);
+    herd_grants_destroy (&connection->grants);
+    freen (connection->head);
+    freen (connection);
 }
 
 //  Writes what it can, then closes or re-arms epoll as the state says
 static void
-s_settle (herd_clients_t *self, herd_client_t *client)
+s_settle (herd_connections_t *self, herd_connection_t *connection)
 {
-    herd_connection_t *connection = client->connection;
-    herd_connection_flush (connection);
-    size_t pending = herd_connection_pending (connection);
-    self->output_total += pending - client->accounted;
-    client->accounted = pending;
+    herd_stream_t *stream = connection->stream;
+    herd_stream_flush (stream);
+    size_t pending = herd_stream_pending (stream);
+    self->output_total += pending - connection->accounted;
+    connection->accounted = pending;
     bool drained = pending == 0;
-    bool eof = herd_connection_eof (connection);
-    if (herd_connection_dead (connection)) {
-        s_close (self, client, herd_connection_reason (connection));
+    bool eof = herd_stream_eof (stream);
+    if (herd_stream_dead (stream)) {
+        s_close (self, connection, herd_stream_reason (stream));
         return;
     }
-    if (drained && client->closing) {
-        s_close (self, client, client->closing);
+    if (drained && connection->closing) {
+        s_close (self, connection, connection->closing);
         return;
     }
-    if (drained && eof && !client->head && herd_connection_input_size (connection) == 0) {
-        s_close (self, client, "client finished");
+    if (drained && eof && !connection->head && herd_stream_input_size (stream) == 0) {
+        s_close (self, connection, "client finished");
         return;
     }
     uint32_t events = 0;
-    bool reading = !eof && !client->closing && !client->head && herd_connection_can_read (connection);
+    bool reading = !eof && !connection->closing && !connection->head && herd_stream_can_read (stream);
     if (reading)
         events |= EPOLLIN | EPOLLRDHUP;
     if (!drained)
         events |= EPOLLOUT;
-    events |= herd_connection_tls_wants (connection);
+    events |= herd_stream_tls_wants (stream);
     //  Input the TLS session holds and epoll cannot see: the next pass
-    if (reading && !client->ready && herd_connection_buffered (connection)) {
+    if (reading && !connection->ready && herd_stream_buffered (stream)) {
         if (self->ready_count == self->ready_capacity) {
             self->ready_capacity = self->ready_capacity? self->ready_capacity * 2: 64;
             self->ready = (uint64_t *) realloc (self->ready, self->ready_capacity * sizeof (uint64_t));
             assert (self->ready);
         }
-        self->ready [self->ready_count++] = herd_client_tag (client);
-        client->ready = true;
+        self->ready [self->ready_count++] = herd_connection_tag (connection);
+        connection->ready = true;
         uint64_t one = 1;
         if (write (self->wake_fd, &one, sizeof one) == -1)
             assert (errno == EAGAIN);   //  Already awake
     }
-    if (events != client->events) {
-        struct epoll_event event = { events, { .u64 = herd_client_tag (client) } };
-        epoll_ctl (self->epoll_fd, EPOLL_CTL_MOD, herd_connection_fd (connection), &event);
-        client->events = events;
+    if (events != connection->events) {
+        struct epoll_event event = { events, { .u64 = herd_connection_tag (connection) } };
+        epoll_ctl (self->epoll_fd, EPOLL_CTL_MOD, herd_stream_fd (stream), &event);
+        connection->events = events;
     }
 }
 
-//  Past max_output_total: drop the clients holding the most until under
+//  Past max_output_total: drop the connections holding the most until under
 static void
-s_bound_output (herd_clients_t *self)
+s_bound_output (herd_connections_t *self)
 {
     while (self->output_total > self->limits.max_output_total) {
-        herd_client_t *largest = NULL;
+        herd_connection_t *largest = NULL;
         for (size_t fd = 0; fd < self->capacity; fd++) {
-            herd_client_t *client = self->clients [fd];
-            if (client && (!largest || client->accounted > largest->accounted))
-                largest = client;
+            herd_connection_t *connection = self->connections [fd];
+            if (connection && (!largest || connection->accounted > largest->accounted))
+                largest = connection;
         }
         if (!largest || largest->accounted == 0)
             break;
@@ -209,64 +209,64 @@ s_bound_output (herd_clients_t *self)
 }
 
 void
-herd_clients_settle (herd_clients_t *self, herd_client_t *client)
+herd_connections_settle (herd_connections_t *self, herd_connection_t *connection)
 {
-    assert (self && client);
-    s_settle (self, client);
+    assert (self && connection);
+    s_settle (self, connection);
     s_bound_output (self);
 }
 
-//  A client's TLS handshake has just ended: counted, its grants read
+//  A connection's TLS handshake has just ended: counted, its grants read
 static void
-s_secured (herd_clients_t *self, herd_client_t *client)
+s_secured (herd_connections_t *self, herd_connection_t *connection)
 {
-    SSL *session = herd_connection_tls (client->connection);
-    client->secured = true;
+    SSL *session = herd_stream_tls (connection->stream);
+    connection->secured = true;
     self->tls_handshakes++;
     X509 *certificate = SSL_get0_peer_certificate (session);
     if (certificate)
-        client->grants = herd_grants_from_certificate (certificate);
-    herd_ratelimit_log (self->log_opened, client->host, LOG_INFO, "client %" PRIu64 " %s: %s, %s%s",
-                        client->id, client->peer, SSL_get_version (session),
+        connection->grants = herd_grants_from_certificate (certificate);
+    herd_ratelimit_log (self->log_opened, connection->host, LOG_INFO, "client %" PRIu64 " %s: %s, %s%s",
+                        connection->id, connection->peer, SSL_get_version (session),
                         certificate? "a certificate granting ": "no certificate: every id",
-                        certificate? herd_grants_text (client->grants): "");
+                        certificate? herd_grants_text (connection->grants): "");
 }
 
-//  Reads a client and hands its input over, once a pass
+//  Reads a connection and hands its input over, once a pass
 static void
-s_read (herd_clients_t *self, herd_client_t *client)
+s_read (herd_connections_t *self, herd_connection_t *connection)
 {
-    bool secured = herd_connection_secured (client->connection);
-    ssize_t got = herd_connection_read (client->connection);
-    if (!secured && herd_connection_secured (client->connection))
-        s_secured (self, client);
+    bool secured = herd_stream_secured (connection->stream);
+    ssize_t got = herd_stream_read (connection->stream);
+    if (!secured && herd_stream_secured (connection->stream))
+        s_secured (self, connection);
     if (got >= 0)
-        self->handler.input (client, self->handler.arg);
+        self->handler.input (connection, self->handler.arg);
 }
 
 static void
-s_touch (herd_clients_t *self, herd_client_t *client)
+s_touch (herd_connections_t *self, herd_connection_t *connection)
 {
-    if (client->pass == self->pass)
+    if (connection->pass == self->pass)
         return;
-    client->pass = self->pass;
+    connection->pass = self->pass;
     if (self->touched_count == self->touched_capacity) {
         self->touched_capacity *= 2;
-        self->touched = (herd_client_t **) realloc (self->touched, self->touched_capacity * sizeof (herd_client_t *));
+        self->touched = (herd_connection_t **) realloc (self->touched, self->touched_capacity * sizeof (herd_connection_t *));
         assert (self->touched);
     }
-    self->touched [self->touched_count++] = client;
+    self->touched [self->touched_count++] = connection;
 }
 
-//  One pass: every ready client's input, the pass's commit, then their
-//  replies. Nobody is closed before the settling, so the clients held in
+//  One pass: every ready connection's input, the pass's commit, then their
+//  replies. Nobody is closed before the settling, so the connections held in
 //  touched stay valid; each is there once.
 static int
 s_handle_events (zloop_t *loop, zmq_pollitem_t *item, void *arg)
 {
     (void) loop;
     (void) item;
-    herd_clients_t *self = (herd_clients_t *) arg;
+    herd_connections_t *self = (herd_connections_t *) arg;
     struct epoll_event events [S_EVENTS_MAX];
     int count = epoll_wait (self->epoll_fd, events, S_EVENTS_MAX, 0);
     self->pass++;
@@ -281,27 +281,27 @@ s_handle_events (zloop_t *loop, zmq_pollitem_t *item, void *arg)
             size_t ready_count = self->ready_count;
             self->ready_count = 0;
             for (size_t ready = 0; ready < ready_count; ready++) {
-                herd_client_t *client = herd_clients_find (self, self->ready [ready]);
-                if (!client)
+                herd_connection_t *connection = herd_connections_find (self, self->ready [ready]);
+                if (!connection)
                     continue;
-                client->ready = false;
-                if (client->pass == self->pass)
+                connection->ready = false;
+                if (connection->pass == self->pass)
                     continue;           //  Read already in this pass
-                if (client->events & EPOLLIN)
-                    s_read (self, client);
-                s_touch (self, client);
+                if (connection->events & EPOLLIN)
+                    s_read (self, connection);
+                s_touch (self, connection);
             }
             continue;
         }
-        herd_client_t *client = herd_clients_find (self, tag);
-        if (!client || client->pass == self->pass)
+        herd_connection_t *connection = herd_connections_find (self, tag);
+        if (!connection || connection->pass == self->pass)
             continue;           //  Gone (its fd reused since), or read already
         uint32_t what = events [index].events;
-        if (what & (EPOLLIN | EPOLLRDHUP) && client->events & EPOLLIN)
-            s_read (self, client);
+        if (what & (EPOLLIN | EPOLLRDHUP) && connection->events & EPOLLIN)
+            s_read (self, connection);
         if (what & (EPOLLERR | EPOLLHUP))
-            herd_connection_kill (client->connection, "connection reset");
-        s_touch (self, client);
+            herd_stream_kill (connection->stream, "connection reset");
+        s_touch (self, connection);
     }
     self->handler.pass_done (self->handler.arg);
     for (size_t index = 0; index < self->touched_count; index++)
@@ -321,7 +321,7 @@ s_close_idle (zloop_t *loop, int timer_id, void *arg)
 {
     (void) loop;
     (void) timer_id;
-    herd_clients_t *self = (herd_clients_t *) arg;
+    herd_connections_t *self = (herd_connections_t *) arg;
     int64_t now = zclock_mono ();
     while (self->limits.first_line_timeout && self->waiting.oldest
     &&     now - self->waiting.oldest->active > self->limits.first_line_timeout) {
@@ -329,17 +329,17 @@ s_close_idle (zloop_t *loop, int timer_id, void *arg)
         s_close (self, self->waiting.oldest, "no command within herd/first_line_timeout");
     }
     for (int pass = 0; pass < 2 && self->limits.idle_timeout; pass++) {
-        herd_client_t *client = pass? self->commanded.oldest: self->waiting.oldest;
-        while (client && now - client->active > self->limits.idle_timeout) {
-            herd_client_t *newer = client->newer;
-            //  A held client waits on us, it does not idle
-            if (!client->head) {
+        herd_connection_t *connection = pass? self->commanded.oldest: self->waiting.oldest;
+        while (connection && now - connection->active > self->limits.idle_timeout) {
+            herd_connection_t *newer = connection->newer;
+            //  A held connection waits on us, it does not idle
+            if (!connection->head) {
                 self->idle_closed++;
-                s_close (self, client, herd_connection_input_size (client->connection)
+                s_close (self, connection, herd_stream_input_size (connection->stream)
                                        ? "idle: a partial line, never finished (herd/idle_timeout)"
                                        : "idle: no command (herd/idle_timeout)");
             }
-            client = newer;
+            connection = newer;
         }
     }
     return 0;
@@ -350,9 +350,9 @@ s_close_idle (zloop_t *loop, int timer_id, void *arg)
 //  one that is not waiting on us. 0, or -1 if every connection waits on
 //  an answer.
 static int
-s_make_room (herd_clients_t *self)
+s_make_room (herd_connections_t *self)
 {
-    herd_client_t *victim = self->waiting.oldest;
+    herd_connection_t *victim = self->waiting.oldest;
     const char *reason = "no command yet, and the server is full: made room (herd/max_clients)";
     if (!victim) {
         reason = "the idlest, and the server is full: made room (herd/max_clients)";
@@ -371,7 +371,7 @@ s_make_room (herd_clients_t *self)
 }
 
 int
-herd_clients_add (herd_clients_t *self, int fd, const char *host, const char *peer, herd_tls_t *tls)
+herd_connections_add (herd_connections_t *self, int fd, const char *host, const char *peer, herd_tls_t *tls)
 {
     assert (self && fd >= 0 && host && peer);
     if (self->count >= self->limits.max_clients && s_make_room (self) == -1) {
@@ -385,65 +385,65 @@ herd_clients_add (herd_clients_t *self, int fd, const char *host, const char *pe
         size_t capacity = self->capacity * 2;
         while (capacity <= (size_t) fd)
             capacity *= 2;
-        self->clients = (herd_client_t **) realloc (self->clients, capacity * sizeof (herd_client_t *));
-        assert (self->clients);
-        memset (self->clients + self->capacity, 0, (capacity - self->capacity) * sizeof (herd_client_t *));
+        self->connections = (herd_connection_t **) realloc (self->connections, capacity * sizeof (herd_connection_t *));
+        assert (self->connections);
+        memset (self->connections + self->capacity, 0, (capacity - self->capacity) * sizeof (herd_connection_t *));
         self->capacity = capacity;
     }
-    herd_client_t *client = (herd_client_t *) zmalloc (sizeof (herd_client_t));
-    client->table = self;
-    client->id = ++self->next_id;
-    client->connection = herd_connection_new (fd, self->limits.max_line, self->limits.max_pending);
+    herd_connection_t *connection = (herd_connection_t *) zmalloc (sizeof (herd_connection_t));
+    connection->table = self;
+    connection->id = ++self->next_id;
+    connection->stream = herd_stream_new (fd, self->limits.max_line, self->limits.max_pending);
     if (tls)
-        herd_connection_start_tls (client->connection, herd_tls_session (tls, fd));
-    snprintf (client->peer, sizeof client->peer, "%s", peer);
-    snprintf (client->host, sizeof client->host, "%s", host);
-    client->active = client->opened = zclock_mono ();
-    client->events = EPOLLIN | EPOLLRDHUP;
-    struct epoll_event event = { client->events, { .u64 = herd_client_tag (client) } };
+        herd_stream_start_tls (connection->stream, herd_tls_session (tls, fd));
+    snprintf (connection->peer, sizeof connection->peer, "%s", peer);
+    snprintf (connection->host, sizeof connection->host, "%s", host);
+    connection->active = connection->opened = zclock_mono ();
+    connection->events = EPOLLIN | EPOLLRDHUP;
+    struct epoll_event event = { connection->events, { .u64 = herd_connection_tag (connection) } };
     epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, fd, &event);
-    self->clients [fd] = client;
-    s_queue_push (&self->waiting, client);
+    self->connections [fd] = connection;
+    s_queue_push (&self->waiting, connection);
     self->count++;
-    self->connections++;
+    self->accepted++;
     herd_ratelimit_log (self->log_opened, host, LOG_INFO, "client %" PRIu64 " %s opened%s (%zu open)",
-                        client->id, client->peer, tls? " on the TLS port": "", self->count);
+                        connection->id, connection->peer, tls? " on the TLS port": "", self->count);
     return 0;
 }
 
-herd_client_t *
-herd_clients_find (herd_clients_t *self, uint64_t tag)
+herd_connection_t *
+herd_connections_find (herd_connections_t *self, uint64_t tag)
 {
     assert (self);
     size_t fd = (uint32_t) tag;
-    herd_client_t *client = fd < self->capacity? self->clients [fd]: NULL;
-    if (client && (uint32_t) client->id != (uint32_t) (tag >> 32))
-        client = NULL;
-    return client;
+    herd_connection_t *connection = fd < self->capacity? self->connections [fd]: NULL;
+    if (connection && (uint32_t) connection->id != (uint32_t) (tag >> 32))
+        connection = NULL;
+    return connection;
 }
 
-herd_clients_t *
-herd_clients_new (zloop_t *loop, const herd_clients_limits_t *limits,
-                  const herd_clients_handler_t *handler)
+herd_connections_t *
+herd_connections_new (zloop_t *loop, const herd_connections_limits_t *limits,
+                  const herd_connections_handler_t *handler)
 {
     assert (loop && limits && handler && handler->input && handler->pass_done);
-    herd_clients_t *self = (herd_clients_t *) zmalloc (sizeof (herd_clients_t));
+    herd_connections_t *self = (herd_connections_t *) zmalloc (sizeof (herd_connections_t));
     self->loop = loop;
     self->limits = *limits;
     self->handler = *handler;
     self->capacity = 1024;
-    self->clients = (herd_client_t **) calloc (self->capacity, sizeof (herd_client_t *));
+    self->connections = (herd_connection_t **) calloc (self->capacity, sizeof (herd_connection_t *));
     self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
     self->wake_fd = eventfd (0, EFD_NONBLOCK | EFD_CLOEXEC);
     assert (self->wake_fd != -1);
     struct epoll_event wake = { EPOLLIN, { .u64 = S_WAKE_TAG } };
     epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, self->wake_fd, &wake);
     self->touched_capacity = S_EVENTS_MAX;
-    self->touched = (herd_client_t **) malloc (self->touched_capacity * sizeof (herd_client_t *));
+    self->touched = (herd_connection_t **) malloc (self->touched_capacity * sizeof (herd_connection_t *));
     assert (self->touched);
     self->log = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, HERD_LOG_SOURCES_MAX);
     self->log_opened = herd_ratelimit_new (HERD_LOG_INTERVAL, HERD_LOG_BURST, HERD_LOG_SOURCES_MAX);
-    assert (self->clients && self->epoll_fd != -1);
+    assert (self->connections && self->epoll_fd != -1);
     zmq_pollitem_t item = { NULL, self->epoll_fd, ZMQ_POLLIN, 0 };
     zloop_poller (loop, &item, s_handle_events, self);
     //  Always on: the timeouts may be set later (SIGHUP), and a pass over
@@ -453,7 +453,7 @@ herd_clients_new (zloop_t *loop, const herd_clients_limits_t *limits,
 }
 
 void
-herd_clients_set_limits (herd_clients_t *self, const herd_clients_limits_t *limits)
+herd_connections_set_limits (herd_connections_t *self, const herd_connections_limits_t *limits)
 {
     assert (self && limits);
     //  max_line sizes the buffers of connections open now: it stays
@@ -464,15 +464,15 @@ herd_clients_set_limits (herd_clients_t *self, const herd_clients_limits_t *limi
 }
 
 void
-herd_clients_destroy (herd_clients_t **self_p)
+herd_connections_destroy (herd_connections_t **self_p)
 {
     assert (self_p);
     if (*self_p) {
-        herd_clients_t *self = *self_p;
+        herd_connections_t *self = *self_p;
         size_t open = self->count;
         for (size_t fd = 0; fd < self->capacity; fd++)
-            if (self->clients [fd])
-                s_close (self, self->clients [fd], "server shutting down");
+            if (self->connections [fd])
+                s_close (self, self->connections [fd], "server shutting down");
         if (open)
             zsys_info ("frontend: closed %zu connections", open);
         zmq_pollitem_t item = { NULL, self->epoll_fd, ZMQ_POLLIN, 0 };
@@ -485,25 +485,25 @@ herd_clients_destroy (herd_clients_t **self_p)
         freen (self->ready);
         herd_ratelimit_destroy (&self->log);
         herd_ratelimit_destroy (&self->log_opened);
-        freen (self->clients);
+        freen (self->connections);
         freen (self);
         *self_p = NULL;
     }
 }
 
 size_t
-herd_clients_count (herd_clients_t *self)
+herd_connections_count (herd_connections_t *self)
 {
     assert (self);
     return self->count;
 }
 
 void
-herd_clients_stats (herd_clients_t *self, json_t *stats)
+herd_connections_stats (herd_connections_t *self, json_t *stats)
 {
     assert (self && stats);
     herd_counters_put (stats, HERD_COUNTER_CONNECTIONS_OPEN, self->count);
-    herd_counters_put (stats, HERD_COUNTER_CONNECTIONS_TOTAL, self->connections);
+    herd_counters_put (stats, HERD_COUNTER_CONNECTIONS_TOTAL, self->accepted);
     herd_counters_put (stats, HERD_COUNTER_CONNECTIONS_REFUSED, self->refused);
     herd_counters_put (stats, HERD_COUNTER_CONNECTIONS_IDLE_CLOSED, self->idle_closed);
     herd_counters_put (stats, HERD_COUNTER_CONNECTIONS_EVICTED, self->evicted);
@@ -514,59 +514,59 @@ herd_clients_stats (herd_clients_t *self, json_t *stats)
 }
 
 //  --------------------------------------------------------------------------
-//  One client
+//  One connection
 
 uint64_t
-herd_client_id (herd_client_t *self)
+herd_connection_id (herd_connection_t *self)
 {
     assert (self);
     return self->id;
 }
 
 const char *
-herd_client_host (herd_client_t *self)
+herd_connection_host (herd_connection_t *self)
 {
     assert (self);
     return self->host;
 }
 
 json_t *
-herd_clients_list (herd_clients_t *self)
+herd_connections_list (herd_connections_t *self)
 {
     assert (self);
     json_t *list = json_array ();
     int64_t now = zclock_mono ();
     for (size_t fd = 0; fd < self->capacity; fd++) {
-        herd_client_t *client = self->clients [fd];
-        if (!client)
+        herd_connection_t *connection = self->connections [fd];
+        if (!connection)
             continue;
-        SSL *tls = herd_connection_tls (client->connection);
-        const char *state = client->head? "waiting on a WHATSAT answer"
-                          : client->closing? "closing"
-                          : client->queue == &self->waiting? (tls && !client->secured? "in its TLS handshake"
+        SSL *tls = herd_stream_tls (connection->stream);
+        const char *state = connection->head? "waiting on a WHATSAT answer"
+                          : connection->closing? "closing"
+                          : connection->queue == &self->waiting? (tls && !connection->secured? "in its TLS handshake"
                                                                                   : "no command yet")
                           : "commanded";
         json_array_append_new (list, json_pack ("{s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:s?}",
-            "id", (json_int_t) client->id, "peer", client->peer,
-            "tls", tls? (client->secured? SSL_get_version (tls): "handshake"): "no",
-            "age_s", (json_int_t) ((now - client->opened) / 1000),
-            "idle_s", (json_int_t) ((now - client->active) / 1000),
-            "pending", (json_int_t) herd_connection_pending (client->connection),
+            "id", (json_int_t) connection->id, "peer", connection->peer,
+            "tls", tls? (connection->secured? SSL_get_version (tls): "handshake"): "no",
+            "age_s", (json_int_t) ((now - connection->opened) / 1000),
+            "idle_s", (json_int_t) ((now - connection->active) / 1000),
+            "pending", (json_int_t) herd_stream_pending (connection->stream),
             "state", state,
-            "grants", client->grants? herd_grants_text (client->grants): tls && client->secured? "every id": NULL));
+            "grants", connection->grants? herd_grants_text (connection->grants): tls && connection->secured? "every id": NULL));
     }
     return list;
 }
 
 herd_grants_t *
-herd_client_grants (herd_client_t *self)
+herd_connection_grants (herd_connection_t *self)
 {
     assert (self);
     return self->grants;
 }
 
 bool
-herd_client_first_refusal (herd_client_t *self)
+herd_connection_first_refusal (herd_connection_t *self)
 {
     assert (self);
     bool first = !self->refusal_logged;
@@ -574,24 +574,24 @@ herd_client_first_refusal (herd_client_t *self)
     return first;
 }
 
-herd_connection_t *
-herd_client_connection (herd_client_t *self)
+herd_stream_t *
+herd_connection_stream (herd_connection_t *self)
 {
     assert (self);
-    return self->connection;
+    return self->stream;
 }
 
 int
-herd_client_next_line (herd_client_t *self, const char **line, size_t *size)
+herd_connection_next_line (herd_connection_t *self, const char **line, size_t *size)
 {
     assert (self && line && size);
-    if (self->head || self->closing || herd_connection_dead (self->connection))
-        return HERD_CONNECTION_NONE;
+    if (self->head || self->closing || herd_stream_dead (self->stream))
+        return HERD_STREAM_NONE;
     int found;
     do
-        found = herd_connection_take_line (self->connection, line, size);
-    while (found == HERD_CONNECTION_LINE && herd_protocol_blank (*line, *size));
-    if (found != HERD_CONNECTION_NONE) {
+        found = herd_stream_take_line (self->stream, line, size);
+    while (found == HERD_STREAM_LINE && herd_protocol_blank (*line, *size));
+    if (found != HERD_STREAM_NONE) {
         self->active = zclock_mono ();
         s_queue_push (&self->table->commanded, self);
     }
@@ -599,27 +599,27 @@ herd_client_next_line (herd_client_t *self, const char **line, size_t *size)
 }
 
 void
-herd_client_append (herd_client_t *self, const void *data, size_t size)
+herd_connection_append (herd_connection_t *self, const void *data, size_t size)
 {
     assert (self);
-    if (herd_connection_dead (self->connection))
+    if (herd_stream_dead (self->stream))
         return;
-    size_t pending = herd_connection_pending (self->connection);
-    if (herd_connection_append (self->connection, data, size) == -1)
+    size_t pending = herd_stream_pending (self->stream);
+    if (herd_stream_append (self->stream, data, size) == -1)
         herd_ratelimit_log (self->table->log, self->host, LOG_WARNING,
                             "client %" PRIu64 " %s: %zu reply bytes pending, over herd/max_pending; dropping it",
                             self->id, self->peer, pending + size);
 }
 
 void
-herd_client_hold (herd_client_t *self, char *head)
+herd_connection_hold (herd_connection_t *self, char *head)
 {
     assert (self && head && !self->head);
     self->head = head;
 }
 
 char *
-herd_client_release (herd_client_t *self)
+herd_connection_release (herd_connection_t *self)
 {
     assert (self);
     char *head = self->head;
@@ -628,17 +628,17 @@ herd_client_release (herd_client_t *self)
 }
 
 bool
-herd_client_held (herd_client_t *self)
+herd_connection_held (herd_connection_t *self)
 {
     assert (self);
     return self->head != NULL;
 }
 
 void
-herd_client_close_when_drained (herd_client_t *self, const char *reason)
+herd_connection_close_when_drained (herd_connection_t *self, const char *reason)
 {
     assert (self && reason);
-    herd_connection_discard_input (self->connection);
+    herd_stream_discard_input (self->stream);
     self->closing = reason;
 }
 
@@ -649,23 +649,23 @@ static int s_passes = 0;
 static int s_closed = 0;
 
 static void
-s_test_input (herd_client_t *client, void *arg)
+s_test_input (herd_connection_t *connection, void *arg)
 {
     (void) arg;
     const char *line;
     size_t size;
     int found;
-    while ((found = herd_client_next_line (client, &line, &size)) != HERD_CONNECTION_NONE) {
-        if (found == HERD_CONNECTION_TOO_LONG) {
-            herd_client_append (client, "long\n", 5);
-            herd_client_close_when_drained (client, "line too long");
+    while ((found = herd_connection_next_line (connection, &line, &size)) != HERD_STREAM_NONE) {
+        if (found == HERD_STREAM_TOO_LONG) {
+            herd_connection_append (connection, "long\n", 5);
+            herd_connection_close_when_drained (connection, "line too long");
         }
         else
         if (size == 4 && memcmp (line, "HOLD", 4) == 0)
-            herd_client_hold (client, strdup ("held"));
+            herd_connection_hold (connection, strdup ("held"));
         else {
-            herd_client_append (client, line, size);
-            herd_client_append (client, "\n", 1);
+            herd_connection_append (connection, line, size);
+            herd_connection_append (connection, "\n", 1);
         }
     }
 }
@@ -678,25 +678,25 @@ s_test_pass_done (void *arg)
 }
 
 static void
-s_test_closed (herd_client_t *client, void *arg)
+s_test_closed (herd_connection_t *connection, void *arg)
 {
     (void) arg;
-    assert (streq (herd_client_host (client), "127.0.0.1"));
+    assert (streq (herd_connection_host (connection), "127.0.0.1"));
     s_closed++;
 }
 
 static int
-s_test_connect (herd_clients_t *clients, int *server_side)
+s_test_connect (herd_connections_t *connections, int *server_side)
 {
     int pair [2];
     assert (socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, pair) == 0);
     *server_side = pair [0];
-    if (herd_clients_add (clients, pair [0], "127.0.0.1", "127.0.0.1:1", NULL) == -1)
+    if (herd_connections_add (connections, pair [0], "127.0.0.1", "127.0.0.1:1", NULL) == -1)
         close (pair [0]);
     return pair [1];
 }
 
-//  What the client side reads within a few loop turns ("" if nothing,
+//  What the connection side reads within a few loop turns ("" if nothing,
 //  "EOF" once closed)
 static const char *
 s_test_read (zloop_t *loop, int fd, char *buffer, size_t size)
@@ -716,18 +716,18 @@ s_test_read (zloop_t *loop, int fd, char *buffer, size_t size)
 }
 
 void
-herd_clients_test (bool verbose)
+herd_connections_test (bool verbose)
 {
-    printf (" * herd_clients: ");
+    printf (" * herd_connections: ");
     if (verbose)
         printf ("\n");
     zloop_t *loop = zloop_new ();
-    herd_clients_limits_t limits = { 16, 1024, 2, 1 << 20, 1500, 0 };
-    herd_clients_handler_t handler = { s_test_input, s_test_pass_done, s_test_closed, NULL };
-    herd_clients_t *clients = herd_clients_new (loop, &limits, &handler);
+    herd_connections_limits_t limits = { 16, 1024, 2, 1 << 20, 1500, 0 };
+    herd_connections_handler_t handler = { s_test_input, s_test_pass_done, s_test_closed, NULL };
+    herd_connections_t *connections = herd_connections_new (loop, &limits, &handler);
     char buffer [256];
     int fd_a, fd_b, fd_c;
-    int a = s_test_connect (clients, &fd_a);
+    int a = s_test_connect (connections, &fd_a);
     //  A line is read in a pass, the pass ends, then the reply is written
     assert (write (a, "one\ntwo\n", 8) == 8);
     assert (streq (s_test_read (loop, a, buffer, sizeof buffer), "one\ntwo\n"));
@@ -735,49 +735,49 @@ herd_clients_test (bool verbose)
     //  Held: nothing behind HOLD runs until the answer comes
     assert (write (a, "HOLD\nthree\n", 11) == 11);
     assert (streq (s_test_read (loop, a, buffer, sizeof buffer), ""));
-    herd_client_t *held = herd_clients_find (clients, ((uint64_t) 1 << 32) | (uint32_t) fd_a);
-    assert (held && herd_client_held (held) && herd_client_id (held) == 1);
-    assert (!herd_clients_find (clients, ((uint64_t) 2 << 32) | (uint32_t) fd_a));
-    char *head = herd_client_release (held);
+    herd_connection_t *held = herd_connections_find (connections, ((uint64_t) 1 << 32) | (uint32_t) fd_a);
+    assert (held && herd_connection_held (held) && herd_connection_id (held) == 1);
+    assert (!herd_connections_find (connections, ((uint64_t) 2 << 32) | (uint32_t) fd_a));
+    char *head = herd_connection_release (held);
     assert (streq (head, "held"));
     freen (head);
     s_test_input (held, NULL);
-    herd_clients_settle (clients, held);
+    herd_connections_settle (connections, held);
     assert (streq (s_test_read (loop, a, buffer, sizeof buffer), "three\n"));
     //  Full (max_clients 2): a newcomer closes the oldest with no command yet
-    int b = s_test_connect (clients, &fd_b);
-    int c = s_test_connect (clients, &fd_c);
+    int b = s_test_connect (connections, &fd_b);
+    int c = s_test_connect (connections, &fd_c);
     assert (streq (s_test_read (loop, b, buffer, sizeof buffer), "EOF"));
-    assert (herd_clients_count (clients) == 2 && s_closed == 1);
+    assert (herd_connections_count (connections) == 2 && s_closed == 1);
     //  Blank lines are no command: c is still the one to go
     assert (write (c, "\n \t\r\n\n", 6) == 6);
     assert (streq (s_test_read (loop, c, buffer, sizeof buffer), ""));
     assert (write (a, "HOLD\n", 5) == 5);
     assert (streq (s_test_read (loop, a, buffer, sizeof buffer), ""));
     int fd_d, fd_e, fd_f;
-    int d = s_test_connect (clients, &fd_d);
+    int d = s_test_connect (connections, &fd_d);
     assert (streq (s_test_read (loop, c, buffer, sizeof buffer), "EOF"));
     //  Every connection has sent a command: the idlest goes, but never
     //  one waiting on an answer (a, held, is older than d)
     assert (write (d, "hi\n", 3) == 3);
     assert (streq (s_test_read (loop, d, buffer, sizeof buffer), "hi\n"));
-    int e = s_test_connect (clients, &fd_e);
+    int e = s_test_connect (connections, &fd_e);
     assert (streq (s_test_read (loop, d, buffer, sizeof buffer), "EOF"));
-    assert (herd_clients_count (clients) == 2 && s_closed == 3);
+    assert (herd_connections_count (connections) == 2 && s_closed == 3);
     //  Both wait on an answer: a newcomer is refused
     assert (write (e, "HOLD\n", 5) == 5);
     assert (streq (s_test_read (loop, e, buffer, sizeof buffer), ""));
-    int f = s_test_connect (clients, &fd_f);
-    assert (herd_clients_count (clients) == 2);
-    held = herd_clients_find (clients, ((uint64_t) 1 << 32) | (uint32_t) fd_a);
-    herd_client_t *held_e = herd_clients_find (clients, ((uint64_t) 5 << 32) | (uint32_t) fd_e);
+    int f = s_test_connect (connections, &fd_f);
+    assert (herd_connections_count (connections) == 2);
+    held = herd_connections_find (connections, ((uint64_t) 1 << 32) | (uint32_t) fd_a);
+    herd_connection_t *held_e = herd_connections_find (connections, ((uint64_t) 5 << 32) | (uint32_t) fd_e);
     assert (held && held_e);
-    head = herd_client_release (held);
+    head = herd_connection_release (held);
     freen (head);
-    herd_clients_settle (clients, held);
-    head = herd_client_release (held_e);
+    herd_connections_settle (connections, held);
+    head = herd_connection_release (held_e);
     freen (head);
-    herd_clients_settle (clients, held_e);
+    herd_connections_settle (connections, held_e);
     //  Too long: answered, then closed once written
     assert (write (e, "0123456789abcdefXYZ\n", 20) == 20);
     assert (streq (s_test_read (loop, e, buffer, sizeof buffer), "long\n"));
@@ -788,7 +788,7 @@ herd_clients_test (bool verbose)
         idle_closed = streq (s_test_read (loop, a, buffer, sizeof buffer), "EOF");
     assert (idle_closed);
     json_t *stats = json_object ();
-    herd_clients_stats (clients, stats);
+    herd_connections_stats (connections, stats);
     assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_TOTAL, NULL) == 5);
     assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_REFUSED, NULL) == 1);
     assert (herd_counters_value (stats, HERD_COUNTER_CONNECTIONS_EVICTED, NULL) == 3);
@@ -802,8 +802,8 @@ herd_clients_test (bool verbose)
     close (d);
     close (e);
     close (f);
-    herd_clients_destroy (&clients);
-    assert (clients == NULL);
+    herd_connections_destroy (&connections);
+    assert (connections == NULL);
     zloop_destroy (&loop);
     printf ("OK\n");
 }

@@ -1,4 +1,4 @@
-//  frontend/herd_connection.c: a client connection's buffers and I/O.
+//  frontend/herd_stream.c: a connection's byte stream: buffers and I/O.
 
 #include "frontend/herd_frontend_layer.h"
 #include <sys/socket.h>
@@ -10,7 +10,7 @@
 //  thousand idle clients cost little
 #define S_START_SIZE    1024
 
-struct _herd_connection_t {
+struct _herd_stream_t {
     int fd;                     //  Non-blocking socket (owned)
     size_t max_line;            //  Longest line, without its ending
     size_t max_pending;         //  Output bound
@@ -51,17 +51,17 @@ s_tls_read_watch (BIO *bio, int operation, const char *data, size_t size, int fl
     (void) value;
     (void) processed;
     if (operation == (BIO_CB_READ | BIO_CB_RETURN) && rc <= 0 && !BIO_should_retry (bio)) {
-        herd_connection_t *self = (herd_connection_t *) BIO_get_callback_arg (bio);
+        herd_stream_t *self = (herd_stream_t *) BIO_get_callback_arg (bio);
         self->tcp_eof = true;
     }
     return rc;
 }
 
-herd_connection_t *
-herd_connection_new (int fd, size_t max_line, size_t max_pending)
+herd_stream_t *
+herd_stream_new (int fd, size_t max_line, size_t max_pending)
 {
     assert (fd >= 0);
-    herd_connection_t *self = (herd_connection_t *) zmalloc (sizeof (herd_connection_t));
+    herd_stream_t *self = (herd_stream_t *) zmalloc (sizeof (herd_stream_t));
     self->fd = fd;
     self->max_line = max_line;
     self->max_pending = max_pending;
@@ -73,11 +73,11 @@ herd_connection_new (int fd, size_t max_line, size_t max_pending)
 }
 
 void
-herd_connection_destroy (herd_connection_t **self_p)
+herd_stream_destroy (herd_stream_t **self_p)
 {
     assert (self_p);
     if (*self_p) {
-        herd_connection_t *self = *self_p;
+        herd_stream_t *self = *self_p;
         if (self->tls) {
             //  One try at close_notify, never a wait
             if (self->secured && !self->dead)
@@ -95,14 +95,14 @@ herd_connection_destroy (herd_connection_t **self_p)
 }
 
 int
-herd_connection_fd (herd_connection_t *self)
+herd_stream_fd (herd_stream_t *self)
 {
     assert (self);
     return self->fd;
 }
 
 bool
-herd_connection_can_read (herd_connection_t *self)
+herd_stream_can_read (herd_stream_t *self)
 {
     assert (self);
     return self->input_size - self->input_start < self->input_max;
@@ -111,7 +111,7 @@ herd_connection_can_read (herd_connection_t *self)
 //  Slides what is left to the front and grows the buffer if full: bytes
 //  of room, 0 if none (the caller takes lines first)
 static size_t
-s_input_room (herd_connection_t *self)
+s_input_room (herd_stream_t *self)
 {
     //  Lines taken are gone: slide what is left to the front
     if (self->input_start) {
@@ -132,7 +132,7 @@ s_input_room (herd_connection_t *self)
 
 //  Why OpenSSL gave up, as one line kept by the connection
 static void
-s_tls_kill (herd_connection_t *self, const char *doing, int error)
+s_tls_kill (herd_stream_t *self, const char *doing, int error)
 {
     if (self->dead)
         return;
@@ -150,7 +150,7 @@ s_tls_kill (herd_connection_t *self, const char *doing, int error)
 
 //  One step of the handshake: true once it is done
 static bool
-s_tls_handshake (herd_connection_t *self)
+s_tls_handshake (herd_stream_t *self)
 {
     if (self->secured || self->dead)
         return self->secured;
@@ -174,7 +174,7 @@ s_tls_handshake (herd_connection_t *self)
 
 //  Reads decrypted bytes until the session has none or the buffer is full
 static ssize_t
-s_tls_read (herd_connection_t *self)
+s_tls_read (herd_stream_t *self)
 {
     if (!s_tls_handshake (self))
         return -1;
@@ -212,7 +212,7 @@ s_tls_read (herd_connection_t *self)
 }
 
 ssize_t
-herd_connection_read (herd_connection_t *self)
+herd_stream_read (herd_stream_t *self)
 {
     assert (self);
     if (self->tls)
@@ -230,19 +230,19 @@ herd_connection_read (herd_connection_t *self)
         self->eof = true;
     else
     if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-        herd_connection_kill (self, errno == ECONNRESET? "reset by peer": "read error");
+        herd_stream_kill (self, errno == ECONNRESET? "reset by peer": "read error");
     return got;
 }
 
 const struct timespec *
-herd_connection_receipt (herd_connection_t *self)
+herd_stream_receipt (herd_stream_t *self)
 {
     assert (self);
     return &self->receipt;
 }
 
 int
-herd_connection_take_line (herd_connection_t *self, const char **line, size_t *size)
+herd_stream_take_line (herd_stream_t *self, const char **line, size_t *size)
 {
     assert (self && line && size);
     char *begin = self->input + self->input_start;
@@ -254,10 +254,10 @@ herd_connection_take_line (herd_connection_t *self, const char **line, size_t *s
         size_t length = (size_t) (newline - begin);
         size_t content = length && newline [-1] == '\r'? length - 1: length;
         if (content > self->max_line)
-            return HERD_CONNECTION_TOO_LONG;
+            return HERD_STREAM_TOO_LONG;
         self->input_start += length + 1;
         *size = content;
-        return HERD_CONNECTION_LINE;
+        return HERD_STREAM_LINE;
     }
     //  No line end yet. Over-long already if more than max_line bytes are
     //  held, but for a \r that may be the start of the \r\n ending
@@ -265,44 +265,44 @@ herd_connection_take_line (herd_connection_t *self, const char **line, size_t *s
                              : held > self->max_line + 1
                                || (held == self->max_line + 1 && begin [self->max_line] != '\r');
     if (too_long)
-        return HERD_CONNECTION_TOO_LONG;
+        return HERD_STREAM_TOO_LONG;
     if (self->eof && held > 0 && self->truncated) {
         //  TLS ended without close_notify: the line may have been cut
         self->input_start = self->input_size;
-        return HERD_CONNECTION_NONE;
+        return HERD_STREAM_NONE;
     }
     if (self->eof && held > 0) {
         //  A last line with no \n, then half-close: still a line
         self->input_start = self->input_size;
         *size = held;
-        return HERD_CONNECTION_LINE;
+        return HERD_STREAM_LINE;
     }
-    return HERD_CONNECTION_NONE;
+    return HERD_STREAM_NONE;
 }
 
 size_t
-herd_connection_input_size (herd_connection_t *self)
+herd_stream_input_size (herd_stream_t *self)
 {
     assert (self);
     return self->input_size - self->input_start;
 }
 
 void
-herd_connection_discard_input (herd_connection_t *self)
+herd_stream_discard_input (herd_stream_t *self)
 {
     assert (self);
     self->input_start = self->input_size = 0;
 }
 
 int
-herd_connection_append (herd_connection_t *self, const void *data, size_t size)
+herd_stream_append (herd_stream_t *self, const void *data, size_t size)
 {
     assert (self);
     if (self->dead)
         return -1;
     size_t pending = self->output_end - self->output_start;
     if (pending + size > self->max_pending) {
-        herd_connection_kill (self, "not reading its replies");
+        herd_stream_kill (self, "not reading its replies");
         return -1;
     }
     if (self->output_end + size > self->output_capacity) {
@@ -326,7 +326,7 @@ herd_connection_append (herd_connection_t *self, const void *data, size_t size)
 }
 
 int
-herd_connection_replace (herd_connection_t *self, size_t offset, size_t size,
+herd_stream_replace (herd_stream_t *self, size_t offset, size_t size,
                          const void *data, size_t new_size)
 {
     assert (self);
@@ -340,7 +340,7 @@ herd_connection_replace (herd_connection_t *self, size_t offset, size_t size,
         char filler [64] = { 0 };
         while (grow) {
             size_t step = grow < sizeof filler? grow: sizeof filler;
-            if (herd_connection_append (self, filler, step))
+            if (herd_stream_append (self, filler, step))
                 return -1;
             grow -= step;
         }
@@ -355,7 +355,7 @@ herd_connection_replace (herd_connection_t *self, size_t offset, size_t size,
 
 //  Writes through the TLS session what it takes now
 static void
-s_tls_flush (herd_connection_t *self)
+s_tls_flush (herd_stream_t *self)
 {
     self->tls_wants_read = false;
     while (!self->dead && self->output_end > self->output_start) {
@@ -378,7 +378,7 @@ s_tls_flush (herd_connection_t *self)
 }
 
 int
-herd_connection_flush (herd_connection_t *self)
+herd_stream_flush (herd_stream_t *self)
 {
     assert (self);
     if (self->tls) {
@@ -396,7 +396,7 @@ herd_connection_flush (herd_connection_t *self)
             break;
         else
         if (!(sent == -1 && errno == EINTR))
-            herd_connection_kill (self, "write error (peer gone)");
+            herd_stream_kill (self, "write error (peer gone)");
     }
     if (self->output_start == self->output_end)
         self->output_start = self->output_end = 0;
@@ -404,21 +404,21 @@ herd_connection_flush (herd_connection_t *self)
 }
 
 size_t
-herd_connection_pending (herd_connection_t *self)
+herd_stream_pending (herd_stream_t *self)
 {
     assert (self);
     return self->output_end - self->output_start;
 }
 
 bool
-herd_connection_eof (herd_connection_t *self)
+herd_stream_eof (herd_stream_t *self)
 {
     assert (self);
     return self->eof;
 }
 
 void
-herd_connection_kill (herd_connection_t *self, const char *reason)
+herd_stream_kill (herd_stream_t *self, const char *reason)
 {
     assert (self);
     if (!self->dead)
@@ -426,21 +426,21 @@ herd_connection_kill (herd_connection_t *self, const char *reason)
 }
 
 bool
-herd_connection_dead (herd_connection_t *self)
+herd_stream_dead (herd_stream_t *self)
 {
     assert (self);
     return self->dead != NULL;
 }
 
 const char *
-herd_connection_reason (herd_connection_t *self)
+herd_stream_reason (herd_stream_t *self)
 {
     assert (self);
     return self->dead;
 }
 
 void
-herd_connection_start_tls (herd_connection_t *self, SSL *session)
+herd_stream_start_tls (herd_stream_t *self, SSL *session)
 {
     assert (self && session && !self->tls);
     self->tls = session;
@@ -452,28 +452,28 @@ herd_connection_start_tls (herd_connection_t *self, SSL *session)
 }
 
 bool
-herd_connection_secured (herd_connection_t *self)
+herd_stream_secured (herd_stream_t *self)
 {
     assert (self);
     return self->secured;
 }
 
 bool
-herd_connection_tls_failed (herd_connection_t *self)
+herd_stream_tls_failed (herd_stream_t *self)
 {
     assert (self);
     return self->tls_failed;
 }
 
 SSL *
-herd_connection_tls (herd_connection_t *self)
+herd_stream_tls (herd_stream_t *self)
 {
     assert (self);
     return self->tls;
 }
 
 uint32_t
-herd_connection_tls_wants (herd_connection_t *self)
+herd_stream_tls_wants (herd_stream_t *self)
 {
     assert (self);
     if (!self->tls || self->dead)
@@ -482,7 +482,7 @@ herd_connection_tls_wants (herd_connection_t *self)
 }
 
 bool
-herd_connection_buffered (herd_connection_t *self)
+herd_stream_buffered (herd_stream_t *self)
 {
     assert (self);
     return self->tls && self->secured && !self->dead && SSL_has_pending (self->tls);
@@ -491,14 +491,14 @@ herd_connection_buffered (herd_connection_t *self)
 //  --------------------------------------------------------------------------
 //  Selftest: a connection over a socketpair, the test playing the client
 
-static herd_connection_t *
+static herd_stream_t *
 s_pair (int *client, size_t max_line, size_t max_pending)
 {
     int fds [2];
     int rc = socketpair (AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fds);
     assert (rc == 0);
     *client = fds [1];
-    return herd_connection_new (fds [0], max_line, max_pending);
+    return herd_stream_new (fds [0], max_line, max_pending);
 }
 
 static void
@@ -510,13 +510,13 @@ s_write (int fd, const char *text)
 
 //  The next line as a string, or "" if none; -1 for too long
 static int
-s_take (herd_connection_t *self, char *buffer, size_t buffer_size)
+s_take (herd_stream_t *self, char *buffer, size_t buffer_size)
 {
     const char *line;
     size_t size;
-    int rc = herd_connection_take_line (self, &line, &size);
+    int rc = herd_stream_take_line (self, &line, &size);
     buffer [0] = 0;
-    if (rc != HERD_CONNECTION_NONE) {
+    if (rc != HERD_STREAM_NONE) {
         assert (size < buffer_size);
         memcpy (buffer, line, size);
         buffer [size] = 0;
@@ -525,29 +525,29 @@ s_take (herd_connection_t *self, char *buffer, size_t buffer_size)
 }
 
 void
-herd_connection_test (bool verbose)
+herd_stream_test (bool verbose)
 {
-    printf (" * herd_connection: ");
+    printf (" * herd_stream: ");
     if (verbose)
         printf ("\n");
     char line [300];
     int client;
-    herd_connection_t *connection = s_pair (&client, 100, 64 * 1024);
-    assert (herd_connection_read (connection) == -1);           //  Nothing yet
-    assert (!herd_connection_dead (connection));
+    herd_stream_t *connection = s_pair (&client, 100, 64 * 1024);
+    assert (herd_stream_read (connection) == -1);           //  Nothing yet
+    assert (!herd_stream_dead (connection));
 
     //  Pipelined lines, \r\n endings, a blank line, a partial line
     s_write (client, "IAMAT a +1+1 1\r\nWHATSAT a 1 1\n\nHALF");
-    assert (herd_connection_read (connection) > 0);
-    assert (herd_connection_receipt (connection)->tv_sec > 0);
-    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_LINE && streq (line, "IAMAT a +1+1 1"));
-    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_LINE && streq (line, "WHATSAT a 1 1"));
-    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_LINE && streq (line, ""));
-    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_NONE);
-    assert (herd_connection_input_size (connection) == 4);
+    assert (herd_stream_read (connection) > 0);
+    assert (herd_stream_receipt (connection)->tv_sec > 0);
+    assert (s_take (connection, line, sizeof line) == HERD_STREAM_LINE && streq (line, "IAMAT a +1+1 1"));
+    assert (s_take (connection, line, sizeof line) == HERD_STREAM_LINE && streq (line, "WHATSAT a 1 1"));
+    assert (s_take (connection, line, sizeof line) == HERD_STREAM_LINE && streq (line, ""));
+    assert (s_take (connection, line, sizeof line) == HERD_STREAM_NONE);
+    assert (herd_stream_input_size (connection) == 4);
     s_write (client, "-LINE\n");
-    assert (herd_connection_read (connection) > 0);
-    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_LINE && streq (line, "HALF-LINE"));
+    assert (herd_stream_read (connection) > 0);
+    assert (s_take (connection, line, sizeof line) == HERD_STREAM_LINE && streq (line, "HALF-LINE"));
 
     //  Exactly max_line bytes fit, with either ending; a \r at max_line + 1
     //  may still be the start of \r\n
@@ -555,82 +555,82 @@ herd_connection_test (bool verbose)
     memset (exact, 'x', 100);
     strcpy (exact + 100, "\r");
     s_write (client, exact);
-    herd_connection_read (connection);
-    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_NONE);
+    herd_stream_read (connection);
+    assert (s_take (connection, line, sizeof line) == HERD_STREAM_NONE);
     s_write (client, "\n");
-    herd_connection_read (connection);
-    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_LINE && strlen (line) == 100);
+    herd_stream_read (connection);
+    assert (s_take (connection, line, sizeof line) == HERD_STREAM_LINE && strlen (line) == 100);
     //  One byte more is too long, with or without its \n yet
     memset (exact, 'y', 101);
     exact [101] = 0;
     s_write (client, exact);
-    herd_connection_read (connection);
-    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_TOO_LONG);
+    herd_stream_read (connection);
+    assert (s_take (connection, line, sizeof line) == HERD_STREAM_TOO_LONG);
     assert (strlen (line) == 100 && line [0] == 'y');
-    herd_connection_discard_input (connection);
-    assert (herd_connection_input_size (connection) == 0);
+    herd_stream_discard_input (connection);
+    assert (herd_stream_input_size (connection) == 0);
 
     //  Input grows on demand up to max_line + one read, no further
     char *bulk = (char *) malloc (64 * 1024);
     memset (bulk, 'z', 64 * 1024);
     ssize_t sent = write (client, bulk, 64 * 1024);
     assert (sent > 0);
-    while (herd_connection_can_read (connection) && herd_connection_read (connection) > 0)
+    while (herd_stream_can_read (connection) && herd_stream_read (connection) > 0)
         ;
-    assert (!herd_connection_can_read (connection));
-    assert (herd_connection_input_size (connection) == 100 + 2 + S_READ_SIZE);
-    assert (herd_connection_read (connection) == -1);           //  Full: no read
-    assert (!herd_connection_dead (connection));
+    assert (!herd_stream_can_read (connection));
+    assert (herd_stream_input_size (connection) == 100 + 2 + S_READ_SIZE);
+    assert (herd_stream_read (connection) == -1);           //  Full: no read
+    assert (!herd_stream_dead (connection));
     freen (bulk);
-    herd_connection_destroy (&connection);
+    herd_stream_destroy (&connection);
     close (client);
 
     //  Output: queued, flushed, read back whole
     connection = s_pair (&client, 100, 64 * 1024);
-    assert (herd_connection_append (connection, "AT one\n", 7) == 0);
-    assert (herd_connection_append (connection, "AT two\n", 7) == 0);
+    assert (herd_stream_append (connection, "AT one\n", 7) == 0);
+    assert (herd_stream_append (connection, "AT two\n", 7) == 0);
     //  Replacing queued bytes, longer and shorter, keeps what follows
-    assert (herd_connection_append (connection, "AT three\n", 9) == 0);
-    assert (herd_connection_replace (connection, 7, 7, "? IAMAT two\n", 12) == 0);
-    assert (herd_connection_replace (connection, 0, 7, "1\n", 2) == 0);
-    assert (herd_connection_pending (connection) == 2 + 12 + 9);
-    assert (herd_connection_replace (connection, 20, 9, "x", 1) == -1);
-    assert (herd_connection_flush (connection) == 0);
-    assert (herd_connection_pending (connection) == 0);
+    assert (herd_stream_append (connection, "AT three\n", 9) == 0);
+    assert (herd_stream_replace (connection, 7, 7, "? IAMAT two\n", 12) == 0);
+    assert (herd_stream_replace (connection, 0, 7, "1\n", 2) == 0);
+    assert (herd_stream_pending (connection) == 2 + 12 + 9);
+    assert (herd_stream_replace (connection, 20, 9, "x", 1) == -1);
+    assert (herd_stream_flush (connection) == 0);
+    assert (herd_stream_pending (connection) == 0);
     char reply [64] = "";
     assert (read (client, reply, sizeof reply) == 23);
     assert (memcmp (reply, "1\n? IAMAT two\nAT three\n", 23) == 0);
     //  A client that does not read is dead past max_pending
     char *chunk = (char *) calloc (1, 16 * 1024);
     int appended = 0;
-    while (herd_connection_append (connection, chunk, 16 * 1024) == 0) {
-        herd_connection_flush (connection);
+    while (herd_stream_append (connection, chunk, 16 * 1024) == 0) {
+        herd_stream_flush (connection);
         appended++;
         assert (appended < 1000);
     }
-    assert (herd_connection_dead (connection));
-    assert (streq (herd_connection_reason (connection), "not reading its replies"));
-    herd_connection_kill (connection, "later reason");          //  First one kept
-    assert (streq (herd_connection_reason (connection), "not reading its replies"));
+    assert (herd_stream_dead (connection));
+    assert (streq (herd_stream_reason (connection), "not reading its replies"));
+    herd_stream_kill (connection, "later reason");          //  First one kept
+    assert (streq (herd_stream_reason (connection), "not reading its replies"));
     freen (chunk);
-    herd_connection_destroy (&connection);
+    herd_stream_destroy (&connection);
     close (client);
 
     //  Half-close: a last line without \n still counts, then eof
     connection = s_pair (&client, 100, 64 * 1024);
     s_write (client, "LAST");
     shutdown (client, SHUT_WR);
-    while (herd_connection_read (connection) > 0)
+    while (herd_stream_read (connection) > 0)
         ;
-    assert (herd_connection_eof (connection));
-    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_LINE && streq (line, "LAST"));
-    assert (s_take (connection, line, sizeof line) == HERD_CONNECTION_NONE);
+    assert (herd_stream_eof (connection));
+    assert (s_take (connection, line, sizeof line) == HERD_STREAM_LINE && streq (line, "LAST"));
+    assert (s_take (connection, line, sizeof line) == HERD_STREAM_NONE);
     //  The peer gone: a write fails and kills it
     close (client);
-    herd_connection_append (connection, "AT x\n", 5);
-    assert (herd_connection_flush (connection) == -1);
-    assert (streq (herd_connection_reason (connection), "write error (peer gone)"));
-    herd_connection_destroy (&connection);
+    herd_stream_append (connection, "AT x\n", 5);
+    assert (herd_stream_flush (connection) == -1);
+    assert (streq (herd_stream_reason (connection), "write error (peer gone)"));
+    herd_stream_destroy (&connection);
     assert (connection == NULL);
     printf ("OK\n");
 }
