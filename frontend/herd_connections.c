@@ -18,7 +18,7 @@ struct _herd_connection_t {
     herd_connections_t *table;      //  Ours (borrowed)
     uint64_t id;                //  Unique for the server's lifetime
     herd_stream_t *stream;  //  Buffers and socket (owned)
-    char peer [64];             //  "address:port", for the log
+    char address [64];          //  "host:port", for the log
     char host [INET6_ADDRSTRLEN];   //  The address alone
     int64_t active;             //  zclock_mono of its last command (or accept)
     int64_t opened;             //  zclock_mono of its accept
@@ -129,7 +129,7 @@ s_close (herd_connections_t *self, herd_connection_t *connection, const char *re
     if (herd_stream_tls_failed (connection->stream))
         self->tls_failed++;
     herd_ratelimit_log (self->log, connection->host, LOG_INFO, "client %" PRIu64 " %s closed: %s",
-                        connection->id, connection->peer, reason);
+                        connection->id, connection->address, reason);
     herd_stream_destroy (&connection->stream);
     herd_grants_destroy (&connection->grants);
     freen (connection->head);
@@ -201,7 +201,7 @@ s_bound_output (herd_connections_t *self)
             break;
         herd_ratelimit_log (self->log, largest->host, LOG_WARNING,
                             "client %" PRIu64 " %s: dropped holding %zu reply bytes: all clients hold %zu, "
-                            "over herd/max_output_total", largest->id, largest->peer, largest->accounted,
+                            "over herd/max_output_total", largest->id, largest->address, largest->accounted,
                             self->output_total);
         self->output_dropped++;
         s_close (self, largest, "dropped: over herd/max_output_total");
@@ -227,7 +227,7 @@ s_secured (herd_connections_t *self, herd_connection_t *connection)
     if (certificate)
         connection->grants = herd_grants_from_certificate (certificate);
     herd_ratelimit_log (self->log_opened, connection->host, LOG_INFO, "client %" PRIu64 " %s: %s, %s%s",
-                        connection->id, connection->peer, SSL_get_version (session),
+                        connection->id, connection->address, SSL_get_version (session),
                         certificate? "a certificate granting ": "no certificate: every id",
                         certificate? herd_grants_text (connection->grants): "");
 }
@@ -371,9 +371,9 @@ s_make_room (herd_connections_t *self)
 }
 
 int
-herd_connections_add (herd_connections_t *self, int fd, const char *host, const char *peer, herd_tls_t *tls)
+herd_connections_add (herd_connections_t *self, int fd, const char *host, const char *address, herd_tls_t *tls)
 {
-    assert (self && fd >= 0 && host && peer);
+    assert (self && fd >= 0 && host && address);
     if (self->count >= self->limits.max_clients && s_make_room (self) == -1) {
         self->refused++;
         herd_ratelimit_log (self->log, host, LOG_WARNING,
@@ -396,7 +396,7 @@ herd_connections_add (herd_connections_t *self, int fd, const char *host, const 
     connection->stream = herd_stream_new (fd, self->limits.max_line, self->limits.max_pending);
     if (tls)
         herd_stream_start_tls (connection->stream, herd_tls_session (tls, fd));
-    snprintf (connection->peer, sizeof connection->peer, "%s", peer);
+    snprintf (connection->address, sizeof connection->address, "%s", address);
     snprintf (connection->host, sizeof connection->host, "%s", host);
     connection->active = connection->opened = zclock_mono ();
     connection->events = EPOLLIN | EPOLLRDHUP;
@@ -407,7 +407,7 @@ herd_connections_add (herd_connections_t *self, int fd, const char *host, const 
     self->count++;
     self->accepted++;
     herd_ratelimit_log (self->log_opened, host, LOG_INFO, "client %" PRIu64 " %s opened%s (%zu open)",
-                        connection->id, connection->peer, tls? " on the TLS port": "", self->count);
+                        connection->id, connection->address, tls? " on the TLS port": "", self->count);
     return 0;
 }
 
@@ -547,7 +547,7 @@ herd_connections_list (herd_connections_t *self)
                                                                                   : "no command yet")
                           : "commanded";
         json_array_append_new (list, json_pack ("{s:I, s:s, s:s, s:I, s:I, s:I, s:s, s:s?}",
-            "id", (json_int_t) connection->id, "peer", connection->peer,
+            "id", (json_int_t) connection->id, "address", connection->address,
             "tls", tls? (connection->secured? SSL_get_version (tls): "handshake"): "no",
             "age_s", (json_int_t) ((now - connection->opened) / 1000),
             "idle_s", (json_int_t) ((now - connection->active) / 1000),
@@ -608,7 +608,7 @@ herd_connection_append (herd_connection_t *self, const void *data, size_t size)
     if (herd_stream_append (self->stream, data, size) == -1)
         herd_ratelimit_log (self->table->log, self->host, LOG_WARNING,
                             "client %" PRIu64 " %s: %zu reply bytes pending, over herd/max_pending; dropping it",
-                            self->id, self->peer, pending + size);
+                            self->id, self->address, pending + size);
 }
 
 void

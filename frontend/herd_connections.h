@@ -57,7 +57,7 @@ void
 //  With tls, the connection speaks TLS (its handshake under the first-line
 //  timeout: a connection earns its slot with a command, not a handshake).
 int
-    herd_connections_add (herd_connections_t *self, int fd, const char *host, const char *peer, herd_tls_t *tls);
+    herd_connections_add (herd_connections_t *self, int fd, const char *host, const char *address, herd_tls_t *tls);
 
 //  The connection a tag names (herd_connection_tag), or NULL if it has gone
 herd_connection_t *
@@ -73,7 +73,7 @@ size_t
     herd_connections_count (herd_connections_t *self);
 
 //  Every connection open now, as Redis's CLIENT LIST: a JSON array of
-//  {id, peer, tls, age_s, idle_s, pending, state, grants}. Caller owns.
+//  {id, address, tls, age_s, idle_s, pending, state, grants}. Caller owns.
 json_t *
     herd_connections_list (herd_connections_t *self);
 

@@ -190,7 +190,7 @@ s_handle_whatsat (herd_frontend_t *self, herd_connection_t *connection, herd_com
     herd_connection_hold (connection, strdup (stored));
     herd_query_t query = { 0, 0, command->radius_km * 1000, (uint32_t) command->max_results };
     herd_protocol_at_position (&at, &query.latitude, &query.longitude);
-    if (herd_places_client_query (self->node.places, herd_connection_tag (connection), &query) == -1) {
+    if (herd_places_asker_query (self->node.places, herd_connection_tag (connection), &query) == -1) {
         herd_ratelimit_log (self->log, herd_connection_host (connection), LOG_WARNING,
                             "client %" PRIu64 ": places broker not taking queries", herd_connection_id (connection));
         //  An answer the loop makes itself, in the places reply's shape
@@ -299,10 +299,10 @@ s_handle_answer (uint64_t request, const char *json, size_t size, void *arg)
 
 //  tag: the TLS context on the TLS port, NULL on the plain one
 static int
-s_admit (int fd, const char *host, const char *peer, void *tag, void *arg)
+s_admit (int fd, const char *host, const char *address, void *tag, void *arg)
 {
     herd_frontend_t *self = (herd_frontend_t *) arg;
-    return herd_connections_add (self->connections, fd, host, peer, (herd_tls_t *) tag);
+    return herd_connections_add (self->connections, fd, host, address, (herd_tls_t *) tag);
 }
 
 static void
@@ -383,7 +383,7 @@ herd_frontend_new (herd_config_t *config, const char *server, zloop_t *loop,
         herd_frontend_destroy (&self);
         return NULL;
     }
-    herd_places_client_on_answer (self->node.places, s_handle_answer, self);
+    herd_places_asker_on_answer (self->node.places, s_handle_answer, self);
     if (bind)
         zsys_info ("frontend: %s listening for clients on %s (port %d)%s", server, bind,
                    herd_frontend_port (self), tls_bind? "": "; no TLS port (servers/NAME/client_tls)");
@@ -402,7 +402,7 @@ herd_frontend_destroy (herd_frontend_t **self_p)
     if (*self_p) {
         herd_frontend_t *self = *self_p;
         if (self->listener)
-            herd_places_client_on_answer (self->node.places, NULL, NULL);
+            herd_places_asker_on_answer (self->node.places, NULL, NULL);
         //  The clients first: each one closing tells the listener
         herd_connections_destroy (&self->connections);
         herd_listener_destroy (&self->listener);
@@ -578,7 +578,7 @@ herd_frontend_test (bool verbose)
     s_store = herd_store_new (100);
     zloop_t *loop = zloop_new ();
     herd_traffic_t *traffic = verbose? herd_traffic_new ("F"): NULL;
-    herd_places_client_t *places_client = herd_places_client_new (loop, "F", 100);
+    herd_places_asker_t *places_client = herd_places_asker_new (loop, "F", 100);
     herd_frontend_node_t node = { s_test_accept, s_test_lookup, s_test_commit, NULL, traffic, places_client };
     herd_frontend_t *frontend = herd_frontend_new (config, "F", loop, &node, &error);
     assert (frontend);
@@ -689,7 +689,7 @@ herd_frontend_test (bool verbose)
 
     herd_frontend_destroy (&frontend);
     assert (frontend == NULL);
-    herd_places_client_destroy (&places_client);
+    herd_places_asker_destroy (&places_client);
     herd_traffic_destroy (&traffic);
     zloop_destroy (&loop);
     herd_store_destroy (&s_store);

@@ -3,7 +3,7 @@
 //  client table (frontend/herd_connections) holds them and runs the loop pass,
 //  and this class, the dispatch, says what each line means: an IAMAT to
 //  the node's accept funnel, with its AT held until the pass's group
-//  commit; a WHATSAT to the places broker (places/herd_places_client),
+//  commit; a WHATSAT to the places broker (places/herd_places_asker),
 //  the client held until the answer comes. It owns no replicated state:
 //  it reaches the node only through the calls below (so frontend/ needs
 //  nothing of node/ but these).
@@ -30,7 +30,7 @@ typedef struct {
     //  off); the frontend flushes it after each pass
     herd_traffic_t *traffic;
     //  Where WHATSATs are asked (the node's; the frontend takes its answers)
-    herd_places_client_t *places;
+    herd_places_asker_t *places;
 } herd_frontend_node_t;
 
 //  Listens on the server's client address, inside loop. NULL and *error_p (one line) if it cannot listen.

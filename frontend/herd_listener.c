@@ -68,9 +68,9 @@ s_handle_accept (zloop_t *loop, zmq_pollitem_t *item, void *arg)
     s_socket_t *socket = (s_socket_t *) arg;
     herd_listener_t *self = socket->listener;
     while (self->polled) {
-        struct sockaddr_storage address;
-        socklen_t address_size = sizeof address;
-        int fd = accept4 (socket->fd, (struct sockaddr *) &address, &address_size,
+        struct sockaddr_storage remote;
+        socklen_t remote_size = sizeof remote;
+        int fd = accept4 (socket->fd, (struct sockaddr *) &remote, &remote_size,
                           SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd == -1) {
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -82,7 +82,7 @@ s_handle_accept (zloop_t *loop, zmq_pollitem_t *item, void *arg)
             return 0;               //  EAGAIN: no more waiting
         }
         char host [INET6_ADDRSTRLEN], port [8];
-        herd_address_name ((struct sockaddr *) &address, address_size, host, sizeof host, port, sizeof port);
+        herd_address_name ((struct sockaddr *) &remote, remote_size, host, sizeof host, port, sizeof port);
         size_t held = herd_tally_count (self->per_address, host);
         if (self->max_per_address && held >= self->max_per_address) {
             if (self->refused_address++ % 1000 == 0)
@@ -93,9 +93,9 @@ s_handle_accept (zloop_t *loop, zmq_pollitem_t *item, void *arg)
         }
         int on = 1;
         setsockopt (fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-        char peer [INET6_ADDRSTRLEN + 8];
-        snprintf (peer, sizeof peer, "%s:%s", host, port);
-        if (self->admit (fd, host, peer, socket->tag, self->arg) == -1) {
+        char address [INET6_ADDRSTRLEN + 8];
+        snprintf (address, sizeof address, "%s:%s", host, port);
+        if (self->admit (fd, host, address, socket->tag, self->arg) == -1) {
             close (fd);
             continue;
         }
@@ -216,11 +216,11 @@ static int s_admitted = 0;
 static int s_fds [8];
 
 static int
-s_test_admit (int fd, const char *host, const char *peer, void *tag, void *arg)
+s_test_admit (int fd, const char *host, const char *address, void *tag, void *arg)
 {
     (void) arg;
     assert (tag == &s_admitted);
-    assert (streq (host, "127.0.0.1") && !strncmp (peer, "127.0.0.1:", 10));
+    assert (streq (host, "127.0.0.1") && !strncmp (address, "127.0.0.1:", 10));
     //  The handler says no to the fourth
     if (s_admitted == 3)
         return -1;

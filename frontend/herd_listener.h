@@ -9,11 +9,12 @@
 
 typedef struct _herd_listener_t herd_listener_t;
 
-//  A new connection: its socket (non-blocking), its address alone,
-//  "address:port" for the log, and the tag of the socket that took it. 0 if taken (the socket is the taker's
+//  A new connection: its socket (non-blocking), its host alone, its
+//  address ("host:port") for the log, and the tag of the socket that took
+//  it. 0 if taken (the socket is the taker's
 //  now, and the listener counts it against its address until
 //  herd_listener_release), -1 if refused (the listener closes it).
-typedef int (herd_listener_admit_fn) (int fd, const char *host, const char *peer, void *tag, void *arg);
+typedef int (herd_listener_admit_fn) (int fd, const char *host, const char *address, void *tag, void *arg);
 
 //  A listener in loop that admits through admit. max_per_address:
 //  connections open from one address at most, on all its sockets

@@ -24,7 +24,7 @@ typedef struct {
     herd_traffic_t *traffic;    //  Lines in and out, or NULL (owned)
     zsock_t *admin;             //  ROUTER for STATE and STATS (tcp if configured, and inproc)
     herd_http_t *http;          //  /metrics, /healthz, /readyz, or NULL (owned)
-    herd_places_client_t *places;   //  Asks the places broker (the frontend's WHATSATs too)
+    herd_places_asker_t *places;   //  Asks the places broker (the frontend's WHATSATs too)
     zhashx_t *stats_askers;     //  STATS askers waiting on the broker's counters:
                                 //  request id text -> routing id (zframe_t, owned)
     uint64_t next_stats_request;
@@ -559,7 +559,7 @@ s_handle_admin (zloop_t *loop, zsock_t *reader, void *arg)
         char key [24];
         snprintf (key, sizeof key, "%" PRIu64, ++self->next_stats_request);
         if (zhashx_size (self->stats_askers) < S_STATS_ASKERS_MAX
-        &&  herd_places_client_ask_stats (self->places, self->next_stats_request) == 0) {
+        &&  herd_places_asker_ask_stats (self->places, self->next_stats_request) == 0) {
             zhashx_insert (self->stats_askers, key, asker);
             asker = NULL;       //  The table holds it now
         }
@@ -682,9 +682,9 @@ s_start (s_node_t *self, char **error_p)
     if (admin)
         herd_keys_watch (self->keys, self->loop, self->admin, "admin", NULL, NULL);
     //  Its queue holds a WHATSAT for every client, and STATS askers beside
-    self->places = herd_places_client_new (self->loop, self->server,
+    self->places = herd_places_asker_new (self->loop, self->server,
                                            herd_config_number (self->config, "herd/max_clients") + 1000);
-    herd_places_client_on_counts (self->places, s_handle_counts, self);
+    herd_places_asker_on_counts (self->places, s_handle_counts, self);
     self->stats_askers = zhashx_new ();
     zhashx_set_destructor (self->stats_askers, s_asker_destroy);
     if (admin)
@@ -869,7 +869,7 @@ herd_node_actor (zsock_t *pipe, void *args)
     //  before the loop it reads in
     herd_keys_destroy (&self->keys);
     zactor_destroy (&self->auth);
-    herd_places_client_destroy (&self->places);
+    herd_places_asker_destroy (&self->places);
     zhashx_destroy (&self->stats_askers);
     herd_reader_destroy (&self->admin_reader);
     zsock_destroy (&self->admin);

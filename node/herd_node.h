@@ -14,7 +14,7 @@
 //      CLIENTS <cursor> [<count>] -> {"cursor": the next (0: done), "clients":
 //                  [lines held]}: the store a page at a time, as SCAN
 //      CLIENT <id> -> {"client", "line": held (AT or GONE) or null}
-//      CONNECTIONS -> {"connections": [{"id", "peer", "tls", "age_s", "idle_s",
+//      CONNECTIONS -> {"connections": [{"id", "address", "tls", "age_s", "idle_s",
 //                  "pending", "state", "grants"}]}: the clients connected now
 //      FORGET <client> -> {"forgot", "line": its GONE line} or {"error"}:
 //                  forgets client at now (or its newest held time, if

@@ -9,7 +9,7 @@ static const int64_t s_latency_bounds [S_LATENCY_BUCKETS] = { 1, 5, 10, 25, 50, 
 //  A query waiting for, or at, a worker
 typedef struct {
     uint64_t id;                //  Job id, unique in this broker
-    zframe_t *client;           //  The asker's routing id (owned)
+    zframe_t *asker;            //  The asker's routing id (owned)
     uint64_t request;           //  The asker's request id
     herd_query_t query;
     int64_t started;            //  When it reached us, for the log
@@ -85,7 +85,7 @@ s_job_destroy (void **item_p)
 {
     s_job_t *job = (s_job_t *) *item_p;
     if (job) {
-        zframe_destroy (&job->client);
+        zframe_destroy (&job->asker);
         zlistx_destroy (&job->followers);
         freen (job);
         *item_p = NULL;
@@ -110,8 +110,8 @@ herd_places_endpoint (const char *server)
     return zsys_sprintf ("inproc://herd-places-%s", server);
 }
 
-//  Logs the outcome, then sends the client its answer (logged first: once
-//  a client holds an answer, the log says how it came); response stays
+//  Logs the outcome, then sends the asker its answer (logged first: once
+//  an asker holds an answer, the log says how it came); response stays
 //  the caller's
 static void
 s_reply (s_places_t *self, s_job_t *job, json_t *response, const char *source)
@@ -137,7 +137,7 @@ s_reply (s_places_t *self, s_job_t *job, json_t *response, const char *source)
     char *text = herd_nearby_text (response, job->query.max_results);
     herd_places_msg_t answer = { .kind = HERD_PLACES_MSG_ANSWER, .id = job->request,
                                  .text = text, .text_size = strlen (text) };
-    if (herd_places_msg_send (self->frontend, job->client, &answer) == -1)
+    if (herd_places_msg_send (self->frontend, job->asker, &answer) == -1)
         zsys_warning ("places: an answer could not be sent back: %s", zmq_strerror (zmq_errno ()));
     freen (text);
 }
@@ -160,9 +160,9 @@ s_dispatch (s_places_t *self)
 static void
 s_handle_query (s_places_t *self)
 {
-    zframe_t *client = NULL, *frame = NULL;
+    zframe_t *asker = NULL, *frame = NULL;
     herd_places_msg_t message;
-    herd_places_msg_kind_t kind = herd_places_msg_recv (self->frontend, &client, &frame, &message);
+    herd_places_msg_kind_t kind = herd_places_msg_recv (self->frontend, &asker, &frame, &message);
     zframe_destroy (&frame);
     if (kind == HERD_PLACES_MSG_STATS) {
         //  Our part of the server's STATS, as the node merges it
@@ -180,22 +180,22 @@ s_handle_query (s_places_t *self)
         char *text = json_dumps (stats, JSON_COMPACT);
         herd_places_msg_t counts = { .kind = HERD_PLACES_MSG_COUNTS, .id = message.id,
                                      .text = text, .text_size = strlen (text) };
-        herd_places_msg_send (self->frontend, client, &counts);
+        herd_places_msg_send (self->frontend, asker, &counts);
         freen (text);
         json_decref (stats);
-        zframe_destroy (&client);
+        zframe_destroy (&asker);
         return;
     }
-    if (kind != HERD_PLACES_MSG_QUERY || !client) {
+    if (kind != HERD_PLACES_MSG_QUERY || !asker) {
         //  Only our own threads reach this socket: a bug, not an attack
         zsys_error ("places: a message from the server's loop that is no query (%s), dropped",
                     kind == HERD_PLACES_MSG_INVALID? message.reason: "another kind");
-        zframe_destroy (&client);
+        zframe_destroy (&asker);
         return;
     }
     s_job_t *job = (s_job_t *) zmalloc (sizeof (s_job_t));
     job->id = ++self->next_id;
-    job->client = client;
+    job->asker = asker;
     job->request = message.id;
     job->query = message.query;
     job->started = zclock_mono ();

@@ -3,7 +3,7 @@
 //  idle worker of its pool (least-recently-used routing over a second
 //  ROUTER), queues the rest up to a bound, and answers busy beyond it.
 //
-//  The server's loop asks through places/herd_places_client, in the
+//  The server's loop asks through places/herd_places_asker, in the
 //  messages of places/herd_places_msg: a QUERY gets an ANSWER (the JSON
 //  text as the client gets it), a STATS gets the COUNTS.
 //

@@ -16,6 +16,6 @@
 #include "places/herd_placecache.h"
 #include "places/herd_worker.h"
 #include "places/herd_places.h"
-#include "places/herd_places_client.h"
+#include "places/herd_places_asker.h"
 
 #endif

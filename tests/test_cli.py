@@ -324,4 +324,4 @@ def test_clients_are_listed_dumped_and_seen_connected(make_herd, tmp_path):
     connections = json.loads(herd("--connections", "Bailey").stdout)["connections"]
     states = sorted(entry["state"] for entry in connections)
     assert states == ["commanded", "no command yet"], connections
-    assert all(entry["peer"].startswith("127.0.0.1:") and entry["tls"] == "no" for entry in connections)
+    assert all(entry["address"].startswith("127.0.0.1:") and entry["tls"] == "no" for entry in connections)

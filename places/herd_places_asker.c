@@ -1,8 +1,8 @@
-//  places/herd_places_client.c: a loop's DEALER to its places broker.
+//  places/herd_places_asker.c: a loop's DEALER to its places broker.
 
 #include "places/herd_places_layer.h"
 
-struct _herd_places_client_t {
+struct _herd_places_asker_t {
     zsock_t *broker;            //  DEALER to the broker
     herd_reader_t *reader;      //  Its answers, in the loop
     herd_places_answer_fn *on_answer;
@@ -17,7 +17,7 @@ static int
 s_handle_broker (zloop_t *loop, zsock_t *reader, void *arg)
 {
     (void) loop;
-    herd_places_client_t *self = (herd_places_client_t *) arg;
+    herd_places_asker_t *self = (herd_places_asker_t *) arg;
     zframe_t *frame = NULL;
     herd_places_msg_t message;
     herd_places_msg_kind_t kind = herd_places_msg_recv (reader, NULL, &frame, &message);
@@ -35,11 +35,11 @@ s_handle_broker (zloop_t *loop, zsock_t *reader, void *arg)
     return 0;
 }
 
-herd_places_client_t *
-herd_places_client_new (zloop_t *loop, const char *server, size_t max_waiting)
+herd_places_asker_t *
+herd_places_asker_new (zloop_t *loop, const char *server, size_t max_waiting)
 {
     assert (loop && server);
-    herd_places_client_t *self = (herd_places_client_t *) zmalloc (sizeof (herd_places_client_t));
+    herd_places_asker_t *self = (herd_places_asker_t *) zmalloc (sizeof (herd_places_asker_t));
     char *endpoint = herd_places_endpoint (server);
     self->broker = zsock_new (ZMQ_DEALER);
     assert (self->broker);
@@ -57,11 +57,11 @@ herd_places_client_new (zloop_t *loop, const char *server, size_t max_waiting)
 }
 
 void
-herd_places_client_destroy (herd_places_client_t **self_p)
+herd_places_asker_destroy (herd_places_asker_t **self_p)
 {
     assert (self_p);
     if (*self_p) {
-        herd_places_client_t *self = *self_p;
+        herd_places_asker_t *self = *self_p;
         herd_reader_destroy (&self->reader);
         zsock_destroy (&self->broker);
         freen (self);
@@ -70,7 +70,7 @@ herd_places_client_destroy (herd_places_client_t **self_p)
 }
 
 void
-herd_places_client_on_answer (herd_places_client_t *self, herd_places_answer_fn *handler, void *arg)
+herd_places_asker_on_answer (herd_places_asker_t *self, herd_places_answer_fn *handler, void *arg)
 {
     assert (self);
     self->on_answer = handler;
@@ -78,7 +78,7 @@ herd_places_client_on_answer (herd_places_client_t *self, herd_places_answer_fn 
 }
 
 void
-herd_places_client_on_counts (herd_places_client_t *self, herd_places_answer_fn *handler, void *arg)
+herd_places_asker_on_counts (herd_places_asker_t *self, herd_places_answer_fn *handler, void *arg)
 {
     assert (self);
     self->on_counts = handler;
@@ -86,7 +86,7 @@ herd_places_client_on_counts (herd_places_client_t *self, herd_places_answer_fn 
 }
 
 static int
-s_send (herd_places_client_t *self, const herd_places_msg_t *message)
+s_send (herd_places_asker_t *self, const herd_places_msg_t *message)
 {
     int rc = herd_places_msg_send (self->broker, NULL, message);
     herd_reader_check (self->reader);
@@ -94,7 +94,7 @@ s_send (herd_places_client_t *self, const herd_places_msg_t *message)
 }
 
 int
-herd_places_client_query (herd_places_client_t *self, uint64_t request, const herd_query_t *query)
+herd_places_asker_query (herd_places_asker_t *self, uint64_t request, const herd_query_t *query)
 {
     assert (self && query);
     herd_places_msg_t message = { .kind = HERD_PLACES_MSG_QUERY, .id = request, .query = *query };
@@ -102,7 +102,7 @@ herd_places_client_query (herd_places_client_t *self, uint64_t request, const he
 }
 
 int
-herd_places_client_ask_stats (herd_places_client_t *self, uint64_t request)
+herd_places_asker_ask_stats (herd_places_asker_t *self, uint64_t request)
 {
     assert (self);
     herd_places_msg_t message = { .kind = HERD_PLACES_MSG_STATS, .id = request };
@@ -123,9 +123,9 @@ s_test_answer (uint64_t request, const char *text, size_t size, void *arg)
 }
 
 void
-herd_places_client_test (bool verbose)
+herd_places_asker_test (bool verbose)
 {
-    printf (" * herd_places_client: ");
+    printf (" * herd_places_asker: ");
     if (verbose)
         printf ("\n");
     char *endpoint = herd_places_endpoint ("places-client-test");
@@ -133,13 +133,13 @@ herd_places_client_test (bool verbose)
     freen (endpoint);
     assert (broker);
     zloop_t *loop = zloop_new ();
-    herd_places_client_t *client = herd_places_client_new (loop, "places-client-test", 10);
-    herd_places_client_on_answer (client, s_test_answer, "answer ");
-    herd_places_client_on_counts (client, s_test_answer, "counts ");
+    herd_places_asker_t *client = herd_places_asker_new (loop, "places-client-test", 10);
+    herd_places_asker_on_answer (client, s_test_answer, "answer ");
+    herd_places_asker_on_counts (client, s_test_answer, "counts ");
     //  A query reaches the broker as the codec says, and its answer comes
     //  back under the asker's request id
     herd_query_t query = { 1.5, -2.5, 1000, 3 };
-    assert (herd_places_client_query (client, 41, &query) == 0);
+    assert (herd_places_asker_query (client, 41, &query) == 0);
     zframe_t *routing = NULL, *frame = NULL;
     herd_places_msg_t message;
     assert (herd_places_msg_recv (broker, &routing, &frame, &message) == HERD_PLACES_MSG_QUERY);
@@ -152,7 +152,7 @@ herd_places_client_test (bool verbose)
         herd_loop_run_for (loop, 10);
     assert (s_answered == 41 && streq (s_text, "answer {}"));
     //  Counters go to their own handler
-    assert (herd_places_client_ask_stats (client, 43) == 0);
+    assert (herd_places_asker_ask_stats (client, 43) == 0);
     zframe_t *routing_again = NULL;
     assert (herd_places_msg_recv (broker, &routing_again, &frame, &message) == HERD_PLACES_MSG_STATS);
     assert (message.id == 43);
@@ -165,7 +165,7 @@ herd_places_client_test (bool verbose)
     assert (s_answered == 43 && streq (s_text, "counts {\"requests\":1}"));
     zframe_destroy (&routing_again);
     zframe_destroy (&routing);
-    herd_places_client_destroy (&client);
+    herd_places_asker_destroy (&client);
     assert (client == NULL);
     zloop_destroy (&loop);
     zsock_destroy (&broker);

@@ -1,13 +1,13 @@
-//  places/herd_places_client.h: how a server's loop asks its places broker
+//  places/herd_places_asker.h: how a server's loop asks its places broker
 //  (places/herd_places): a WHATSAT's query, or the broker's counters for
 //  STATS, each under a request id of the asker's choosing; the answer
 //  comes back to the asker's handler, in the loop, under that id. One
 //  DEALER per server, shared by the frontend and the node.
 
-#ifndef HERD_PLACES_CLIENT_H_INCLUDED
-#define HERD_PLACES_CLIENT_H_INCLUDED
+#ifndef HERD_PLACES_ASKER_H_INCLUDED
+#define HERD_PLACES_ASKER_H_INCLUDED
 
-typedef struct _herd_places_client_t herd_places_client_t;
+typedef struct _herd_places_asker_t herd_places_asker_t;
 
 //  An answer to request: JSON text, size bytes, not terminated; borrowed
 //  for the call
@@ -15,30 +15,30 @@ typedef void (herd_places_answer_fn) (uint64_t request, const char *text, size_t
 
 //  Connects to server's broker, read in loop. max_waiting bounds the
 //  queries it holds on their way (its socket's queue).
-herd_places_client_t *
-    herd_places_client_new (zloop_t *loop, const char *server, size_t max_waiting);
+herd_places_asker_t *
+    herd_places_asker_new (zloop_t *loop, const char *server, size_t max_waiting);
 
 void
-    herd_places_client_destroy (herd_places_client_t **self_p);
+    herd_places_asker_destroy (herd_places_asker_t **self_p);
 
 //  Where WHATSAT answers go
 void
-    herd_places_client_on_answer (herd_places_client_t *self, herd_places_answer_fn *handler, void *arg);
+    herd_places_asker_on_answer (herd_places_asker_t *self, herd_places_answer_fn *handler, void *arg);
 
 //  Where the broker's counters go
 void
-    herd_places_client_on_counts (herd_places_client_t *self, herd_places_answer_fn *handler, void *arg);
+    herd_places_asker_on_counts (herd_places_asker_t *self, herd_places_answer_fn *handler, void *arg);
 
 //  Asks for the places around a query, never waiting. 0, or -1 if the
 //  broker is not taking queries (its queue is full).
 int
-    herd_places_client_query (herd_places_client_t *self, uint64_t request, const herd_query_t *query);
+    herd_places_asker_query (herd_places_asker_t *self, uint64_t request, const herd_query_t *query);
 
 //  Asks for the broker's counters, never waiting. 0 or -1.
 int
-    herd_places_client_ask_stats (herd_places_client_t *self, uint64_t request);
+    herd_places_asker_ask_stats (herd_places_asker_t *self, uint64_t request);
 
 void
-    herd_places_client_test (bool verbose);
+    herd_places_asker_test (bool verbose);
 
 #endif
