@@ -209,14 +209,14 @@ herd_bus_catch_ups (herd_bus_t *self)
 }
 
 uint64_t
-herd_bus_received (herd_bus_t *self)
+herd_bus_heard (herd_bus_t *self)
 {
     assert (self);
-    uint64_t received = 0;
+    uint64_t heard = 0;
     for (herd_peer_t *peer = (herd_peer_t *) zlistx_first (self->peers); peer;
          peer = (herd_peer_t *) zlistx_next (self->peers))
-        received += herd_peer_received (peer);
-    return received;
+        heard += herd_peer_heard (peer);
+    return heard;
 }
 
 uint64_t
@@ -231,10 +231,10 @@ herd_bus_wrong_sender (herd_bus_t *self)
 }
 
 uint64_t
-herd_bus_rebuilt (herd_bus_t *self)
+herd_bus_rebinds (herd_bus_t *self)
 {
     assert (self);
-    return herd_xpub_rebuilt (self->pub);
+    return herd_xpub_rebinds (self->pub);
 }
 
 uint64_t

@@ -58,7 +58,7 @@ json_t *
 
 //  Updates received from all neighbours' streams, stored or not
 uint64_t
-    herd_bus_received (herd_bus_t *self);
+    herd_bus_heard (herd_bus_t *self);
 
 //  Messages dropped from all neighbours for naming another sender
 uint64_t
@@ -67,7 +67,7 @@ uint64_t
 //  Times the bus's subscriptions outgrew their bound (a key subscribing
 //  many prefixes) and every neighbour was dropped
 uint64_t
-    herd_bus_rebuilt (herd_bus_t *self);
+    herd_bus_rebinds (herd_bus_t *self);
 
 //  Updates published since start
 uint64_t

@@ -87,7 +87,7 @@ herd_feed_stats (herd_feed_t *self, json_t *stats)
     herd_counters_put (stats, HERD_COUNTER_FEED_SUBSCRIPTIONS, xpub? herd_xpub_subscriptions (xpub): 0);
     herd_counters_put (stats, HERD_COUNTER_FEED_SENT, self? self->sent: 0);
     herd_counters_put (stats, HERD_COUNTER_FEED_REFUSED, self? self->refused: 0);
-    herd_counters_put (stats, HERD_COUNTER_FEED_REBUILT, xpub? herd_xpub_rebuilt (xpub): 0);
+    herd_counters_put (stats, HERD_COUNTER_FEED_REBINDS, xpub? herd_xpub_rebinds (xpub): 0);
     herd_counters_put (stats, HERD_COUNTER_FEED_MONITORS, monitors? herd_subscribers_count (monitors): 0);
     herd_counters_put_keyed (stats, HERD_COUNTER_FEED_MONITORS_DROPPED, "stalled",
                              monitors? herd_subscribers_dropped_stalled (monitors): 0);

@@ -69,7 +69,7 @@ s_syncing (herd_peer_t *self)
 }
 
 uint64_t
-herd_peer_received (herd_peer_t *self)
+herd_peer_heard (herd_peer_t *self)
 {
     assert (self);
     return self->streamed;
@@ -684,7 +684,7 @@ herd_peer_link (herd_peer_t *self, int64_t now)
         "heard_ms_ago", self->heard? json_integer (now - self->heard): json_null (),
         "sequence", (json_int_t) self->sequence,
         "state", foreign? "incompatible": s_state_names [self->state],
-        "rebuilt", (json_int_t) self->rebuilds,
+        "remade", (json_int_t) self->rebuilds,
         "incompatible", foreign,
         "format", (json_int_t) (foreign? self->foreign_format: HERD_BUS_FORMAT));
 }
@@ -878,14 +878,14 @@ herd_peer_test (bool verbose)
     assert (json_is_true (json_object_get (link, "silent")));
     assert (json_is_false (json_object_get (link, "up")) && json_is_false (json_object_get (link, "syncing")));
     assert (streq (json_string_value (json_object_get (link, "state")), "lost"));
-    assert (json_integer_value (json_object_get (link, "rebuilt")) == 0);
+    assert (json_integer_value (json_object_get (link, "remade")) == 0);
     json_decref (link);
     //  Silent past S_REBUILD_BEATS: the link is made again, new sockets,
     //  and it is heard on them (slow joiner: beat until it is)
     later = zclock_mono () + (S_REBUILD_BEATS + 1) * 50;
     herd_peer_check (peer, later);
     link = herd_peer_link (peer, later);
-    assert (json_integer_value (json_object_get (link, "rebuilt")) == 1);
+    assert (json_integer_value (json_object_get (link, "remade")) == 1);
     json_decref (link);
 
     //  SYNCING with no progress for S_STALL_MSECS -> LOST
@@ -909,7 +909,7 @@ herd_peer_test (bool verbose)
     assert (herd_peer_state (peer) == HERD_PEER_LOST);
     assert (herd_peer_completed (peer) == 3);
     link = herd_peer_link (peer, zclock_mono ());
-    assert (json_integer_value (json_object_get (link, "rebuilt")) == 1);     //  The same sockets
+    assert (json_integer_value (json_object_get (link, "remade")) == 1);     //  The same sockets
     json_decref (link);
     //  Its late answers, on the same socket, are stale now: ignored
     size_t merged = s_from_snapshot;

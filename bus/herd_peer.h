@@ -87,7 +87,7 @@ bool
 //  The link as JSON: "up" (connected, heard and understood), "syncing" (a
 //  catch-up under way), "connected", "silent", "heard_ms_ago" (null:
 //  never), "sequence" (its last), "state" (live, lost, syncing, again; or
-//  incompatible while the neighbour speaks another bus format), "rebuilt"
+//  incompatible while the neighbour speaks another bus format), "remade"
 //  (times its sockets were made anew), "incompatible", "format" (the bus
 //  format it speaks). Caller owns.
 json_t *
@@ -100,7 +100,7 @@ json_t *
 //  Updates taken from its stream since start, stored or not (the bus's
 //  amplification: make scale divides their sum by the updates sent)
 uint64_t
-    herd_peer_received (herd_peer_t *self);
+    herd_peer_heard (herd_peer_t *self);
 
 //  Messages dropped since start for naming another sender than this
 //  neighbour (a BATCH or HEARTBEAT headed with another server's name)

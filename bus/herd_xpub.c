@@ -16,8 +16,8 @@ struct _herd_xpub_t {
     int hwm;
     size_t max_subscriptions;
     size_t subscriptions;       //  Distinct prefixes subscribed now
-    uint64_t rebuilt;           //  Times they outgrew the bound
-    int64_t rebuilt_at;         //  zclock_mono of the last time
+    uint64_t rebinds;           //  Times they outgrew the bound
+    int64_t rebind_at;          //  zclock_mono of the last time
     int pause;                  //  Before binding again, msecs
     herd_ratelimit_t *log;      //  What subscribers make us log, limited (owned)
     herd_subscribers_t *connections;    //  Their connections, bounded, or NULL (owned)
@@ -158,10 +158,10 @@ static void
 s_outgrown (herd_xpub_t *self, zmq_msg_t *message)
 {
     int64_t now = zclock_mono ();
-    self->pause = self->rebuilt && now - self->rebuilt_at < 2 * S_PAUSE_LONGEST?
+    self->pause = self->rebinds && now - self->rebind_at < 2 * S_PAUSE_LONGEST?
                   MIN (self->pause * 2, S_PAUSE_LONGEST): S_PAUSE_FIRST;
-    self->rebuilt++;
-    self->rebuilt_at = now;
+    self->rebinds++;
+    self->rebind_at = now;
     //  With security on, zauth hands up the subscriber's key and its
     //  certificate's name
     const char *key = zmq_msg_gets (message, "User-Id");
@@ -279,10 +279,10 @@ herd_xpub_subscriptions (herd_xpub_t *self)
 }
 
 uint64_t
-herd_xpub_rebuilt (herd_xpub_t *self)
+herd_xpub_rebinds (herd_xpub_t *self)
 {
     assert (self);
-    return self->rebuilt;
+    return self->rebinds;
 }
 
 //  --------------------------------------------------------------------------
@@ -317,12 +317,12 @@ herd_xpub_test (bool verbose)
     zsock_set_subscribe (subscriber, "c");      //  Not distinct: not counted
     for (int round = 0; round < 100 && herd_xpub_subscriptions (xpub) < 3; round++)
         herd_loop_run_for (loop, 10);
-    assert (herd_xpub_subscriptions (xpub) == 3 && herd_xpub_rebuilt (xpub) == 0);
+    assert (herd_xpub_subscriptions (xpub) == 3 && herd_xpub_rebinds (xpub) == 0);
     //  A fourth drops everyone; a pause, and the socket is bound again
     zsock_set_subscribe (subscriber, "d");
     for (int round = 0; round < 100 && herd_xpub_handle (xpub); round++)
         herd_loop_run_for (loop, 10);
-    assert (herd_xpub_rebuilt (xpub) == 1 && !herd_xpub_handle (xpub));
+    assert (herd_xpub_rebinds (xpub) == 1 && !herd_xpub_handle (xpub));
     assert (herd_xpub_subscriptions (xpub) == 0);
     for (int round = 0; round < 100 && !herd_xpub_handle (xpub); round++)
         herd_loop_run_for (loop, 10);

@@ -53,7 +53,7 @@ size_t
 
 //  Times the subscriptions outgrew the bound and everyone was dropped
 uint64_t
-    herd_xpub_rebuilt (herd_xpub_t *self);
+    herd_xpub_rebinds (herd_xpub_t *self);
 
 void
     herd_xpub_test (bool verbose);

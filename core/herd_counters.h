@@ -71,8 +71,8 @@ typedef enum {
     X (UPDATES_OUT, "updates/out", "herd_updates_out_total", COUNTER, "Updates published on the bus", NULL, 1) \
     X (UPDATES_BATCHES_OUT, "updates/batches_out", "herd_bus_batches_out_total", COUNTER, \
        "Batches (bus messages) sent to neighbours", NULL, 1) \
-    X (UPDATES_RECEIVED, "updates/received", "herd_updates_received_total", COUNTER, \
-       "Updates received from neighbours' streams, newer or not", NULL, 1) \
+    X (UPDATES_HEARD, "updates/heard", "herd_updates_heard_total", COUNTER, \
+       "Updates heard on neighbours' streams, newer or not", NULL, 1) \
     X (UPDATES_REFUSED, "updates/refused", "herd_updates_refused_total", COUNTER, \
        "Neighbours' updates refused by reason: unknown_server (an AT line naming no server of the herd), " \
        "wrong_sender (a message headed with another server's name than its link's)", "reason", 1) \
@@ -88,10 +88,10 @@ typedef enum {
     X (FEED_SENT, "feed/sent", "herd_feed_sent_total", COUNTER, "Updates sent on the update feed", NULL, 1) \
     X (FEED_REFUSED, "feed/refused", "herd_feed_refused_total", COUNTER, \
        "Updates the feed's socket did not take (monitors too slow)", NULL, 1) \
-    X (FEED_REBUILT, "feed/rebuilt", "herd_feed_rebuilt_total", COUNTER, \
+    X (FEED_REBINDS, "feed/rebinds", "herd_feed_rebinds_total", COUNTER, \
        "Times the feed's subscriptions outgrew bus/feed_max_subscriptions and every monitor was dropped", \
        NULL, 1) \
-    X (BUS_REBUILT, "bus/rebuilt", "herd_bus_rebuilt_total", COUNTER, \
+    X (BUS_REBINDS, "bus/rebinds", "herd_bus_rebinds_total", COUNTER, \
        "Times the bus's subscriptions outgrew their bound and every neighbour was dropped", NULL, 1) \
     X (LOG_SUPPRESSED, "log_suppressed", "herd_log_lines_suppressed_total", COUNTER, \
        "Log lines a neighbour, client or monitor caused past its rate (HERD_LOG_BURST per 5 s), not written", \
@@ -127,6 +127,14 @@ typedef enum {
        "Places answers cached", NULL, 1) \
     X (PLACES_PROVIDER_LATENCY, "places/provider_latency", "herd_places_provider_seconds", HISTOGRAM, \
        "How long the places provider took to answer", NULL, 1e-3)
+
+//  Metric names renamed in 0.2.0 (one word, one meaning), still exported
+//  under their old names until the next release, marked deprecated in
+//  their HELP: X (id, old metric name)
+#define HERD_COUNTER_ALIASES(X) \
+    X (UPDATES_HEARD, "herd_updates_received_total") \
+    X (FEED_REBINDS, "herd_feed_rebuilt_total") \
+    X (BUS_REBINDS, "herd_bus_rebuilt_total")
 
 typedef enum {
 #define HERD_COUNTER_ID(id, path, name, kind, help, label, scale) HERD_COUNTER_##id,

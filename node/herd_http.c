@@ -222,6 +222,25 @@ herd_http_metrics (const char *server, json_t *stats, json_t *state)
         }
         freen (path);
     }
+    //  Old names of renamed metrics, kept one release: the same samples
+    struct { herd_counter_t id; const char *old; } aliases [] = {
+#define HERD_COUNTER_ALIAS(id, old) { HERD_COUNTER_##id, old },
+        HERD_COUNTER_ALIASES (HERD_COUNTER_ALIAS)
+#undef HERD_COUNTER_ALIAS
+    };
+    for (size_t index = 0; index < sizeof aliases / sizeof aliases [0]; index++) {
+        const herd_counter_def_t *metric = herd_counters_def (aliases [index].id);
+        json_t *value = herd_counters_get (stats, aliases [index].id);
+        if (!json_is_number (value))
+            continue;
+        char *help = zsys_sprintf ("Deprecated: %s, its name until 0.1.0 (removed in the next release)",
+                                   metric->name);
+        char *path = zsys_sprintf ("STATS %s", metric->path);
+        s_header (text, aliases [index].old, s_types [metric->kind], help, path);
+        s_sample (text, aliases [index].old, labels, json_number_value (value) * metric->scale);
+        freen (path);
+        freen (help);
+    }
     json_t *journal = stats? json_object_get (stats, "journal"): NULL;
     if (journal) {
         s_header (text, "herd_journal_ok", "gauge", "1 while the journal writes, 0 while it cannot (or is off)",

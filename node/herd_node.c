@@ -397,8 +397,8 @@ s_stats (s_node_t *self, const char *places_json, size_t places_size)
                              herd_bus_wrong_sender (self->bus));
     herd_counters_put (stats, HERD_COUNTER_UPDATES_OUT, herd_bus_published (self->bus));
     herd_counters_put (stats, HERD_COUNTER_UPDATES_BATCHES_OUT, herd_bus_batches (self->bus));
-    herd_counters_put (stats, HERD_COUNTER_UPDATES_RECEIVED, herd_bus_received (self->bus));
-    herd_counters_put (stats, HERD_COUNTER_BUS_REBUILT, herd_bus_rebuilt (self->bus));
+    herd_counters_put (stats, HERD_COUNTER_UPDATES_HEARD, herd_bus_heard (self->bus));
+    herd_counters_put (stats, HERD_COUNTER_BUS_REBINDS, herd_bus_rebinds (self->bus));
     herd_feed_stats (self->feed, stats);
     herd_keys_stats (self->keys, stats);
     herd_counters_put (stats, HERD_COUNTER_CLIENTS_STORED,

@@ -96,7 +96,7 @@ def propagation(herd, graph):
         assert time.monotonic() < deadline, "the SUBs never all joined"
         herd.iamat(origin, "scale-warmup", "+1+1", f"{time.time():.9f}")
         time.sleep(0.3)
-    before = sum(herd.stats(name)["updates"]["received"] for name in graph)
+    before = sum(herd.stats(name)["updates"]["heard"] for name in graph)
     sent = {}
     connection = herd.client(origin)
     for n in range(UPDATES):
@@ -113,7 +113,7 @@ def propagation(herd, graph):
     listener.join()
     for sub in subs.values():
         sub.close()
-    after = sum(herd.stats(name)["updates"]["received"] for name in graph)
+    after = sum(herd.stats(name)["updates"]["heard"] for name in graph)
     times = sorted(max(seen[client].values()) - sent[client] for client in sent
                    if len(seen.get(client, {})) == len(graph))
     return times, (after - before) / UPDATES, len(sent) - len(times)

@@ -39,10 +39,10 @@ def test_links_come_back_after_a_plain_impostor_held_a_dead_neighbours_address(h
     herd.start("Bona", wait=False)
     herd.wait_ready("Bona")
     links = wait_live(herd, ["Bailey", "Campbell", "Clark"], "Bona")
-    assert any(link["rebuilt"] >= 1 for link in links.values()), links
+    assert any(link["remade"] >= 1 for link in links.values()), links
     #   (a neighbour whose connecter never met the impostor had no need to)
     for name, link in links.items():
-        if link["rebuilt"]:
+        if link["remade"]:
             assert "making its link again from new sockets" in herd.log(name), name
     #   And Bona's updates reach everyone again
     line = herd.iamat("Bona", "back", "+1+1", f"{time.time():.9f}")
@@ -64,7 +64,7 @@ def test_links_come_back_after_a_neighbour_ran_with_security_off(make_herd):
     herd.start("Bona", wait=False)
     herd.wait_ready("Bona")
     links = wait_live(herd, ["Bailey"], "Bona")
-    assert links["Bailey"]["rebuilt"] >= 1, links
+    assert links["Bailey"]["remade"] >= 1, links
     line = herd.iamat("Bona", "secure.again", "+1+1", f"{time.time():.9f}")
     herd.wait_stored("Bailey", "secure.again", line, timeout=30)
 
@@ -97,7 +97,7 @@ def test_links_come_back_when_only_the_catch_up_link_was_given_up(make_herd):
     #   again; when it did not, the DEALER reconnected by itself. Either
     #   way the link is live and catches up.
     if "cannot ask Bona for a snapshot" in herd.log("Bailey"):
-        assert links["Bailey"]["rebuilt"] >= 1, links
+        assert links["Bailey"]["remade"] >= 1, links
         assert "catch-ups with Bona failed in a row: making its link again" in herd.log("Bailey")
     line = herd.iamat("Bona", "caught.up", "+1+1", f"{time.time():.9f}")
     herd.wait_stored("Bailey", "caught.up", line, timeout=30)

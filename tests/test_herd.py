@@ -194,7 +194,7 @@ def test_a_flood_ends_each_server_stores_and_sends_an_update_once(herd):
     while True:
         after = {name: herd.stats(name)["updates"] for name in herd.graph}
         out = sum(after[name]["out"] - before[name]["out"] for name in herd.graph)
-        received = sum(after[name]["received"] - before[name]["received"] for name in herd.graph)
+        received = sum(after[name]["heard"] - before[name]["heard"] for name in herd.graph)
         links = sum(len(neighbours) for neighbours in herd.graph.values())
         if received == links or time.monotonic() > deadline:
             break

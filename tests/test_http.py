@@ -251,6 +251,16 @@ def test_every_counter_in_stats_is_a_metric(make_herd):
     #   And the families keep their labels
     assert 'herd_handshakes_refused_total{server="Bailey",domain="bus"}' in text
     assert 'herd_commands_total{server="Bailey",kind="IAMAT"} 1' in text
+    #   Renamed metrics keep their old names one release, the same values,
+    #   marked deprecated (docs/operating.md)
+    aliases = re.findall(r'X \((\w+), "(herd_\w+)"\)', header.split("HERD_COUNTER_ALIASES", 1)[1].split("typedef", 1)[0])
+    assert len(aliases) == 3, aliases
+    names = {identifier: name for identifier, _, name in table}
+    for identifier, old in aliases:
+        new = names[identifier]
+        assert re.search(rf"^# HELP {old} Deprecated: {new}, ", text, re.M), old
+        sample = lambda name: re.search(rf'^{name}{{server="Bailey"}} (\S+)$', text, re.M).group(1)
+        assert sample(old) == sample(new), (old, new)
 
 
 def test_metrics_say_what_every_exporter_says_of_its_process(make_herd):
