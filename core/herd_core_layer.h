@@ -23,7 +23,9 @@
 #include "core/herd_http_guard.h"
 #include "core/herd_address.h"
 #include "core/herd_file.h"
-#include "core/herd_loop.h"
+//  Test scaffolding for the classes' selftests (tests/herd_loop.c, linked
+//  into herd_selftest alone)
+#include "tests/herd_loop.h"
 #include "core/herd_reader.h"
 #include "core/herd_actor.h"
 #include "core/herd_bio.h"
