@@ -116,16 +116,20 @@ s_progress (s_connection_t *entry, uint64_t *acked, uint32_t *behind)
     return true;
 }
 
+//  kind ("stalled", "room") keys the log's limit with the address: a
+//  flood of one kind of drop never hides the other
 static void
-s_drop (herd_subscribers_t *self, s_connection_t *entry, const char *why)
+s_drop (herd_subscribers_t *self, s_connection_t *entry, const char *kind, const char *why)
 {
     if (s_same_connection (self, entry))
         shutdown (entry->fd, SHUT_RDWR);
     entry->dropped = true;
     self->count--;
-    herd_ratelimit_log (self->log, entry->host, LOG_WARNING, "%s: dropped the %s at %s: %s (%u bytes "
+    char *source = zsys_sprintf ("%s %s", kind, entry->host);
+    herd_ratelimit_log (self->log, source, LOG_WARNING, "%s: dropped the %s at %s: %s (%u bytes "
                         "waiting for it in the kernel, more in its queue)", self->name, self->subscribers,
                         entry->peer_text, why, entry->behind);
+    freen (source);
 }
 
 static s_connection_t *
@@ -198,7 +202,7 @@ herd_subscribers_connection (int fd, bool accepted, void *arg)
         self->dropped_room++;
         char *why = zsys_sprintf ("more than %zu %ss, and it was the slowest", self->max_subscribers,
                                   self->subscribers);
-        s_drop (self, victim? victim: entry, victim? why: "every other one keeps up: no room for it");
+        s_drop (self, victim? victim: entry, "room", victim? why: "every other one keeps up: no room for it");
         freen (why);
     }
 }
@@ -238,7 +242,7 @@ herd_subscribers_tick (herd_subscribers_t *self)
         if (entry->stalled_since && now - entry->stalled_since >= self->max_stall) {
             self->dropped_stalled++;
             char *why = zsys_sprintf ("took nothing for %" PRId64 " s", (now - entry->stalled_since) / 1000);
-            s_drop (self, entry, why);
+            s_drop (self, entry, "stalled", why);
             freen (why);
         }
     }
