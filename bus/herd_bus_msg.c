@@ -2,25 +2,6 @@
 
 #include "bus/herd_bus_layer.h"
 
-//  A decimal number: 1 to 20 digits, nothing else, within 64 bits
-static bool
-s_parse_number (const char *text, size_t size, uint64_t *number)
-{
-    if (size == 0 || size > 20)
-        return false;
-    uint64_t value = 0;
-    for (size_t index = 0; index < size; index++) {
-        if (text [index] < '0' || text [index] > '9')
-            return false;
-        uint64_t digit = (uint64_t) (text [index] - '0');
-        if (value > (UINT64_MAX - digit) / 10)
-            return false;
-        value = value * 10 + digit;
-    }
-    *number = value;
-    return true;
-}
-
 //  Cuts the next space-separated word off [*cursor, end): false if none
 static bool
 s_word (const char **cursor, const char *end, herd_field_t *word)
@@ -67,11 +48,11 @@ herd_bus_msg_decode (const herd_bus_frame_t *frames, size_t count, herd_bus_msg_
     if (!batch && !heartbeat)
         return s_invalid (decoded, "unknown kind of message");
     uint64_t format = 1;
-    if (slash && !s_parse_number (slash + 1, kind.size - kind_size - 1, &format))
+    if (slash && !herd_protocol_parse_u64 (slash + 1, kind.size - kind_size - 1, &format))
         return s_invalid (decoded, "malformed bus format");
     if (!s_word (&cursor, head_end, &decoded->server)
     ||  !s_word (&cursor, head_end, &sequence)
-    ||  !s_parse_number (sequence.start, sequence.size, &decoded->sequence))
+    ||  !herd_protocol_parse_u64 (sequence.start, sequence.size, &decoded->sequence))
         return s_invalid (decoded, "malformed head (server, sequence)");
     decoded->format = format;
     if (format != HERD_BUS_FORMAT) {
@@ -87,7 +68,7 @@ herd_bus_msg_decode (const herd_bus_frame_t *frames, size_t count, herd_bus_msg_
     }
     uint64_t lines_count;
     if (!s_word (&cursor, head_end, &lines) || cursor != head_end || !newline
-    ||  !s_parse_number (lines.start, lines.size, &lines_count) || lines_count == 0)
+    ||  !herd_protocol_parse_u64 (lines.start, lines.size, &lines_count) || lines_count == 0)
         return s_invalid (decoded, "malformed batch head (count)");
     //  The lines: exactly count of them, each ended by a newline
     decoded->cursor = newline + 1;

@@ -4,25 +4,15 @@
 
 static const char *s_names [] = { NULL, "SYNC", "MORE", "CHUNK", "DONE" };
 
-//  A decimal number of 1..20 digits that fits 64 bits, the whole of
-//  [start, end). 0, or -1.
+//  A number of [start, end), written the one way (no leading zero), so
+//  that a message decoded encodes back to its own bytes. 0, or -1.
 static int
 s_number (const char *start, const char *end, uint64_t *number)
 {
     size_t size = (size_t) (end - start);
-    if (size == 0 || size > 20 || (size > 1 && *start == '0'))
-        return -1;              //  One way to write each number: no leading zero
-    uint64_t value = 0;
-    for (const char *digit = start; digit < end; digit++) {
-        if (*digit < '0' || *digit > '9')
-            return -1;
-        uint64_t next = value * 10 + (uint64_t) (*digit - '0');
-        if (next / 10 != value)
-            return -1;              //  Overflow
-        value = next;
-    }
-    *number = value;
-    return 0;
+    if (size > 1 && *start == '0')
+        return -1;
+    return herd_protocol_parse_u64 (start, size, number)? 0: -1;
 }
 
 static herd_sync_msg_kind_t

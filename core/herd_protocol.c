@@ -374,6 +374,25 @@ herd_protocol_peek_at (const char *line, size_t size, herd_field_t *client, herd
     return 0;
 }
 
+bool
+herd_protocol_parse_u64 (const char *text, size_t size, uint64_t *value)
+{
+    assert (text && value);
+    if (size == 0 || size > 20)
+        return false;
+    uint64_t number = 0;
+    for (size_t index = 0; index < size; index++) {
+        if (!s_is_digit (text [index]))
+            return false;
+        uint64_t digit = (uint64_t) (text [index] - '0');
+        if (number > (UINT64_MAX - digit) / 10)
+            return false;               //  Past 64 bits
+        number = number * 10 + digit;
+    }
+    *value = number;
+    return true;
+}
+
 size_t
 herd_protocol_format_u64 (char *buffer, uint64_t value)
 {
@@ -560,6 +579,15 @@ herd_protocol_test (bool verbose)
     command = s_parse ("WHATSAT k 0.5 20");
     assert (command.kind == HERD_LINE_WHATSAT && command.radius_km == 0.5);
     assert (s_parse ("WHATSAT k 50 01").kind == HERD_LINE_WHATSAT);
+    //  Numbers of the wire formats: 1 to 20 digits within 64 bits
+    {
+        uint64_t number = 0;
+        assert (herd_protocol_parse_u64 ("18446744073709551615", 20, &number) && number == UINT64_MAX);
+        assert (!herd_protocol_parse_u64 ("18446744073709551616", 20, &number));
+        assert (!herd_protocol_parse_u64 ("123456789012345678901", 21, &number));
+        assert (!herd_protocol_parse_u64 ("", 0, &number) && !herd_protocol_parse_u64 ("1x", 2, &number));
+        assert (herd_protocol_parse_u64 ("007", 3, &number) && number == 7);
+    }
     //  FORGET: a client and a time
     command = s_parse ("FORGET kiwi 1621464827.959498503");
     assert (command.kind == HERD_LINE_FORGET && herd_field_is (&command.time, "1621464827.959498503"));

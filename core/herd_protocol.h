@@ -112,6 +112,12 @@ int
     herd_protocol_at_order (const char *a, size_t a_size, herd_field_t a_time,
                             const char *b, size_t b_size, herd_field_t b_time);
 
+//  Reads a decimal number of 1 to 20 digits, nothing else, that fits 64
+//  bits, from text (size bytes): true and *value, or false. Leading zeros
+//  are read (a caller that wants one way to write a number refuses them).
+bool
+    herd_protocol_parse_u64 (const char *text, size_t size, uint64_t *value);
+
 //  Writes value in decimal into buffer (21 bytes will do), null-terminated;
 //  returns its length. For the hot paths, where snprintf costs too much.
 size_t
