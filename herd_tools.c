@@ -126,19 +126,20 @@ herd_tools_clients (herd_config_t *config, const char *server, const char *cert,
     return rc;
 }
 
-//  The herd's CA: loaded, or made if there is none yet (made_p). NULL
-//  after one line on stderr.
+//  The herd's CA: loaded, or made (and said so) if make and there is
+//  none yet. NULL after one line on stderr.
 static herd_ca_t *
-s_ca (herd_config_t *config, bool make, bool *made_p)
+s_ca (herd_config_t *config, bool make)
 {
     char *cert = herd_config_tls_file (config, "", "ca");
-    char *key = zsys_sprintf ("%s/secret/ca.pem", herd_config_string (config, "herd/keys"));
+    char *key = herd_config_tls_file (config, "", "ca_key");
     char *error = NULL;
     herd_ca_t *ca = NULL;
     if (make && !zsys_file_exists (cert) && !zsys_file_exists (key)) {
         ca = herd_ca_create ("herd CA", HERD_CA_DAYS_CA, cert, key, &error);
-        if (ca && made_p)
-            *made_p = true;
+        if (ca)
+            printf ("herd CA: %s, %s (made; sign client certificates with "
+                    "herd --client-cert ID --out DIR)\n", cert, key);
     }
     else
         ca = herd_ca_load (cert, key, &error);
@@ -160,16 +161,11 @@ s_keygen_tls (herd_config_t *config, const char *server)
 {
     char *cert = herd_config_tls_file (config, server, "cert");
     char *key = herd_config_tls_file (config, server, "key");
-    char *ca_cert = herd_config_tls_file (config, server, "ca");
     int rc = 0;
-    bool ca_made = false;
     if (zsys_file_exists (cert) && zsys_file_exists (key))
         printf ("%s: %s, %s (kept)\n", server, cert, key);
     else {
-        herd_ca_t *ca = s_ca (config, true, &ca_made);
-        if (ca_made)
-            printf ("herd CA: %s, %s/secret/ca.pem (made; sign client certificates with "
-                    "herd --client-cert ID --out DIR)\n", ca_cert, herd_config_string (config, "herd/keys"));
+        herd_ca_t *ca = s_ca (config, true);
         char *hosts = strdup ("localhost 127.0.0.1 ::1");
         char *lower = strdup (server);
         for (char *letter = lower; *letter; letter++)
@@ -200,7 +196,6 @@ s_keygen_tls (herd_config_t *config, const char *server)
     }
     freen (cert);
     freen (key);
-    freen (ca_cert);
     return rc;
 }
 
@@ -210,7 +205,7 @@ herd_tools_client_cert (const char *config_file, const char *id, bool prefix, co
     herd_config_t *config = herd_tools_load_config (config_file);
     if (!config)
         return 1;
-    herd_ca_t *ca = s_ca (config, false, NULL);
+    herd_ca_t *ca = s_ca (config, false);
     int rc = 1;
     if (ca) {
         const char *base = *id? id: "any";
@@ -251,7 +246,7 @@ herd_tools_revoke (const char *config_file, const char *cert)
     herd_config_t *config = herd_tools_load_config (config_file);
     if (!config)
         return 1;
-    herd_ca_t *ca = s_ca (config, false, NULL);
+    herd_ca_t *ca = s_ca (config, false);
     char *crl = herd_config_tls_file (config, "", "crl");
     char *error = NULL;
     int rc = 1;

@@ -501,10 +501,12 @@ char *
 herd_config_tls_file (herd_config_t *self, const char *server, const char *what)
 {
     assert (self && server && what);
+    const char *keys = herd_config_string (self, "herd/keys");
+    if (streq (what, "ca_key"))
+        return zsys_sprintf ("%s/secret/ca.pem", keys);     //  No setting: where --keygen puts it
     char *path = zsys_sprintf ("tls/%s", what);
     const char *value = herd_config_string (self, path);
     freen (path);
-    const char *keys = herd_config_string (self, "herd/keys");
     if (*value) {
         //  {server} stands for the server's name: one line for a herd
         const char *mark = strstr (value, "{server}");

@@ -53,7 +53,9 @@ const char *
 //  A file of the TLS client port for server: "ca", "cert", "key" or
 //  "crl", as the tls section says ({server} in it stands for the name),
 //  else where herd --keygen puts it: <keys>/ca.crt, <keys>/NAME.crt,
-//  <keys>/secret/NAME.pem, <keys>/ca.crl. Caller frees.
+//  <keys>/secret/NAME.pem, <keys>/ca.crl; or "ca_key", the herd CA's key,
+//  which no server reads and only herd --keygen puts anywhere:
+//  <keys>/secret/ca.pem. Caller frees.
 char *
     herd_config_tls_file (herd_config_t *self, const char *server, const char *what);
 
