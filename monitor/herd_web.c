@@ -574,10 +574,64 @@ s_new_token (void)
 }
 
 //  The herd as one server holds it now: a snapshot over the catch-up
-//  protocol (docs/PROTOCOL.md section 4: SYNC, a CHUNK per MORE, DONE)
-//  from the first server that answers, asked with the monitor's key. The
-//  feeds are subscribed already; newer-wins merges what they bring with
-//  it, so a map started after the clients came shows them all.
+//  protocol (docs/PROTOCOL.md section 4), asked with the monitor's key by
+//  the servers' own catch-up client (bus/herd_catchup) in a loop of its
+//  own, from the first server that answers. The feeds are subscribed
+//  already; newer-wins merges what they bring with it, so a map started
+//  after the clients came shows them all.
+typedef struct {
+    s_web_t *web;
+    herd_catchup_t *catchup;
+    size_t taken;               //  Lines taken into the table
+    bool done, failed;
+    int64_t asking_until;       //  Asks fail until the link is up: this long
+    int64_t deadline;           //  For the whole snapshot
+} s_snapshot_t;
+
+static int
+s_snapshot_line (const char *line, size_t size, void *arg)
+{
+    s_snapshot_t *snapshot = (s_snapshot_t *) arg;
+    herd_at_t at;
+    if (herd_protocol_parse_at (line, size, &at))
+        return HERD_STORE_INVALID;
+    pthread_mutex_lock (&snapshot->web->lock);
+    s_take_update (snapshot->web, &at);
+    pthread_mutex_unlock (&snapshot->web->lock);
+    snapshot->taken++;
+    return HERD_STORE_STORED;
+}
+
+static void
+s_snapshot_done (void *arg)
+{
+    ((s_snapshot_t *) arg)->done = true;
+}
+
+static void
+s_snapshot_failed (const char *why, void *arg)
+{
+    (void) why;
+    ((s_snapshot_t *) arg)->failed = true;
+}
+
+//  Every 100 ms: asks until the link takes the request, ends the loop
+//  once the snapshot is whole, has failed, or took too long
+static int
+s_snapshot_tick (zloop_t *loop, int timer_id, void *arg)
+{
+    (void) loop;
+    (void) timer_id;
+    s_snapshot_t *snapshot = (s_snapshot_t *) arg;
+    int64_t now = zclock_mono ();
+    if (snapshot->done || snapshot->failed || zsys_interrupted || now > snapshot->deadline)
+        return -1;
+    if (!herd_catchup_active (snapshot->catchup) && herd_catchup_ask (snapshot->catchup)
+    &&  now > snapshot->asking_until)
+        return -1;
+    return 0;
+}
+
 static void
 s_load_snapshot (s_web_t *self)
 {
@@ -588,51 +642,22 @@ s_load_snapshot (s_web_t *self)
         if (!sync)
             continue;
         char *error = NULL;
-        zsock_t *dealer = zsock_new (ZMQ_DEALER);
-        zsock_set_linger (dealer, 0);
-        zsock_set_rcvtimeo (dealer, 3000);
-        zsock_set_maxmsgsize (dealer, HERD_SYNC_MAXMSGSIZE);
-        if (herd_keys_apply_client (self->keys, dealer, name, &error)) {
+        s_snapshot_t snapshot = { self, herd_catchup_new (name, sync, self->keys, &error), 0, false, false,
+                                  zclock_mono () + 3000, zclock_mono () + 60000 };
+        if (!snapshot.catchup) {
             zsys_warning ("web: no snapshot from %s: %s", name, error);
             freen (error);
-            zsock_destroy (&dealer);
             continue;
         }
-        zsock_connect (dealer, "%s", sync);
-        uint64_t id = (uint64_t) zclock_time ();
-        herd_sync_msg_t ask = { .kind = HERD_SYNC_MSG_SYNC, .id = id };
-        zframe_t *frame = herd_sync_msg_encode (&ask);
-        zframe_send (&frame, dealer, 0);
-        size_t taken = 0;
-        bool done = false;
-        int64_t deadline = zclock_mono () + 60000;
-        while (!done && !zsys_interrupted && zclock_mono () < deadline
-        &&     (frame = zframe_recv (dealer))) {
-            herd_sync_msg_t answer;
-            herd_sync_msg_kind_t kind = herd_sync_msg_decode (zframe_data (frame), zframe_size (frame), &answer);
-            if (kind == HERD_SYNC_MSG_CHUNK && answer.id == id) {
-                pthread_mutex_lock (&self->lock);
-                herd_field_t line;
-                while (herd_sync_msg_next (&answer, &line)) {
-                    herd_at_t at;
-                    if (herd_protocol_parse_at (line.start, line.size, &at) == 0) {
-                        s_take_update (self, &at);
-                        taken++;
-                    }
-                }
-                pthread_mutex_unlock (&self->lock);
-                herd_sync_msg_t more = { .kind = HERD_SYNC_MSG_MORE, .id = id };
-                zframe_t *request = herd_sync_msg_encode (&more);
-                zframe_send (&request, dealer, 0);
-            }
-            else
-            if (kind == HERD_SYNC_MSG_DONE && answer.id == id)
-                done = true;
-            zframe_destroy (&frame);
-        }
-        zsock_destroy (&dealer);
-        if (done) {
-            zsys_info ("web: started from %s's snapshot: %zu clients", name, taken);
+        zloop_t *loop = zloop_new ();
+        herd_catchup_handler_t handler = { s_snapshot_line, NULL, s_snapshot_done, s_snapshot_failed, &snapshot };
+        herd_catchup_attach (snapshot.catchup, loop, &handler);
+        zloop_timer (loop, 100, 0, s_snapshot_tick, &snapshot);
+        zloop_start (loop);
+        herd_catchup_destroy (&snapshot.catchup);       //  Its reader leaves the loop first
+        zloop_destroy (&loop);
+        if (snapshot.done) {
+            zsys_info ("web: started from %s's snapshot: %zu clients", name, snapshot.taken);
             return;
         }
         zsys_warning ("web: no snapshot from %s (no answer); trying the next", name);
