@@ -55,10 +55,12 @@ s_usage (FILE *stream)
         "as one message of two frames: [client id][AT line]. The AT line is\n"
         "exactly what clients see:\n"
         "  AT <server> <skew> <client> <coordinates> <client time>\n"
+        "A client forgotten (FORGET, or herd/client_ttl) is a GONE line instead:\n"
+        "  GONE <server> <skew> <client> <client time>\n"
         "Subscribe with a client id prefix to get only those clients. The\n"
         "server does no work for its feed while nobody subscribes.\n"
         "\n"
-        "Plain output:  <from> <AT line>\n"
+        "Plain output:  <from> <AT or GONE line>\n"
         "JSON output:   {\"from\", \"client\", \"at\", \"received\"}\n"
         "(-C and --cert mean the same in herd and herd-monitor; -K is kept as an\n"
         " old spelling of --cert.)\n");
