@@ -241,7 +241,9 @@ herd_subscribers_tick (herd_subscribers_t *self)
         entry->behind = behind;
         if (entry->stalled_since && now - entry->stalled_since >= self->max_stall) {
             self->dropped_stalled++;
-            char *why = zsys_sprintf ("took nothing for %" PRId64 " s", (now - entry->stalled_since) / 1000);
+            //  The bound it crossed: the stall as measured is that plus
+            //  up to a tick or two, as the ticks saw its last progress
+            char *why = zsys_sprintf ("took nothing for %" PRId64 " s", self->max_stall / 1000);
             s_drop (self, entry, "stalled", why);
             freen (why);
         }
