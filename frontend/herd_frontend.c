@@ -367,16 +367,19 @@ herd_frontend_new (herd_config_t *config, const char *server, zloop_t *loop,
     self->plain_socket = self->tls_socket = -1;
     const char *bind = herd_config_client_bind (config, server);
     const char *tls_bind = herd_config_server_endpoint (config, server, "client_tls");
-    if (bind) {
-        char *setting = zsys_sprintf ("servers/%s/client in %s", server, herd_config_filename (config));
-        self->plain_socket = herd_listener_bind (self->listener, bind, setting, NULL, error_p);
-        freen (setting);
-    }
-    if (tls_bind && (!bind || self->plain_socket != -1)) {
+    //  The TLS port first (OpenSSL's first context can take a while to
+    //  make), the plain port last: whoever sees the plain port take
+    //  connections finds the TLS port taking them too
+    if (tls_bind) {
         self->tls = herd_tls_new (config, server, error_p);
         char *setting = zsys_sprintf ("servers/%s/client_tls in %s", server, herd_config_filename (config));
         if (self->tls)
             self->tls_socket = herd_listener_bind (self->listener, tls_bind, setting, self->tls, error_p);
+        freen (setting);
+    }
+    if (bind && (!tls_bind || self->tls_socket != -1)) {
+        char *setting = zsys_sprintf ("servers/%s/client in %s", server, herd_config_filename (config));
+        self->plain_socket = herd_listener_bind (self->listener, bind, setting, NULL, error_p);
         freen (setting);
     }
     if ((bind && self->plain_socket == -1) || (tls_bind && self->tls_socket == -1)) {
