@@ -348,13 +348,17 @@ static int
 s_serve (herd_config_t *config, const char *server, const char *log_file, const char *log_format,
          sigset_t *signals)
 {
-    herd_places_args_t places_args = { config, server };
+    herd_places_args_t places_args = { config, server, NULL };
     zactor_t *places = zactor_new (herd_places_actor, &places_args);
-    herd_node_args_t node_args = { config, server };
-    zactor_t *node = zactor_new (herd_node_actor, &node_args);
+    zactor_t *node = NULL;
     int rc = 1;
-    if (s_start_actor (places, server, "places") == 0
-    &&  s_start_actor (node, server, "node") == 0) {
+    //  The node after the broker has started: it answers from the
+    //  broker's offline data, if that is the provider
+    if (s_start_actor (places, server, "places") == 0) {
+        herd_node_args_t node_args = { config, server, places_args.offline };
+        node = zactor_new (herd_node_actor, &node_args);
+    }
+    if (node && s_start_actor (node, server, "node") == 0) {
         zsys_info ("server %s is up", server);
         //  Under systemd (Type=notify) the unit is started now: the
         //  journal is replayed and clients are served; the catch-up with

@@ -157,19 +157,29 @@ s_commit (void *arg)
         herd_traffic_flush (self->node.traffic);
 }
 
-//  Ends a WHATSAT: its AT line, the places JSON, an empty line
+//  A WHATSAT's reply: its AT line, the places JSON, an empty line
 static void
-s_reply_whatsat (herd_frontend_t *self, herd_connection_t *connection, const char *json, size_t json_size)
+s_write_whatsat (herd_frontend_t *self, herd_connection_t *connection, const char *head, size_t head_size,
+                 const char *json, size_t json_size)
 {
-    char *head = herd_connection_release (connection);
-    size_t head_size = strlen (head);
     herd_connection_append (connection, head, head_size);
     herd_connection_append (connection, "\n", 1);
     herd_connection_append (connection, json, json_size);
     herd_connection_append (connection, "\n\n", 2);
-    char suffix [64];
-    snprintf (suffix, sizeof suffix, " + places JSON (%zu bytes)", json_size);
-    s_log_traffic (self, connection, ">", head, head_size, suffix);
+    if (self->node.traffic) {
+        char suffix [64];
+        snprintf (suffix, sizeof suffix, " + places JSON (%zu bytes)", json_size);
+        s_log_traffic (self, connection, ">", head, head_size, suffix);
+    }
+}
+
+//  Ends a WHATSAT whose answer came from the places broker, with the AT
+//  line held since it was asked
+static void
+s_reply_whatsat (herd_frontend_t *self, herd_connection_t *connection, const char *json, size_t json_size)
+{
+    char *head = herd_connection_release (connection);
+    s_write_whatsat (self, connection, head, strlen (head), json, json_size);
     freen (head);
 }
 
@@ -186,10 +196,17 @@ s_handle_whatsat (herd_frontend_t *self, herd_connection_t *connection, herd_com
         s_reply_invalid (self, connection, line, size, "unknown client");
         return;
     }
-    //  The reply carries the line as it is now, whatever comes later
-    herd_connection_hold (connection, strdup (stored));
     herd_query_t query = { 0, 0, command->radius_km * 1000, (uint32_t) command->max_results };
     herd_protocol_at_position (&at, &query.latitude, &query.longitude);
+    //  The offline provider answers now, in this pass
+    size_t json_size;
+    const char *json = herd_places_asker_answer_now (self->node.places, &query, &json_size);
+    if (json) {
+        s_write_whatsat (self, connection, stored, strlen (stored), json, json_size);
+        return;
+    }
+    //  The reply carries the line as it is now, whatever comes later
+    herd_connection_hold (connection, strdup (stored));
     if (herd_places_asker_query (self->node.places, herd_connection_tag (connection), &query) == -1) {
         herd_ratelimit_log (self->log, herd_connection_host (connection), LOG_WARNING,
                             "client %" PRIu64 ": places broker not taking queries", herd_connection_id (connection));

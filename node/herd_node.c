@@ -25,6 +25,7 @@ typedef struct {
     zsock_t *admin;             //  ROUTER for STATE and STATS (tcp if configured, and inproc)
     herd_http_t *http;          //  /metrics, /healthz, /readyz, or NULL (owned)
     herd_places_asker_t *places;   //  Asks the places broker (the frontend's WHATSATs too)
+    herd_offline_t *offline;       //  The broker's offline data, answered from here (borrowed)
     zhashx_t *stats_askers;     //  STATS askers waiting on the broker's counters:
                                 //  request id text -> routing id (zframe_t, owned)
     uint64_t next_stats_request;
@@ -387,6 +388,7 @@ s_stats (s_node_t *self, const char *places_json, size_t places_size)
     }
     json_object_set_new (stats, "server", json_string (self->server));
     herd_counters_put (stats, HERD_COUNTER_UPTIME, (zclock_mono () - self->started) / 1000);
+    herd_places_asker_stats (self->places, stats);
     herd_frontend_stats (self->frontend, stats);
     herd_counters_put (stats, HERD_COUNTER_UPDATES_IN, self->updates_in);
     herd_counters_put (stats, HERD_COUNTER_UPDATES_FROM_CATCH_UP, self->updates_caught_up);
@@ -685,6 +687,8 @@ s_start (s_node_t *self, char **error_p)
     self->places = herd_places_asker_new (self->loop, self->server,
                                            herd_config_number (self->config, "herd/max_clients") + 1000);
     herd_places_asker_on_counts (self->places, s_handle_counts, self);
+    if (self->offline)
+        herd_places_asker_answer_from (self->places, self->offline);
     self->stats_askers = zhashx_new ();
     zhashx_set_destructor (self->stats_askers, s_asker_destroy);
     if (admin)
@@ -839,6 +843,7 @@ herd_node_actor (zsock_t *pipe, void *args)
     self->pipe = pipe;
     self->config = node_args->config;
     self->server = strdup (node_args->server);
+    self->offline = node_args->offline;
     self->store = herd_store_new (herd_config_number (self->config, "herd/max_stored"));
     self->max_future = herd_config_number (self->config, "herd/max_future");
     self->client_ttl = herd_config_number (self->config, "herd/client_ttl");
@@ -923,10 +928,10 @@ herd_node_test (bool verbose)
     herd_config_t *config = herd_config_load_text (text, "node-test", &error);
     freen (text);
     assert (config);
-    herd_places_args_t places_args = { config, "T" };
+    herd_places_args_t places_args = { config, "T", NULL };
     zactor_t *places = zactor_new (herd_places_actor, &places_args);
     assert (herd_actor_start (places, &error) == 0);
-    herd_node_args_t node_args = { config, "T" };
+    herd_node_args_t node_args = { config, "T", places_args.offline };
     zactor_t *node = zactor_new (herd_node_actor, &node_args);
     assert (herd_actor_start (node, &error) == 0);
     zstr_send (node, "PORT");

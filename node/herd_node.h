@@ -39,6 +39,9 @@
 typedef struct {
     herd_config_t *config;      //  Borrowed, must outlive the actor
     const char *server;         //  Our server's name
+    herd_offline_t *offline;    //  The places broker's offline data, or NULL:
+                                //  WHATSAT answered from it in the loop
+                                //  (borrowed, must outlive the actor)
 } herd_node_args_t;
 
 //  zactor_new (herd_node_actor, &args)

@@ -358,6 +358,172 @@ herd_offline_search (herd_offline_t *self, const herd_query_t *query)
 }
 
 //  --------------------------------------------------------------------------
+//  The answer as text, written straight into the reply: the bytes
+//  herd_nearby_text (herd_offline_search (...)) gives, without building
+//  and dumping a JSON tree and without printf for the coordinates (the
+//  selftest holds the two to the same bytes on every query it makes)
+
+//  True if text is UTF-8 as jansson takes it: no overlong form, no
+//  surrogate, nothing past U+10FFFF
+static bool
+s_utf8_valid (const char *text)
+{
+    const unsigned char *byte = (const unsigned char *) text;
+    while (*byte) {
+        if (*byte < 0x80) {
+            byte++;
+            continue;
+        }
+        size_t length = *byte >= 0xC2 && *byte <= 0xDF? 2: *byte >= 0xE0 && *byte <= 0xEF? 3:
+                        *byte >= 0xF0 && *byte <= 0xF4? 4: 0;
+        if (!length)
+            return false;
+        uint32_t value = *byte & (0x7F >> length);
+        for (size_t index = 1; index < length; index++) {
+            if ((byte [index] & 0xC0) != 0x80)
+                return false;
+            value = (value << 6) | (byte [index] & 0x3F);
+        }
+        if ((length == 3 && value < 0x800) || (length == 4 && value < 0x10000)
+        ||  (value >= 0xD800 && value <= 0xDFFF) || value > 0x10FFFF)
+            return false;
+        byte += length;
+    }
+    return true;
+}
+
+static inline void
+s_put (zchunk_t *out, const char *text, size_t size)
+{
+    zchunk_extend (out, text, size);
+}
+#define s_put_literal(out, text) s_put ((out), (text), sizeof (text) - 1)
+
+//  A JSON string as jansson dumps it: quotes, backslashes and control
+//  characters escaped, the rest (UTF-8 included) as it is
+static void
+s_put_string (zchunk_t *out, const char *text)
+{
+    s_put_literal (out, "\"");
+    const char *run = text;
+    for (const char *next = text; *next; next++) {
+        unsigned char byte = (unsigned char) *next;
+        if (byte >= 0x20 && byte != '"' && byte != '\\')
+            continue;
+        s_put (out, run, (size_t) (next - run));
+        char escape [8];
+        const char *short_form = byte == '"'? "\\\"": byte == '\\'? "\\\\": byte == '\b'? "\\b":
+                                 byte == '\f'? "\\f": byte == '\n'? "\\n": byte == '\r'? "\\r":
+                                 byte == '\t'? "\\t": NULL;
+        if (short_form)
+            s_put (out, short_form, 2);
+        else {
+            snprintf (escape, sizeof escape, "\\u%04X", byte);
+            s_put (out, escape, 6);
+        }
+        run = next + 1;
+    }
+    s_put (out, run, strlen (run));
+    s_put_literal (out, "\"");
+}
+
+//  Micro-degrees as jansson dumps the real micro / 1e6 with 10 digits of
+//  precision: a micro-degree value has at most 9, so that is its exact
+//  decimal, trailing zeros dropped, ".0" if nothing is left after the
+//  point. Below 0.0001 degrees %g turns to an exponent: jansson prints those.
+static void
+s_put_degrees (zchunk_t *out, int32_t micro)
+{
+    char text [32];
+    if (micro != 0 && micro > -100 && micro < 100) {
+        json_t *real = json_real (micro / 1e6);
+        size_t size = json_dumpb (real, text, sizeof text, JSON_ENCODE_ANY | JSON_REAL_PRECISION (10));
+        json_decref (real);
+        s_put (out, text, size);
+        return;
+    }
+    char *end = text + sizeof text, *write = end;
+    uint32_t magnitude = micro < 0? (uint32_t) -(int64_t) micro: (uint32_t) micro;
+    uint32_t fraction = magnitude % 1000000, whole = magnitude / 1000000;
+    int digits = 6;
+    while (digits > 1 && fraction % 10 == 0) {
+        fraction /= 10;
+        digits--;
+    }
+    for (int digit = 0; digit < digits; digit++, fraction /= 10)
+        *--write = (char) ('0' + fraction % 10);
+    *--write = '.';
+    do
+        *--write = (char) ('0' + whole % 10);
+    while (whole /= 10);
+    if (micro < 0)
+        *--write = '-';
+    s_put (out, write, (size_t) (end - write));
+}
+
+size_t
+herd_offline_answer (herd_offline_t *self, const herd_query_t *query, zchunk_t *out)
+{
+    assert (self && query && out);
+    zchunk_set (out, NULL, 0);
+    uint32_t indexes [HERD_RESULTS_MAX];
+    size_t count = herd_offline_nearest (self, query->latitude, query->longitude,
+                                         query->radius_m, HERD_RESULTS_MAX, indexes);
+    s_put_literal (out, "{\n   \"html_attributions\": [],\n   \"results\": [");
+    size_t written = 0, valid = 0;
+    for (size_t index = 0; index < count; index++) {
+        const s_record_t *record = &self->records [indexes [index]];
+        const char *name = self->strings + record->name;
+        const char *place_id = self->strings + record->place_id;
+        const char *vicinity = self->strings + record->vicinity;
+        //  jansson refuses text that is not UTF-8: the place is left out
+        if (!s_utf8_valid (name) || !s_utf8_valid (place_id) || !s_utf8_valid (vicinity))
+            continue;
+        valid++;                        //  The status counts what the cut drops
+        if (written == query->max_results)
+            continue;
+        if (written)
+            s_put_literal (out, ",");
+        s_put_literal (out, "\n      {\n         \"name\": ");
+        s_put_string (out, name);
+        s_put_literal (out, ",\n         \"place_id\": ");
+        s_put_string (out, place_id);
+        s_put_literal (out, ",\n         \"geometry\": {\n            \"location\": {\n               \"lat\": ");
+        s_put_degrees (out, record->latitude);
+        s_put_literal (out, ",\n               \"lng\": ");
+        s_put_degrees (out, record->longitude);
+        if (!strncmp (place_id, "airport:", 8))
+            s_put_literal (out, "\n            }\n         },\n         \"types\": [\n            \"airport\"\n"
+                                "         ],\n         \"vicinity\": ");
+        else
+            s_put_literal (out, "\n            }\n         },\n         \"types\": [\n            \"locality\",\n"
+                                "            \"political\"\n         ],\n         \"vicinity\": ");
+        s_put_string (out, vicinity);
+        if (record->population) {
+            char number [16];
+            char *end = number + sizeof number, *write = end;
+            uint32_t population = record->population;
+            do
+                *--write = (char) ('0' + population % 10);
+            while (population /= 10);
+            s_put_literal (out, ",\n         \"population\": ");
+            s_put (out, write, (size_t) (end - write));
+        }
+        s_put_literal (out, "\n      }");
+        written++;
+    }
+    if (written)
+        s_put_literal (out, "\n   ],\n");
+    else
+        s_put_literal (out, "],\n");
+    if (valid)
+        s_put_literal (out, "   \"status\": \"OK\"\n}");
+    else
+        s_put_literal (out, "   \"status\": \"ZERO_RESULTS\"\n}");
+    return zchunk_size (out);
+}
+
+//  --------------------------------------------------------------------------
 //  Selftest: a synthetic file with places near the poles and the 180th
 //  meridian; index against scan on 1,000 random queries; bad files; and
 //  the real data when it has been built
@@ -366,7 +532,8 @@ static void
 s_write_file (const char *path, size_t count, unsigned int seed, bool corrupt)
 {
     s_record_t *records = (s_record_t *) calloc (count, sizeof (s_record_t));
-    char strings [] = "Place\0Vicinity\0geonames:1\0airport:XXXX";
+    //  Names that need escapes, and one that is not UTF-8 (left out)
+    char strings [] = "Place\0Vicinity\0geonames:1\0airport:XXXX\0Qu\"o\\te\t\x01\xc3\xa9\x7f\0Bad\xff";
     srand (seed);
     for (size_t index = 0; index < count; index++) {
         //  A third anywhere, a third near the poles, a third near 180
@@ -386,11 +553,16 @@ s_write_file (const char *path, size_t count, unsigned int seed, bool corrupt)
         }
         records [index].latitude = (int32_t) lround (latitude * 1e6);
         records [index].longitude = (int32_t) lround (longitude * 1e6);
-        records [index].name = 0;
+        records [index].name = index % 5 == 3? 39: index % 7 == 4? 52: 0;
         records [index].vicinity = 6;
         records [index].place_id = index % 2? 15: 26;
         records [index].population = (uint32_t) index;
     }
+    //  Near 0,0: coordinates that jansson prints with an exponent
+    records [0].latitude = 50;
+    records [0].longitude = -7;
+    records [3].latitude = -100;
+    records [3].longitude = 0;
     s_header_t header = { S_MAGIC, (uint32_t) count, sizeof strings, 0, 0 };
     header.checksum = herd_fnv32 (records, count * sizeof (s_record_t), HERD_FNV32_SEED);
     header.checksum = herd_fnv32 (strings, sizeof strings, header.checksum);
@@ -439,6 +611,41 @@ s_compare_index_and_scan (herd_offline_t *offline, bool on_places, int queries)
     }
 }
 
+//  The text answer against jansson's dump of the JSON answer, byte for byte
+static void
+s_compare_answers_at (herd_offline_t *offline, const herd_query_t *query)
+{
+    zchunk_t *text = zchunk_new (NULL, 0);
+    json_t *response = herd_offline_search (offline, query);
+    char *expected = herd_nearby_text (response, query->max_results);
+    size_t size = herd_offline_answer (offline, query, text);
+    if (size != strlen (expected) || memcmp (zchunk_data (text), expected, size)) {
+        fprintf (stderr, "text and JSON answers differ at %f,%f radius %f:\n%.*s\n---\n%s\n",
+                query->latitude, query->longitude, query->radius_m, (int) size, zchunk_data (text), expected);
+        assert (false);
+    }
+    freen (expected);
+    json_decref (response);
+    zchunk_destroy (&text);
+}
+
+static void
+s_compare_answers (herd_offline_t *offline, bool on_places, int queries)
+{
+    for (int query_nbr = 0; query_nbr < queries; query_nbr++) {
+        herd_query_t query = { 0, 0, 1 + (rand () / (double) RAND_MAX) * 49999,
+                               1 + (uint32_t) rand () % HERD_RESULTS_MAX };
+        if (on_places)
+            herd_offline_position (offline, (uint32_t) rand () % herd_offline_size (offline),
+                                   &query.latitude, &query.longitude);
+        else {
+            query.latitude = (rand () / (double) RAND_MAX) * 180 - 90;
+            query.longitude = (rand () / (double) RAND_MAX) * 360 - 180;
+        }
+        s_compare_answers_at (offline, &query);
+    }
+}
+
 void
 herd_offline_test (bool verbose)
 {
@@ -463,6 +670,10 @@ herd_offline_test (bool verbose)
     json_t *first = json_array_get (json_object_get (response, "results"), 0);
     assert (streq (json_string_value (json_object_get (first, "name")), "Place"));
     json_decref (response);
+    s_compare_answers (offline, false, 1000);
+    s_compare_answers (offline, true, 1000);
+    query.latitude = query.longitude = 0;
+    s_compare_answers_at (offline, &query);
     herd_offline_destroy (&offline);
     herd_offline_destroy (&offline);
 
@@ -509,6 +720,7 @@ herd_offline_test (bool verbose)
                    || streq (place_id, "airport:KLAX");
         }
         assert (wanted == 3);
+        s_compare_answers (offline, true, 5000);
         herd_offline_destroy (&offline);
     }
     printf ("OK\n");

@@ -43,6 +43,13 @@ void
 json_t *
     herd_offline_search (herd_offline_t *self, const herd_query_t *query);
 
+//  The same answer as the text a client gets (herd_nearby_text of the
+//  above, cut to query->max_results), written into out, which it
+//  replaces: the server's loop answers WHATSAT with it directly. Returns
+//  the text's size.
+size_t
+    herd_offline_answer (herd_offline_t *self, const herd_query_t *query, zchunk_t *out);
+
 //  Great-circle distance in metres
 double
     herd_offline_distance (double latitude1, double longitude1,

@@ -31,6 +31,7 @@ typedef struct {
                                 //  the same question waits on that answer
     const char *provider;       //  "google", "offline" or "none"
     herd_offline_t *offline;    //  Offline data, if that is the provider (owned)
+    zchunk_t *answer;           //  Its answers' text, made here (owned)
     herd_placecache_t *cache;   //  Answers by rounded location and radius (owned)
     size_t queue_max;           //  Bound on queue
     uint64_t next_id;
@@ -200,6 +201,16 @@ s_handle_query (s_places_t *self)
     job->query = message.query;
     job->started = zclock_mono ();
     self->requests++;
+    if (self->offline) {
+        //  From memory, in microseconds: no worker, no cache
+        herd_offline_answer (self->offline, &job->query, self->answer);
+        herd_places_msg_t answer = { .kind = HERD_PLACES_MSG_ANSWER, .id = job->request,
+                                     .text = (const char *) zchunk_data (self->answer),
+                                     .text_size = zchunk_size (self->answer) };
+        herd_places_msg_send (self->frontend, job->asker, &answer);
+        s_job_destroy ((void **) &job);
+        return;
+    }
     //  A hit never reaches a worker
     char key [128];
     json_t *cached = self->cache? herd_placecache_lookup (self->cache, s_cache_key (self, &job->query, key, sizeof key)): NULL;
@@ -330,18 +341,20 @@ s_start (s_places_t *self, char **error_p)
     else
         self->provider = "none";
     herd_worker_settings_t settings = {
-        self->backend_endpoint, self->provider, self->offline,
+        self->backend_endpoint, self->provider,
         herd_config_string (config, "places/google/api"),
         herd_config_string (config, "places/google/url"),
         have_key? key: "",
         herd_config_number (config, "places/timeout"),
         herd_config_string (config, "places/google/fields")
     };
-    long workers = herd_config_number (config, "places/workers");
+    //  The offline provider needs neither workers nor a cache: the
+    //  server's loop answers from the data itself
+    long workers = self->offline? 0: herd_config_number (config, "places/workers");
     for (long worker_nbr = 0; worker_nbr < workers; worker_nbr++)
         zlistx_add_end (self->workers, zactor_new (herd_worker_actor, &settings));
     long ttl = herd_config_number (config, "places/cache/ttl");
-    if (!streq (self->provider, "none") && ttl > 0)
+    if (streq (self->provider, "google") && ttl > 0)
         self->cache = herd_placecache_new (herd_config_number (config, "places/cache/bytes"),
                                            ttl * 1000);
     if (streq (self->provider, "google"))
@@ -350,8 +363,8 @@ s_start (s_places_t *self, char **error_p)
                    workers, settings.timeout_ms);
     else
     if (streq (self->provider, "offline"))
-        zsys_info ("places: provider offline (%zu places), %ld workers",
-                   herd_offline_size (self->offline), workers);
+        zsys_info ("places: provider offline (%zu places), answered in the server's loop",
+                   herd_offline_size (self->offline));
     else
         zsys_warning ("places: provider none: WHATSAT answers UNKNOWN_ERROR");
     if (self->cache)
@@ -370,6 +383,7 @@ herd_places_actor (zsock_t *pipe, void *args)
     self->server = strdup (places_args->server);
     self->queue_max = herd_config_number (self->config, "places/queue");
     self->log_traffic = herd_config_number (self->config, "herd/log_traffic");
+    self->answer = zchunk_new (NULL, 0);
     self->workers = zlistx_new ();
     zlistx_set_destructor (self->workers, s_actor_destroy);
     self->idle = zlistx_new ();
@@ -402,6 +416,7 @@ herd_places_actor (zsock_t *pipe, void *args)
             if (streq (command, "START")) {
                 char *error = NULL;
                 int started = s_start (self, &error);
+                places_args->offline = self->offline;
                 herd_actor_started (pipe, started, error);
                 freen (error);
             }
@@ -441,7 +456,8 @@ herd_places_actor (zsock_t *pipe, void *args)
     zhashx_destroy (&self->running);
     herd_ratelimit_destroy (&self->log);
     herd_placecache_destroy (&self->cache);
-    herd_offline_destroy (&self->offline);      //  After the workers that read it
+    herd_offline_destroy (&self->offline);      //  The node that read it has stopped
+    zchunk_destroy (&self->answer);
     zsock_destroy (&self->frontend);
     zsock_destroy (&self->backend);
     freen (self->backend_endpoint);
@@ -465,7 +481,7 @@ herd_places_test (bool verbose)
     char *error = NULL;
     herd_config_t *config = herd_config_load_text (text, "places-test", &error);
     assert (config);
-    herd_places_args_t args = { config, "T" };
+    herd_places_args_t args = { config, "T", NULL };
     zactor_t *places = zactor_new (herd_places_actor, &args);
     assert (herd_actor_start (places, &error) == 0);
 
@@ -513,5 +529,40 @@ herd_places_test (bool verbose)
     zsock_destroy (&frontend);
     zactor_destroy (&places);
     herd_config_destroy (&config);
+
+    //  The offline provider, when the data is built: the broker hands its
+    //  data out at START and answers a query that reaches it on the spot,
+    //  with the text the loop makes from the same data
+    const char *data = getenv ("HERD_PLACES_DATA");
+    if (data) {
+        char *offline_text = zsys_sprintf (
+            "places\n    provider = offline\n    workers = 2\n"
+            "    offline\n        data = \"%s\"\n"
+            "servers\n    T\n        client = 127.0.0.1:1\n        bus = inproc://t\n", data);
+        config = herd_config_load_text (offline_text, "places-test", &error);
+        freen (offline_text);
+        assert (config);
+        herd_places_args_t offline_args = { config, "T", NULL };
+        places = zactor_new (herd_places_actor, &offline_args);
+        assert (herd_actor_start (places, &error) == 0);
+        assert (offline_args.offline);
+        endpoint = herd_places_endpoint ("T");
+        frontend = zsock_new_dealer (endpoint);
+        freen (endpoint);
+        query.id = 200;
+        assert (herd_places_msg_send (frontend, NULL, &query) == 0);
+        herd_places_msg_t answer;
+        assert (herd_places_msg_recv (frontend, NULL, &frame, &answer) == HERD_PLACES_MSG_ANSWER);
+        zchunk_t *expected = zchunk_new (NULL, 0);
+        size_t size = herd_offline_answer (offline_args.offline, &query.query, expected);
+        assert (answer.id == 200 && answer.text_size == size
+             && memcmp (answer.text, zchunk_data (expected), size) == 0);
+        assert (strstr (answer.text, "\"status\": \"OK\""));
+        zchunk_destroy (&expected);
+        zframe_destroy (&frame);
+        zsock_destroy (&frontend);
+        zactor_destroy (&places);
+        herd_config_destroy (&config);
+    }
     printf ("OK\n");
 }

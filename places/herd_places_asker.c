@@ -11,6 +11,9 @@ struct _herd_places_asker_t {
     void *counts_arg;
     uint64_t malformed;         //  Messages from the broker that did not decode:
                                 //  for the log, which says 1 in 1000 (a bug)
+    herd_offline_t *offline;    //  Answered here, if set (borrowed)
+    zchunk_t *answer;           //  The last answer made here (owned)
+    uint64_t answered;          //  Queries answered here
 };
 
 static int
@@ -64,6 +67,7 @@ herd_places_asker_destroy (herd_places_asker_t **self_p)
         herd_places_asker_t *self = *self_p;
         herd_reader_destroy (&self->reader);
         zsock_destroy (&self->broker);
+        zchunk_destroy (&self->answer);
         freen (self);
         *self_p = NULL;
     }
@@ -91,6 +95,34 @@ s_send (herd_places_asker_t *self, const herd_places_msg_t *message)
     int rc = herd_places_msg_send (self->broker, NULL, message);
     herd_reader_check (self->reader);
     return rc;
+}
+
+void
+herd_places_asker_answer_from (herd_places_asker_t *self, herd_offline_t *offline)
+{
+    assert (self);
+    self->offline = offline;
+    if (!self->answer)
+        self->answer = zchunk_new (NULL, 0);
+}
+
+const char *
+herd_places_asker_answer_now (herd_places_asker_t *self, const herd_query_t *query, size_t *size_p)
+{
+    assert (self && query && size_p);
+    if (!self->offline)
+        return NULL;
+    self->answered++;
+    *size_p = herd_offline_answer (self->offline, query, self->answer);
+    return (const char *) zchunk_data (self->answer);
+}
+
+void
+herd_places_asker_stats (herd_places_asker_t *self, json_t *stats)
+{
+    assert (self && stats);
+    herd_counters_put (stats, HERD_COUNTER_PLACES_REQUESTS,
+                       self->answered + (uint64_t) herd_counters_value (stats, HERD_COUNTER_PLACES_REQUESTS, NULL));
 }
 
 int

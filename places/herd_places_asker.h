@@ -29,6 +29,23 @@ void
 void
     herd_places_asker_on_counts (herd_places_asker_t *self, herd_places_answer_fn *handler, void *arg);
 
+//  From now on, answers queries from offline itself, in the caller's
+//  loop (borrowed, read-only; it must outlive the asker): the broker's
+//  thread and its pool are for providers that wait
+void
+    herd_places_asker_answer_from (herd_places_asker_t *self, herd_offline_t *offline);
+
+//  The answer to query as the client gets it, made now: the text (size
+//  bytes, not terminated, valid until the next call), or NULL if the
+//  answer must come from the broker (herd_places_asker_query)
+const char *
+    herd_places_asker_answer_now (herd_places_asker_t *self, const herd_query_t *query, size_t *size_p);
+
+//  Adds the queries answered here to the broker's count in stats (the
+//  places.requests counter of STATS)
+void
+    herd_places_asker_stats (herd_places_asker_t *self, json_t *stats);
+
 //  Asks for the places around a query, never waiting. 0, or -1 if the
 //  broker is not taking queries (its queue is full).
 int

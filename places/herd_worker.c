@@ -6,7 +6,6 @@ typedef struct {
     zsock_t *pipe;              //  Actor command pipe
     zsock_t *broker;            //  DEALER to the broker
     herd_google_t *google;      //  Google provider, if that is ours
-    herd_offline_t *offline;    //  Offline provider, if that is ours (borrowed)
 } s_worker_t;
 
 //  Runs one query with our provider. Caller owns the response.
@@ -15,8 +14,6 @@ s_search (s_worker_t *self, const herd_query_t *query)
 {
     if (self->google)
         return herd_google_search (self->google, query);
-    if (self->offline)
-        return herd_offline_search (self->offline, query);
     return herd_nearby_error ("no places provider is configured: set the Google API key "
                               "in the environment variable named by places/google/key_env");
 }
@@ -35,7 +32,7 @@ void
 herd_worker_actor (zsock_t *pipe, void *args)
 {
     herd_worker_settings_t *settings = (herd_worker_settings_t *) args;
-    s_worker_t self = { pipe, zsock_new (ZMQ_DEALER), NULL, NULL };
+    s_worker_t self = { pipe, zsock_new (ZMQ_DEALER), NULL };
     assert (self.broker);
     //  A result sent as we stop stays in the pipe until the broker has
     //  read it: it carries a response only the broker can free
@@ -45,8 +42,6 @@ herd_worker_actor (zsock_t *pipe, void *args)
     if (streq (settings->provider, "google"))
         self.google = herd_google_new (settings->google_api, settings->google_url,
                                        settings->google_key, settings->timeout_ms, settings->google_fields);
-    if (streq (settings->provider, "offline"))
-        self.offline = settings->offline;
     zsock_signal (pipe, 0);         //  settings may go away now
     herd_places_msg_t ready = { .kind = HERD_PLACES_MSG_READY, .id = 0 };
     herd_places_msg_send (self.broker, NULL, &ready);
@@ -93,7 +88,7 @@ herd_worker_test (bool verbose)
         printf ("\n");
     zsock_t *broker = zsock_new_router ("inproc://herd-worker-test");
     assert (broker);
-    herd_worker_settings_t settings = { "inproc://herd-worker-test", "none", NULL, "new", "", "", 1000,
+    herd_worker_settings_t settings = { "inproc://herd-worker-test", "none", "new", "", "", 1000,
                                         HERD_GOOGLE_FIELDS_DEFAULT };
     zactor_t *worker = zactor_new (herd_worker_actor, &settings);
     assert (worker);

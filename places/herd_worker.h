@@ -14,8 +14,7 @@
 //  on the caller's stack
 typedef struct {
     const char *endpoint;       //  The broker's worker ROUTER
-    const char *provider;       //  "google", "offline" or "none"
-    herd_offline_t *offline;    //  Offline data, shared read-only (borrowed)
+    const char *provider;       //  "google" or "none" (offline needs no worker)
     const char *google_api;     //  "new" or "legacy"
     const char *google_url;     //  Base URL, "" for Google's
     const char *google_key;     //  API key

@@ -15,7 +15,7 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import HERD_BIN
+from conftest import HERD_BIN, google_herd
 
 
 def slow_connection(port, held, stop, interval, source="127.0.0.1", ended=None):
@@ -103,15 +103,16 @@ def test_metrics_move_with_traffic(make_herd):
     assert get(single, "Bailey", "/nothing")[0] == 404
 
 
-def test_provider_latency_is_a_histogram(make_herd):
-    offline = make_herd(graph={"Bailey": []}, settings={"places/provider": "offline"})
-    connection = offline.client("Bailey")
+def test_provider_latency_is_a_histogram(make_herd, google):
+    #   A provider that waits (the offline one answers in the server's loop)
+    herd = google_herd(make_herd, google)
+    connection = herd.client("Bailey")
     connection.send(b"IAMAT h +34.068930-118.445127 1\n")
     connection.line()
     for radius in (1, 2, 3):                    #   Three questions, three provider answers
         connection.whatsat("h", radius, 1)
     connection.close()
-    status, text = get(offline, "Bailey", "/metrics")
+    status, text = get(herd, "Bailey", "/metrics")
     histogram = next(family for family in text_string_to_metric_families(text)
                      if family.name == "herd_places_provider_seconds")
     assert histogram.type == "histogram"

@@ -155,7 +155,7 @@ def test_random_real_coordinates_match_brute_force(offline, places):
 def test_startup_log_names_provider_and_count(offline, places):
     log = offline.log("Bailey")
     assert f"places: loaded {places.count} places from {PLACES_DATA}" in log
-    assert f"places: provider offline ({places.count} places)" in log
+    assert f"places: provider offline ({places.count} places), answered in the server's loop" in log
 
 
 def test_missing_data_forced_offline_is_a_clear_start_error(make_herd, tmp_path):
