@@ -28,6 +28,11 @@ reported, as ratios: these machines are shared and noisy.
     port, 50 connections x 16 pipelined; and new TLS connections a second
     (connect, handshake, one command, close), herd against Redis
     (BENCH_ONLY=tls runs this part alone)
+  - WHATSAT with the offline places against Redis GEOSEARCH over the same
+    places: 500,000 clients at random points of 40-50 N 10-20 E, WHATSATs
+    for them in turn (no point twice in a run), 50 connections x 4
+    pipelined; GEOSEARCH 10 km, 20 nearest, with coordinates, at random
+    points of the same box (BENCH_ONLY=whatsat runs this part alone)
 """
 
 import os
@@ -413,6 +418,91 @@ def print_tls(figures):
           f"{figures['herd TLS handshakes'][0] / figures['Redis TLS handshakes'][0]:8.2f}")
 
 
+def places_records():
+    """The offline places file's records: (latitude, longitude, place id),
+    degrees (tools/places-data.py's format: a 24-byte header, then six
+    little-endian 32-bit fields a place, then the strings)."""
+    import struct
+    with open(os.environ.get("HERD_PLACES_DATA", "data/places.bin"), "rb") as file:
+        data = file.read()
+    magic, count, strings_size = struct.unpack_from("<8sII", data)
+    assert magic == b"HERDPLC1", magic
+    strings = 24 + count * 24
+    for index in range(count):
+        latitude, longitude, _, _, _, place_id = struct.unpack_from("<iiIIII", data, 24 + index * 24)
+        end = data.index(b"\0", strings + place_id)
+        yield latitude / 1e6, longitude / 1e6, data[strings + place_id:end].decode()
+
+
+def whatsat(root, clients=500000):
+    """WHATSAT against Redis GEOSEARCH over the same places: one server
+    with the offline places, clients at random points of 40-50 N 10-20 E
+    (dense places), 50 connections x 4 pipelined, each asking for its own
+    10,000 clients in turn (herd_load's ids: no point asked twice in a
+    run, so no answer could come from a cache); Redis GEOSEARCH of
+    the same places (a geo set of every place Redis takes: |latitude| <=
+    85.05) at random points of the same box, 10 km, 20 nearest, with
+    coordinates. Medians of the repetitions: (rate/s, p50 us, p99 us)."""
+    import random
+    redis = Redis(os.path.join(root, "redis-places"), "--appendonly", "no")
+    with socket.create_connection(("127.0.0.1", redis.port), timeout=60) as connection:
+        reader, batch, sent = connection.makefile("rb"), [], 0
+        for latitude, longitude, place_id in places_records():
+            if abs(latitude) <= 85.05:
+                batch.append(f"GEOADD places {longitude} {latitude} {place_id}\r\n")
+            if len(batch) == 5000:
+                connection.sendall("".join(batch).encode())
+                for _ in batch:
+                    assert reader.readline()[:1] == b":"
+                sent += len(batch)
+                batch = []
+        connection.sendall("".join(batch).encode())
+        for _ in batch:
+            assert reader.readline()[:1] == b":"
+    herds = {}
+    for label, settings in (("herd WHATSAT, defaults", {}),
+                            ("herd WHATSAT, traffic log off", {"herd/log_traffic": 0})):
+        herd = make_herd(os.path.join(root, f"whatsat-{len(herds)}"), {"Bailey": []},
+                         {"places/provider": "offline", **settings})
+        herd.start()
+        rng = random.Random(34)
+        with socket.create_connection(("127.0.0.1", herd.client_ports["Bailey"]), timeout=60) as connection:
+            reader = connection.makefile("rb")
+            per_connection = clients // 50
+            for number in range(50):
+                lines = [f"IAMAT w{number}.{n} {40 + rng.random() * 10:+.6f}{10 + rng.random() * 10:+.6f} "
+                         f"{1000 + n}\n" for n in range(per_connection)]
+                connection.sendall("".join(lines).encode())
+                for _ in lines:
+                    assert reader.readline()[:2] == b"AT"
+        herds[label] = herd
+    cases = {"Redis GEOSEARCH": lambda: load(redis.port, 50, 4, "--redis-geosearch")}
+    for label, herd in herds.items():
+        cases[label] = lambda herd=herd: load(herd.client_ports["Bailey"], 50, 4, "--whatsat", prefix="w")
+    runs = {label: [] for label in cases}
+    try:
+        for repetition in range(REPETITIONS):
+            for label, run in cases.items():
+                runs[label].append(run())
+    finally:
+        for herd in herds.values():
+            herd.stop_all()
+        redis.stop()
+    return {label: tuple(statistics.median(run[i] for run in results) for i in range(3))
+            for label, results in runs.items()}
+
+
+def print_whatsat(figures):
+    print(f"\n  {'places near a point, 50 x 4 pipelined':34} {'rate/s':>10} {'p50 us':>8} {'p99 us':>8}")
+    for label, (rate, p50, p99) in figures.items():
+        print(f"  {label:34} {rate:10.0f} {p50:8.0f} {p99:8.0f}")
+    geosearch = figures["Redis GEOSEARCH"][0]
+    print("\n  ratio                                           measured   target")
+    print(f"  {'WHATSAT (defaults) : GEOSEARCH':46} {figures['herd WHATSAT, defaults'][0] / geosearch:8.2f}   >= 1.0")
+    print(f"  {'WHATSAT (traffic log off) : GEOSEARCH':46} "
+          f"{figures['herd WHATSAT, traffic log off'][0] / geosearch:8.2f}")
+
+
 def herd_bin():
     from conftest import HERD_BIN
     return HERD_BIN
@@ -426,6 +516,9 @@ def main():
               f"medians of {REPETITIONS} interleaved repetitions")
         if os.environ.get("BENCH_ONLY") == "tls":
             print_tls(tls(root))
+            return
+        if os.environ.get("BENCH_ONLY") == "whatsat":
+            print_whatsat(whatsat(root))
             return
         figures = throughput(root)
         geoadd = figures["Redis GEOADD"][0]
@@ -484,6 +577,7 @@ def main():
               f"(traffic log off: {counts['herd, log off']:.0f}), GEOADD {counts['redis']:.0f} "
               f"({counts['herd'] / counts['redis']:.2f}x)")
         print_tls(tls(root))
+        print_whatsat(whatsat(root))
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

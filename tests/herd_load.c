@@ -1,8 +1,8 @@
 //  tests/herd_load.c: a load generator for herd's client port (make bench,
 //  make soak, the soak test).
 //
-//  herd_load [--distinct TOTAL] [--redis-geoadd | --redis-ping] [--tls CA CERT KEY [--handshakes]]
-//            HOST PORT CONNECTIONS DEPTH SECONDS [PREFIX]
+//  herd_load [--distinct TOTAL] [--redis-geoadd | --redis-ping | --whatsat | --redis-geosearch]
+//            [--tls CA CERT KEY [--handshakes]] HOST PORT CONNECTIONS DEPTH SECONDS [PREFIX]
 //  Each connection (a thread) keeps DEPTH commands in flight: it writes
 //  DEPTH lines in one write, reads DEPTH replies, and again, until SECONDS
 //  pass. IAMATs by default: client ids cycle through S_CLIENTS per
@@ -11,7 +11,12 @@
 //  inline GEOADD commands (the work Redis does that IAMAT does: a point
 //  per member), with --redis-ping as PINGs (a line server's ceiling); make
 //  bench drives both servers with this one client. Every reply is one
-//  line; a reply starting "?" (herd) or "-" (Redis) is an error. With
+//  line; a reply starting "?" (herd) or "-" (Redis) is an error.
+//  --whatsat asks "WHATSAT <PREFIX><connection>.<n> 10 20" instead (the
+//  reply: lines up to an empty one); --redis-geosearch asks Redis the same
+//  of a geo set named places, "GEOSEARCH places FROMLONLAT <lon> <lat>
+//  BYRADIUS 10 km ASC COUNT 20 WITHCOORD", at random points of 40-50 N,
+//  10-20 E (the reply: a RESP array of arrays). With
 //  --distinct TOTAL the connections send TOTAL commands in all, each for a
 //  client id of its own (none repeats, so newer-wins merges nothing), and
 //  stop then (or after SECONDS). With --tls each connection speaks TLS
@@ -31,7 +36,7 @@
 //  Client ids per connection: 50 connections stay under herd/max_stored
 #define S_CLIENTS   10000
 
-typedef enum { S_IAMAT, S_GEOADD, S_PING } s_command_t;
+typedef enum { S_IAMAT, S_GEOADD, S_PING, S_WHATSAT, S_GEOSEARCH } s_command_t;
 
 //  With --tls: every connection's context (thread-safe for SSL_new)
 static SSL_CTX *s_tls = NULL;
@@ -47,6 +52,7 @@ typedef struct {
     uint64_t replies;
     uint64_t errors;
     int64_t *latency;           //  usecs per batch (owned)
+    unsigned int random;        //  rand_r state: GEOSEARCH points
     size_t batches, capacity;
     bool failed;
 } s_connection_t;
@@ -93,6 +99,70 @@ s_disconnect (int fd, SSL *tls)
     close (fd);
 }
 
+//  Where a reader is in the replies: one line each, or a WHATSAT's lines
+//  up to an empty one, or a RESP array's lines
+typedef struct {
+    bool line_start;
+    size_t line_size;           //  Bytes of the line so far, its ending not counted
+    char first;                 //  The line's first byte
+    long number;                //  RESP: the number after it
+    bool bulk_next;             //  RESP: the next line is a bulk string's data
+    long need;                  //  RESP: items left before the reply is whole
+} s_reply_t;
+
+//  Takes one byte of the replies: true when it ends a reply
+static bool
+s_reply_byte (s_connection_t *self, s_reply_t *reply, char byte)
+{
+    if (reply->line_start) {
+        reply->line_start = false;
+        reply->line_size = 0;
+        reply->first = byte;
+        reply->number = 0;
+    }
+    if (byte != '\n') {
+        if (byte != '\r')
+            reply->line_size++;
+        if (reply->line_size > 1 && byte >= '0' && byte <= '9')
+            reply->number = reply->number * 10 + (byte - '0');
+        else
+        if (reply->line_size == 2 && byte == '-')
+            reply->number = -1;
+        return false;
+    }
+    reply->line_start = true;
+    if (self->command == S_WHATSAT) {
+        //  No line of a WHATSAT answer starts with "?": that is the whole reply
+        if (reply->line_size && reply->first == '?') {
+            self->errors++;
+            return true;
+        }
+        return reply->line_size == 0;
+    }
+    if (self->command != S_GEOSEARCH) {
+        self->errors += reply->first == '?' || reply->first == '-';
+        return true;
+    }
+    if (reply->bulk_next) {
+        reply->bulk_next = false;
+        reply->need--;
+    }
+    else
+    if (reply->first == '*')
+        reply->need += (reply->number > 0? reply->number: 0) - 1;
+    else
+    if (reply->first == '$' && reply->number >= 0)
+        reply->bulk_next = true;
+    else {
+        self->errors += reply->first == '-';
+        reply->need--;
+    }
+    if (reply->need > 0)
+        return false;
+    reply->need = 1;
+    return true;
+}
+
 static void *
 s_run (void *arg)
 {
@@ -103,7 +173,7 @@ s_run (void *arg)
         self->failed = true;
         return NULL;
     }
-    size_t size = (size_t) self->depth * 128;
+    size_t size = (size_t) self->depth * 160;
     char *batch = (char *) malloc (size);
     char *input = (char *) malloc (65536);
     uint64_t sequence = 0;
@@ -123,6 +193,17 @@ s_run (void *arg)
                                   self->prefix, (int) (sequence % 170), (int) (sequence % 80),
                                   self->number, id);
             else
+            if (self->command == S_WHATSAT)
+                used += snprintf (batch + used, size - used, "WHATSAT %s%d.%" PRIu64 " 10 20\n",
+                                  self->prefix, self->number, id);
+            else
+            if (self->command == S_GEOSEARCH) {
+                double longitude = 10 + rand_r (&self->random) / (double) RAND_MAX * 10;
+                double latitude = 40 + rand_r (&self->random) / (double) RAND_MAX * 10;
+                used += snprintf (batch + used, size - used, "GEOSEARCH places FROMLONLAT %.6f %.6f "
+                                  "BYRADIUS 10 km ASC COUNT 20 WITHCOORD\r\n", longitude, latitude);
+            }
+            else
                 used += snprintf (batch + used, size - used, "PING\r\n");
         }
         int64_t started = zclock_usecs ();
@@ -135,22 +216,18 @@ s_run (void *arg)
             break;
         }
         int pending = lines;
-        bool line_start = true;
+        s_reply_t reply = { .line_start = true, .need = 1 };
         while (pending > 0) {
             ssize_t got = tls? SSL_read (tls, input, 65536): read (fd, input, 65536);
             if (got <= 0) {
                 self->failed = true;
                 break;
             }
-            for (ssize_t index = 0; index < got; index++) {
-                if (line_start)
-                    self->errors += input [index] == '?' || input [index] == '-';
-                line_start = input [index] == '\n';
-                if (line_start) {
+            for (ssize_t index = 0; index < got; index++)
+                if (s_reply_byte (self, &reply, input [index])) {
                     pending--;
                     self->replies++;
                 }
-            }
         }
         if (s_handshakes) {
             s_disconnect (fd, tls);
@@ -192,6 +269,12 @@ main (int argc, char *argv [])
         if (streq (argv [1], "--redis-ping"))
             command = S_PING;
         else
+        if (streq (argv [1], "--whatsat"))
+            command = S_WHATSAT;
+        else
+        if (streq (argv [1], "--redis-geosearch"))
+            command = S_GEOSEARCH;
+        else
         if (streq (argv [1], "--handshakes"))
             s_handshakes = true;
         else
@@ -221,7 +304,8 @@ main (int argc, char *argv [])
         argv++;
     }
     if (argc < 6) {
-        fprintf (stderr, "usage: herd_load [--distinct TOTAL] [--redis-geoadd | --redis-ping] "
+        fprintf (stderr, "usage: herd_load [--distinct TOTAL] [--redis-geoadd | --redis-ping | --whatsat | "
+                         "--redis-geosearch] "
                          "[--tls CA CERT KEY [--handshakes]] HOST PORT CONNECTIONS DEPTH SECONDS [PREFIX]\n");
         return 2;
     }
@@ -236,6 +320,7 @@ main (int argc, char *argv [])
         connection->prefix = argc > 6? argv [6]: "load";
         connection->command = command;
         connection->number = index;
+        connection->random = (unsigned int) index + 1;
         connection->depth = atoi (argv [4]);
         connection->seconds = atof (argv [5]);
         //  TOTAL shared out: the first connections take one more
