@@ -10,15 +10,21 @@ reported, as ratios: these machines are shared and noisy.
     on, journal everysec), with the traffic log off, and one server of
     the five-server herd (`make run`, everything sharing both cores)
   - latency at 1 connection x depth 1: p50 round trip
-  - the five-server herd as a whole: 200,000 IAMATs for distinct clients
-    at Bailey (50 connections x 16 pipelined), timed from the first until
-    all five hold the same store, against Redis GEOADD taking the same
-    200,000 distinct members; with the defaults, with a monitor subscribed
-    to all of Clark's feed, and with the traffic log off; and the CPU an
-    update costs the five, CURVE on and off
-  - two-hop propagation (Bailey -> Bona -> Clark) at 10,000 updates/s,
-    against its floor: the same two hops through bare ZeroMQ relays
-    (build/herd_relay, zmq_proxy) behind one server
+  - the five-server herd as a whole: 1,000,000 IAMATs for distinct
+    clients at Bailey (50 connections x 16 pipelined), timed from the
+    first until all five hold the same store, against one bare Redis
+    taking the same 1,000,000 distinct GEOADD members and against the
+    replicated peer, a Redis primary and four `--replicaof` replicas
+    (without and with AOF everysec) timed until every replica's offset is
+    the primary's; herd with the defaults, with a monitor subscribed to
+    all of Clark's feed, with the traffic log off and with client_ttl on;
+    the CPU an update costs every process of each system; and the CPU an
+    update costs the five, CURVE on and off (BENCH_ONLY=wide runs the
+    herd-wide part alone)
+  - two-hop propagation (Bailey -> Bona -> Clark) at 1,000, 10,000, 50,000
+    and 100,000 updates/s, against its floor: the same two hops through
+    bare ZeroMQ relays (build/herd_relay, zmq_proxy) behind one server
+    (BENCH_ONLY=hops runs this part alone)
   - memory for a million clients: herd's resident growth against Redis's
     used_memory for a million GEOADD members
   - instructions per IAMAT and per GEOADD, from callgrind
@@ -77,18 +83,18 @@ def make_herd(folder, graph, settings, pin=True, tls=None):
 class Redis:
     """A redis-server of our own on a free loopback port."""
 
-    def __init__(self, folder, *options, valgrind=None, tls=None):
+    def __init__(self, folder, *options, valgrind=None, tls=None, pin=True):
         self.port = free_ports(1)[0]
         os.makedirs(folder, exist_ok=True)
         #   tls: (CA, certificate, key): only a TLS port, client certificates required
         listen = (["--port", "0", "--tls-port", str(self.port), "--tls-ca-cert-file", tls[0],
                    "--tls-cert-file", tls[1], "--tls-key-file", tls[2], "--tls-protocols", "TLSv1.3",
                    "--tls-auth-clients", "yes"] if tls else ["--port", str(self.port)])
-        command = ["taskset", "-c", SERVER_CORE, "redis-server", *listen,
+        command = (["taskset", "-c", SERVER_CORE] if pin else []) + ["redis-server", *listen,
                    "--bind", "127.0.0.1", "--dir", folder, "--save", "", "--daemonize", "no",
                    "--logfile", os.path.join(folder, "redis.log"), *options]
         if valgrind:
-            command = valgrind + command[3:]
+            command = valgrind + command[3 if pin else 0:]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + (60 if valgrind else 10)
         while True:
@@ -108,13 +114,18 @@ class Redis:
             connection.sendall((" ".join(words) + "\r\n").encode())
             return connection.makefile("rb").readline().rstrip()
 
-    def info(self, field):
+    def info_text(self, section):
         with socket.create_connection(("127.0.0.1", self.port), timeout=10) as connection:
-            connection.sendall(b"INFO memory\r\n")
+            connection.sendall(f"INFO {section}\r\n".encode())
             reader = connection.makefile("rb")
             size = int(reader.readline()[1:])
-            text = reader.read(size + 2).decode()
-        return int(re.search(rf"^{field}:(\d+)", text, re.M).group(1))
+            return reader.read(size + 2).decode()
+
+    def info(self, field, section="memory"):
+        return int(re.search(rf"^{field}:(\d+)", self.info_text(section), re.M).group(1))
+
+    def cpu(self):
+        return cpu_seconds(self.process.pid)
 
     def stop(self):
         self.process.send_signal(signal.SIGTERM)
@@ -186,19 +197,74 @@ def throughput(root):
     return figures
 
 
-def herd_wide(root, total=200000):
+class ReplicatedRedis:
+    """The peer a herd user compares with: a Redis primary and four
+    `--replicaof` replicas (unpinned, as the herd runs), fresh each time."""
+
+    def __init__(self, folder, *options):
+        self.primary = Redis(os.path.join(folder, "primary"), *options, pin=False)
+        self.replicas = [Redis(os.path.join(folder, f"replica{n}"), *options, "--replicaof", "127.0.0.1",
+                               str(self.primary.port), pin=False) for n in range(4)]
+        deadline = time.monotonic() + 60
+        while not all("master_link_status:up" in replica.info_text("replication") for replica in self.replicas):
+            assert time.monotonic() < deadline, "the replicas never linked"
+            time.sleep(0.05)
+
+    def servers(self):
+        return [self.primary] + self.replicas
+
+    def wait_replicated(self, timeout=600):
+        """Until every replica's offset is the primary's"""
+        deadline = time.monotonic() + timeout
+        while True:
+            offset = self.primary.info("master_repl_offset", "replication")
+            if all(replica.info("slave_repl_offset", "replication") >= offset for replica in self.replicas):
+                return
+            assert time.monotonic() < deadline, "the replicas never caught up"
+            time.sleep(0.005)
+
+    def stop(self):
+        for server in reversed(self.servers()):
+            server.stop()
+
+
+def herd_wide(root, total=1000000):
     """The shipped five-server herd (defaults, unpinned as make run runs
     it) taking total distinct clients at Bailey until all five agree, with
-    and without a monitor on Clark's feed and the traffic log; Redis
-    GEOADD taking the same. Rates a second, medians of the repetitions."""
+    and without a monitor on Clark's feed and the traffic log; one bare
+    Redis taking the same GEOADDs; a Redis primary and four replicas,
+    without and with AOF everysec, taking them until every replica's
+    offset is the primary's. Medians of the repetitions: (rate a second,
+    CPU us an update, all processes of the system together)."""
     monitor_bin = os.environ.get("HERD_MONITOR", "build/herd-monitor")
     redis = Redis(os.path.join(root, "redis-wide"), "--appendonly", "no")
-    runs = {label: [] for label in ("Redis GEOADD", "herd", "herd + monitor on Clark's feed",
-                                    "herd, traffic log off", "herd, client_ttl on")}
+    runs = {label: [] for label in ("Redis GEOADD", "Redis primary + 4 replicas",
+                                    "Redis primary + 4 replicas, AOF everysec", "herd",
+                                    "herd + monitor on Clark's feed", "herd, traffic log off",
+                                    "herd, client_ttl on")}
     try:
         for repetition in range(min(REPETITIONS, 3)):
-            runs["Redis GEOADD"].append(load(redis.port, 50, 16, "--distinct", str(total), "--redis-geoadd",
-                                             prefix=f"wide{repetition}")[0])
+            before = redis.cpu()
+            runs["Redis GEOADD"].append((load(redis.port, 50, 16, "--distinct", str(total), "--redis-geoadd",
+                                              prefix=f"wide{repetition}")[0], (redis.cpu() - before) / total * 1e6))
+            for label, options in (("Redis primary + 4 replicas", ("--appendonly", "no")),
+                                   ("Redis primary + 4 replicas, AOF everysec",
+                                    ("--appendonly", "yes", "--appendfsync", "everysec"))):
+                replicated = ReplicatedRedis(os.path.join(root, f"replicated-{repetition}-{len(runs[label])}"),
+                                             *options)
+                try:
+                    before = sum(server.cpu() for server in replicated.servers())
+                    started = time.monotonic()
+                    out = subprocess.run(["taskset", "-c", LOAD_CORE, LOAD, "--distinct", str(total),
+                                          "--redis-geoadd", "127.0.0.1", str(replicated.primary.port), "50", "16",
+                                          "600", "wide"], capture_output=True, text=True, timeout=700)
+                    assert out.returncode == 0 and " 0 errors" in out.stdout, out.stdout
+                    replicated.wait_replicated()
+                    elapsed = time.monotonic() - started
+                    cpu = sum(server.cpu() for server in replicated.servers()) - before
+                    runs[label].append((total / elapsed, cpu / total * 1e6))
+                finally:
+                    replicated.stop()
             for label, settings in (("herd", {}), ("herd + monitor on Clark's feed", {}),
                                     ("herd, traffic log off", {"herd/log_traffic": 0}),
                                     ("herd, client_ttl on", {"herd/client_ttl": TTL_ON})):
@@ -214,6 +280,7 @@ def herd_wide(root, total=200000):
                     while five.stats("Clark")["feed"]["subscriptions"] == 0:
                         assert time.monotonic() < deadline, "the monitor never subscribed"
                         time.sleep(0.05)
+                before = sum(cpu_seconds(process.pid) for process in five.processes.values())
                 started = time.monotonic()
                 out = subprocess.run(["taskset", "-c", LOAD_CORE, LOAD, "--distinct", str(total), "127.0.0.1",
                                       str(five.client_ports["Bailey"]), "50", "16", "600", "wide"],
@@ -221,18 +288,20 @@ def herd_wide(root, total=200000):
                 assert out.returncode == 0 and " 0 errors" in out.stdout, out.stdout
                 states = five.wait_converged(timeout=600)
                 elapsed = time.monotonic() - started
+                cpu = sum(cpu_seconds(process.pid) for process in five.processes.values()) - before
                 assert all(state["clients"] == total for state in states.values()), states
                 if monitor:
                     sent = five.stats("Clark")["feed"]["sent"]
                     assert sent >= total, sent
                     monitor.terminate()
                     monitor.wait(timeout=10)
-                runs[label].append(total / elapsed)
+                runs[label].append((total / elapsed, cpu / total * 1e6))
                 five.stop_all()
                 shutil.rmtree(five.folder, ignore_errors=True)
     finally:
         redis.stop()
-    return {label: statistics.median(rates) for label, rates in runs.items()}
+    return {label: (statistics.median(run[0] for run in results), statistics.median(run[1] for run in results))
+            for label, results in runs.items()}
 
 
 def cpu_seconds(pid):
@@ -266,18 +335,21 @@ def probe(port, bus, rate, keys):
     return int(match.group(1)), int(match.group(2))
 
 
-def propagation(root, rate=10000):
+HOP_RATES = (1000, 10000, 50000, 100000)
+
+
+def propagation(root, rates=HOP_RATES):
     """Two hops, Bailey -> Bona -> Clark in make run's herd (defaults), and
     the floor under them: one server, then two bare ZeroMQ relays, every
-    link CURVE. (p50, p99) in us, at rest (rate / 10) and at rate."""
+    link CURVE. (p50, p99) in us at each rate a second."""
     figures = {}
     five = make_herd(os.path.join(root, "propagation"), None, {}, pin=False)
     five.start()
     keys = [os.path.join(five.keys, "secret", "monitor.key_secret"),
             os.path.join(five.keys, "public", "Clark.key")]
-    for label, updates in (("at rest", rate // 10), ("steady", rate)):
-        figures[("herd", label)] = probe(five.client_ports["Bailey"],
-                                         f"tcp://127.0.0.1:{five.feed_ports['Clark']}", updates, keys)
+    for rate in rates:
+        figures[("herd", rate)] = probe(five.client_ports["Bailey"],
+                                        f"tcp://127.0.0.1:{five.feed_ports['Clark']}", rate, keys)
     five.stop_all()
     #   The floor: Bailey alone, relayed by two zmq_proxy processes that
     #   hold Bona's and Campbell's keys
@@ -292,9 +364,9 @@ def propagation(root, rate=10000):
                                 secret("Campbell"), public("Bona")])]
     try:
         keys = [secret("monitor"), public("Campbell")]
-        for label, updates in (("at rest", rate // 10), ("steady", rate)):
-            figures[("floor", label)] = probe(floor.client_ports["Bailey"], f"tcp://127.0.0.1:{second}",
-                                              updates, keys)
+        for rate in rates:
+            figures[("floor", rate)] = probe(floor.client_ports["Bailey"], f"tcp://127.0.0.1:{second}",
+                                             rate, keys)
     finally:
         for relay in relays:
             relay.terminate()
@@ -503,6 +575,37 @@ def print_whatsat(figures):
           f"{figures['herd WHATSAT, traffic log off'][0] / geosearch:8.2f}")
 
 
+def print_wide(wide, total=1000000):
+    print(f"\n  the five-server herd as a whole: {total:,} distinct clients at Bailey (50 x 16) until all "
+          "five agree;\n  Redis until every replica's offset is the primary's; CPU: every process of the system")
+    bare = wide["Redis GEOADD"][0]
+    for label, (rate, cpu) in wide.items():
+        print(f"  {label:42} {rate:10.0f}/s  {rate / bare:6.2f}x bare Redis  {cpu:6.1f} us CPU an update")
+    herd, herd_cpu_us = wide["herd"]
+    print("\n  ratio                                           measured   target")
+    print(f"  {'herd-wide : one bare Redis GEOADD':46} {herd / bare:8.2f}   >= 1.0")
+    print(f"  {'herd-wide : Redis primary + 4 replicas':46} {herd / wide['Redis primary + 4 replicas'][0]:8.2f}")
+    print(f"  {'herd-wide : Redis primary + 4 replicas, AOF':46} "
+          f"{herd / wide['Redis primary + 4 replicas, AOF everysec'][0]:8.2f}")
+    print(f"  {'herd CPU an update, all five (us)':46} {herd_cpu_us:8.1f}   <= 4")
+    watched = wide["herd + monitor on Clark's feed"][0]
+    print(f"  {'monitor on the feed : none':46} {watched / herd:8.2f}   >= 0.8")
+    print(f"  {'traffic log on : off, herd-wide':46} {herd / wide['herd, traffic log off'][0]:8.2f}   >= 0.8")
+    print(f"  {'client_ttl on : off, herd-wide':46} {wide['herd, client_ttl on'][0] / herd:8.2f}   >= 0.95")
+
+
+def print_hops(hops):
+    print("\n  two hops, IAMAT at Bailey to the update on Clark's feed, CURVE on every link, against the floor:\n"
+          "  the same two hops through bare ZeroMQ relays (zmq_proxy) behind one server, in the same run")
+    for rate in HOP_RATES:
+        (herd_p50, herd_p99), (floor_p50, floor_p99) = hops[("herd", rate)], hops[("floor", rate)]
+        print(f"  {rate:>7,}/s: herd p50 {herd_p50:6} us p99 {herd_p99:6} us; relays p50 {floor_p50:6} us "
+              f"p99 {floor_p99:6} us; herd : floor p99 {herd_p99 / max(1, floor_p99):5.2f}x")
+    top = HOP_RATES[-1]
+    print(f"  two-hop p99 at {top:,}/s: {hops[('herd', top)][1] / 1000:.2f} ms (target <= 5 ms, "
+          f"and <= 2x the floor's {hops[('floor', top)][1] / 1000:.2f} ms)")
+
+
 def herd_bin():
     from conftest import HERD_BIN
     return HERD_BIN
@@ -516,6 +619,12 @@ def main():
               f"medians of {REPETITIONS} interleaved repetitions")
         if os.environ.get("BENCH_ONLY") == "tls":
             print_tls(tls(root))
+            return
+        if os.environ.get("BENCH_ONLY") == "hops":
+            print_hops(propagation(root))
+            return
+        if os.environ.get("BENCH_ONLY") == "wide":
+            print_wide(herd_wide(root))
             return
         if os.environ.get("BENCH_ONLY") == "whatsat":
             print_whatsat(whatsat(root))
@@ -545,30 +654,12 @@ def main():
         for label, value, target in ratios:
             print(f"  {label:46} {value:8.2f}   {target}")
         wide = herd_wide(root)
-        print("\n  the five-server herd as a whole: 200,000 distinct clients at Bailey (50 x 16) until all "
-              "five agree")
-        for label, rate in wide.items():
-            print(f"  {label:34} {rate:10.0f}/s  {rate / wide['Redis GEOADD']:6.2f}x Redis GEOADD")
-        print(f"  herd-wide : Redis GEOADD, same 200,000          {wide['herd'] / wide['Redis GEOADD']:8.2f}   >= 0.5")
-        watched = wide["herd + monitor on Clark's feed"]
-        print(f"  monitor on Clark's feed : none                  {watched / wide['herd']:8.2f}   >= 0.8")
-        print(f"  traffic log on : off, herd-wide                 "
-              f"{wide['herd'] / wide['herd, traffic log off']:8.2f}   >= 0.8")
-        print(f"  client_ttl on : off, herd-wide                  "
-              f"{wide['herd, client_ttl on'] / wide['herd']:8.2f}   >= 0.95")
+        print_wide(wide)
         cpu = herd_cpu(root)
         print(f"\n  CPU per update, all five servers together: {cpu['on']:.1f} us with CURVE (target <= 10), "
               f"{cpu['off']:.1f} us without ({cpu['on'] / cpu['off']:.2f}x); on {os.cpu_count()} cores "
               f"that caps the herd near {os.cpu_count() * 1e6 / cpu['on']:.0f} updates/s")
-        hops = propagation(root)
-        print("\n  two hops, IAMAT at Bailey to the update on Clark's feed, CURVE on every link:")
-        for label in ("at rest", "steady"):
-            (herd_p50, herd_p99), (floor_p50, floor_p99) = hops[("herd", label)], hops[("floor", label)]
-            rate = "1,000/s" if label == "at rest" else "10,000/s"
-            print(f"  {label:8} {rate:>9}: herd p50 {herd_p50:6} us p99 {herd_p99:6} us; bare ZeroMQ relays "
-                  f"p50 {floor_p50:6} us p99 {floor_p99:6} us; herd : floor p99 {herd_p99 / floor_p99:5.2f}x")
-        print(f"  two-hop p99: {hops[('herd', 'at rest')][1] / 1000:.2f} ms at 1,000/s (target <= 2 ms), "
-              f"{hops[('herd', 'steady')][1] / 1000:.2f} ms at 10,000/s (target <= 5 ms)")
+        print_hops(propagation(root))
         per_herd, per_redis = memory(root)
         print(f"\n  memory per client, 1,000,000 clients: herd {per_herd:.0f} B resident, "
               f"Redis {per_redis:.0f} B used_memory ({per_herd / per_redis:.2f}x; target herd <= 200 B)")
