@@ -16,7 +16,7 @@ CC      ?= gcc
 #   tools/install-deps --test: Debian's python3 and its packages, plus what
 #   Debian lacks) if it is there, else python3
 PYTHON  ?= $(if $(wildcard .venv/bin/python3),$(CURDIR)/.venv/bin/python3,python3)
-PKGS    := libczmq libzmq libcurl jansson libmicrohttpd libsystemd openssl
+PKGS    := libczmq libzmq libcurl jansson libmicrohttpd libsystemd openssl libxxhash
 #   -MMD -MP: each object's header dependencies from the compiler, so a
 #   header change rebuilds only what includes it
 CFLAGS  += -std=gnu99 -D_GNU_SOURCE -Wall -Wextra -Werror -g -O2 -MMD -MP -I. $(shell pkg-config --cflags $(PKGS))

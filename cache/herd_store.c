@@ -1,9 +1,16 @@
 //  cache/herd_store.c: client id -> latest update line (AT, or a forget's
-//  GONE: its tombstone), in a zhashx, and every client in a slot of its
-//  own: a slot number is a cursor that stays valid while the store changes
-//  (incremental snapshots and sweeps scan by slot). A client removed
-//  (expired, or a tombstone past its time) leaves its slot empty for the
-//  next new client.
+//  GONE: its tombstone), every client in a slot of its own: a slot number
+//  is a cursor that stays valid while the store changes (incremental
+//  snapshots and sweeps scan by slot). A client removed (expired, or a
+//  tombstone past its time) leaves its slot empty for the next new client.
+//
+//  The index is an open-addressing table of its own, as Redis's dict is
+//  the heart of Redis: linear probing over a power of two of 8-byte
+//  buckets, at most half full, each holding the client id's hash (XXH3,
+//  taken once per update) and its slot; an id's bytes are compared only
+//  when the hashes match, and a removal shifts its run back (no
+//  tombstones to sweep). A bucket is 16 bytes a client at most, where a
+//  chained table costs a malloc'd item and a pointer for each.
 //
 //  A full store keeps the max_entries newest clients by the order every
 //  server applies to updates (client time, then the line's bytes): a new
@@ -14,6 +21,10 @@
 
 #include "cache/herd_cache_layer.h"
 #include <malloc.h>
+#include <xxhash.h>
+
+//  Buckets a new store starts with
+#define S_BUCKETS_MIN   1024
 
 //  One client's latest update, in one block as small as it can be (a
 //  million clients must fit in RAM): no parsed fields, no hash, the key
@@ -30,16 +41,24 @@ typedef struct {
     char data [];               //  "<client>\0<AT line>\0"
 } s_entry_t;
 
+//  One bucket of the index: a client's id hash and its slot + 1 (0: empty)
+typedef struct {
+    uint32_t hash;
+    uint32_t slot;
+} s_bucket_t;
+
 struct _herd_store_t {
-    zhashx_t *entries;          //  client id -> s_entry_t (owned)
-    s_entry_t **slots;          //  Every entry, by slot; NULL: a free slot
+    s_bucket_t *buckets;        //  The index: client id -> slot (owned)
+    size_t bucket_mask;         //  Buckets - 1, a power of two less one
+    size_t count;               //  Clients held
+    s_entry_t **slots;          //  Every entry, by slot (owned); NULL: a free slot
     size_t slots_capacity;
     size_t slot_count;          //  Slots in use or freed: the cursors' end
     uint32_t *free_slots;       //  Slots freed by removals, for new clients
     size_t free_count;
     size_t tombstones;          //  Entries that are GONE lines
     size_t bytes;               //  Sum of the lines' sizes
-    uint64_t digest;            //  XOR of every line's FNV-1a 64
+    uint64_t digest;            //  XOR of every line's XXH3 64
     size_t max_entries;         //  Hard cap bounds memory
     bool warned_full;           //  Log "full" once
     s_entry_t **heap;           //  Once full: every entry, the oldest first
@@ -53,10 +72,105 @@ s_line (s_entry_t *entry)
     return entry->data + strlen (entry->data) + 1;
 }
 
-static void
-s_entry_destroy (void **entry_p)
+static inline uint64_t
+s_line_hash (const char *line, size_t size)
 {
-    freen (*entry_p);
+    return XXH3_64bits (line, size);
+}
+
+static inline uint32_t
+s_id_hash (const char *id, size_t size)
+{
+    return (uint32_t) XXH3_64bits (id, size);
+}
+
+//  The bucket that holds id, with *entry_p its entry; or, if none does,
+//  the empty bucket where it would go, with *entry_p NULL
+static size_t
+s_probe (herd_store_t *self, const char *id, size_t size, uint32_t hash, s_entry_t **entry_p)
+{
+    for (size_t index = hash & self->bucket_mask;; index = (index + 1) & self->bucket_mask) {
+        s_bucket_t *bucket = &self->buckets [index];
+        if (!bucket->slot) {
+            *entry_p = NULL;
+            return index;
+        }
+        if (bucket->hash == hash) {
+            s_entry_t *entry = self->slots [bucket->slot - 1];
+            //  strncmp stops at the entry's own end, however long id is
+            if (!strncmp (entry->data, id, size) && entry->data [size] == 0) {
+                *entry_p = entry;
+                return index;
+            }
+        }
+    }
+}
+
+static s_entry_t *
+s_find (herd_store_t *self, const char *id, size_t size)
+{
+    s_entry_t *entry;
+    s_probe (self, id, size, s_id_hash (id, size), &entry);
+    return entry;
+}
+
+//  Twice the buckets, each moved by the hash it holds (no id is read)
+static void
+s_grow (herd_store_t *self)
+{
+    size_t old_count = self->bucket_mask + 1, new_count = old_count * 2;
+    s_bucket_t *old = self->buckets;
+    self->buckets = (s_bucket_t *) calloc (new_count, sizeof (s_bucket_t));
+    assert (self->buckets);
+    self->bucket_mask = new_count - 1;
+    for (size_t index = 0; index < old_count; index++) {
+        if (!old [index].slot)
+            continue;
+        size_t target = old [index].hash & self->bucket_mask;
+        while (self->buckets [target].slot)
+            target = (target + 1) & self->bucket_mask;
+        self->buckets [target] = old [index];
+    }
+    freen (old);
+}
+
+//  Indexes entry (held in its slot, its id not yet in the index)
+static void
+s_index (herd_store_t *self, s_entry_t *entry)
+{
+    if ((self->count + 1) * 2 > self->bucket_mask + 1)
+        s_grow (self);
+    size_t size = strlen (entry->data);
+    uint32_t hash = s_id_hash (entry->data, size);
+    s_entry_t *found;
+    size_t index = s_probe (self, entry->data, size, hash, &found);
+    assert (!found);
+    self->buckets [index].hash = hash;
+    self->buckets [index].slot = entry->slot + 1;
+    self->count++;
+}
+
+//  Takes entry's id out of the index: the run after its bucket shifts
+//  back over the hole, so every id stays reachable from its home bucket
+static void
+s_unindex (herd_store_t *self, s_entry_t *entry)
+{
+    s_entry_t *found;
+    size_t hole = s_probe (self, entry->data, strlen (entry->data),
+                           s_id_hash (entry->data, strlen (entry->data)), &found);
+    assert (found == entry);
+    size_t mask = self->bucket_mask;
+    for (size_t next = (hole + 1) & mask; self->buckets [next].slot; next = (next + 1) & mask) {
+        size_t home = self->buckets [next].hash & mask;
+        //  It stays if its home lies cyclically in (hole, next]
+        bool stays = hole <= next? home > hole && home <= next: home > hole || home <= next;
+        if (!stays) {
+            self->buckets [hole] = self->buckets [next];
+            hole = next;
+        }
+    }
+    self->buckets [hole].slot = 0;
+    self->count--;
 }
 
 herd_store_t *
@@ -64,11 +178,9 @@ herd_store_new (size_t max_entries)
 {
     assert (max_entries <= UINT32_MAX);
     herd_store_t *self = (herd_store_t *) zmalloc (sizeof (herd_store_t));
-    self->entries = zhashx_new ();
-    zhashx_set_destructor (self->entries, s_entry_destroy);
-    //  Keys live in the entries
-    zhashx_set_key_duplicator (self->entries, NULL);
-    zhashx_set_key_destructor (self->entries, NULL);
+    self->buckets = (s_bucket_t *) calloc (S_BUCKETS_MIN, sizeof (s_bucket_t));
+    assert (self->buckets);
+    self->bucket_mask = S_BUCKETS_MIN - 1;
     self->max_entries = max_entries;
     return self;
 }
@@ -79,7 +191,9 @@ herd_store_destroy (herd_store_t **self_p)
     assert (self_p);
     if (*self_p) {
         herd_store_t *self = *self_p;
-        zhashx_destroy (&self->entries);
+        for (size_t slot = 0; slot < self->slot_count; slot++)
+            freen (self->slots [slot]);
+        freen (self->buckets);
         freen (self->slots);
         freen (self->free_slots);
         freen (self->heap);
@@ -119,7 +233,7 @@ s_heap_place (herd_store_t *self, size_t index, s_entry_t *entry)
 static void
 s_heap_down (herd_store_t *self, size_t index)
 {
-    size_t size = zhashx_size (self->entries);
+    size_t size = self->count;
     s_entry_t *entry = self->heap [index];
     while (true) {
         size_t child = 2 * index + 1;
@@ -160,7 +274,7 @@ s_heap_make (herd_store_t *self)
     for (size_t slot = 0; slot < self->slot_count; slot++)
         if (self->slots [slot])
             s_heap_place (self, held++, self->slots [slot]);
-    assert (held == zhashx_size (self->entries));
+    assert (held == self->count);
     for (size_t index = held / 2; index-- > 0;)
         s_heap_down (self, index);
 }
@@ -177,10 +291,7 @@ herd_store_newer (herd_store_t *self, herd_field_t client, herd_field_t time, co
     assert (self && line);
     if (client.size > HERD_CLIENT_ID_MAX)
         return false;
-    char key [HERD_CLIENT_ID_MAX + 1];
-    memcpy (key, client.start, client.size);
-    key [client.size] = 0;
-    s_entry_t *held = (s_entry_t *) zhashx_lookup (self->entries, key);
+    s_entry_t *held = s_find (self, client.start, client.size);
     return !held || s_newer (line, size, time, held);
 }
 
@@ -191,21 +302,18 @@ herd_store_offer (herd_store_t *self, const herd_at_t *at)
     assert (at);
     const char *line = at->line.start;
     size_t size = at->line.size;
-    char client [HERD_CLIENT_ID_MAX + 1];
-    memcpy (client, at->client.start, at->client.size);
-    client [at->client.size] = 0;
-
-    s_entry_t *held = (s_entry_t *) zhashx_lookup (self->entries, client);
+    s_entry_t *held = s_find (self, at->client.start, at->client.size);
+    bool same_client = held != NULL;
     if (held) {
         const char *held_line = s_line (held);
         if (!s_newer (line, size, at->time, held))
             return HERD_STORE_STALE;
-        self->digest ^= herd_fnv64 (held_line, held->size, HERD_FNV64_SEED);
+        self->digest ^= s_line_hash (held_line, held->size);
         self->bytes -= held->size;
         self->tombstones -= s_is_gone (held_line);
     }
     else
-    if (zhashx_size (self->entries) >= self->max_entries) {
+    if (self->count >= self->max_entries) {
         if (!self->warned_full)
             zsys_warning ("store: full at %zu clients (herd/max_stored); from now on a new client "
                           "takes the place of the one with the oldest update, if its own is newer",
@@ -221,15 +329,14 @@ herd_store_offer (herd_store_t *self, const herd_at_t *at)
         //  The oldest goes; the new client takes its slot and heap place
         self->evicted++;
         held = oldest;
-        self->digest ^= herd_fnv64 (s_line (oldest), oldest->size, HERD_FNV64_SEED);
+        self->digest ^= s_line_hash (s_line (oldest), oldest->size);
         self->bytes -= oldest->size;
         self->tombstones -= s_is_gone (s_line (oldest));
     }
-    self->digest ^= herd_fnv64 (line, size, HERD_FNV64_SEED);
+    self->digest ^= s_line_hash (line, size);
     self->bytes += size;
     self->tombstones += at->gone;
     size_t head = sizeof (s_entry_t) + at->client.size + 1;
-    bool same_client = held && streq (held->data, client);
     if (same_client && malloc_usable_size (held) >= head + size + 1) {
         //  In place: the key and the slot stay as they are
         char *held_line = s_line (held);
@@ -242,16 +349,20 @@ herd_store_offer (herd_store_t *self, const herd_at_t *at)
     }
     s_entry_t *entry = (s_entry_t *) malloc (head + size + 1);
     assert (entry);
-    memcpy (entry->data, client, at->client.size + 1);
+    bool replaces = held != NULL;       //  A block, same client or evicted
+    memcpy (entry->data, at->client.start, at->client.size);
+    entry->data [at->client.size] = 0;
     memcpy (entry->data + at->client.size + 1, line, size);
     entry->data [at->client.size + 1 + size] = 0;
     entry->size = (uint32_t) size;
     if (held) {
-        //  The table item points at the old block's key: a new item (for
-        //  the same client, or for one that takes an evicted one's place)
+        //  The same slot: for the same client the index stays as it is;
+        //  a client that takes an evicted one's place takes its bucket out
         entry->slot = held->slot;
         entry->heap_index = held->heap_index;
-        zhashx_delete (self->entries, held->data);
+        if (!same_client)
+            s_unindex (self, held);
+        freen (held);
     }
     else
     if (self->free_count)
@@ -264,16 +375,17 @@ herd_store_offer (herd_store_t *self, const herd_at_t *at)
             assert (self->slots);
         }
     }
-    zhashx_insert (self->entries, entry->data, entry);
     self->slots [entry->slot] = entry;
-    if (self->heap && held) {
+    if (!same_client)
+        s_index (self, entry);
+    if (self->heap && replaces) {
         s_heap_place (self, entry->heap_index, entry);
         s_heap_down (self, entry->heap_index);
     }
     else
     if (self->heap) {
         //  A new client in a store that had room again (after removals)
-        s_heap_place (self, zhashx_size (self->entries) - 1, entry);
+        s_heap_place (self, self->count - 1, entry);
         s_heap_up (self, entry->heap_index);
     }
     return HERD_STORE_STORED;
@@ -292,7 +404,7 @@ const char *
 herd_store_held (herd_store_t *self, const char *client)
 {
     assert (self && client);
-    s_entry_t *entry = (s_entry_t *) zhashx_lookup (self->entries, client);
+    s_entry_t *entry = s_find (self, client, strlen (client));
     return entry? s_line (entry): NULL;
 }
 
@@ -302,9 +414,12 @@ static void
 s_remove (herd_store_t *self, s_entry_t *entry)
 {
     const char *line = s_line (entry);
-    self->digest ^= herd_fnv64 (line, entry->size, HERD_FNV64_SEED);
+    self->digest ^= s_line_hash (line, entry->size);
     self->bytes -= entry->size;
     self->tombstones -= s_is_gone (line);
+    size_t last = self->count - 1;
+    size_t index = entry->heap_index;
+    s_unindex (self, entry);            //  While its slot still finds it
     self->slots [entry->slot] = NULL;
     if (entry->slot + 1 == self->slot_count)
         self->slot_count--;
@@ -316,9 +431,7 @@ s_remove (herd_store_t *self, s_entry_t *entry)
         }
         self->free_slots [self->free_count++] = entry->slot;
     }
-    size_t last = zhashx_size (self->entries) - 1;
-    size_t index = entry->heap_index;
-    zhashx_delete (self->entries, entry->data);
+    freen (entry);
     if (self->heap && index != last) {
         s_entry_t *moved = self->heap [last];
         s_heap_place (self, index, moved);
@@ -363,7 +476,7 @@ const char *
 herd_store_lookup (herd_store_t *self, const char *client, herd_at_t *at)
 {
     assert (self);
-    s_entry_t *entry = (s_entry_t *) zhashx_lookup (self->entries, client);
+    s_entry_t *entry = s_find (self, client, strlen (client));
     if (!entry || s_is_gone (s_line (entry)))
         return NULL;            //  Forgotten: its tombstone is no place
     const char *line = s_line (entry);
@@ -379,7 +492,7 @@ bool
 herd_store_full (herd_store_t *self)
 {
     assert (self);
-    return zhashx_size (self->entries) >= self->max_entries;
+    return self->count >= self->max_entries;
 }
 
 uint64_t
@@ -400,7 +513,7 @@ size_t
 herd_store_size (herd_store_t *self)
 {
     assert (self);
-    return zhashx_size (self->entries);
+    return self->count;
 }
 
 uint64_t
@@ -472,6 +585,14 @@ s_judge_gone (const char *client, const char *line, size_t size, void *arg)
     (void) size;
     (void) arg;
     return line [0] == 'G';
+}
+
+static bool
+s_judge_six (const char *client, const char *line, size_t size, void *arg)
+{
+    (void) client;
+    (void) arg;
+    return line [size - 1] == '6';
 }
 
 void
@@ -622,6 +743,34 @@ herd_store_test (bool verbose)
     assert (herd_store_walk (forgetful, s_count, &lines) == 0 && lines == 3);
     herd_store_destroy (&again);
     herd_store_destroy (&forgetful);
+
+    //  The index through growth and removals: 30,000 clients (the table
+    //  doubles five times), every third swept out (runs shift back over
+    //  the holes), the rest all found, the swept ones gone, then back
+    herd_store_t *many = herd_store_new (100000);
+    char id [32], text [96];
+    for (int number = 0; number < 30000; number++) {
+        snprintf (text, sizeof text, "AT A +0.1 m%d +1+1 %d", number, number % 3? 5: 6);
+        assert (s_offer (many, text) == HERD_STORE_STORED);
+    }
+    assert (herd_store_size (many) == 30000);
+    size_t cursor_many = 0;
+    herd_store_sweep (many, &cursor_many, 30000, s_judge_six, NULL);
+    assert (herd_store_size (many) == 20000);
+    for (int number = 0; number < 30000; number++) {
+        snprintf (id, sizeof id, "m%d", number);
+        assert ((herd_store_held (many, id) != NULL) == (number % 3 != 0));
+    }
+    for (int number = 0; number < 30000; number += 3) {
+        snprintf (text, sizeof text, "AT A +0.1 m%d +1+1 7", number);
+        assert (s_offer (many, text) == HERD_STORE_STORED);
+    }
+    assert (herd_store_size (many) == 30000 && herd_store_slots (many) == 30000);
+    for (int number = 0; number < 30000; number++) {
+        snprintf (id, sizeof id, "m%d", number);
+        assert (herd_store_held (many, id));
+    }
+    herd_store_destroy (&many);
     herd_store_destroy (&store);
     herd_store_destroy (&store);
     assert (store == NULL);
