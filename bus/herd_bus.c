@@ -130,6 +130,15 @@ herd_bus_attach (herd_bus_t *self, zloop_t *loop, herd_peer_accept_fn *accept, v
 }
 
 void
+herd_bus_set_store (herd_bus_t *self, herd_store_t *store)
+{
+    assert (self);
+    for (herd_peer_t *peer = (herd_peer_t *) zlistx_first (self->peers); peer;
+         peer = (herd_peer_t *) zlistx_next (self->peers))
+        herd_peer_set_store (peer, store);
+}
+
+void
 herd_bus_publish (herd_bus_t *self, const herd_at_t *at)
 {
     assert (self);

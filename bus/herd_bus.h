@@ -28,6 +28,11 @@ void
 void
     herd_bus_attach (herd_bus_t *self, zloop_t *loop, herd_peer_accept_fn *accept, void *arg);
 
+//  The store accepted lines go to (borrowed), for the peers to prefetch
+//  (herd_peer_set_store)
+void
+    herd_bus_set_store (herd_bus_t *self, herd_store_t *store);
+
 //  Logs each batch received to traffic (borrowed; NULL: none). Its owner
 //  flushes it each loop pass; the peers flush after each batch.
 void

@@ -54,6 +54,7 @@ struct _herd_peer_t {
     herd_reader_t *stream_reader;   //  Once attached: sub, monitor
     herd_reader_t *monitor_reader;
     herd_peer_accept_fn *accept;
+    herd_store_t *store;        //  Where accepted lines go, to prefetch (borrowed)
     void *arg;
     herd_peer_done_fn *done;    //  After each batch handed to accept
     void *done_arg;
@@ -350,12 +351,31 @@ s_check_sequence (herd_peer_t *self, uint64_t sequence, bool is_batch)
 
 //  Hands a batch's updates to accept, each decoded once; the store's
 //  newer-wins compare is the first thing each meets there
+//  Lines a batch looks ahead for its clients' buckets: enough lookups in
+//  flight to cover a trip to memory, few enough to stay in cache
+#define S_PREFETCH_AHEAD 8
+
+static void
+s_prefetch (herd_peer_t *self, herd_bus_msg_t *ahead)
+{
+    herd_field_t line, client;
+    if (herd_bus_msg_next (ahead, &line)
+    &&  herd_protocol_hint_client (line.start, line.size, &client) == 0)
+        herd_store_prefetch (self->store, client);
+}
+
 static void
 s_handle_batch (herd_peer_t *self, herd_bus_msg_t *batch)
 {
     size_t stored = 0, stale = 0, refused = 0, malformed = 0;
     herd_field_t line;
+    herd_bus_msg_t ahead = *batch;
+    if (self->store)
+        for (int count = 0; count < S_PREFETCH_AHEAD; count++)
+            s_prefetch (self, &ahead);
     while (herd_bus_msg_next (batch, &line)) {
+        if (self->store)
+            s_prefetch (self, &ahead);
         self->streamed++;
         int outcome = self->accept? self->accept (self, line.start, line.size, false, self->arg)
                                   : HERD_STORE_STALE;
@@ -615,6 +635,13 @@ s_rebuild_if_unanswered (herd_peer_t *self, int64_t now)
         return;
     self->catch_up_failures = 0;
     s_move (self, S_REMADE_UNANSWERED);
+}
+
+void
+herd_peer_set_store (herd_peer_t *self, herd_store_t *store)
+{
+    assert (self);
+    self->store = store;
 }
 
 void

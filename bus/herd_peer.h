@@ -66,6 +66,11 @@ void
     herd_peer_attach (herd_peer_t *self, zloop_t *loop, herd_peer_accept_fn *accept, void *arg,
                       herd_peer_done_fn *done, void *done_arg);
 
+//  The store the peer's lines go to, if any (borrowed): a batch's lines
+//  ask for their clients' buckets a few lines ahead of their lookups
+void
+    herd_peer_set_store (herd_peer_t *self, herd_store_t *store);
+
 //  Called once a heartbeat: notices silence and catch-ups that stalled
 void
     herd_peer_check (herd_peer_t *self, int64_t now);

@@ -21,6 +21,7 @@
 
 #include "cache/herd_cache_layer.h"
 #include <malloc.h>
+#include <sys/mman.h>
 #include <xxhash.h>
 
 //  Buckets a new store starts with
@@ -114,14 +115,33 @@ s_find (herd_store_t *self, const char *id, size_t size)
     return entry;
 }
 
+//  Zeroed buckets. A table past 2 MiB asks for huge pages: every update
+//  lands on a random bucket, and with 4 KiB pages each would cost a TLB
+//  miss on top of the cache miss
+static s_bucket_t *
+s_buckets_new (size_t count)
+{
+    size_t size = count * sizeof (s_bucket_t), huge = 2 * 1024 * 1024;
+    if (size < huge) {
+        s_bucket_t *buckets = (s_bucket_t *) calloc (count, sizeof (s_bucket_t));
+        assert (buckets);
+        return buckets;
+    }
+    void *buckets = NULL;
+    int rc = posix_memalign (&buckets, huge, size);
+    assert (rc == 0);
+    madvise (buckets, size, MADV_HUGEPAGE);         //  A hint: fine if refused
+    memset (buckets, 0, size);
+    return (s_bucket_t *) buckets;
+}
+
 //  Twice the buckets, each moved by the hash it holds (no id is read)
 static void
 s_grow (herd_store_t *self)
 {
     size_t old_count = self->bucket_mask + 1, new_count = old_count * 2;
     s_bucket_t *old = self->buckets;
-    self->buckets = (s_bucket_t *) calloc (new_count, sizeof (s_bucket_t));
-    assert (self->buckets);
+    self->buckets = s_buckets_new (new_count);
     self->bucket_mask = new_count - 1;
     for (size_t index = 0; index < old_count; index++) {
         if (!old [index].slot)
@@ -178,8 +198,7 @@ herd_store_new (size_t max_entries)
 {
     assert (max_entries <= UINT32_MAX);
     herd_store_t *self = (herd_store_t *) zmalloc (sizeof (herd_store_t));
-    self->buckets = (s_bucket_t *) calloc (S_BUCKETS_MIN, sizeof (s_bucket_t));
-    assert (self->buckets);
+    self->buckets = s_buckets_new (S_BUCKETS_MIN);
     self->bucket_mask = S_BUCKETS_MIN - 1;
     self->max_entries = max_entries;
     return self;
@@ -283,6 +302,14 @@ static bool
 s_is_gone (const char *line)
 {
     return line [0] == 'G';         //  "GONE ...", never "AT ..."
+}
+
+void
+herd_store_prefetch (herd_store_t *self, herd_field_t client)
+{
+    assert (self);
+    uint32_t hash = s_id_hash (client.start, client.size);
+    __builtin_prefetch (&self->buckets [hash & self->bucket_mask]);
 }
 
 bool

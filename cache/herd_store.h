@@ -33,6 +33,12 @@ void
 int
     herd_store_offer (herd_store_t *self, const herd_at_t *at);
 
+//  Asks the CPU to bring client's bucket of the index into cache, for a
+//  lookup a few lines later: a batch of updates for clients all over the
+//  table then waits on memory once, not once a line
+void
+    herd_store_prefetch (herd_store_t *self, herd_field_t client);
+
 //  True if an AT line for client at time (line, whole) would be stored
 //  because it is newer than what is held, or nothing is: the compare that
 //  comes before any other work on a neighbour's line. Nothing is parsed.

@@ -361,6 +361,23 @@ herd_protocol_at_position (const herd_at_t *at, double *latitude, double *longit
 }
 
 int
+herd_protocol_hint_client (const char *line, size_t size, herd_field_t *client)
+{
+    assert (line && client);
+    const char *end = line + size, *start = line;
+    for (int field = 0; field < 3; field++) {
+        const char *space = memchr (start, ' ', (size_t) (end - start));
+        if (!space)
+            return -1;
+        start = space + 1;
+    }
+    const char *space = memchr (start, ' ', (size_t) (end - start));
+    client->start = start;
+    client->size = (size_t) ((space? space: end) - start);
+    return 0;
+}
+
+int
 herd_protocol_peek_at (const char *line, size_t size, herd_field_t *client, herd_field_t *time)
 {
     assert (line && client && time);
@@ -525,6 +542,13 @@ herd_protocol_test (bool verbose)
     printf (" * herd_protocol: ");
     if (verbose)
         printf ("\n");
+    //  The prefetch hint: the fourth field, whatever it holds
+    herd_field_t hint;
+    const char *hinted = "AT Bailey +0.1 kiwi +1+1 5";
+    assert (herd_protocol_hint_client (hinted, strlen (hinted), &hint) == 0);
+    assert (hint.size == 4 && !memcmp (hint.start, "kiwi", 4));
+    assert (herd_protocol_hint_client ("GONE B +0.1 pear", 16, &hint) == 0 && hint.size == 4);
+    assert (herd_protocol_hint_client ("AT Bailey +0.1", 14, &hint) == -1);
     herd_command_t command = s_parse ("IAMAT kiwi.cs.ucla.edu +34.068930-118.445127 1621464827.959498503");
     assert (command.kind == HERD_LINE_IAMAT);
     assert (command.client.size == 16);

@@ -78,6 +78,12 @@ int
 void
     herd_protocol_at_position (const herd_at_t *at, double *latitude, double *longitude);
 
+//  Where an update line's client field would be (its fourth), nothing
+//  checked: a hint for a prefetch, never for a decision. 0, or -1 if the
+//  line has fewer fields.
+int
+    herd_protocol_hint_client (const char *line, size_t size, herd_field_t *client);
+
 //  Finds an update line's client and client time, checked, and nothing else:
 //  for the newer-wins compare that comes before any other work on a
 //  neighbour's line. 0, or -1 if the line has not six fields (five, GONE) or those two

@@ -661,6 +661,7 @@ s_start (s_node_t *self, char **error_p)
     }
     herd_snapshot_attach (self->snapshot, self->loop);
     herd_bus_attach (self->bus, self->loop, s_accept_from_peer, self);
+    herd_bus_set_store (self->bus, self->store);
     if (!herd_bus_caught_up (self->bus))
         zsys_info ("sync: not caught up yet: waiting for a neighbour's snapshot");
     //  The admin ROUTER answers operators (tcp, if configured, CURVE) and
