@@ -251,35 +251,55 @@ herd_protocol_parse (const char *line, size_t size, herd_command_t *command)
 }
 
 int
-herd_protocol_parse_at (const char *line, size_t size, herd_at_t *at)
+herd_protocol_peek_at (const char *line, size_t size, herd_at_t *at)
 {
-    assert (at);
+    assert (line && at);
     memset (at, 0, sizeof (herd_at_t));
     herd_field_t fields [S_FIELDS_MAX];
     size_t count = s_split (line, size, fields, S_FIELDS_MAX);
     //  "AT server skew client coordinates time", or a forget's "GONE
     //  server skew client time": the same fields but the position
     bool gone = count == 5 && herd_field_is (&fields [0], "GONE");
-    if (!gone
-    && (count != 6 || !herd_field_is (&fields [0], "AT") || !s_coordinates_parse (fields [4], NULL, NULL)))
+    if (!gone && (count != 6 || !herd_field_is (&fields [0], "AT")))
         return -1;
-    herd_field_t time = fields [count - 1];
-    if (!s_client_valid (fields [1]) || !s_client_valid (fields [3]) || !s_time_valid (time))
-        return -1;
-    herd_field_t skew = fields [2];
-    size_t integer_digits;
-    if (skew.size < 2 || (skew.start [0] != '+' && skew.start [0] != '-')
-    ||  s_match_decimal (skew.start + 1, skew.size - 1, &integer_digits) != skew.size - 1)
+    if (!s_client_valid (fields [3]) || !s_time_valid (fields [count - 1]))
         return -1;
     at->line.start = line;
     at->line.size = size;
     at->gone = gone;
     at->server = fields [1];
-    at->skew = skew;
+    at->skew = fields [2];
     at->client = fields [3];
     if (!gone)
         at->coordinates = fields [4];
-    at->time = time;
+    at->time = fields [count - 1];
+    return 0;
+}
+
+int
+herd_protocol_check_peeked (const herd_at_t *at)
+{
+    assert (at);
+    if (!at->gone && !s_coordinates_parse (at->coordinates, NULL, NULL))
+        return -1;
+    if (!s_client_valid (at->server))
+        return -1;
+    herd_field_t skew = at->skew;
+    size_t integer_digits;
+    if (skew.size < 2 || (skew.start [0] != '+' && skew.start [0] != '-')
+    ||  s_match_decimal (skew.start + 1, skew.size - 1, &integer_digits) != skew.size - 1)
+        return -1;
+    return 0;
+}
+
+int
+herd_protocol_parse_at (const char *line, size_t size, herd_at_t *at)
+{
+    assert (at);
+    if (herd_protocol_peek_at (line, size, at) || herd_protocol_check_peeked (at)) {
+        memset (at, 0, sizeof (herd_at_t));
+        return -1;
+    }
     return 0;
 }
 
@@ -374,20 +394,6 @@ herd_protocol_hint_client (const char *line, size_t size, herd_field_t *client)
     const char *space = memchr (start, ' ', (size_t) (end - start));
     client->start = start;
     client->size = (size_t) ((space? space: end) - start);
-    return 0;
-}
-
-int
-herd_protocol_peek_at (const char *line, size_t size, herd_field_t *client, herd_field_t *time)
-{
-    assert (line && client && time);
-    herd_field_t fields [S_FIELDS_MAX];
-    size_t count = s_split (line, size, fields, S_FIELDS_MAX);
-    if ((count != 6 && count != 5)
-    || !s_client_valid (fields [3]) || !s_time_valid (fields [count - 1]))
-        return -1;
-    *client = fields [3];
-    *time = fields [count - 1];
     return 0;
 }
 
@@ -634,8 +640,9 @@ herd_protocol_test (bool verbose)
         const char *at = "AT Zed +9.1 kiwi +1+1 1621464827.959498503";
         assert (herd_protocol_at_order (gone, gone_size, parsed.time, at, strlen (at),
                                         herd_protocol_at_time (at, strlen (at))) > 0);
-        herd_field_t client, time;
-        assert (herd_protocol_peek_at (gone, gone_size, &client, &time) == 0 && herd_field_is (&time, "1621464827.959498503"));
+        herd_at_t peeked;
+        assert (herd_protocol_peek_at (gone, gone_size, &peeked) == 0 && herd_field_is (&peeked.time, "1621464827.959498503"));
+        assert (peeked.gone && herd_protocol_check_peeked (&peeked) == 0);
     }
 
     //  AT lines
@@ -707,11 +714,18 @@ herd_protocol_test (bool verbose)
     herd_protocol_at_position (&parsed, &parsed_latitude, &parsed_longitude);
     assert (made_latitude == parsed_latitude && made_longitude == parsed_longitude);
     assert (made_latitude == 34.068930 && made_longitude == -118.445127);
-    herd_field_t peeked_client, peeked_time;
-    assert (herd_protocol_peek_at (made.line.start, made.line.size, &peeked_client, &peeked_time) == 0);
-    assert (peeked_client.start == made.client.start && peeked_time.size == made.time.size);
-    assert (herd_protocol_peek_at ("AT A +0.1 kiwi +1+1", 19, &peeked_client, &peeked_time) == -1);
-    assert (herd_protocol_peek_at ("AT A +0.1 kiwi +1+1 x5", 22, &peeked_client, &peeked_time) == -1);
+    herd_at_t peeked;
+    assert (herd_protocol_peek_at (made.line.start, made.line.size, &peeked) == 0);
+    assert (peeked.client.start == made.client.start && peeked.time.size == made.time.size);
+    assert (herd_protocol_check_peeked (&peeked) == 0 && !memcmp (&peeked, &parsed, sizeof parsed));
+    assert (herd_protocol_peek_at ("AT A +0.1 kiwi +1+1", 19, &peeked) == -1);
+    assert (herd_protocol_peek_at ("AT A +0.1 kiwi +1+1 x5", 22, &peeked) == -1);
+    assert (herd_protocol_peek_at ("XY A +0.1 kiwi +1+1 5", 21, &peeked) == -1);
+    //  Peeked but not an AT line: the checks the peek left undone
+    assert (herd_protocol_peek_at ("AT A +0.1 kiwi +1+x 5", 21, &peeked) == 0);
+    assert (herd_protocol_check_peeked (&peeked) == -1);
+    assert (herd_protocol_peek_at ("AT A 0.1 kiwi +1+1 5", 20, &peeked) == 0);
+    assert (herd_protocol_check_peeked (&peeked) == -1);
     assert (herd_protocol_format_at (built, 20, "Clark", &receipt, &command, &made) == -1);
 
     //  Random lines built from the grammar's own pieces never crash the

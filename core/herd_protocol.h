@@ -84,12 +84,19 @@ void
 int
     herd_protocol_hint_client (const char *line, size_t size, herd_field_t *client);
 
-//  Finds an update line's client and client time, checked, and nothing else:
-//  for the newer-wins compare that comes before any other work on a
-//  neighbour's line. 0, or -1 if the line has not six fields (five, GONE) or those two
-//  are not valid (a 0 does not make it an AT line: parse it before use).
+//  The first half of herd_protocol_parse_at, for the newer-wins compare
+//  that comes before any other work on a neighbour's line: splits the
+//  line once and checks its shape (AT and six fields, or GONE and five),
+//  its client and its client time, filling every field of at. 0, or -1.
+//  A 0 does not make it an AT line: herd_protocol_check_peeked does, with
+//  the fields as they are, never splitting the line again.
 int
-    herd_protocol_peek_at (const char *line, size_t size, herd_field_t *client, herd_field_t *time);
+    herd_protocol_peek_at (const char *line, size_t size, herd_at_t *at);
+
+//  The second half: checks a peeked line's server, skew and coordinates.
+//  0 (it is what herd_protocol_parse_at takes), or -1.
+int
+    herd_protocol_check_peeked (const herd_at_t *at);
 
 //  Builds the AT line that answers a valid IAMAT received at receipt by
 //  server into buffer, and fills at with its fields (pointing into

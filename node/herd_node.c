@@ -268,13 +268,12 @@ s_accept_from_peer (herd_peer_t *peer, const char *line, size_t size, bool caugh
     //  Newer-wins first: most of what neighbours send is an echo of what
     //  we hold (each server hears an update from every neighbour that
     //  stored it), and an echo costs a lookup, not a parse
-    herd_field_t client, time;
-    if (herd_protocol_peek_at (line, size, &client, &time))
-        return HERD_STORE_INVALID;
-    if (!herd_store_newer (self->store, client, time, line, size))
-        return HERD_STORE_STALE;
     herd_at_t parsed, *at = &parsed;
-    if (herd_protocol_parse_at (line, size, at))
+    if (herd_protocol_peek_at (line, size, at))
+        return HERD_STORE_INVALID;
+    if (!herd_store_newer (self->store, at->client, at->time, line, size))
+        return HERD_STORE_STALE;
+    if (herd_protocol_check_peeked (at))
         return HERD_STORE_INVALID;
     //  Every AT line is made by a server of the herd: one naming another
     //  is forged (a neighbour can only relay what the herd's servers made)

@@ -30,12 +30,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
         while (herd_bus_msg_next (&decoded, &line)) {
             //  What a receiver does with each: peek, then parse; the two
             //  must agree on the client
-            herd_field_t client, time;
-            herd_at_t at;
+            herd_at_t peeked, at;
             assert (memchr (line.start, '\n', line.size) == NULL);
-            if (herd_protocol_peek_at (line.start, line.size, &client, &time) == 0
-            &&  herd_protocol_parse_at (line.start, line.size, &at) == 0)
-                assert (at.client.start == client.start && at.time.size == time.size);
+            int parsed = herd_protocol_parse_at (line.start, line.size, &at);
+            if (herd_protocol_peek_at (line.start, line.size, &peeked) == 0)
+                assert ((herd_protocol_check_peeked (&peeked) == 0) == (parsed == 0));
+            else
+                assert (parsed == -1);
             lines++;
         }
         assert (lines == decoded.count);

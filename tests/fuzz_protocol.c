@@ -40,8 +40,9 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     if (herd_protocol_parse_at (line, size, &at) == 0) {
         assert (herd_protocol_time_compare (at.time, at.time) == 0);
         assert (at.gone == (at.coordinates.size == 0));
-        herd_field_t client, time;
-        assert (herd_protocol_peek_at (line, size, &client, &time) == 0 && client.start == at.client.start);
+        herd_at_t peeked;
+        assert (herd_protocol_peek_at (line, size, &peeked) == 0 && herd_protocol_check_peeked (&peeked) == 0);
+        assert (!memcmp (&peeked, &at, sizeof at));
     }
     return 0;
 }

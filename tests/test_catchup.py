@@ -151,6 +151,37 @@ def test_corrupt_journal_record_is_skipped_not_trusted(make_herd):
     assert "record 5 is corrupt, skipped" in single.log("Bailey")
 
 
+def fnv1a_32(data):
+    value = 0x811C9DC5
+    for byte in data:
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return value
+
+
+def test_a_journal_of_the_old_format_replays_and_goes_on_in_the_new(make_herd):
+    """Journals written before XXH3 (FNV-1a 32 checksums, a space after
+    them) replay as they are; new records go after them with a colon, and
+    the mixed file replays whole"""
+    single = make_herd(graph={"Bailey": []}, start=False)
+    lines = [f"AT Bailey +0.1 old{n} +{n}+1 {n + 1}".encode() for n in range(10)]
+    path = os.path.join(single.folder, "state", "Bailey.journal")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "wb") as file:
+        file.write(b"".join(b"%08x %s\n" % (fnv1a_32(line), line) for line in lines))
+    single.start("Bailey")
+    assert single.state("Bailey")["clients"] == 10
+    for n, line in enumerate(lines):
+        assert single.stored_line("Bailey", f"old{n}") == line
+    assert "corrupt" not in single.log("Bailey")
+    new_line = single.iamat("Bailey", "new0", "+2+2", "20")
+    single.stop("Bailey")
+    records = journal_records(single, "Bailey")
+    assert records[9][8:9] == b" " and records[10][8:9] == b":" and records[10][9:] == new_line
+    single.start("Bailey")
+    assert single.state("Bailey")["clients"] == 11
+    assert single.stored_line("Bailey", "new0") == new_line
+
+
 def test_burst_of_100000_updates_converges_everywhere(make_herd):
     herd = make_herd(settings={"herd/log_traffic": 0})
     connection = herd.client("Bailey")
