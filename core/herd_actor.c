@@ -17,6 +17,13 @@ herd_actor_start (zactor_t *actor, char **error_p)
 }
 
 void
+herd_actor_name (const char *name)
+{
+    assert (name && strlen (name) <= 15);
+    pthread_setname_np (pthread_self (), name);
+}
+
+void
 herd_actor_started (zsock_t *pipe, int started, const char *reason)
 {
     assert (pipe);
@@ -60,5 +67,12 @@ herd_actor_test (bool verbose)
     assert (streq (error, "cannot bind the test to nowhere"));
     freen (error);
     zactor_destroy (&actor);
+    //  A thread's name, as ps -L shows it
+    char before [16], after [16];
+    pthread_getname_np (pthread_self (), before, sizeof before);
+    herd_actor_name ("herd-test");
+    pthread_getname_np (pthread_self (), after, sizeof after);
+    assert (streq (after, "herd-test"));
+    pthread_setname_np (pthread_self (), before);
     printf ("OK\n");
 }

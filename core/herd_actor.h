@@ -11,6 +11,11 @@
 int
     herd_actor_start (zactor_t *actor, char **error_p);
 
+//  Names the calling thread (at most 15 characters), as top -H, ps -L and
+//  perf show it: "herd-node", "herd-places", ... instead of "herd" each
+void
+    herd_actor_name (const char *name);
+
 //  The actor's side, on its pipe: OK if started is 0, else ERROR reason
 void
     herd_actor_started (zsock_t *pipe, int started, const char *reason);

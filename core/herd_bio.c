@@ -12,6 +12,7 @@ static void
 s_worker (zsock_t *pipe, void *args)
 {
     (void) args;
+    herd_actor_name ("herd-bio");
     zsock_signal (pipe, 0);
     while (true) {
         char *command = NULL;

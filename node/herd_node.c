@@ -839,6 +839,7 @@ void
 herd_node_actor (zsock_t *pipe, void *args)
 {
     herd_node_args_t *node_args = (herd_node_args_t *) args;
+    herd_actor_name ("herd-node");
     s_node_t self_data = { 0 }, *self = &self_data;
     self->pipe = pipe;
     self->config = node_args->config;

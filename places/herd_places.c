@@ -377,6 +377,7 @@ void
 herd_places_actor (zsock_t *pipe, void *args)
 {
     herd_places_args_t *places_args = (herd_places_args_t *) args;
+    herd_actor_name ("herd-places");
     s_places_t self_data = { 0 }, *self = &self_data;
     self->pipe = pipe;
     self->config = places_args->config;

@@ -32,6 +32,7 @@ void
 herd_worker_actor (zsock_t *pipe, void *args)
 {
     herd_worker_settings_t *settings = (herd_worker_settings_t *) args;
+    herd_actor_name ("herd-google");
     s_worker_t self = { pipe, zsock_new (ZMQ_DEALER), NULL };
     assert (self.broker);
     //  A result sent as we stop stays in the pipe until the broker has

@@ -2,6 +2,7 @@
 airports), checked against this test's own haversine brute force."""
 
 import math
+import os
 import random
 import shutil
 import struct
@@ -156,6 +157,22 @@ def test_startup_log_names_provider_and_count(offline, places):
     log = offline.log("Bailey")
     assert f"places: loaded {places.count} places from {PLACES_DATA}" in log
     assert f"places: provider offline ({places.count} places), answered in the server's loop" in log
+
+
+def test_offline_answers_in_the_servers_loop_without_a_worker_pool(offline):
+    """The offline provider needs no thread of its own: the server's
+    threads are named, and none is a places worker"""
+    connection = offline.client("Bailey")
+    connection.send(b"IAMAT thready +34.068930-118.445127 1\n")
+    connection.line()
+    assert connection.whatsat("thready", 10, 3)[1]["status"] == "OK"
+    pid = offline.processes["Bailey"].pid
+    names = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/comm") as comm:
+            names.append(comm.read().strip())
+    assert "herd-node" in names and "herd-places" in names and "herd-bio" in names, names
+    assert "herd-google" not in names, names
 
 
 def test_missing_data_forced_offline_is_a_clear_start_error(make_herd, tmp_path):
