@@ -38,6 +38,7 @@ typedef struct {
     uint64_t unknown_server;    //  Neighbours' updates refused for naming no server of the herd
     herd_ratelimit_t *log;      //  What neighbours make us log, limited per neighbour (owned)
     long max_future;            //  herd/max_future: seconds, 0 for no bound
+    int64_t future_after;       //  Client times past this second are refused (s_tick)
     long client_ttl;            //  herd/client_ttl: seconds, 0 for never
     long tombstone_ttl;         //  herd/tombstone_ttl: seconds
     int64_t forget_rewrite;     //  herd/forget_rewrite, in msecs
@@ -82,11 +83,13 @@ s_expired (s_node_t *self, herd_field_t time)
     return self->client_ttl && s_whole_seconds (time) < self->expire_before;
 }
 
-//  Reads the clock for the rule above
+//  Reads the clock for the rule above and the one below
 static void
 s_tick (s_node_t *self)
 {
-    self->expire_before = (int64_t) (zclock_time () / 1000) - self->client_ttl;
+    int64_t now = (int64_t) (zclock_time () / 1000);
+    self->expire_before = now - self->client_ttl;
+    self->future_after = now + self->max_future;
 }
 
 //  --------------------------------------------------------------------------
@@ -94,22 +97,17 @@ s_tick (s_node_t *self)
 //  journaled (written before any reply goes out, by s_commit) and flooded
 
 //  True if at's client time lies more than max_future seconds ahead of
-//  our clock: such a line would pin its client until then
+//  our clock: such a line would pin its client until then. Whole seconds,
+//  against the clock of the last tick (50 ms at most), not read per update
 static bool
 s_from_the_future (s_node_t *self, const herd_at_t *at)
 {
     if (self->max_future == 0)
         return false;
-    //  Whole seconds are enough here; a 20-digit time is simply far ahead
+    //  A time of more than 15 whole digits is simply far ahead
     const char *point = memchr (at->time.start, '.', at->time.size);
     size_t digits = point? (size_t) (point - at->time.start): at->time.size;
-    if (digits > 15)
-        return true;
-    char text [16];
-    memcpy (text, at->time.start, digits);
-    text [digits] = 0;
-    long long seconds = atoll (text);
-    return seconds > (long long) (zclock_time () / 1000) + self->max_future;
+    return digits > 15 || s_whole_seconds (at->time) > self->future_after;
 }
 
 static int
