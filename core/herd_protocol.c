@@ -1,6 +1,9 @@
 //  core/herd_protocol.c: parse and check client commands and AT lines.
 
 #include "core/herd_core_layer.h"
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 //  Client times hold at most this many integer digits, so that any skew
 //  fits the arithmetic below (10^18 s is 30 billion years)
@@ -25,6 +28,35 @@ s_is_digit (char byte)
     return byte >= '0' && byte <= '9';
 }
 
+//  The index of the first byte from index on that is whitespace (or is
+//  not, if space is false), or size. Sixteen bytes at a compare where
+//  SSE2 is (every x86-64): a line is split at every server that hears
+//  it, thirteen times an update in the shipped herd, and a byte at a time
+//  that was an eighth of the herd's time
+static inline size_t
+s_find (const char *line, size_t index, size_t size, bool space)
+{
+#ifdef __SSE2__
+    const __m128i blank = _mm_set1_epi8 (' '), tab = _mm_set1_epi8 ('\t'), four = _mm_set1_epi8 (4);
+    while (index + 16 <= size) {
+        __m128i bytes = _mm_loadu_si128 ((const __m128i *) (line + index));
+        //  ' ', or '\t' to '\r' (bytes - '\t', unsigned, at most 4)
+        __m128i low = _mm_sub_epi8 (bytes, tab);
+        __m128i spaces = _mm_or_si128 (_mm_cmpeq_epi8 (bytes, blank),
+                                       _mm_cmpeq_epi8 (_mm_max_epu8 (low, four), four));
+        unsigned mask = (unsigned) _mm_movemask_epi8 (spaces);
+        if (!space)
+            mask = ~mask & 0xFFFF;
+        if (mask)
+            return index + (size_t) __builtin_ctz (mask);
+        index += 16;
+    }
+#endif
+    while (index < size && s_is_space (line [index]) != space)
+        index++;
+    return index;
+}
+
 //  Splits on runs of whitespace; returns the field count, capped at
 //  max_fields + 1 so "too many" is still visible
 static size_t
@@ -33,13 +65,11 @@ s_split (const char *line, size_t size, herd_field_t *fields, size_t max_fields)
     size_t count = 0;
     size_t index = 0;
     while (index < size) {
-        while (index < size && s_is_space (line [index]))
-            index++;
+        index = s_find (line, index, size, false);
         if (index == size)
             break;
         size_t start = index;
-        while (index < size && !s_is_space (line [index]))
-            index++;
+        index = s_find (line, index, size, true);
         if (count == max_fields)
             return max_fields + 1;
         fields [count].start = line + start;
@@ -548,6 +578,23 @@ herd_protocol_test (bool verbose)
     printf (" * herd_protocol: ");
     if (verbose)
         printf ("\n");
+    //  The sixteen-at-a-time search finds what a byte at a time finds,
+    //  for every byte value, at every offset and length
+    char noise [80];
+    for (int round = 0; round < 20000; round++) {
+        size_t length = (size_t) (rand () % 80);
+        for (size_t index = 0; index < length; index++) {
+            int pick = rand () % 4;
+            noise [index] = pick == 0? ' ': pick == 1? (char) (9 + rand () % 6): (char) (rand () % 256);
+        }
+        size_t from = length? (size_t) rand () % length: 0;
+        for (int space = 0; space < 2; space++) {
+            size_t expected = from;
+            while (expected < length && s_is_space (noise [expected]) != (bool) space)
+                expected++;
+            assert (s_find (noise, from, length, space) == expected);
+        }
+    }
     //  The prefetch hint: the fourth field, whatever it holds
     herd_field_t hint;
     const char *hinted = "AT Bailey +0.1 kiwi +1+1 5";
