@@ -28,18 +28,19 @@
 #define S_BUCKETS_MIN   1024
 
 //  One client's latest update, in one block as small as it can be (a
-//  million clients must fit in RAM): no parsed fields, no hash, the key
-//  inside. The client id comes first, null-terminated, and is the hash
-//  table's key (the table neither copies nor frees keys); then the line.
-//  A newer line that fits the block (malloc_usable_size) is copied in
-//  place; one that does not gets a new block and a new table item. Fields
-//  are parsed again when asked for (lookup), and the time field, the
-//  line's last, is found by its space.
+//  million clients must fit in RAM): no parsed fields, no hash, no copy of
+//  the id: the line holds it, and the entry says where. A newer line that
+//  fits the block (malloc_usable_size) is copied in place; one that does
+//  not gets a new block in the same slot (the index holds slots, so it
+//  does not change). Fields are parsed again when asked for (lookup), and
+//  the time field, the line's last, is found by its space.
 typedef struct {
     uint32_t slot;              //  Its index in slots
     uint32_t size;              //  Length of the line
     uint32_t heap_index;        //  Its place in the heap, once there is one
-    char data [];               //  "<client>\0<AT line>\0"
+    uint16_t client_offset;     //  Where the client id starts in the line
+    uint16_t client_size;       //  ... and its length
+    char data [];               //  "<AT line>\0"
 } s_entry_t;
 
 //  One bucket of the index: a client's id hash and its slot + 1 (0: empty)
@@ -70,7 +71,13 @@ struct _herd_store_t {
 static char *
 s_line (s_entry_t *entry)
 {
-    return entry->data + strlen (entry->data) + 1;
+    return entry->data;
+}
+
+static const char *
+s_client (s_entry_t *entry)
+{
+    return entry->data + entry->client_offset;
 }
 
 static inline uint64_t
@@ -98,8 +105,7 @@ s_probe (herd_store_t *self, const char *id, size_t size, uint32_t hash, s_entry
         }
         if (bucket->hash == hash) {
             s_entry_t *entry = self->slots [bucket->slot - 1];
-            //  strncmp stops at the entry's own end, however long id is
-            if (!strncmp (entry->data, id, size) && entry->data [size] == 0) {
+            if (entry->client_size == size && !memcmp (s_client (entry), id, size)) {
                 *entry_p = entry;
                 return index;
             }
@@ -160,10 +166,9 @@ s_index (herd_store_t *self, s_entry_t *entry)
 {
     if ((self->count + 1) * 2 > self->bucket_mask + 1)
         s_grow (self);
-    size_t size = strlen (entry->data);
-    uint32_t hash = s_id_hash (entry->data, size);
+    uint32_t hash = s_id_hash (s_client (entry), entry->client_size);
     s_entry_t *found;
-    size_t index = s_probe (self, entry->data, size, hash, &found);
+    size_t index = s_probe (self, s_client (entry), entry->client_size, hash, &found);
     assert (!found);
     self->buckets [index].hash = hash;
     self->buckets [index].slot = entry->slot + 1;
@@ -176,8 +181,8 @@ static void
 s_unindex (herd_store_t *self, s_entry_t *entry)
 {
     s_entry_t *found;
-    size_t hole = s_probe (self, entry->data, strlen (entry->data),
-                           s_id_hash (entry->data, strlen (entry->data)), &found);
+    size_t hole = s_probe (self, s_client (entry), entry->client_size,
+                           s_id_hash (s_client (entry), entry->client_size), &found);
     assert (found == entry);
     size_t mask = self->bucket_mask;
     for (size_t next = (hole + 1) & mask; self->buckets [next].slot; next = (next + 1) & mask) {
@@ -329,6 +334,10 @@ herd_store_offer (herd_store_t *self, const herd_at_t *at)
     assert (at);
     const char *line = at->line.start;
     size_t size = at->line.size;
+    //  Where the id sits in the line fits the entry's 16 bits in any line
+    //  a server makes; a stranger one is no update
+    if ((size_t) (at->client.start - line) > UINT16_MAX)
+        return HERD_STORE_INVALID;
     s_entry_t *held = s_find (self, at->client.start, at->client.size);
     bool same_client = held != NULL;
     if (held) {
@@ -363,25 +372,26 @@ herd_store_offer (herd_store_t *self, const herd_at_t *at)
     self->digest ^= s_line_hash (line, size);
     self->bytes += size;
     self->tombstones += at->gone;
-    size_t head = sizeof (s_entry_t) + at->client.size + 1;
-    if (same_client && malloc_usable_size (held) >= head + size + 1) {
-        //  In place: the key and the slot stay as they are
-        char *held_line = s_line (held);
-        memcpy (held_line, line, size);
-        held_line [size] = 0;
+    uint16_t client_offset = (uint16_t) (at->client.start - line);
+    if (same_client && malloc_usable_size (held) >= sizeof (s_entry_t) + size + 1) {
+        //  In place: the slot stays as it is; the id may sit elsewhere in
+        //  the newer line (another server's name or skew before it)
+        memcpy (held->data, line, size);
+        held->data [size] = 0;
         held->size = (uint32_t) size;
+        held->client_offset = client_offset;
         if (self->heap)
             s_heap_down (self, held->heap_index);      //  Newer: it moves away from the top
         return HERD_STORE_STORED;
     }
-    s_entry_t *entry = (s_entry_t *) malloc (head + size + 1);
+    s_entry_t *entry = (s_entry_t *) malloc (sizeof (s_entry_t) + size + 1);
     assert (entry);
     bool replaces = held != NULL;       //  A block, same client or evicted
-    memcpy (entry->data, at->client.start, at->client.size);
-    entry->data [at->client.size] = 0;
-    memcpy (entry->data + at->client.size + 1, line, size);
-    entry->data [at->client.size + 1 + size] = 0;
+    memcpy (entry->data, line, size);
+    entry->data [size] = 0;
     entry->size = (uint32_t) size;
+    entry->client_offset = client_offset;
+    entry->client_size = (uint16_t) at->client.size;
     if (held) {
         //  The same slot: for the same client the index stays as it is;
         //  a client that takes an evicted one's place takes its bucket out
@@ -477,7 +487,12 @@ herd_store_sweep (herd_store_t *self, size_t *cursor_p, size_t max_slots,
         if (*cursor_p >= self->slot_count)
             *cursor_p = 0;
         s_entry_t *entry = self->slots [(*cursor_p)++];
-        if (entry && judge (entry->data, s_line (entry), entry->size, arg)) {
+        if (!entry)
+            continue;
+        char client [HERD_CLIENT_ID_MAX + 1];
+        memcpy (client, s_client (entry), entry->client_size);
+        client [entry->client_size] = 0;
+        if (judge (client, s_line (entry), entry->size, arg)) {
             s_remove (self, entry);
             removed++;
         }
