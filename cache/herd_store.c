@@ -52,6 +52,9 @@ typedef struct {
 struct _herd_store_t {
     s_bucket_t *buckets;        //  The index: client id -> slot (owned)
     size_t bucket_mask;         //  Buckets - 1, a power of two less one
+    s_bucket_t *old_buckets;    //  The table it grew from, while being moved (owned)
+    size_t old_mask;
+    size_t old_next;            //  Its next bucket to move
     size_t count;               //  Clients held
     s_entry_t **slots;          //  Every entry, by slot (owned); NULL: a free slot
     size_t slots_capacity;
@@ -92,18 +95,26 @@ s_id_hash (const char *id, size_t size)
     return (uint32_t) XXH3_64bits (id, size);
 }
 
-//  The bucket that holds id, with *entry_p its entry; or, if none does,
-//  the empty bucket where it would go, with *entry_p NULL
+//  In a table being moved out of: a bucket whose entry went to the new
+//  table, or was removed meanwhile. Probes go past it, as past a full one
+#define S_MOVED         UINT32_MAX
+//  Buckets of the old table moved a write: the old table is empty long
+//  before the new one fills, and no write waits on a whole table
+#define S_MOVE_STEP     4
+
+//  The bucket of table that holds id, with *entry_p its entry; or, if
+//  none does, the empty bucket where it would go, with *entry_p NULL
 static size_t
-s_probe (herd_store_t *self, const char *id, size_t size, uint32_t hash, s_entry_t **entry_p)
+s_probe (herd_store_t *self, s_bucket_t *table, size_t mask, const char *id, size_t size, uint32_t hash,
+         s_entry_t **entry_p)
 {
-    for (size_t index = hash & self->bucket_mask;; index = (index + 1) & self->bucket_mask) {
-        s_bucket_t *bucket = &self->buckets [index];
+    for (size_t index = hash & mask;; index = (index + 1) & mask) {
+        s_bucket_t *bucket = &table [index];
         if (!bucket->slot) {
             *entry_p = NULL;
             return index;
         }
-        if (bucket->hash == hash) {
+        if (bucket->hash == hash && bucket->slot != S_MOVED) {
             s_entry_t *entry = self->slots [bucket->slot - 1];
             if (entry->client_size == size && !memcmp (s_client (entry), id, size)) {
                 *entry_p = entry;
@@ -113,51 +124,92 @@ s_probe (herd_store_t *self, const char *id, size_t size, uint32_t hash, s_entry
     }
 }
 
+//  The entry of id, in the table or, while one is being moved, the old one
 static s_entry_t *
 s_find (herd_store_t *self, const char *id, size_t size)
 {
     s_entry_t *entry;
-    s_probe (self, id, size, s_id_hash (id, size), &entry);
+    uint32_t hash = s_id_hash (id, size);
+    s_probe (self, self->buckets, self->bucket_mask, id, size, hash, &entry);
+    if (!entry && self->old_buckets)
+        s_probe (self, self->old_buckets, self->old_mask, id, size, hash, &entry);
     return entry;
 }
 
-//  Zeroed buckets. A table past 2 MiB asks for huge pages: every update
-//  lands on a random bucket, and with 4 KiB pages each would cost a TLB
-//  miss on top of the cache miss
+#define S_HUGE_PAGE     (2 * 1024 * 1024)
+
+//  Zeroed buckets. A table past 2 MiB is fresh anonymous memory on a huge
+//  page boundary, asking for huge pages: every update lands on a random
+//  bucket, and with 4 KiB pages each would cost a TLB miss on top of the
+//  cache miss; and its pages are zero as they come, touched by the writes
+//  that use them, where zeroing 32 MiB at once would hold the loop
 static s_bucket_t *
 s_buckets_new (size_t count)
 {
-    size_t size = count * sizeof (s_bucket_t), huge = 2 * 1024 * 1024;
-    if (size < huge) {
+    size_t size = count * sizeof (s_bucket_t);
+    if (size < S_HUGE_PAGE) {
         s_bucket_t *buckets = (s_bucket_t *) calloc (count, sizeof (s_bucket_t));
         assert (buckets);
         return buckets;
     }
-    void *buckets = NULL;
-    int rc = posix_memalign (&buckets, huge, size);
-    assert (rc == 0);
-    madvise (buckets, size, MADV_HUGEPAGE);         //  A hint: fine if refused
-    memset (buckets, 0, size);
-    return (s_bucket_t *) buckets;
+    size_t span = size + S_HUGE_PAGE;
+    char *map = (char *) mmap (NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert (map != MAP_FAILED);
+    char *start = (char *) (((uintptr_t) map + S_HUGE_PAGE - 1) & ~(uintptr_t) (S_HUGE_PAGE - 1));
+    if (start > map)
+        munmap (map, (size_t) (start - map));
+    if (map + span > start + size)
+        munmap (start + size, (size_t) (map + span - (start + size)));
+    madvise (start, size, MADV_HUGEPAGE);           //  A hint: fine if refused
+    return (s_bucket_t *) start;
 }
 
-//  Twice the buckets, each moved by the hash it holds (no id is read)
+static void
+s_buckets_free (s_bucket_t **buckets_p, size_t mask)
+{
+    if (!*buckets_p)
+        return;
+    size_t size = (mask + 1) * sizeof (s_bucket_t);
+    if (size < S_HUGE_PAGE)
+        free (*buckets_p);
+    else
+        munmap (*buckets_p, size);
+    *buckets_p = NULL;
+}
+
+//  Moves up to steps buckets of the old table into the table, by the hash
+//  each holds (no id is read), and frees the old table once all are moved
+static void
+s_move (herd_store_t *self, size_t steps)
+{
+    for (; self->old_buckets && steps; steps--) {
+        if (self->old_next > self->old_mask) {
+            s_buckets_free (&self->old_buckets, self->old_mask);
+            break;
+        }
+        s_bucket_t *bucket = &self->old_buckets [self->old_next++];
+        if (!bucket->slot || bucket->slot == S_MOVED)
+            continue;
+        size_t target = bucket->hash & self->bucket_mask;
+        while (self->buckets [target].slot)
+            target = (target + 1) & self->bucket_mask;
+        self->buckets [target] = *bucket;
+        bucket->slot = S_MOVED;
+    }
+}
+
+//  Twice the buckets. As Redis's dict does, the move is spread over the
+//  writes that follow (S_MOVE_STEP buckets each): moving 2 million buckets
+//  at once held the loop for 17 ms
 static void
 s_grow (herd_store_t *self)
 {
-    size_t old_count = self->bucket_mask + 1, new_count = old_count * 2;
-    s_bucket_t *old = self->buckets;
-    self->buckets = s_buckets_new (new_count);
-    self->bucket_mask = new_count - 1;
-    for (size_t index = 0; index < old_count; index++) {
-        if (!old [index].slot)
-            continue;
-        size_t target = old [index].hash & self->bucket_mask;
-        while (self->buckets [target].slot)
-            target = (target + 1) & self->bucket_mask;
-        self->buckets [target] = old [index];
-    }
-    freen (old);
+    s_move (self, SIZE_MAX);            //  A move still under way ends first
+    self->old_buckets = self->buckets;
+    self->old_mask = self->bucket_mask;
+    self->old_next = 0;
+    self->buckets = s_buckets_new ((self->bucket_mask + 1) * 2);
+    self->bucket_mask = self->bucket_mask * 2 + 1;
 }
 
 //  Indexes entry (held in its slot, its id not yet in the index)
@@ -166,25 +218,38 @@ s_index (herd_store_t *self, s_entry_t *entry)
 {
     if ((self->count + 1) * 2 > self->bucket_mask + 1)
         s_grow (self);
+    s_move (self, S_MOVE_STEP);
     uint32_t hash = s_id_hash (s_client (entry), entry->client_size);
     s_entry_t *found;
-    size_t index = s_probe (self, s_client (entry), entry->client_size, hash, &found);
+    size_t index = s_probe (self, self->buckets, self->bucket_mask, s_client (entry), entry->client_size,
+                            hash, &found);
     assert (!found);
     self->buckets [index].hash = hash;
     self->buckets [index].slot = entry->slot + 1;
     self->count++;
 }
 
-//  Takes entry's id out of the index: the run after its bucket shifts
-//  back over the hole, so every id stays reachable from its home bucket
+//  Takes entry's id out of the index. In the table the run after its
+//  bucket shifts back over the hole, so every id stays reachable from its
+//  home bucket; in an old table being moved it leaves a moved mark, so
+//  the move (which goes forward) never meets an id shifted behind it
 static void
 s_unindex (herd_store_t *self, s_entry_t *entry)
 {
     s_entry_t *found;
-    size_t hole = s_probe (self, s_client (entry), entry->client_size,
-                           s_id_hash (s_client (entry), entry->client_size), &found);
-    assert (found == entry);
+    uint32_t hash = s_id_hash (s_client (entry), entry->client_size);
     size_t mask = self->bucket_mask;
+    size_t hole = s_probe (self, self->buckets, mask, s_client (entry), entry->client_size, hash, &found);
+    self->count--;
+    if (!found) {
+        hole = s_probe (self, self->old_buckets, self->old_mask, s_client (entry), entry->client_size,
+                        hash, &found);
+        assert (found == entry);
+        self->old_buckets [hole].slot = S_MOVED;
+        s_move (self, S_MOVE_STEP);
+        return;
+    }
+    assert (found == entry);
     for (size_t next = (hole + 1) & mask; self->buckets [next].slot; next = (next + 1) & mask) {
         size_t home = self->buckets [next].hash & mask;
         //  It stays if its home lies cyclically in (hole, next]
@@ -195,7 +260,7 @@ s_unindex (herd_store_t *self, s_entry_t *entry)
         }
     }
     self->buckets [hole].slot = 0;
-    self->count--;
+    s_move (self, S_MOVE_STEP);
 }
 
 herd_store_t *
@@ -217,7 +282,8 @@ herd_store_destroy (herd_store_t **self_p)
         herd_store_t *self = *self_p;
         for (size_t slot = 0; slot < self->slot_count; slot++)
             freen (self->slots [slot]);
-        freen (self->buckets);
+        s_buckets_free (&self->buckets, self->bucket_mask);
+        s_buckets_free (&self->old_buckets, self->old_mask);
         freen (self->slots);
         freen (self->free_slots);
         freen (self->heap);
@@ -315,6 +381,8 @@ herd_store_prefetch (herd_store_t *self, herd_field_t client)
     assert (self);
     uint32_t hash = s_id_hash (client.start, client.size);
     __builtin_prefetch (&self->buckets [hash & self->bucket_mask]);
+    if (self->old_buckets)
+        __builtin_prefetch (&self->old_buckets [hash & self->old_mask]);
 }
 
 bool
@@ -629,6 +697,26 @@ s_judge_gone (const char *client, const char *line, size_t size, void *arg)
     return line [0] == 'G';
 }
 
+//  The random test's judge: removes the clients marked doomed, and says
+//  so to the oracle
+typedef struct {
+    zhashx_t *doomed;
+    zhashx_t *oracle;
+} s_doom_t;
+
+static bool
+s_judge_doomed (const char *client, const char *line, size_t size, void *arg)
+{
+    (void) line;
+    (void) size;
+    s_doom_t *doom = (s_doom_t *) arg;
+    if (!zhashx_lookup (doom->doomed, client))
+        return false;
+    zhashx_delete (doom->doomed, client);
+    zhashx_delete (doom->oracle, client);
+    return true;
+}
+
 static bool
 s_judge_six (const char *client, const char *line, size_t size, void *arg)
 {
@@ -813,6 +901,65 @@ herd_store_test (bool verbose)
         assert (herd_store_held (many, id));
     }
     herd_store_destroy (&many);
+
+    //  Every client found after every write while the table doubles and
+    //  its buckets move a few at a time: 3,000 clients, three doublings
+    herd_store_t *moving = herd_store_new (10000);
+    for (int number = 0; number < 3000; number++) {
+        snprintf (text, sizeof text, "AT A +0.1 v%d +1+1 1", number);
+        assert (s_offer (moving, text) == HERD_STORE_STORED);
+        for (int earlier = 0; earlier <= number; earlier++) {
+            snprintf (id, sizeof id, "v%d", earlier);
+            assert (herd_store_held (moving, id));
+        }
+    }
+    herd_store_destroy (&moving);
+    //  Past 2 MiB of buckets (mapped memory, huge pages asked for): every
+    //  one of 300,000 clients still found
+    moving = herd_store_new (300000);
+    for (int number = 0; number < 300000; number++) {
+        snprintf (text, sizeof text, "AT A +0.1 w%d +1+1 1", number);
+        assert (s_offer (moving, text) == HERD_STORE_STORED);
+    }
+    for (int number = 0; number < 300000; number++) {
+        snprintf (id, sizeof id, "w%d", number);
+        assert (herd_store_held (moving, id));
+    }
+    herd_store_destroy (&moving);
+
+    //  Random writes and sweeps against a reference table, through seven
+    //  doublings, each moved a few buckets a write while removals and new
+    //  clients land in both tables: after every stretch the store holds
+    //  exactly the clients the reference does
+    herd_store_t *mixed = herd_store_new (1000000);
+    s_doom_t doom = { zhashx_new (), zhashx_new () };
+    size_t mixed_cursor = 0;
+    srand (34);
+    for (int round = 0; round < 300000; round++) {
+        snprintf (id, sizeof id, "r%d", rand () % 60000);
+        assert ((herd_store_held (mixed, id) != NULL) == (zhashx_lookup (doom.oracle, id) != NULL));
+        if (rand () % 5) {
+            snprintf (text, sizeof text, "AT A +0.1 %s +1+1 %d", id, round + 1);
+            assert (s_offer (mixed, text) == HERD_STORE_STORED);
+            zhashx_insert (doom.oracle, id, (void *) 1);
+            zhashx_delete (doom.doomed, id);
+        }
+        else
+        if (zhashx_lookup (doom.oracle, id))
+            zhashx_insert (doom.doomed, id, (void *) 1);
+        if (round % 97 == 0)
+            herd_store_sweep (mixed, &mixed_cursor, 1 + (size_t) rand () % 3000, s_judge_doomed, &doom);
+        if (round % 50000 == 49999) {
+            assert (herd_store_size (mixed) == zhashx_size (doom.oracle));
+            for (int number = 0; number < 60000; number++) {
+                snprintf (id, sizeof id, "r%d", number);
+                assert ((herd_store_held (mixed, id) != NULL) == (zhashx_lookup (doom.oracle, id) != NULL));
+            }
+        }
+    }
+    zhashx_destroy (&doom.doomed);
+    zhashx_destroy (&doom.oracle);
+    herd_store_destroy (&mixed);
     herd_store_destroy (&store);
     herd_store_destroy (&store);
     assert (store == NULL);

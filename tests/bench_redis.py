@@ -667,7 +667,7 @@ def main():
         wide = herd_wide(root)
         print_wide(wide)
         cpu = herd_cpu(root)
-        print(f"\n  CPU per update, all five servers together: {cpu['on']:.1f} us with CURVE (target <= 10), "
+        print(f"\n  CPU per update, all five servers together: {cpu['on']:.1f} us with CURVE (target <= 4), "
               f"{cpu['off']:.1f} us without ({cpu['on'] / cpu['off']:.2f}x); on {os.cpu_count()} cores "
               f"that caps the herd near {os.cpu_count() * 1e6 / cpu['on']:.0f} updates/s")
         print_hops(propagation(root))
