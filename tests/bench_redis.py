@@ -33,7 +33,8 @@ reported, as ratios: these machines are shared and noisy.
     (client certificates required, TLS 1.3) and against herd's plain
     port, 50 connections x 16 pipelined; and new TLS connections a second
     (connect, handshake, one command, close), herd against Redis
-    (BENCH_ONLY=tls runs this part alone)
+    (BENCH_ONLY=tls runs this part alone; BENCH_ONLY=one the throughput
+    part at the top)
   - WHATSAT with the offline places against Redis GEOSEARCH over the same
     places: 500,000 clients at random points of 40-50 N 10-20 E, WHATSATs
     for them in turn (no point twice in a run), 50 connections x 4
@@ -608,6 +609,32 @@ def print_hops(hops):
           f"and <= 2x the floor's {hops[('floor', top)][1] / 1000:.2f} ms)")
 
 
+def print_throughput(figures):
+    geoadd = figures["Redis GEOADD"][0]
+    print(f"\n  {'50 connections x 16 pipelined':34} {'rate/s':>10} {'p50 us':>8} {'p99 us':>8}  vs GEOADD")
+    for label, (rate, p50, p99) in figures.items():
+        if "1x1" not in label:
+            print(f"  {label:34} {rate:10.0f} {p50:8.0f} {p99:8.0f}  {rate / geoadd:6.2f}x")
+    print(f"\n  1 connection x depth 1, p50 round trip: herd (defaults) {figures['herd, defaults 1x1'][1]} us, "
+          f"Redis GEOADD {figures['Redis GEOADD 1x1'][1]} us")
+    herd = figures["herd, defaults"][0]
+    ratios = [
+        ("herd defaults : Redis GEOADD", herd / geoadd, ">= 0.8"),
+        ("herd defaults : Redis GEOADD+AOF everysec", herd / figures["Redis GEOADD+AOF everysec"][0], ">= 1.0"),
+        ("herd defaults : Redis PING", herd / figures["Redis PING"][0], ""),
+        ("traffic log on : off", herd / figures["herd, traffic log off"][0], ">= 0.8"),
+        ("client_ttl on : off", figures["herd, client_ttl on"][0] / herd, ">= 0.95"),
+        ("five servers (Bailey) : Redis GEOADD", figures["herd, five servers (Bailey)"][0] / geoadd, ">= 0.5"),
+        ("five servers, herd-wide : Redis GEOADD", figures["herd, five servers, herd-wide"][0] / geoadd, ""),
+        ("five servers : one server", figures["herd, five servers (Bailey)"][0] / herd, ""),
+        ("p50 1x1 herd : Redis GEOADD",
+         figures["herd, defaults 1x1"][1] / max(1, figures["Redis GEOADD 1x1"][1]), "<= 1.1"),
+    ]
+    print("\n  ratio                                           measured   target")
+    for label, value, target in ratios:
+        print(f"  {label:46} {value:8.2f}   {target}")
+
+
 def print_memory(per_herd, per_redis, restart):
     print(f"\n  memory per client, 1,000,000 clients: herd {per_herd:.0f} B resident, "
           f"Redis {per_redis:.0f} B used_memory ({per_herd / per_redis:.2f}x; target herd <= Redis)")
@@ -641,29 +668,9 @@ def main():
             print_whatsat(whatsat(root))
             return
         figures = throughput(root)
-        geoadd = figures["Redis GEOADD"][0]
-        print(f"\n  {'50 connections x 16 pipelined':34} {'rate/s':>10} {'p50 us':>8} {'p99 us':>8}  vs GEOADD")
-        for label, (rate, p50, p99) in figures.items():
-            if "1x1" not in label:
-                print(f"  {label:34} {rate:10.0f} {p50:8.0f} {p99:8.0f}  {rate / geoadd:6.2f}x")
-        print(f"\n  1 connection x depth 1, p50 round trip: herd (defaults) {figures['herd, defaults 1x1'][1]} us, "
-              f"Redis GEOADD {figures['Redis GEOADD 1x1'][1]} us")
-        herd = figures["herd, defaults"][0]
-        ratios = [
-            ("herd defaults : Redis GEOADD", herd / geoadd, ">= 0.8"),
-            ("herd defaults : Redis GEOADD+AOF everysec", herd / figures["Redis GEOADD+AOF everysec"][0], ">= 1.0"),
-            ("herd defaults : Redis PING", herd / figures["Redis PING"][0], ""),
-            ("traffic log on : off", herd / figures["herd, traffic log off"][0], ">= 0.8"),
-            ("client_ttl on : off", figures["herd, client_ttl on"][0] / herd, ">= 0.95"),
-            ("five servers (Bailey) : Redis GEOADD", figures["herd, five servers (Bailey)"][0] / geoadd, ">= 0.5"),
-            ("five servers, herd-wide : Redis GEOADD", figures["herd, five servers, herd-wide"][0] / geoadd, ""),
-            ("five servers : one server", figures["herd, five servers (Bailey)"][0] / herd, ""),
-            ("p50 1x1 herd : Redis GEOADD",
-             figures["herd, defaults 1x1"][1] / max(1, figures["Redis GEOADD 1x1"][1]), "<= 1.1"),
-        ]
-        print("\n  ratio                                           measured   target")
-        for label, value, target in ratios:
-            print(f"  {label:46} {value:8.2f}   {target}")
+        print_throughput(figures)
+        if os.environ.get("BENCH_ONLY") == "one":
+            return
         wide = herd_wide(root)
         print_wide(wide)
         cpu = herd_cpu(root)
