@@ -6,11 +6,12 @@
 //
 //  The index is an open-addressing table of its own, as Redis's dict is
 //  the heart of Redis: linear probing over a power of two of 8-byte
-//  buckets, at most half full, each holding the client id's hash (XXH3,
-//  taken once per update) and its slot; an id's bytes are compared only
-//  when the hashes match, and a removal shifts its run back (no
-//  tombstones to sweep). A bucket is 16 bytes a client at most, where a
-//  chained table costs a malloc'd item and a pointer for each.
+//  buckets, at most half full, each holding the client id's hash (XXH3)
+//  and its slot; an id's bytes are compared only when the hashes match,
+//  and a removal shifts its run back (no tombstones to sweep). It doubles
+//  as Redis's dict does, a few buckets a write. Buckets cost 16 bytes a
+//  client at most, where a chained table costs a malloc'd item and a
+//  pointer for each.
 //
 //  A full store keeps the max_entries newest clients by the order every
 //  server applies to updates (client time, then the line's bytes): a new
