@@ -125,12 +125,15 @@ s_probe (herd_store_t *self, s_bucket_t *table, size_t mask, const char *id, siz
     }
 }
 
-//  The entry of id, in the table or, while one is being moved, the old one
+//  The entry of id, in the table or, while one is being moved, the old
+//  one; *hash_p, if given, gets id's hash for the s_index that may follow
 static s_entry_t *
-s_find (herd_store_t *self, const char *id, size_t size)
+s_find (herd_store_t *self, const char *id, size_t size, uint32_t *hash_p)
 {
     s_entry_t *entry;
     uint32_t hash = s_id_hash (id, size);
+    if (hash_p)
+        *hash_p = hash;
     s_probe (self, self->buckets, self->bucket_mask, id, size, hash, &entry);
     if (!entry && self->old_buckets)
         s_probe (self, self->old_buckets, self->old_mask, id, size, hash, &entry);
@@ -213,14 +216,14 @@ s_grow (herd_store_t *self)
     self->bucket_mask = self->bucket_mask * 2 + 1;
 }
 
-//  Indexes entry (held in its slot, its id not yet in the index)
+//  Indexes entry (held in its slot, its id not yet in the index), whose
+//  id hashes to hash
 static void
-s_index (herd_store_t *self, s_entry_t *entry)
+s_index (herd_store_t *self, s_entry_t *entry, uint32_t hash)
 {
     if ((self->count + 1) * 2 > self->bucket_mask + 1)
         s_grow (self);
     s_move (self, S_MOVE_STEP);
-    uint32_t hash = s_id_hash (s_client (entry), entry->client_size);
     s_entry_t *found;
     size_t index = s_probe (self, self->buckets, self->bucket_mask, s_client (entry), entry->client_size,
                             hash, &found);
@@ -392,7 +395,7 @@ herd_store_newer (herd_store_t *self, herd_field_t client, herd_field_t time, co
     assert (self && line);
     if (client.size > HERD_CLIENT_ID_MAX)
         return false;
-    s_entry_t *held = s_find (self, client.start, client.size);
+    s_entry_t *held = s_find (self, client.start, client.size, NULL);
     return !held || s_newer (line, size, time, held);
 }
 
@@ -407,7 +410,8 @@ herd_store_offer (herd_store_t *self, const herd_at_t *at)
     //  a server makes; a stranger one is no update
     if ((size_t) (at->client.start - line) > UINT16_MAX)
         return HERD_STORE_INVALID;
-    s_entry_t *held = s_find (self, at->client.start, at->client.size);
+    uint32_t hash;
+    s_entry_t *held = s_find (self, at->client.start, at->client.size, &hash);
     bool same_client = held != NULL;
     if (held) {
         const char *held_line = s_line (held);
@@ -483,7 +487,7 @@ herd_store_offer (herd_store_t *self, const herd_at_t *at)
     }
     self->slots [entry->slot] = entry;
     if (!same_client)
-        s_index (self, entry);
+        s_index (self, entry, hash);
     if (self->heap && replaces) {
         s_heap_place (self, entry->heap_index, entry);
         s_heap_down (self, entry->heap_index);
@@ -510,7 +514,7 @@ const char *
 herd_store_held (herd_store_t *self, const char *client)
 {
     assert (self && client);
-    s_entry_t *entry = s_find (self, client, strlen (client));
+    s_entry_t *entry = s_find (self, client, strlen (client), NULL);
     return entry? s_line (entry): NULL;
 }
 
@@ -587,7 +591,7 @@ const char *
 herd_store_lookup (herd_store_t *self, const char *client, herd_at_t *at)
 {
     assert (self);
-    s_entry_t *entry = s_find (self, client, strlen (client));
+    s_entry_t *entry = s_find (self, client, strlen (client), NULL);
     if (!entry || s_is_gone (s_line (entry)))
         return NULL;            //  Forgotten: its tombstone is no place
     const char *line = s_line (entry);
