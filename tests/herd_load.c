@@ -123,10 +123,12 @@ s_reply_byte (s_connection_t *self, s_reply_t *reply, char byte)
     if (byte != '\n') {
         if (byte != '\r')
             reply->line_size++;
-        if (reply->line_size > 1 && byte >= '0' && byte <= '9')
+        //  The count of a RESP array or bulk string ("*3", "$-1"): small
+        bool counted = reply->first == '*' || reply->first == '$';
+        if (counted && reply->line_size > 1 && byte >= '0' && byte <= '9' && reply->number < 1000000000)
             reply->number = reply->number * 10 + (byte - '0');
         else
-        if (reply->line_size == 2 && byte == '-')
+        if (counted && reply->line_size == 2 && byte == '-')
             reply->number = -1;
         return false;
     }
