@@ -442,23 +442,22 @@ s_put_degrees (zchunk_t *out, int32_t micro)
         s_put (out, text, size);
         return;
     }
-    char *end = text + sizeof text, *write = end;
     uint32_t magnitude = micro < 0? (uint32_t) -(int64_t) micro: (uint32_t) micro;
-    uint32_t fraction = magnitude % 1000000, whole = magnitude / 1000000;
+    size_t size = 0;
+    if (micro < 0)
+        text [size++] = '-';
+    size += herd_protocol_format_u64 (text + size, magnitude / 1000000);
+    text [size++] = '.';
+    //  Six decimals, trailing zeros dropped, one kept at least
+    uint32_t fraction = magnitude % 1000000;
     int digits = 6;
     while (digits > 1 && fraction % 10 == 0) {
         fraction /= 10;
         digits--;
     }
-    for (int digit = 0; digit < digits; digit++, fraction /= 10)
-        *--write = (char) ('0' + fraction % 10);
-    *--write = '.';
-    do
-        *--write = (char) ('0' + whole % 10);
-    while (whole /= 10);
-    if (micro < 0)
-        *--write = '-';
-    s_put (out, write, (size_t) (end - write));
+    for (int digit = digits - 1; digit >= 0; digit--, fraction /= 10)
+        text [size + (size_t) digit] = (char) ('0' + fraction % 10);
+    s_put (out, text, size + (size_t) digits);
 }
 
 size_t
@@ -500,14 +499,9 @@ herd_offline_answer (herd_offline_t *self, const herd_query_t *query, zchunk_t *
                                 "            \"political\"\n         ],\n         \"vicinity\": ");
         s_put_string (out, vicinity);
         if (record->population) {
-            char number [16];
-            char *end = number + sizeof number, *write = end;
-            uint32_t population = record->population;
-            do
-                *--write = (char) ('0' + population % 10);
-            while (population /= 10);
+            char number [24];
             s_put_literal (out, ",\n         \"population\": ");
-            s_put (out, write, (size_t) (end - write));
+            s_put (out, number, herd_protocol_format_u64 (number, record->population));
         }
         s_put_literal (out, "\n      }");
         written++;
