@@ -194,23 +194,23 @@ s_handle_query (s_places_t *self)
         zframe_destroy (&asker);
         return;
     }
+    self->requests++;
+    if (self->offline) {
+        //  From memory, in microseconds: no job, no worker, no cache
+        herd_offline_answer (self->offline, &message.query, self->answer);
+        herd_places_msg_t answer = { .kind = HERD_PLACES_MSG_ANSWER, .id = message.id,
+                                     .text = (const char *) zchunk_data (self->answer),
+                                     .text_size = zchunk_size (self->answer) };
+        herd_places_msg_send (self->frontend, asker, &answer);
+        zframe_destroy (&asker);
+        return;
+    }
     s_job_t *job = (s_job_t *) zmalloc (sizeof (s_job_t));
     job->id = ++self->next_id;
     job->asker = asker;
     job->request = message.id;
     job->query = message.query;
     job->started = zclock_mono ();
-    self->requests++;
-    if (self->offline) {
-        //  From memory, in microseconds: no worker, no cache
-        herd_offline_answer (self->offline, &job->query, self->answer);
-        herd_places_msg_t answer = { .kind = HERD_PLACES_MSG_ANSWER, .id = job->request,
-                                     .text = (const char *) zchunk_data (self->answer),
-                                     .text_size = zchunk_size (self->answer) };
-        herd_places_msg_send (self->frontend, job->asker, &answer);
-        s_job_destroy ((void **) &job);
-        return;
-    }
     //  A hit never reaches a worker
     char key [128];
     json_t *cached = self->cache? herd_placecache_lookup (self->cache, s_cache_key (self, &job->query, key, sizeof key)): NULL;
