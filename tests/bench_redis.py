@@ -144,6 +144,18 @@ def load(port, connections, depth, *mode, prefix="load"):
     return float(match.group(1)), int(match.group(2)), int(match.group(3))
 
 
+def interleaved(cases):
+    """Runs every case once a repetition, the cases interleaved, so a noisy
+    stretch of the machine touches them all alike: each case's median
+    (rate/s, p50 us, p99 us)."""
+    runs = {label: [] for label in cases}
+    for repetition in range(REPETITIONS):
+        for label, run in cases.items():
+            runs[label].append(run())
+    return {label: tuple(statistics.median(run[i] for run in results) for i in range(3))
+            for label, results in runs.items()}
+
+
 def rss_kib(pid):
     with open(f"/proc/{pid}/status") as status:
         return int(re.search(r"VmRSS:\s+(\d+)", status.read()).group(1))
@@ -182,18 +194,13 @@ def throughput(root):
         "Redis GEOADD 1x1": lambda: load(redis.port, 1, 1, "--redis-geoadd", prefix="one"),
         "herd, defaults 1x1": lambda: load(defaults.client_ports["Bailey"], 1, 1),
     }
-    runs = {label: [] for label in cases}
     try:
-        for repetition in range(REPETITIONS):
-            for label, run in cases.items():
-                runs[label].append(run())
+        figures = interleaved(cases)
     finally:
         for herd in (defaults, quiet, five, ttl):
             herd.stop_all()
         redis.stop()
         redis_aof.stop()
-    figures = {label: tuple(statistics.median(run[i] for run in results) for i in range(3))
-               for label, results in runs.items()}
     figures["herd, five servers, herd-wide"] = (statistics.median(herd_wide), 0, 0)
     return figures
 
@@ -468,16 +475,11 @@ def tls(root):
         "Redis TLS handshakes": lambda: load(redis.port, 20, 1, "--redis-ping", *client, "--handshakes"),
         "herd TLS handshakes": lambda: load(herd.tls_ports["Bailey"], 20, 1, *client, "--handshakes"),
     }
-    runs = {label: [] for label in cases}
     try:
-        for repetition in range(REPETITIONS):
-            for label, run in cases.items():
-                runs[label].append(run())
+        return interleaved(cases)
     finally:
         herd.stop_all()
         redis.stop()
-    return {label: tuple(statistics.median(run[i] for run in results) for i in range(3))
-            for label, results in runs.items()}
 
 
 def print_tls(figures):
@@ -556,17 +558,12 @@ def whatsat(root, clients=500000):
     cases = {"Redis GEOSEARCH": lambda: load(redis.port, 50, 4, "--redis-geosearch")}
     for label, herd in herds.items():
         cases[label] = lambda herd=herd: load(herd.client_ports["Bailey"], 50, 4, "--whatsat", prefix="w")
-    runs = {label: [] for label in cases}
     try:
-        for repetition in range(REPETITIONS):
-            for label, run in cases.items():
-                runs[label].append(run())
+        return interleaved(cases)
     finally:
         for herd in herds.values():
             herd.stop_all()
         redis.stop()
-    return {label: tuple(statistics.median(run[i] for run in results) for i in range(3))
-            for label, results in runs.items()}
 
 
 def print_whatsat(figures):
