@@ -244,26 +244,25 @@ s_unindex (herd_store_t *self, s_entry_t *entry)
     uint32_t hash = s_id_hash (s_client (entry), entry->client_size);
     size_t mask = self->bucket_mask;
     size_t hole = s_probe (self, self->buckets, mask, s_client (entry), entry->client_size, hash, &found);
-    self->count--;
-    if (!found) {
+    if (found) {
+        for (size_t next = (hole + 1) & mask; self->buckets [next].slot; next = (next + 1) & mask) {
+            size_t home = self->buckets [next].hash & mask;
+            //  It stays if its home lies cyclically in (hole, next]
+            bool stays = hole <= next? home > hole && home <= next: home > hole || home <= next;
+            if (!stays) {
+                self->buckets [hole] = self->buckets [next];
+                hole = next;
+            }
+        }
+        self->buckets [hole].slot = 0;
+    }
+    else {
         hole = s_probe (self, self->old_buckets, self->old_mask, s_client (entry), entry->client_size,
                         hash, &found);
-        assert (found == entry);
         self->old_buckets [hole].slot = S_MOVED;
-        s_move (self, S_MOVE_STEP);
-        return;
     }
     assert (found == entry);
-    for (size_t next = (hole + 1) & mask; self->buckets [next].slot; next = (next + 1) & mask) {
-        size_t home = self->buckets [next].hash & mask;
-        //  It stays if its home lies cyclically in (hole, next]
-        bool stays = hole <= next? home > hole && home <= next: home > hole || home <= next;
-        if (!stays) {
-            self->buckets [hole] = self->buckets [next];
-            hole = next;
-        }
-    }
-    self->buckets [hole].slot = 0;
+    self->count--;
     s_move (self, S_MOVE_STEP);
 }
 
